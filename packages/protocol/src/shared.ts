@@ -1,0 +1,49 @@
+// Everything that is the same in the Node and browser entries.
+export { canonicalBytes, canonicalJson, utf8 } from "./canonical.js";
+export { fromBase64Url, fromHex, toBase64Url, toHex } from "./encoding.js";
+export { errorCatalog, HavnError, isErrorCode } from "./errors.js";
+export type { ErrorBody, ErrorCode, ErrorSpec } from "./errors.js";
+export { jobIdPattern } from "./ids.js";
+export {
+  chatMessageSchema,
+  finishReasons,
+  generationParamsSchema,
+  jobInputSchema,
+  jobLimits,
+  jobOutputSchema,
+  jobSpecSchema,
+  taskKinds,
+} from "./jobs.js";
+export type { ChatMessage, GenerationParams, JobInput, JobOutput, JobSpec, TaskKind } from "./jobs.js";
+export {
+  cosignedReceiptSchema,
+  genesisHash,
+  logPositionSchema,
+  receiptSchema,
+  signedReceiptSchema,
+} from "./receipts.js";
+export type { CosignedReceipt, LogPosition, Receipt, SignedReceipt } from "./receipts.js";
+export {
+  capabilitiesSchema,
+  computeClasses,
+  coordinatorToNodeSchema,
+  hardwareSchema,
+  helloPayloadSchema,
+  modelCapabilitySchema,
+  nodeToCoordinatorSchema,
+  protocolVersion,
+} from "./node-messages.js";
+export type {
+  Capabilities,
+  ComputeClass,
+  CoordinatorMessageBody,
+  CoordinatorToNode,
+  Hardware,
+  HelloPayload,
+  ModelCapability,
+  NodeMessageBody,
+  NodeToCoordinator,
+} from "./node-messages.js";
+export { domainTag, signatureDomains } from "./crypto/suite.js";
+export type { CryptoSuite, KeyPair, SignatureDomain } from "./crypto/suite.js";
+export type { ReceiptVerification } from "./receipt-signing.js";

@@ -1,0 +1,162 @@
+import { describe, expect, it } from "vitest";
+import * as browser from "../src/browser.ts";
+import * as protocol from "../src/index.ts";
+import {
+  canonicalJson,
+  contentId,
+  cosignReceipt,
+  errorCatalog,
+  fromBase64Url,
+  generateKeyPair,
+  genesisHash,
+  HavnError,
+  keyPairFromSecret,
+  logEntryHash,
+  newJobId,
+  nodeToCoordinatorSchema,
+  sha256Hex,
+  sign,
+  signReceipt,
+  toBase64Url,
+  verify,
+  verifyCosignedReceipt,
+  type Receipt,
+} from "../src/index.ts";
+
+describe("public surface", () => {
+  it("exports exactly these names (widening the API shows here)", () => {
+    expect(Object.keys(protocol).sort()).toMatchSnapshot();
+  });
+  it("browser entry exports the same names as the Node entry", () => {
+    expect(Object.keys(browser).sort()).toEqual(Object.keys(protocol).sort());
+  });
+});
+
+describe("canonical JSON (RFC 8785)", () => {
+  it("sorts keys and normalises numbers", () => {
+    expect(canonicalJson({ b: 1, a: [1e21, 0.1, -0], c: "é" })).toBe('{"a":[1e+21,0.1,0],"b":1,"c":"é"}');
+  });
+  it("refuses values without a JSON form", () => {
+    expect(() => canonicalJson(undefined)).toThrow(TypeError);
+  });
+});
+
+describe("hashes and content ids", () => {
+  it("gives the IPFS CIDv1 (raw, sha2-256) of known bytes", () => {
+    // `echo -n hello | ipfs add --cid-version 1 --raw-leaves` prints this id.
+    expect(contentId("hello")).toBe("bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq");
+    expect(sha256Hex("hello")).toBe("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+  });
+  it("base64url round-trips every length", () => {
+    for (let n = 0; n < 70; n++) {
+      const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 37 + n) & 0xff);
+      const text = toBase64Url(bytes);
+      expect(text).toBe(Buffer.from(bytes).toString("base64url"));
+      expect(fromBase64Url(text)).toEqual(bytes);
+    }
+  });
+});
+
+describe("Ed25519 with domain tags", () => {
+  const keys = generateKeyPair();
+  it("signs and verifies", () => {
+    const sig = sign("receipt", { a: 1 }, keys.secretKey);
+    expect(verify("receipt", { a: 1 }, sig, keys.publicKey)).toBe(true);
+    expect(verify("receipt", { a: 2 }, sig, keys.publicKey)).toBe(false);
+  });
+  it("a signature for one domain does not verify as another", () => {
+    const sig = sign("hello", { a: 1 }, keys.secretKey);
+    expect(verify("receipt", { a: 1 }, sig, keys.publicKey)).toBe(false);
+  });
+  it("rejects garbage keys and signatures without throwing", () => {
+    expect(verify("receipt", {}, "!!", keys.publicKey)).toBe(false);
+    expect(verify("receipt", {}, "AAAA", "AAAA")).toBe(false);
+  });
+  it("recovers the public key from the secret", () => {
+    expect(keyPairFromSecret(keys.secretKey)).toEqual(keys);
+  });
+  it("the browser (pure JS) and Node (OpenSSL) entries give identical signatures", () => {
+    const payload = { job: "x", n: [1, 2, 3] };
+    const a = sign("receipt", payload, keys.secretKey);
+    const b = browser.sign("receipt", payload, keys.secretKey);
+    expect(b).toBe(a);
+    expect(browser.verify("receipt", payload, a, keys.publicKey)).toBe(true);
+    expect(browser.keyPairFromSecret(keys.secretKey).publicKey).toBe(keys.publicKey);
+    expect(browser.contentId("hello")).toBe(contentId("hello"));
+  });
+});
+
+describe("receipts", () => {
+  const node = generateKeyPair();
+  const coordinator = generateKeyPair();
+  const receipt: Receipt = {
+    v: 1,
+    job_id: newJobId(),
+    attempt_id: "att-1",
+    workflow_id: null,
+    node_key: node.publicKey,
+    model: "havn-tiny",
+    model_hash: "a".repeat(64),
+    backend: "builtin",
+    params_hash: "b".repeat(64),
+    input_hash: "c".repeat(64),
+    outputs_cid: contentId("out"),
+    latency_ms: 12,
+    tokens: { prompt: 3, completion: 4 },
+    energy_estimate: 0.5,
+    runtime_hash: "d".repeat(64),
+    finished_at: 1,
+  };
+  it("a co-signed receipt verifies node, coordinator and chain link", () => {
+    const nodeSig = signReceipt(receipt, node.secretKey);
+    const entry = logEntryHash(genesisHash, receipt, nodeSig);
+    const bundle = cosignReceipt(receipt, nodeSig, { seq: 1, prev_hash: genesisHash, entry_hash: entry }, coordinator);
+    expect(verifyCosignedReceipt(bundle, coordinator.publicKey)).toEqual({
+      node: true,
+      coordinator: true,
+      chain: true,
+    });
+  });
+  it("tampering with any field breaks the signatures", () => {
+    const nodeSig = signReceipt(receipt, node.secretKey);
+    const entry = logEntryHash(genesisHash, receipt, nodeSig);
+    const bundle = cosignReceipt(receipt, nodeSig, { seq: 1, prev_hash: genesisHash, entry_hash: entry }, coordinator);
+    const forged = { ...bundle, receipt: { ...receipt, latency_ms: 3_600_000 } };
+    expect(verifyCosignedReceipt(forged)).toEqual({ node: false, coordinator: false, chain: false });
+    expect(verifyCosignedReceipt(bundle, generateKeyPair().publicKey).coordinator).toBe(false);
+  });
+});
+
+describe("node messages", () => {
+  it("accepts a heartbeat and rejects unknown types and extra keys", () => {
+    expect(nodeToCoordinatorSchema.safeParse({ v: 1, type: "heartbeat", in_flight: [], busy_slots: 0 }).success).toBe(
+      true,
+    );
+    expect(nodeToCoordinatorSchema.safeParse({ v: 1, type: "nope" }).success).toBe(false);
+    expect(
+      nodeToCoordinatorSchema.safeParse({ v: 1, type: "heartbeat", in_flight: [], busy_slots: 0, x: 1 }).success,
+    ).toBe(false);
+    expect(nodeToCoordinatorSchema.safeParse({ v: 2, type: "heartbeat", in_flight: [], busy_slots: 0 }).success).toBe(
+      false,
+    );
+  });
+});
+
+describe("errors", () => {
+  it("every code carries an HTTP status in the 4xx/5xx range and a description", () => {
+    for (const [code, spec] of Object.entries(errorCatalog)) {
+      expect(code).toMatch(/^(REQUEST|MODEL|JOB|NODE|RECEIPT|BACKEND|INTERNAL|AUTH|LEDGER|STAKE)_[A-Z_]+$/);
+      expect(spec.status).toBeGreaterThanOrEqual(400);
+      expect(spec.status).toBeLessThan(600);
+      expect(spec.description.length).toBeGreaterThan(10);
+    }
+  });
+  it("reads like a bug report and round-trips the wire", () => {
+    const err = new HavnError("JOB_NOT_FOUND", "No job with this id.", { context: { Job: "job-1" } });
+    expect(err.message).toBe("No job with this id.\nJob: job-1");
+    expect(err.status).toBe(404);
+    const back = HavnError.fromBody(err.toBody());
+    expect(back.code).toBe("JOB_NOT_FOUND");
+    expect(back.retryable).toBe(false);
+  });
+});

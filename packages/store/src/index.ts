@@ -1,0 +1,33 @@
+export {
+  canTransition,
+  isTerminal,
+  jobStatuses,
+  jobTransitions,
+  statusesLeadingTo,
+  terminalStatuses,
+} from "./job-states.js";
+export type { JobStatus } from "./job-states.js";
+export { openStore } from "./open-store.js";
+export type { OpenStoreOptions } from "./open-store.js";
+export { SqliteStore } from "./sqlite/sqlite-store.js";
+export type { SqliteStoreOptions } from "./sqlite/sqlite-store.js";
+export { PostgresStore } from "./postgres/postgres-store.js";
+export type { PostgresStoreOptions } from "./postgres/postgres-store.js";
+export { startEmbeddedPostgres } from "./embedded-postgres.js";
+export type { EmbeddedPostgresHandle } from "./embedded-postgres.js";
+export type {
+  ClaimRequest,
+  CompleteJobInput,
+  CompleteJobResult,
+  FailAttemptInput,
+  JobRow,
+  LogEntry,
+  NewJob,
+  NodeRow,
+  RouteDecision,
+  SealReceipt,
+  Store,
+  StoreCapabilities,
+  UpsertNodeInput,
+  UpsertNodeResult,
+} from "./types.js";

@@ -1,0 +1,445 @@
+import pg from "pg";
+import type { ErrorBody } from "@havn/protocol";
+import { jobStatuses, statusesLeadingTo, type JobStatus } from "../job-states.js";
+import { loadMigrations } from "../migrations.js";
+import { rowToJob, rowToNode, sqlList, type RawRow } from "../rows.js";
+import type {
+  ClaimRequest,
+  CompleteJobInput,
+  CompleteJobResult,
+  FailAttemptInput,
+  JobRow,
+  LogEntry,
+  NewJob,
+  NodeRow,
+  SealReceipt,
+  Store,
+  UpsertNodeInput,
+  UpsertNodeResult,
+} from "../types.js";
+
+export interface PostgresStoreOptions {
+  /** `postgres://user:password@host:port/database`. */
+  readonly connectionString: string;
+  /**
+   * Pool size. Default 10: enough to keep a 2–8 core coordinator's event loop busy; each
+   * connection costs the server ~10 MB, so many replicas × large pools exhaust `max_connections`.
+   */
+  readonly poolSize?: number;
+}
+
+const toLeased = sqlList(statusesLeadingTo("leased"));
+const toRunning = sqlList(statusesLeadingTo("running"));
+const toCompleted = statusesLeadingTo("completed");
+const toFailed = sqlList(statusesLeadingTo("failed"));
+const toQueued = sqlList(statusesLeadingTo("queued"));
+const toCancelled = sqlList(statusesLeadingTo("cancelled"));
+
+// BIGINT columns hold millisecond timestamps, far below 2^53: read them as numbers.
+const types = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") =>
+    oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+/**
+ * PostgreSQL through node-postgres. Several coordinator replicas may share the database: claims
+ * skip rows another replica holds (`FOR UPDATE SKIP LOCKED`), and the execution log's head row is
+ * locked by every appender so the chain stays single.
+ */
+export class PostgresStore implements Store {
+  readonly kind = "postgres" as const;
+  readonly caps = { skipLocked: true, sharedByReplicas: true } as const;
+  private readonly pool: pg.Pool;
+
+  constructor(options: PostgresStoreOptions) {
+    this.pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 10, types });
+    // An idle client that loses its connection emits here; without a listener it crashes the process.
+    this.pool.on("error", () => {});
+  }
+
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      const result = await fn(client);
+      await client.query("COMMIT");
+      return result;
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async rows(db: Queryable, sql: string, params: unknown[] = []): Promise<RawRow[]> {
+    return (await db.query(sql, params)).rows as RawRow[];
+  }
+
+  async migrate(): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      // Replicas starting together: one migrates, the others wait and then find nothing to do.
+      await client.query(`SELECT pg_advisory_lock(hashtext('havn:migrate'))`);
+      await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+        applied_at BIGINT NOT NULL)`);
+      const applied = new Set((await client.query(`SELECT version FROM schema_migrations`)).rows.map((r) => r.version));
+      for (const m of loadMigrations("postgres")) {
+        if (applied.has(m.version)) continue;
+        await client.query("BEGIN");
+        try {
+          await client.query(m.sql);
+          await client.query(`INSERT INTO schema_migrations VALUES ($1, $2, $3)`, [m.version, m.name, Date.now()]);
+          await client.query("COMMIT");
+        } catch (err) {
+          await client.query("ROLLBACK");
+          throw err;
+        }
+      }
+    } finally {
+      await client.query(`SELECT pg_advisory_unlock(hashtext('havn:migrate'))`).catch(() => {});
+      client.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  async insertJob(job: NewJob): Promise<JobRow> {
+    const [row] = await this.rows(
+      this.pool,
+      `INSERT INTO jobs (id, status, model, workflow_id, input, params, input_hash, stream, max_attempts,
+         queue_deadline_at, created_at, updated_at)
+       VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING *`,
+      [
+        job.id,
+        job.model,
+        job.workflowId,
+        JSON.stringify(job.input),
+        JSON.stringify(job.params),
+        job.inputHash,
+        job.stream,
+        job.maxAttempts,
+        job.queueDeadlineAt,
+        job.now,
+      ],
+    );
+    return rowToJob(row!);
+  }
+
+  async getJob(id: string): Promise<JobRow | undefined> {
+    const [row] = await this.rows(this.pool, `SELECT * FROM jobs WHERE id = $1`, [id]);
+    return row && rowToJob(row);
+  }
+
+  async listClaimable(models: readonly string[], limit: number): Promise<JobRow[]> {
+    if (models.length === 0 || limit <= 0) return [];
+    const rows = await this.rows(
+      this.pool,
+      `SELECT * FROM jobs WHERE status = 'queued' AND model = ANY($1) ORDER BY created_at LIMIT $2`,
+      [models, limit],
+    );
+    return rows.map(rowToJob);
+  }
+
+  async claimJobs(claims: readonly ClaimRequest[], now: number): Promise<JobRow[]> {
+    if (claims.length === 0) return [];
+    // One statement: rows another replica is claiming right now are skipped, not waited for;
+    // the status guard makes a job claimable once even under concurrent statements.
+    const rows = await this.rows(
+      this.pool,
+      `WITH c AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::jsonb[])
+           AS c(job_id, attempt_id, node_key, lease_expires_at, route)
+       ), locked AS (
+         SELECT id FROM jobs WHERE id IN (SELECT job_id FROM c) AND status IN (${toLeased}) FOR UPDATE SKIP LOCKED
+       ), upd AS (
+         UPDATE jobs j SET status = 'leased', attempt_id = c.attempt_id, node_key = c.node_key,
+           lease_expires_at = c.lease_expires_at, attempts = j.attempts + 1, route = c.route, updated_at = $6
+         FROM c WHERE j.id = c.job_id AND j.id IN (SELECT id FROM locked) RETURNING j.*
+       ), ins AS (
+         INSERT INTO job_attempts (attempt_id, job_id, node_key, started_at)
+         SELECT attempt_id, id, node_key, $6 FROM upd
+       )
+       SELECT * FROM upd`,
+      [
+        claims.map((c) => c.jobId),
+        claims.map((c) => c.attemptId),
+        claims.map((c) => c.nodeKey),
+        claims.map((c) => c.leaseExpiresAt),
+        claims.map((c) => JSON.stringify(c.route)),
+        now,
+      ],
+    );
+    return rows.map(rowToJob);
+  }
+
+  async markRunning(jobId: string, attemptId: string, now: number): Promise<boolean> {
+    const r = await this.pool.query(
+      `UPDATE jobs SET status = 'running', updated_at = $1 WHERE id = $2 AND attempt_id = $3 AND status IN (${toRunning})`,
+      [now, jobId, attemptId],
+    );
+    return r.rowCount === 1;
+  }
+
+  async renewLeases(nodeKey: string, attemptIds: readonly string[], leaseExpiresAt: number, now: number) {
+    if (attemptIds.length === 0) return 0;
+    const r = await this.pool.query(
+      `UPDATE jobs SET lease_expires_at = $1, updated_at = $2
+       WHERE attempt_id = ANY($3) AND node_key = $4 AND status IN ('leased', 'running')`,
+      [leaseExpiresAt, now, attemptIds, nodeKey],
+    );
+    return r.rowCount ?? 0;
+  }
+
+  async completeJobs(inputs: readonly CompleteJobInput[], seal: SealReceipt): Promise<CompleteJobResult[]> {
+    if (inputs.length === 0) return [];
+    return this.tx(async (c) => {
+      const [head] = await this.rows(c, `SELECT seq, entry_hash FROM execution_log_head WHERE id = 1 FOR UPDATE`);
+      let seq = Number(head!.seq);
+      let prevHash = head!.entry_hash as string;
+      const current = new Map(
+        (await this.rows(c, `SELECT * FROM jobs WHERE id = ANY($1) FOR UPDATE`, [inputs.map((i) => i.jobId)])).map(
+          (r) => [r.id as string, rowToJob(r)],
+        ),
+      );
+      const results: CompleteJobResult[] = [];
+      const accepted: { input: CompleteJobInput; cosigned: string; seq: number; prev: string; entry: string }[] = [];
+      for (const input of inputs) {
+        const job = current.get(input.jobId);
+        if (job === undefined) {
+          results.push({ ok: false, reason: "not_found", job: null });
+          continue;
+        }
+        if (job.attemptId !== input.attemptId || job.nodeKey !== input.nodeKey || !toCompleted.includes(job.status)) {
+          results.push({ ok: false, reason: "lease_conflict", job });
+          continue;
+        }
+        const sealed = seal({ seq: seq + 1, prevHash }, input);
+        accepted.push({
+          input,
+          cosigned: JSON.stringify(sealed.cosigned),
+          seq: sealed.log.seq,
+          prev: sealed.log.prev_hash,
+          entry: sealed.log.entry_hash,
+        });
+        seq = sealed.log.seq;
+        prevHash = sealed.log.entry_hash;
+        results.push({ ok: true, job }); // replaced by the updated row below
+      }
+      if (accepted.length === 0) return results;
+      const now = accepted[0]!.input.now;
+      await c.query(
+        `INSERT INTO outputs (cid, bytes, size, created_at)
+         SELECT cid, bytes, octet_length(bytes), $3 FROM unnest($1::text[], $2::bytea[]) AS o(cid, bytes)
+         ON CONFLICT (cid) DO NOTHING`,
+        [accepted.map((a) => a.input.outputCid), accepted.map((a) => Buffer.from(a.input.outputBytes)), now],
+      );
+      await c.query(
+        `INSERT INTO execution_log (seq, job_id, attempt_id, node_key, prev_hash, entry_hash, receipt, created_at)
+         SELECT * , $8::bigint FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[])`,
+        [
+          accepted.map((a) => a.seq),
+          accepted.map((a) => a.input.jobId),
+          accepted.map((a) => a.input.attemptId),
+          accepted.map((a) => a.input.nodeKey),
+          accepted.map((a) => a.prev),
+          accepted.map((a) => a.entry),
+          accepted.map((a) => a.cosigned),
+          now,
+        ],
+      );
+      const updated = await this.rows(
+        c,
+        `UPDATE jobs j SET status = 'completed', output = u.output, output_cid = u.cid, receipt = u.receipt,
+           finished_at = u.now, updated_at = u.now, lease_expires_at = NULL
+         FROM unnest($1::text[], $2::jsonb[], $3::text[], $4::jsonb[], $5::bigint[]) AS u(id, output, cid, receipt, now)
+         WHERE j.id = u.id RETURNING j.*`,
+        [
+          accepted.map((a) => a.input.jobId),
+          accepted.map((a) => JSON.stringify(a.input.output)),
+          accepted.map((a) => a.input.outputCid),
+          accepted.map((a) => a.cosigned),
+          accepted.map((a) => a.input.now),
+        ],
+      );
+      await c.query(`UPDATE job_attempts SET ended_at = $2, outcome = 'completed' WHERE attempt_id = ANY($1)`, [
+        accepted.map((a) => a.input.attemptId),
+        now,
+      ]);
+      await c.query(`UPDATE execution_log_head SET seq = $1, entry_hash = $2 WHERE id = 1`, [seq, prevHash]);
+      const byId = new Map(updated.map((r) => [r.id as string, rowToJob(r)]));
+      return results.map((r) => (r.ok ? { ok: true, job: byId.get(r.job.id)! } : r));
+    });
+  }
+
+  private async endAttempt(
+    c: pg.PoolClient,
+    jobId: string,
+    attemptId: string,
+    error: ErrorBody,
+    retry: boolean,
+    now: number,
+  ): Promise<JobRow | undefined> {
+    const errorJson = JSON.stringify(error);
+    let row: RawRow | undefined;
+    if (retry) {
+      [row] = await this.rows(
+        c,
+        `UPDATE jobs SET status = 'queued', attempt_id = NULL, node_key = NULL, lease_expires_at = NULL,
+           error = $1, updated_at = $2
+         WHERE id = $3 AND attempt_id = $4 AND status IN (${toQueued}) AND attempts < max_attempts RETURNING *`,
+        [errorJson, now, jobId, attemptId],
+      );
+    }
+    if (row === undefined) {
+      [row] = await this.rows(
+        c,
+        `UPDATE jobs SET status = 'failed', lease_expires_at = NULL, error = $1, finished_at = $2, updated_at = $2
+         WHERE id = $3 AND attempt_id = $4 AND status IN (${toFailed}) RETURNING *`,
+        [errorJson, now, jobId, attemptId],
+      );
+    }
+    if (row !== undefined) {
+      await c.query(`UPDATE job_attempts SET ended_at = $1, outcome = $2, error = $3 WHERE attempt_id = $4`, [
+        now,
+        row.status === "queued" ? "requeued" : "failed",
+        errorJson,
+        attemptId,
+      ]);
+    }
+    return row && rowToJob(row);
+  }
+
+  async failAttempt(input: FailAttemptInput): Promise<JobRow | undefined> {
+    return this.tx((c) => this.endAttempt(c, input.jobId, input.attemptId, input.error, input.retry, input.now));
+  }
+
+  private async releaseWhere(where: string, params: unknown[], error: ErrorBody, now: number): Promise<JobRow[]> {
+    return this.tx(async (c) => {
+      const rows = await this.rows(
+        c,
+        `SELECT id, attempt_id FROM jobs WHERE status IN ('leased', 'running') AND ${where} FOR UPDATE SKIP LOCKED`,
+        params,
+      );
+      const out: JobRow[] = [];
+      for (const r of rows) {
+        const job = await this.endAttempt(c, r.id as string, r.attempt_id as string, error, true, now);
+        if (job) out.push(job);
+      }
+      return out;
+    });
+  }
+
+  async releaseNodeJobs(nodeKey: string, error: ErrorBody, now: number): Promise<JobRow[]> {
+    return this.releaseWhere(`node_key = $1`, [nodeKey], error, now);
+  }
+
+  async expireLeases(error: ErrorBody, now: number): Promise<JobRow[]> {
+    return this.releaseWhere(`lease_expires_at < $1`, [now], error, now);
+  }
+
+  async expireQueued(error: ErrorBody, now: number): Promise<JobRow[]> {
+    const rows = await this.rows(
+      this.pool,
+      `UPDATE jobs SET status = 'failed', error = $1, finished_at = $2, updated_at = $2
+       WHERE status = 'queued' AND queue_deadline_at < $2 AND status IN (${toFailed}) RETURNING *`,
+      [JSON.stringify(error), now],
+    );
+    return rows.map(rowToJob);
+  }
+
+  async cancelJob(id: string, error: ErrorBody, now: number): Promise<JobRow | undefined> {
+    return this.tx(async (c) => {
+      const [row] = await this.rows(
+        c,
+        `UPDATE jobs SET status = 'cancelled', lease_expires_at = NULL, error = $1, finished_at = $2, updated_at = $2
+         WHERE id = $3 AND status IN (${toCancelled}) RETURNING *`,
+        [JSON.stringify(error), now, id],
+      );
+      if (row?.attempt_id) {
+        await c.query(
+          `UPDATE job_attempts SET ended_at = $1, outcome = 'cancelled', error = $2 WHERE attempt_id = $3`,
+          [now, JSON.stringify(error), row.attempt_id],
+        );
+      }
+      return row && rowToJob(row);
+    });
+  }
+
+  async countJobs(): Promise<Record<JobStatus, number>> {
+    const counts = Object.fromEntries(jobStatuses.map((s) => [s, 0])) as Record<JobStatus, number>;
+    for (const r of await this.rows(this.pool, `SELECT status, COUNT(*)::int AS n FROM jobs GROUP BY status`)) {
+      counts[r.status as JobStatus] = r.n as number;
+    }
+    return counts;
+  }
+
+  async upsertNode(input: UpsertNodeInput): Promise<UpsertNodeResult> {
+    return this.tx(async (c): Promise<UpsertNodeResult> => {
+      const [owner] = await this.rows(c, `SELECT key FROM nodes WHERE name = $1 FOR UPDATE`, [input.name]);
+      if (owner !== undefined && owner.key !== input.key) return { ok: false, reason: "name_taken" };
+      await c.query(
+        `INSERT INTO nodes (key, name, capabilities, hardware, compute_class, online, first_seen_at, last_seen_at)
+         VALUES ($1, $2, $3, $4, $5, true, $6, $6)
+         ON CONFLICT (key) DO UPDATE SET name = excluded.name, capabilities = excluded.capabilities,
+           hardware = excluded.hardware, compute_class = excluded.compute_class, online = true,
+           last_seen_at = excluded.last_seen_at`,
+        [
+          input.key,
+          input.name,
+          JSON.stringify(input.capabilities),
+          JSON.stringify(input.hardware),
+          input.hardware.compute_class,
+          input.now,
+        ],
+      );
+      return { ok: true };
+    }).catch((err: unknown) => {
+      // Two keys racing for one new name: the UNIQUE constraint decides.
+      if ((err as { code?: string }).code === "23505") return { ok: false, reason: "name_taken" } as const;
+      throw err;
+    });
+  }
+
+  async setNodeOnline(key: string, online: boolean, now: number): Promise<void> {
+    await this.pool.query(`UPDATE nodes SET online = $1, last_seen_at = $2 WHERE key = $3`, [online, now, key]);
+  }
+
+  async getNode(key: string): Promise<NodeRow | undefined> {
+    const [row] = await this.rows(this.pool, `SELECT * FROM nodes WHERE key = $1`, [key]);
+    return row && rowToNode(row);
+  }
+
+  async listNodes(): Promise<NodeRow[]> {
+    return (await this.rows(this.pool, `SELECT * FROM nodes ORDER BY first_seen_at`)).map(rowToNode);
+  }
+
+  async getOutput(cid: string): Promise<Uint8Array | undefined> {
+    const [row] = await this.rows(this.pool, `SELECT bytes FROM outputs WHERE cid = $1`, [cid]);
+    return row && new Uint8Array(row.bytes as Buffer);
+  }
+
+  async getLogEntry(seq: number): Promise<LogEntry | undefined> {
+    const [r] = await this.rows(this.pool, `SELECT * FROM execution_log WHERE seq = $1`, [seq]);
+    if (r === undefined) return undefined;
+    return {
+      seq: Number(r.seq),
+      jobId: r.job_id as string,
+      prevHash: r.prev_hash as string,
+      entryHash: r.entry_hash as string,
+      receipt: r.receipt as LogEntry["receipt"],
+      createdAt: Number(r.created_at),
+    };
+  }
+
+  async logHead(): Promise<{ seq: number; entryHash: string } | undefined> {
+    const [r] = await this.rows(this.pool, `SELECT seq, entry_hash FROM execution_log_head WHERE id = 1`);
+    return r === undefined || Number(r.seq) === 0
+      ? undefined
+      : { seq: Number(r.seq), entryHash: r.entry_hash as string };
+  }
+}

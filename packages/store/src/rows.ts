@@ -1,0 +1,67 @@
+import type { Capabilities, ComputeClass, Hardware } from "@havn/protocol";
+import type { JobStatus } from "./job-states.js";
+import type { JobRow, NodeRow } from "./types.js";
+
+/** A raw row as either driver returns it: JSON columns are text (SQLite) or parsed (PostgreSQL). */
+export type RawRow = Record<string, unknown>;
+
+function json<T>(value: unknown): T {
+  return (typeof value === "string" ? JSON.parse(value) : value) as T;
+}
+
+function jsonOrNull<T>(value: unknown): T | null {
+  return value === null || value === undefined ? null : json<T>(value);
+}
+
+function num(value: unknown): number {
+  return typeof value === "number" ? value : Number(value);
+}
+
+function numOrNull(value: unknown): number | null {
+  return value === null || value === undefined ? null : num(value);
+}
+
+export function rowToJob(r: RawRow): JobRow {
+  return {
+    id: r.id as string,
+    status: r.status as JobStatus,
+    model: r.model as string,
+    workflowId: (r.workflow_id as string | null) ?? null,
+    input: json(r.input),
+    params: json(r.params),
+    inputHash: r.input_hash as string,
+    stream: Boolean(r.stream),
+    attempts: num(r.attempts),
+    maxAttempts: num(r.max_attempts),
+    attemptId: (r.attempt_id as string | null) ?? null,
+    nodeKey: (r.node_key as string | null) ?? null,
+    leaseExpiresAt: numOrNull(r.lease_expires_at),
+    queueDeadlineAt: num(r.queue_deadline_at),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+    finishedAt: numOrNull(r.finished_at),
+    output: jsonOrNull(r.output),
+    outputCid: (r.output_cid as string | null) ?? null,
+    receipt: jsonOrNull(r.receipt),
+    error: jsonOrNull(r.error),
+    route: jsonOrNull(r.route),
+  };
+}
+
+export function rowToNode(r: RawRow): NodeRow {
+  return {
+    key: r.key as string,
+    name: r.name as string,
+    capabilities: json<Capabilities>(r.capabilities),
+    hardware: json<Hardware>(r.hardware),
+    computeClass: r.compute_class as ComputeClass,
+    online: Boolean(r.online),
+    firstSeenAt: num(r.first_seen_at),
+    lastSeenAt: num(r.last_seen_at),
+  };
+}
+
+/** `'a', 'b'` for an IN list built from the state machine (constant strings, never user input). */
+export function sqlList(values: readonly string[]): string {
+  return values.map((v) => `'${v.replace(/'/g, "''")}'`).join(", ");
+}

@@ -1,0 +1,389 @@
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import type { ErrorBody } from "@havn/protocol";
+import { jobStatuses, statusesLeadingTo, type JobStatus } from "../job-states.js";
+import { loadMigrations } from "../migrations.js";
+import { rowToJob, rowToNode, sqlList, type RawRow } from "../rows.js";
+import type {
+  ClaimRequest,
+  CompleteJobInput,
+  CompleteJobResult,
+  FailAttemptInput,
+  JobRow,
+  LogEntry,
+  NewJob,
+  NodeRow,
+  SealReceipt,
+  Store,
+  UpsertNodeInput,
+  UpsertNodeResult,
+} from "../types.js";
+
+export interface SqliteStoreOptions {
+  /** Database file; `:memory:` for a throwaway database. Default `./data/havn.db`. */
+  readonly path?: string;
+}
+
+const toLeased = sqlList(statusesLeadingTo("leased"));
+const toRunning = sqlList(statusesLeadingTo("running"));
+const toCompleted = sqlList(statusesLeadingTo("completed"));
+const toFailed = sqlList(statusesLeadingTo("failed"));
+const toQueued = sqlList(statusesLeadingTo("queued"));
+const toCancelled = sqlList(statusesLeadingTo("cancelled"));
+const genesis = "0".repeat(64);
+
+/**
+ * SQLite through better-sqlite3: synchronous, prepared statements, WAL. One process owns the
+ * file, so every method runs its transaction to the end before yielding — claims are atomic
+ * without locks.
+ */
+export class SqliteStore implements Store {
+  readonly kind = "sqlite" as const;
+  readonly caps = { skipLocked: false, sharedByReplicas: false } as const;
+  readonly path: string;
+  private readonly db: Database.Database;
+  private prepared: ReturnType<SqliteStore["prepare"]> | undefined;
+
+  constructor(options: SqliteStoreOptions = {}) {
+    this.path = options.path ?? "./data/havn.db";
+    if (this.path !== ":memory:") mkdirSync(dirname(this.path), { recursive: true });
+    this.db = new Database(this.path);
+    this.db.pragma("journal_mode = WAL");
+    // NORMAL in WAL mode is durable across process crashes; only an OS crash can lose the last
+    // transactions. FULL would fsync every commit and cut write throughput ~10x.
+    this.db.pragma("synchronous = NORMAL");
+    this.db.pragma("busy_timeout = 5000");
+    this.db.pragma("foreign_keys = ON");
+  }
+
+  private get q(): ReturnType<SqliteStore["prepare"]> {
+    if (this.prepared === undefined) this.prepared = this.prepare();
+    return this.prepared;
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      insertJob: db.prepare(
+        `INSERT INTO jobs (id, status, model, workflow_id, input, params, input_hash, stream, max_attempts,
+           queue_deadline_at, created_at, updated_at)
+         VALUES (@id, 'queued', @model, @workflowId, @input, @params, @inputHash, @stream, @maxAttempts,
+           @queueDeadlineAt, @now, @now) RETURNING *`,
+      ),
+      getJob: db.prepare(`SELECT * FROM jobs WHERE id = ?`),
+      claim: db.prepare(
+        `UPDATE jobs SET status = 'leased', attempt_id = @attemptId, node_key = @nodeKey,
+           lease_expires_at = @leaseExpiresAt, attempts = attempts + 1, route = @route, updated_at = @now
+         WHERE id = @jobId AND status IN (${toLeased}) RETURNING *`,
+      ),
+      insertAttempt: db.prepare(
+        `INSERT INTO job_attempts (attempt_id, job_id, node_key, started_at) VALUES (?, ?, ?, ?)`,
+      ),
+      endAttempt: db.prepare(`UPDATE job_attempts SET ended_at = ?, outcome = ?, error = ? WHERE attempt_id = ?`),
+      markRunning: db.prepare(
+        `UPDATE jobs SET status = 'running', updated_at = ? WHERE id = ? AND attempt_id = ? AND status IN (${toRunning})`,
+      ),
+      renew: db.prepare(
+        `UPDATE jobs SET lease_expires_at = ?, updated_at = ?
+         WHERE attempt_id = ? AND node_key = ? AND status IN ('leased', 'running')`,
+      ),
+      logHead: db.prepare(`SELECT seq, entry_hash FROM execution_log ORDER BY seq DESC LIMIT 1`),
+      insertOutput: db.prepare(
+        `INSERT INTO outputs (cid, bytes, size, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (cid) DO NOTHING`,
+      ),
+      insertLog: db.prepare(
+        `INSERT INTO execution_log (seq, job_id, attempt_id, node_key, prev_hash, entry_hash, receipt, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      complete: db.prepare(
+        `UPDATE jobs SET status = 'completed', output = ?, output_cid = ?, receipt = ?, finished_at = ?,
+           updated_at = ?, lease_expires_at = NULL
+         WHERE id = ? AND attempt_id = ? AND status IN (${toCompleted}) RETURNING *`,
+      ),
+      requeue: db.prepare(
+        `UPDATE jobs SET status = 'queued', attempt_id = NULL, node_key = NULL, lease_expires_at = NULL,
+           error = ?, updated_at = ?
+         WHERE id = ? AND attempt_id = ? AND status IN (${toQueued}) AND attempts < max_attempts RETURNING *`,
+      ),
+      fail: db.prepare(
+        `UPDATE jobs SET status = 'failed', lease_expires_at = NULL, error = ?, finished_at = ?, updated_at = ?
+         WHERE id = ? AND attempt_id = ? AND status IN (${toFailed}) RETURNING *`,
+      ),
+      nodeAttempts: db.prepare(
+        `SELECT id, attempt_id FROM jobs WHERE node_key = ? AND status IN ('leased', 'running')`,
+      ),
+      expiredLeases: db.prepare(
+        `SELECT id, attempt_id FROM jobs WHERE status IN ('leased', 'running') AND lease_expires_at < ?`,
+      ),
+      expireQueued: db.prepare(
+        `UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, updated_at = ?
+         WHERE status = 'queued' AND queue_deadline_at < ? AND status IN (${toFailed})
+         RETURNING *`,
+      ),
+      cancel: db.prepare(
+        `UPDATE jobs SET status = 'cancelled', lease_expires_at = NULL, error = ?, finished_at = ?, updated_at = ?
+         WHERE id = ? AND status IN (${toCancelled}) RETURNING *`,
+      ),
+      countJobs: db.prepare(`SELECT status, COUNT(*) AS n FROM jobs GROUP BY status`),
+      nodeByName: db.prepare(`SELECT key FROM nodes WHERE name = ?`),
+      upsertNode: db.prepare(
+        `INSERT INTO nodes (key, name, capabilities, hardware, compute_class, online, first_seen_at, last_seen_at)
+         VALUES (@key, @name, @capabilities, @hardware, @computeClass, 1, @now, @now)
+         ON CONFLICT (key) DO UPDATE SET name = excluded.name, capabilities = excluded.capabilities,
+           hardware = excluded.hardware, compute_class = excluded.compute_class, online = 1,
+           last_seen_at = excluded.last_seen_at`,
+      ),
+      setOnline: db.prepare(`UPDATE nodes SET online = ?, last_seen_at = ? WHERE key = ?`),
+      getNode: db.prepare(`SELECT * FROM nodes WHERE key = ?`),
+      listNodes: db.prepare(`SELECT * FROM nodes ORDER BY first_seen_at`),
+      getOutput: db.prepare(`SELECT bytes FROM outputs WHERE cid = ?`),
+      getLog: db.prepare(`SELECT * FROM execution_log WHERE seq = ?`),
+    };
+  }
+
+  async migrate(): Promise<void> {
+    this.db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+      applied_at INTEGER NOT NULL)`);
+    const applied = new Set(
+      (this.db.prepare(`SELECT version FROM schema_migrations`).all() as { version: number }[]).map((r) => r.version),
+    );
+    for (const m of loadMigrations("sqlite")) {
+      if (applied.has(m.version)) continue;
+      this.db
+        .transaction(() => {
+          this.db.exec(m.sql);
+          this.db.prepare(`INSERT INTO schema_migrations VALUES (?, ?, ?)`).run(m.version, m.name, Date.now());
+        })
+        .immediate();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  async insertJob(job: NewJob): Promise<JobRow> {
+    const row = this.q.insertJob.get({
+      id: job.id,
+      model: job.model,
+      workflowId: job.workflowId,
+      input: JSON.stringify(job.input),
+      params: JSON.stringify(job.params),
+      inputHash: job.inputHash,
+      stream: job.stream ? 1 : 0,
+      maxAttempts: job.maxAttempts,
+      queueDeadlineAt: job.queueDeadlineAt,
+      now: job.now,
+    }) as RawRow;
+    return rowToJob(row);
+  }
+
+  async getJob(id: string): Promise<JobRow | undefined> {
+    const row = this.q.getJob.get(id) as RawRow | undefined;
+    return row && rowToJob(row);
+  }
+
+  async listClaimable(models: readonly string[], limit: number): Promise<JobRow[]> {
+    if (models.length === 0 || limit <= 0) return [];
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM jobs WHERE status = 'queued' AND model IN (${models.map(() => "?").join(", ")})
+         ORDER BY created_at LIMIT ?`,
+      )
+      .all(...models, limit) as RawRow[];
+    return rows.map(rowToJob);
+  }
+
+  async claimJobs(claims: readonly ClaimRequest[], now: number): Promise<JobRow[]> {
+    const q = this.q;
+    return this.db.transaction(() => {
+      const claimed: JobRow[] = [];
+      for (const c of claims) {
+        const row = q.claim.get({ ...c, route: JSON.stringify(c.route), now }) as RawRow | undefined;
+        if (row === undefined) continue;
+        q.insertAttempt.run(c.attemptId, c.jobId, c.nodeKey, now);
+        claimed.push(rowToJob(row));
+      }
+      return claimed;
+    })();
+  }
+
+  async markRunning(jobId: string, attemptId: string, now: number): Promise<boolean> {
+    return this.q.markRunning.run(now, jobId, attemptId).changes === 1;
+  }
+
+  async renewLeases(nodeKey: string, attemptIds: readonly string[], leaseExpiresAt: number, now: number) {
+    const q = this.q;
+    return this.db.transaction(() => {
+      let n = 0;
+      for (const a of attemptIds) n += q.renew.run(leaseExpiresAt, now, a, nodeKey).changes;
+      return n;
+    })();
+  }
+
+  async completeJobs(inputs: readonly CompleteJobInput[], seal: SealReceipt): Promise<CompleteJobResult[]> {
+    const q = this.q;
+    return this.db
+      .transaction(() => {
+        const head = q.logHead.get() as { seq: number; entry_hash: string } | undefined;
+        let seq = head?.seq ?? 0;
+        let prevHash = head?.entry_hash ?? genesis;
+        return inputs.map((input): CompleteJobResult => {
+          const current = q.getJob.get(input.jobId) as RawRow | undefined;
+          if (current === undefined) return { ok: false, reason: "not_found", job: null };
+          const job = rowToJob(current);
+          if (
+            job.attemptId !== input.attemptId ||
+            job.nodeKey !== input.nodeKey ||
+            !statusesLeadingTo("completed").includes(job.status)
+          ) {
+            return { ok: false, reason: "lease_conflict", job };
+          }
+          const sealed = seal({ seq: seq + 1, prevHash }, input);
+          q.insertOutput.run(input.outputCid, input.outputBytes, input.outputBytes.length, input.now);
+          q.insertLog.run(
+            sealed.log.seq,
+            input.jobId,
+            input.attemptId,
+            input.nodeKey,
+            sealed.log.prev_hash,
+            sealed.log.entry_hash,
+            JSON.stringify(sealed.cosigned),
+            input.now,
+          );
+          const row = q.complete.get(
+            JSON.stringify(input.output),
+            input.outputCid,
+            JSON.stringify(sealed.cosigned),
+            input.now,
+            input.now,
+            input.jobId,
+            input.attemptId,
+          ) as RawRow;
+          q.endAttempt.run(input.now, "completed", null, input.attemptId);
+          seq = sealed.log.seq;
+          prevHash = sealed.log.entry_hash;
+          return { ok: true, job: rowToJob(row) };
+        });
+      })
+      .immediate();
+  }
+
+  /** Ends one attempt; runs inside the caller's transaction. */
+  private endAttemptSync(
+    jobId: string,
+    attemptId: string,
+    error: ErrorBody,
+    retry: boolean,
+    now: number,
+  ): JobRow | undefined {
+    const q = this.q;
+    const errorJson = JSON.stringify(error);
+    let row: RawRow | undefined;
+    if (retry) row = q.requeue.get(errorJson, now, jobId, attemptId) as RawRow | undefined;
+    if (row === undefined) row = q.fail.get(errorJson, now, now, jobId, attemptId) as RawRow | undefined;
+    if (row !== undefined) q.endAttempt.run(now, row.status === "queued" ? "requeued" : "failed", errorJson, attemptId);
+    return row && rowToJob(row);
+  }
+
+  async failAttempt(input: FailAttemptInput): Promise<JobRow | undefined> {
+    return this.db.transaction(() =>
+      this.endAttemptSync(input.jobId, input.attemptId, input.error, input.retry, input.now),
+    )();
+  }
+
+  private releaseAll(rows: { id: string; attempt_id: string }[], error: ErrorBody, now: number): JobRow[] {
+    const out: JobRow[] = [];
+    for (const r of rows) {
+      const job = this.endAttemptSync(r.id, r.attempt_id, error, true, now);
+      if (job) out.push(job);
+    }
+    return out;
+  }
+
+  async releaseNodeJobs(nodeKey: string, error: ErrorBody, now: number): Promise<JobRow[]> {
+    return this.db.transaction(() =>
+      this.releaseAll(this.q.nodeAttempts.all(nodeKey) as { id: string; attempt_id: string }[], error, now),
+    )();
+  }
+
+  async expireLeases(error: ErrorBody, now: number): Promise<JobRow[]> {
+    return this.db.transaction(() =>
+      this.releaseAll(this.q.expiredLeases.all(now) as { id: string; attempt_id: string }[], error, now),
+    )();
+  }
+
+  async expireQueued(error: ErrorBody, now: number): Promise<JobRow[]> {
+    const rows = this.q.expireQueued.all(JSON.stringify(error), now, now, now) as RawRow[];
+    return rows.map(rowToJob);
+  }
+
+  async cancelJob(id: string, error: ErrorBody, now: number): Promise<JobRow | undefined> {
+    return this.db.transaction(() => {
+      const row = this.q.cancel.get(JSON.stringify(error), now, now, id) as RawRow | undefined;
+      if (row?.attempt_id) this.q.endAttempt.run(now, "cancelled", JSON.stringify(error), row.attempt_id);
+      return row && rowToJob(row);
+    })();
+  }
+
+  async countJobs(): Promise<Record<JobStatus, number>> {
+    const counts = Object.fromEntries(jobStatuses.map((s) => [s, 0])) as Record<JobStatus, number>;
+    for (const r of this.q.countJobs.all() as { status: JobStatus; n: number }[]) counts[r.status] = r.n;
+    return counts;
+  }
+
+  async upsertNode(input: UpsertNodeInput): Promise<UpsertNodeResult> {
+    return this.db
+      .transaction((): UpsertNodeResult => {
+        const owner = this.q.nodeByName.get(input.name) as { key: string } | undefined;
+        if (owner !== undefined && owner.key !== input.key) return { ok: false, reason: "name_taken" };
+        this.q.upsertNode.run({
+          key: input.key,
+          name: input.name,
+          capabilities: JSON.stringify(input.capabilities),
+          hardware: JSON.stringify(input.hardware),
+          computeClass: input.hardware.compute_class,
+          now: input.now,
+        });
+        return { ok: true };
+      })
+      .immediate();
+  }
+
+  async setNodeOnline(key: string, online: boolean, now: number): Promise<void> {
+    this.q.setOnline.run(online ? 1 : 0, now, key);
+  }
+
+  async getNode(key: string): Promise<NodeRow | undefined> {
+    const row = this.q.getNode.get(key) as RawRow | undefined;
+    return row && rowToNode(row);
+  }
+
+  async listNodes(): Promise<NodeRow[]> {
+    return (this.q.listNodes.all() as RawRow[]).map(rowToNode);
+  }
+
+  async getOutput(cid: string): Promise<Uint8Array | undefined> {
+    const row = this.q.getOutput.get(cid) as { bytes: Buffer } | undefined;
+    return row && new Uint8Array(row.bytes);
+  }
+
+  async getLogEntry(seq: number): Promise<LogEntry | undefined> {
+    const r = this.q.getLog.get(seq) as RawRow | undefined;
+    if (r === undefined) return undefined;
+    return {
+      seq: Number(r.seq),
+      jobId: r.job_id as string,
+      prevHash: r.prev_hash as string,
+      entryHash: r.entry_hash as string,
+      receipt: JSON.parse(r.receipt as string),
+      createdAt: Number(r.created_at),
+    };
+  }
+
+  async logHead(): Promise<{ seq: number; entryHash: string } | undefined> {
+    const r = this.q.logHead.get() as { seq: number; entry_hash: string } | undefined;
+    return r && { seq: r.seq, entryHash: r.entry_hash };
+  }
+}

@@ -1,0 +1,191 @@
+import type {
+  Capabilities,
+  ComputeClass,
+  CosignedReceipt,
+  ErrorBody,
+  GenerationParams,
+  Hardware,
+  JobInput,
+  JobOutput,
+  LogPosition,
+  Receipt,
+} from "@havn/protocol";
+import type { JobStatus } from "./job-states.js";
+
+/** Why the router picked a node: kept with the job and shown by `GET /jobs/{id}`. */
+export interface RouteDecision {
+  readonly node_key: string;
+  readonly score: number;
+  readonly candidates: number;
+  readonly reasons: Readonly<Record<string, number>>;
+}
+
+export interface JobRow {
+  readonly id: string;
+  readonly status: JobStatus;
+  readonly model: string;
+  readonly workflowId: string | null;
+  readonly input: JobInput;
+  readonly params: GenerationParams;
+  readonly inputHash: string;
+  readonly stream: boolean;
+  /** Attempts started so far; a lease that expires or a node that is lost counts as one. */
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  readonly attemptId: string | null;
+  readonly nodeKey: string | null;
+  readonly leaseExpiresAt: number | null;
+  /** A queued job still waiting for an eligible node at this time fails with JOB_NO_CAPACITY. */
+  readonly queueDeadlineAt: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly finishedAt: number | null;
+  readonly output: JobOutput | null;
+  readonly outputCid: string | null;
+  readonly receipt: CosignedReceipt | null;
+  readonly error: ErrorBody | null;
+  readonly route: RouteDecision | null;
+}
+
+export interface NewJob {
+  readonly id: string;
+  readonly model: string;
+  readonly workflowId: string | null;
+  readonly input: JobInput;
+  readonly params: GenerationParams;
+  readonly inputHash: string;
+  readonly stream: boolean;
+  readonly maxAttempts: number;
+  readonly queueDeadlineAt: number;
+  readonly now: number;
+}
+
+/** One job the router assigned to one node; the claim succeeds only if the job is still queued. */
+export interface ClaimRequest {
+  readonly jobId: string;
+  readonly attemptId: string;
+  readonly nodeKey: string;
+  readonly leaseExpiresAt: number;
+  readonly route: RouteDecision;
+}
+
+export interface CompleteJobInput {
+  readonly jobId: string;
+  readonly attemptId: string;
+  readonly nodeKey: string;
+  readonly output: JobOutput;
+  readonly outputCid: string;
+  readonly outputBytes: Uint8Array;
+  readonly receipt: Receipt;
+  readonly nodeSignature: string;
+  readonly now: number;
+}
+
+/**
+ * Called inside the completion transaction with the log position the receipt will take; returns
+ * the co-signed receipt. Runs while the log head is locked, so it must be quick and synchronous.
+ */
+export type SealReceipt = (
+  position: { seq: number; prevHash: string },
+  input: CompleteJobInput,
+) => {
+  log: LogPosition;
+  cosigned: CosignedReceipt;
+};
+
+export type CompleteJobResult =
+  | { readonly ok: true; readonly job: JobRow }
+  | { readonly ok: false; readonly reason: "not_found" | "lease_conflict"; readonly job: JobRow | null };
+
+export interface FailAttemptInput {
+  readonly jobId: string;
+  readonly attemptId: string;
+  readonly error: ErrorBody;
+  /** Whether another attempt may help (the error is retryable and attempts remain). */
+  readonly retry: boolean;
+  readonly now: number;
+}
+
+export interface NodeRow {
+  readonly key: string;
+  readonly name: string;
+  readonly capabilities: Capabilities;
+  readonly hardware: Hardware;
+  readonly computeClass: ComputeClass;
+  readonly online: boolean;
+  readonly firstSeenAt: number;
+  readonly lastSeenAt: number;
+}
+
+export interface UpsertNodeInput {
+  readonly key: string;
+  readonly name: string;
+  readonly capabilities: Capabilities;
+  readonly hardware: Hardware;
+  readonly now: number;
+}
+
+export type UpsertNodeResult = { readonly ok: true } | { readonly ok: false; readonly reason: "name_taken" };
+
+export interface LogEntry {
+  readonly seq: number;
+  readonly jobId: string;
+  readonly prevHash: string;
+  readonly entryHash: string;
+  readonly receipt: CosignedReceipt;
+  readonly createdAt: number;
+}
+
+/** Differences between backends, as data: queue code asks `caps.skipLocked`, never the dialect. */
+export interface StoreCapabilities {
+  /** `FOR UPDATE SKIP LOCKED`: several coordinators can claim from one queue without blocking. */
+  readonly skipLocked: boolean;
+  /** Writers in other processes may change rows under us (several replicas on one database). */
+  readonly sharedByReplicas: boolean;
+}
+
+/** Every status change goes through these methods; each is one atomic transaction. */
+export interface Store {
+  readonly kind: "sqlite" | "postgres";
+  readonly caps: StoreCapabilities;
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  insertJob(job: NewJob): Promise<JobRow>;
+  getJob(id: string): Promise<JobRow | undefined>;
+  /** Queued jobs for these models, oldest first. */
+  listClaimable(models: readonly string[], limit: number): Promise<JobRow[]>;
+  /** Atomically moves each still-queued job to `leased`; returns the jobs actually claimed. */
+  claimJobs(claims: readonly ClaimRequest[], now: number): Promise<JobRow[]>;
+  /** leased → running for the current attempt; false when the attempt is stale. */
+  markRunning(jobId: string, attemptId: string, now: number): Promise<boolean>;
+  /** Extends the leases of these attempts held by this node; returns how many were extended. */
+  renewLeases(nodeKey: string, attemptIds: readonly string[], leaseExpiresAt: number, now: number): Promise<number>;
+  /**
+   * Completes a batch of attempts in one transaction: stores each output by CID, appends each
+   * receipt to the execution log (sealed by `seal` at its position) and marks the job completed.
+   * One transaction per batch keeps the single log chain from serialising every job.
+   */
+  completeJobs(inputs: readonly CompleteJobInput[], seal: SealReceipt): Promise<CompleteJobResult[]>;
+  /** Ends the current attempt: back to queued when `retry` and attempts remain, else failed. */
+  failAttempt(input: FailAttemptInput): Promise<JobRow | undefined>;
+  /** Attempts of a lost node go back to the queue (or fail when out of attempts). */
+  releaseNodeJobs(nodeKey: string, error: ErrorBody, now: number): Promise<JobRow[]>;
+  /** Leases past their expiry go back to the queue (or fail when out of attempts). */
+  expireLeases(error: ErrorBody, now: number): Promise<JobRow[]>;
+  /** Queued jobs past their queue deadline fail. */
+  expireQueued(error: ErrorBody, now: number): Promise<JobRow[]>;
+  cancelJob(id: string, error: ErrorBody, now: number): Promise<JobRow | undefined>;
+  /** Jobs by status, for the operator and `/health`. */
+  countJobs(): Promise<Record<JobStatus, number>>;
+
+  upsertNode(input: UpsertNodeInput): Promise<UpsertNodeResult>;
+  setNodeOnline(key: string, online: boolean, now: number): Promise<void>;
+  getNode(key: string): Promise<NodeRow | undefined>;
+  listNodes(): Promise<NodeRow[]>;
+
+  getOutput(cid: string): Promise<Uint8Array | undefined>;
+  getLogEntry(seq: number): Promise<LogEntry | undefined>;
+  /** The newest log entry, or undefined for an empty log. */
+  logHead(): Promise<{ seq: number; entryHash: string } | undefined>;
+}

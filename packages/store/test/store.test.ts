@@ -1,0 +1,307 @@
+import { afterEach, describe, expect, inject, it } from "vitest";
+import {
+  contentId,
+  generateKeyPair,
+  genesisHash,
+  logEntryHash,
+  cosignReceipt,
+  signReceipt,
+  type ErrorBody,
+} from "@havn/protocol";
+import {
+  canTransition,
+  jobStatuses,
+  jobTransitions,
+  statusesLeadingTo,
+  terminalStatuses,
+  type CompleteJobInput,
+  type JobStatus,
+  type SealReceipt,
+  type Store,
+} from "../src/index.ts";
+import { openTestStore, storeKinds } from "../src/testing.ts";
+
+const coordinator = generateKeyPair();
+const node = generateKeyPair();
+const err: ErrorBody = { code: "NODE_LOST", message: "lost", retryable: true };
+
+const seal: SealReceipt = (pos, input) => {
+  const entry = logEntryHash(pos.prevHash, input.receipt, input.nodeSignature);
+  const log = { seq: pos.seq, prev_hash: pos.prevHash, entry_hash: entry };
+  return { log, cosigned: cosignReceipt(input.receipt, input.nodeSignature, log, coordinator) };
+};
+
+let counter = 0;
+function newJob(now = 1_000, overrides: { maxAttempts?: number; queueDeadlineAt?: number } = {}) {
+  counter++;
+  return {
+    id: `job-${counter.toString(16).padStart(12, "0")}${Math.random().toString(16).slice(2, 8)}`,
+    model: "havn-tiny",
+    workflowId: null,
+    input: { kind: "completion" as const, prompt: "hello" },
+    params: { max_tokens: 8, temperature: 0, top_p: 1, seed: 1, stop: [] },
+    inputHash: "c".repeat(64),
+    stream: false,
+    maxAttempts: overrides.maxAttempts ?? 3,
+    queueDeadlineAt: overrides.queueDeadlineAt ?? now + 60_000,
+    now,
+  };
+}
+
+const route = { node_key: node.publicKey, score: 1, candidates: 1, reasons: {} };
+function claimOf(jobId: string, attemptId: string, leaseExpiresAt = 100_000) {
+  return { jobId, attemptId, nodeKey: node.publicKey, leaseExpiresAt, route };
+}
+
+function completion(jobId: string, attemptId: string, text = "out", now = 2_000): CompleteJobInput {
+  const receipt = {
+    v: 1 as const,
+    job_id: jobId,
+    attempt_id: attemptId,
+    workflow_id: null,
+    node_key: node.publicKey,
+    model: "havn-tiny",
+    model_hash: "a".repeat(64),
+    backend: "builtin",
+    params_hash: "b".repeat(64),
+    input_hash: "c".repeat(64),
+    outputs_cid: contentId(text),
+    latency_ms: 5,
+    tokens: { prompt: 1, completion: 1 },
+    energy_estimate: 0.1,
+    runtime_hash: "d".repeat(64),
+    finished_at: now,
+  };
+  return {
+    jobId,
+    attemptId,
+    nodeKey: node.publicKey,
+    output: { text, finish_reason: "stop", usage: { prompt_tokens: 1, completion_tokens: 1 } },
+    outputCid: contentId(text),
+    outputBytes: new TextEncoder().encode(text),
+    receipt,
+    nodeSignature: signReceipt(receipt, node.secretKey),
+    now,
+  };
+}
+
+describe("job state machine", () => {
+  it("terminal states have no way out and every other state can end", () => {
+    expect([...terminalStatuses].sort()).toEqual(["cancelled", "completed", "failed"]);
+    for (const s of jobStatuses) {
+      if (!terminalStatuses.includes(s)) expect(jobTransitions[s].some((t) => terminalStatuses.includes(t))).toBe(true);
+    }
+  });
+  it("statusesLeadingTo is the inverse of the table", () => {
+    for (const to of jobStatuses) {
+      for (const from of jobStatuses) {
+        expect(statusesLeadingTo(to).includes(from)).toBe(canTransition(from, to));
+      }
+    }
+  });
+});
+
+describe.each(storeKinds)("store on %s", (kind) => {
+  let store: Store;
+  const open = async () => (store = await openTestStore(kind, inject("pgAdminUrl")));
+  afterEach(async () => {
+    await store?.close();
+  });
+
+  it("inserts and reads back a job", async () => {
+    await open();
+    const j = newJob();
+    const row = await store.insertJob(j);
+    expect(row).toMatchObject({ id: j.id, status: "queued", attempts: 0, input: j.input, params: j.params });
+    expect(await store.getJob(j.id)).toEqual(row);
+    expect(await store.getJob("job-missing")).toBeUndefined();
+  });
+
+  it("claims a job exactly once even when claims race", async () => {
+    await open();
+    const j = newJob();
+    await store.insertJob(j);
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => store.claimJobs([claimOf(j.id, `att-${i}`)], 1_500)),
+    );
+    const winners = results.flat();
+    expect(winners).toHaveLength(1);
+    expect(winners[0]).toMatchObject({ status: "leased", attempts: 1, nodeKey: node.publicKey });
+  });
+
+  it("lists claimable jobs oldest first, for the given models only", async () => {
+    await open();
+    const a = newJob(1_000);
+    const b = newJob(2_000);
+    await store.insertJob(b);
+    await store.insertJob(a);
+    await store.insertJob({ ...newJob(500), model: "other" });
+    expect((await store.listClaimable(["havn-tiny"], 10)).map((r) => r.id)).toEqual([a.id, b.id]);
+  });
+
+  it("completes an attempt: output by CID, chained log, co-signed receipt", async () => {
+    await open();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const j = newJob();
+      ids.push(j.id);
+      await store.insertJob(j);
+      await store.claimJobs([claimOf(j.id, `att-${j.id}`)], 1_500);
+    }
+    const results = await store.completeJobs(
+      ids.map((id, i) => completion(id, `att-${id}`, `text ${i}`)),
+      seal,
+    );
+    expect(results.every((r) => r.ok)).toBe(true);
+    const first = await store.getLogEntry(1);
+    const third = await store.getLogEntry(3);
+    expect(first?.prevHash).toBe(genesisHash);
+    expect((await store.getLogEntry(2))?.prevHash).toBe(first?.entryHash);
+    expect(await store.logHead()).toEqual({ seq: 3, entryHash: third?.entryHash });
+    const job = await store.getJob(ids[0]!);
+    expect(job).toMatchObject({ status: "completed", outputCid: contentId("text 0") });
+    expect(job?.receipt?.log.seq).toBe(1);
+    expect(new TextDecoder().decode(await store.getOutput(contentId("text 1")))).toBe("text 1");
+  });
+
+  it("refuses a stale attempt and a second completion", async () => {
+    await open();
+    const j = newJob();
+    await store.insertJob(j);
+    await store.claimJobs([claimOf(j.id, "att-1")], 1_500);
+    expect((await store.completeJobs([completion(j.id, "att-other")], seal))[0]).toMatchObject({
+      ok: false,
+      reason: "lease_conflict",
+    });
+    expect((await store.completeJobs([completion(j.id, "att-1")], seal))[0]?.ok).toBe(true);
+    expect((await store.completeJobs([completion(j.id, "att-1")], seal))[0]?.ok).toBe(false);
+    expect((await store.completeJobs([completion("job-nope", "att-1")], seal))[0]).toMatchObject({
+      reason: "not_found",
+    });
+    expect(await store.logHead()).toMatchObject({ seq: 1 });
+  });
+
+  it("requeues a failed attempt until attempts run out", async () => {
+    await open();
+    const j = newJob(1_000, { maxAttempts: 2 });
+    await store.insertJob(j);
+    await store.claimJobs([claimOf(j.id, "att-1")], 1_100);
+    expect(
+      await store.failAttempt({ jobId: j.id, attemptId: "att-1", error: err, retry: true, now: 1_200 }),
+    ).toMatchObject({
+      status: "queued",
+      attempts: 1,
+      attemptId: null,
+    });
+    await store.claimJobs([claimOf(j.id, "att-2")], 1_300);
+    expect(
+      await store.failAttempt({ jobId: j.id, attemptId: "att-2", error: err, retry: true, now: 1_400 }),
+    ).toMatchObject({
+      status: "failed",
+      attempts: 2,
+      error: err,
+    });
+  });
+
+  it("releases a lost node's jobs and expired leases", async () => {
+    await open();
+    const a = newJob();
+    const b = newJob();
+    await store.insertJob(a);
+    await store.insertJob(b);
+    await store.claimJobs([claimOf(a.id, "att-a", 5_000), claimOf(b.id, "att-b", 50_000)], 1_100);
+    expect((await store.expireLeases(err, 6_000)).map((r) => r.id)).toEqual([a.id]);
+    expect((await store.getJob(a.id))?.status).toBe("queued");
+    expect(await store.renewLeases(node.publicKey, ["att-b"], 90_000, 6_000)).toBe(1);
+    expect((await store.getJob(b.id))?.leaseExpiresAt).toBe(90_000);
+    expect((await store.releaseNodeJobs(node.publicKey, err, 7_000)).map((r) => r.id)).toEqual([b.id]);
+    expect((await store.getJob(b.id))?.status).toBe("queued");
+  });
+
+  it("fails queued jobs past their queue deadline", async () => {
+    await open();
+    const a = newJob(1_000, { queueDeadlineAt: 2_000 });
+    const b = newJob(1_000, { queueDeadlineAt: 9_000 });
+    await store.insertJob(a);
+    await store.insertJob(b);
+    const failed = await store.expireQueued({ code: "JOB_NO_CAPACITY", message: "x", retryable: true }, 3_000);
+    expect(failed.map((r) => r.id)).toEqual([a.id]);
+    expect(await store.countJobs()).toMatchObject({ failed: 1, queued: 1 });
+  });
+
+  it("binds a node name to the first key that registers it", async () => {
+    await open();
+    const hw = { cpu: { model: "x", cores: 2 }, memory_mb: 1, gpus: [], compute_class: "S" as const };
+    const caps = { backend: "builtin", engine_version: "1", models: [], slots: 1 };
+    expect(
+      await store.upsertNode({ key: node.publicKey, name: "n1", capabilities: caps, hardware: hw, now: 1 }),
+    ).toEqual({ ok: true });
+    expect(
+      await store.upsertNode({ key: node.publicKey, name: "n1", capabilities: caps, hardware: hw, now: 2 }),
+    ).toEqual({ ok: true });
+    expect(
+      await store.upsertNode({ key: coordinator.publicKey, name: "n1", capabilities: caps, hardware: hw, now: 3 }),
+    ).toEqual({
+      ok: false,
+      reason: "name_taken",
+    });
+    await store.setNodeOnline(node.publicKey, false, 4);
+    expect(await store.getNode(node.publicKey)).toMatchObject({
+      name: "n1",
+      online: false,
+      lastSeenAt: 4,
+      computeClass: "S",
+    });
+    expect(await store.listNodes()).toHaveLength(1);
+  });
+
+  /** Drives a fresh job into `status` through the store's own operations. */
+  async function jobIn(status: JobStatus): Promise<{ id: string; attemptId: string }> {
+    const j = newJob(1_000, { queueDeadlineAt: status === "failed" ? 1_500 : 60_000 });
+    const attemptId = `att-${j.id}`;
+    await store.insertJob(j);
+    if (status === "queued") return { id: j.id, attemptId };
+    if (status === "failed") {
+      await store.expireQueued(err, 2_000);
+      return { id: j.id, attemptId };
+    }
+    await store.claimJobs([claimOf(j.id, attemptId)], 1_100);
+    if (status === "running") await store.markRunning(j.id, attemptId, 1_200);
+    if (status === "completed") await store.completeJobs([completion(j.id, attemptId)], seal);
+    if (status === "cancelled") await store.cancelJob(j.id, err, 1_200);
+    return { id: j.id, attemptId };
+  }
+
+  /** Attempts the transition to `to` through the operation that makes it. */
+  async function attempt(job: { id: string; attemptId: string }, from: JobStatus, to: JobStatus) {
+    switch (to) {
+      case "queued":
+        return store.failAttempt({ jobId: job.id, attemptId: job.attemptId, error: err, retry: true, now: 3_000 });
+      case "leased":
+        return store.claimJobs([claimOf(job.id, from === "queued" ? job.attemptId : `${job.attemptId}-2`)], 3_000);
+      case "running":
+        return store.markRunning(job.id, job.attemptId, 3_000);
+      case "completed":
+        return store.completeJobs([completion(job.id, job.attemptId, "x", 3_000)], seal);
+      case "failed":
+        return from === "queued"
+          ? store.expireQueued(err, 70_000)
+          : store.failAttempt({ jobId: job.id, attemptId: job.attemptId, error: err, retry: false, now: 3_000 });
+      case "cancelled":
+        return store.cancelJob(job.id, err, 3_000);
+    }
+  }
+
+  it("allows exactly the transitions in the table (all 36 pairs)", async () => {
+    await open();
+    for (const from of jobStatuses) {
+      for (const to of jobStatuses) {
+        const job = await jobIn(from);
+        expect((await store.getJob(job.id))?.status, `setup ${from}`).toBe(from);
+        await attempt(job, from, to);
+        const after = (await store.getJob(job.id))?.status;
+        expect(after, `${from} → ${to}`).toBe(canTransition(from, to) ? to : from);
+      }
+    }
+  });
+});

@@ -1,0 +1,14 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["packages/*/test/**/*.test.ts", "apps/*/test/**/*.test.ts"],
+    // node-llama-cpp's native addon and embedded PostgreSQL want real processes, not worker threads.
+    pool: "forks",
+    globalSetup: ["packages/store/test/global-setup.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // Two cores: more forks only make each file slower.
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+  },
+});
