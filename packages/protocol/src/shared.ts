@@ -44,6 +44,19 @@ export type {
   NodeMessageBody,
   NodeToCoordinator,
 } from "./node-messages.js";
+export {
+  chatCompletionChunk,
+  chatCompletionRequestSchema,
+  chatCompletionResponse,
+  chatRequestToJob,
+  completionChunk,
+  completionRequestSchema,
+  completionRequestToJob,
+  completionResponse,
+  openAIErrorBody,
+  usageOf,
+} from "./openai.js";
+export type { ChatCompletionRequest, CompletionRequest, SamplingDefaults } from "./openai.js";
 export { domainTag, signatureDomains } from "./crypto/suite.js";
 export type { CryptoSuite, KeyPair, SignatureDomain } from "./crypto/suite.js";
 export type { ReceiptVerification } from "./receipt-signing.js";

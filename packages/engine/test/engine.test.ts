@@ -1,0 +1,185 @@
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HavnError } from "@havn/protocol";
+import { buildTinyModel, BuiltinBackend, createOpenAIServer, OpenAIBackend, StopMatcher } from "../src/index.ts";
+
+const chat = (content: string) => ({ kind: "chat" as const, messages: [{ role: "user" as const, content }] });
+const params = (over: Partial<{ max_tokens: number; temperature: number; seed: number; stop: string[] }> = {}) => ({
+  max_tokens: 48,
+  temperature: 0.8,
+  top_p: 1,
+  seed: 1,
+  stop: [],
+  ...over,
+});
+
+describe("the built-in tiny model", () => {
+  it("is byte-identical on every generation (hash pinned: a change here is a new model)", () => {
+    const a = buildTinyModel();
+    const b = buildTinyModel();
+    expect(Buffer.compare(Buffer.from(a), Buffer.from(b))).toBe(0);
+    expect(a.length).toBeGreaterThan(1_500_000);
+    expect(a.length).toBeLessThan(2_000_000);
+    expect(createHash("sha256").update(a).digest("hex")).toBe(
+      "b191b08618824ac6c0569e6ad433a844b1a1bba11c38a06217f5fb7a59b25c6f",
+    );
+  });
+});
+
+describe("StopMatcher", () => {
+  it("never emits a stop sequence, even split across pieces", () => {
+    const m = new StopMatcher(["END"]);
+    let out = "";
+    for (const piece of ["ab", "cE", "N", "Dxyz"]) {
+      const r = m.push(piece);
+      out += r.emit;
+      if (r.stopped) break;
+    }
+    expect(out).toBe("abc");
+  });
+});
+
+describe("builtin backend (node-llama-cpp)", () => {
+  const backend = new BuiltinBackend();
+  afterAll(() => backend.close());
+
+  it("advertises the tiny model with its hash and pinned runtime", async () => {
+    const info = await backend.info();
+    expect(info.models[0]).toMatchObject({ name: "havn-tiny", tasks: ["chat", "completion"] });
+    expect(info.models[0]?.modelHash).toBe("b191b08618824ac6c0569e6ad433a844b1a1bba11c38a06217f5fb7a59b25c6f");
+    expect(info.runtime).toMatchObject({ engine: "llama.cpp", threads: 1, batch_size: 512, device: "cpu" });
+  });
+
+  it("streams pieces that add up to the result, and stops at max_tokens", async () => {
+    const pieces: string[] = [];
+    const r = await backend.generate({
+      model: "havn-tiny",
+      input: chat("hi"),
+      params: params({ temperature: 0 }),
+      onText: (t) => pieces.push(t),
+    });
+    expect(pieces.join("")).toBe(r.text);
+    // Greedy decoding of this model never reaches end-of-text: it runs to max_tokens.
+    expect(r).toMatchObject({ finishReason: "length", completionTokens: 48 });
+    // Each token streams as it is made (no stop string is pending in plain text).
+    expect(pieces.length).toBeGreaterThan(40);
+  });
+
+  it("gives the same text for the same seed, a different text for another seed", async () => {
+    const a = await backend.generate({ model: "havn-tiny", input: chat("hi"), params: params({ seed: 5 }) });
+    const other = new BuiltinBackend();
+    const b = await other.generate({ model: "havn-tiny", input: chat("hi"), params: params({ seed: 5 }) });
+    await other.close();
+    const c = await backend.generate({ model: "havn-tiny", input: chat("hi"), params: params({ seed: 6 }) });
+    expect(b.text).toBe(a.text);
+    expect(c.text).not.toBe(a.text);
+  });
+
+  it("gives the same text in another process", async () => {
+    const mine = await backend.generate({ model: "havn-tiny", input: chat("cross"), params: params({ seed: 9 }) });
+    const script = fileURLToPath(new URL("./fixtures/generate-once.ts", import.meta.url));
+    const theirs = JSON.parse(
+      execFileSync(process.execPath, ["--import", "tsx", script, "cross", "9"], { encoding: "utf8", timeout: 60_000 }),
+    );
+    expect(theirs).toBe(mine.text);
+  });
+
+  it("honours stop sequences and cancellation", async () => {
+    const greedy = await backend.generate({ model: "havn-tiny", input: chat("x"), params: params({ temperature: 0 }) });
+    expect(greedy.text).toMatch(/^The the the/);
+    const stopped = await backend.generate({
+      model: "havn-tiny",
+      input: chat("x"),
+      params: params({ temperature: 0, stop: ["the t"] }),
+    });
+    expect(stopped).toMatchObject({ text: "The ", finishReason: "stop" });
+    const abort = new AbortController();
+    const cancelled = await backend.generate({
+      model: "havn-tiny",
+      input: chat("x"),
+      params: params({ max_tokens: 2000 }),
+      signal: abort.signal,
+      onText: () => abort.abort(),
+    });
+    expect(cancelled.finishReason).toBe("cancelled");
+    expect(cancelled.completionTokens).toBeLessThan(3);
+  });
+
+  it("scores a continuation: its own greedy output is more likely than noise", async () => {
+    const input = chat("score me");
+    const greedy = await backend.generate({
+      model: "havn-tiny",
+      input,
+      params: params({ temperature: 0, max_tokens: 20 }),
+    });
+    const own = await backend.score({ model: "havn-tiny", input, continuation: greedy.text });
+    const noise = await backend.score({ model: "havn-tiny", input, continuation: "qzx vkj wqp zzq jjx" });
+    const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    expect(own.logprobs.length).toBeGreaterThan(5);
+    expect(own.logprobs.every((l) => l <= 0)).toBe(true);
+    expect(mean(own.logprobs)).toBeGreaterThan(mean(noise.logprobs) + 2);
+  });
+
+  it("rejects a model it does not serve", async () => {
+    await expect(backend.generate({ model: "llama-70b", input: chat("x"), params: params() })).rejects.toMatchObject({
+      code: "BACKEND_MODEL_NOT_LOADED",
+    });
+  });
+});
+
+describe("openai backend against serve-model (the real engine over HTTP)", () => {
+  const engine = new BuiltinBackend();
+  const server = createOpenAIServer(engine);
+  let openai: OpenAIBackend;
+  beforeAll(async () => {
+    const url = await server.listen({ port: 0, host: "127.0.0.1" });
+    openai = new OpenAIBackend({ baseUrl: `${url}/v1` });
+  });
+  afterAll(async () => {
+    await server.close();
+    await engine.close();
+  });
+
+  it("lists the served model", async () => {
+    const info = await openai.info();
+    expect(info.models.map((m) => m.name)).toEqual(["havn-tiny"]);
+    expect(info.backend).toBe("openai");
+  });
+
+  it("streams the same text the engine gives directly, chat and completion", async () => {
+    for (const input of [chat("over http"), { kind: "completion" as const, prompt: "The node" }]) {
+      const direct = await engine.generate({ model: "havn-tiny", input, params: params({ seed: 3 }) });
+      const pieces: string[] = [];
+      const viaHttp = await openai.generate({
+        model: "havn-tiny",
+        input,
+        params: params({ seed: 3 }),
+        onText: (t) => pieces.push(t),
+      });
+      expect(viaHttp.text).toBe(direct.text);
+      expect(pieces.length).toBeGreaterThan(1);
+      expect(viaHttp).toMatchObject({ finishReason: direct.finishReason, completionTokens: direct.completionTokens });
+      expect(viaHttp.promptTokens).toBe(direct.promptTokens);
+    }
+  });
+
+  it("scores completion input through echo + logprobs", async () => {
+    const r = await openai.score({
+      model: "havn-tiny",
+      input: { kind: "completion", prompt: "The " },
+      continuation: "network",
+    });
+    expect(r.logprobs.length).toBeGreaterThan(3);
+  });
+
+  it("maps server errors to catalog codes", async () => {
+    await expect(openai.generate({ model: "nope", input: chat("x"), params: params() })).rejects.toMatchObject({
+      code: "BACKEND_MODEL_NOT_LOADED",
+    });
+    const dead = new OpenAIBackend({ baseUrl: "http://127.0.0.1:9/v1" });
+    await expect(dead.info()).rejects.toBeInstanceOf(HavnError);
+    await expect(dead.info()).rejects.toMatchObject({ code: "BACKEND_UNAVAILABLE" });
+  });
+});
