@@ -17,7 +17,11 @@ function boundary(files, { forbid = [], message }) {
         {
           patterns: [
             // Deep imports into another workspace package bypass its exports map.
-            { group: ["@havn/*/*"], message: "Import a workspace package through its entry, not a deep path." },
+            // Subpaths a package exports (`@havn/store/testing`) are its API; its files are not.
+            {
+              group: ["@havn/*/src", "@havn/*/src/**", "@havn/*/dist/**"],
+              message: "Import a workspace package through its exports, not its files.",
+            },
             ...(forbid.length ? [{ group: forbid, message }] : []),
           ],
         },
@@ -68,12 +72,12 @@ export default tseslint.config(
     message: "testkit composes packages and apps; drivers stay in store, inference libraries in engine.",
   }),
   ...["coordinator", "node-agent", "validator"].map((app) =>
-    boundary([`apps/${app}/**`], {
+    boundary([`apps/${app}/src/**`], {
       forbid: [...workspace(allApps.filter((a) => a !== app)), "@havn/testkit", ...dbDrivers, ...inferenceLibs],
       message: "apps never import each other; drivers stay in store, inference libraries in engine.",
     }),
   ),
-  boundary(["apps/cli/**"], {
+  boundary(["apps/cli/src/**"], {
     forbid: ["@havn/testkit", ...dbDrivers, ...inferenceLibs],
     message: "cli composes apps through their entries; drivers stay in store, inference libraries in engine.",
   }),

@@ -96,10 +96,21 @@ export const errorCatalog = {
     description: "The attempt is stale: the job was re-leased or already finished.",
   },
   NODE_LOST: { status: 502, retryable: true, description: "The node went offline while running the job." },
-  NODE_KEY_INSECURE: {
+  NODE_NAME_TAKEN: {
+    status: 409,
+    retryable: false,
+    description: "Another node key already registered this node name.",
+  },
+  // AUTH_: identities and keys.
+  AUTH_KEY_FILE_INSECURE: {
     status: 500,
     retryable: false,
-    description: "The node key file is readable by other users; fix its mode to 0600.",
+    description: "A key file is readable by other users; fix its mode to 0600.",
+  },
+  AUTH_KEY_FILE_INVALID: {
+    status: 500,
+    retryable: false,
+    description: "A key file exists but does not hold an Ed25519 key.",
   },
   // RECEIPT_: verification of what a node reports.
   RECEIPT_INVALID: {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { ErrorBody } from "./errors.js";
 import { jobLimits, type GenerationParams, type JobInput, type JobOutput } from "./jobs.js";
 
 /**
@@ -177,15 +178,19 @@ export function completionChunk(
   };
 }
 
-/** How an OpenAI-compatible server reports an error (`code` is havn's catalog code). */
-export function openAIErrorBody(code: string, message: string, status: number, details?: unknown) {
+/**
+ * How every havn HTTP surface reports an error: OpenAI's shape (so OpenAI clients read the
+ * message) with havn's catalog `code`, `retryable` and `details`.
+ */
+export function openAIErrorBody(error: ErrorBody, status: number) {
   return {
     error: {
-      message,
+      message: error.message,
       type: status >= 500 ? "server_error" : "invalid_request_error",
       param: null,
-      code,
-      ...(details === undefined ? {} : { details }),
+      code: error.code,
+      retryable: error.retryable,
+      ...(error.details === undefined ? {} : { details: error.details }),
     },
   };
 }

@@ -19,6 +19,7 @@ export type {
   ClaimRequest,
   CompleteJobInput,
   CompleteJobResult,
+  EndedAttempt,
   FailAttemptInput,
   JobRow,
   LogEntry,

@@ -106,6 +106,12 @@ export interface FailAttemptInput {
   readonly now: number;
 }
 
+/** An attempt the store ended, with the job as it is now. */
+export interface EndedAttempt {
+  readonly job: JobRow;
+  readonly attemptId: string;
+}
+
 export interface NodeRow {
   readonly key: string;
   readonly name: string;
@@ -170,9 +176,9 @@ export interface Store {
   /** Ends the current attempt: back to queued when `retry` and attempts remain, else failed. */
   failAttempt(input: FailAttemptInput): Promise<JobRow | undefined>;
   /** Attempts of a lost node go back to the queue (or fail when out of attempts). */
-  releaseNodeJobs(nodeKey: string, error: ErrorBody, now: number): Promise<JobRow[]>;
+  releaseNodeJobs(nodeKey: string, error: ErrorBody, now: number): Promise<EndedAttempt[]>;
   /** Leases past their expiry go back to the queue (or fail when out of attempts). */
-  expireLeases(error: ErrorBody, now: number): Promise<JobRow[]>;
+  expireLeases(error: ErrorBody, now: number): Promise<EndedAttempt[]>;
   /** Queued jobs past their queue deadline fail. */
   expireQueued(error: ErrorBody, now: number): Promise<JobRow[]>;
   cancelJob(id: string, error: ErrorBody, now: number): Promise<JobRow | undefined>;

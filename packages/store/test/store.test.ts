@@ -210,11 +210,11 @@ describe.each(storeKinds)("store on %s", (kind) => {
     await store.insertJob(a);
     await store.insertJob(b);
     await store.claimJobs([claimOf(a.id, "att-a", 5_000), claimOf(b.id, "att-b", 50_000)], 1_100);
-    expect((await store.expireLeases(err, 6_000)).map((r) => r.id)).toEqual([a.id]);
+    expect((await store.expireLeases(err, 6_000)).map((r) => [r.job.id, r.attemptId])).toEqual([[a.id, "att-a"]]);
     expect((await store.getJob(a.id))?.status).toBe("queued");
     expect(await store.renewLeases(node.publicKey, ["att-b"], 90_000, 6_000)).toBe(1);
     expect((await store.getJob(b.id))?.leaseExpiresAt).toBe(90_000);
-    expect((await store.releaseNodeJobs(node.publicKey, err, 7_000)).map((r) => r.id)).toEqual([b.id]);
+    expect((await store.releaseNodeJobs(node.publicKey, err, 7_000)).map((r) => r.job.id)).toEqual([b.id]);
     expect((await store.getJob(b.id))?.status).toBe("queued");
   });
 

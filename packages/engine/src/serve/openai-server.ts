@@ -29,7 +29,7 @@ export interface ServeModelOptions {
 function sendError(reply: FastifyReply, err: unknown) {
   const e =
     err instanceof HavnError ? err : new HavnError("INTERNAL_ERROR", "The model server failed.", { cause: err });
-  return reply.code(e.status).send(openAIErrorBody(e.code, e.shortMessage, e.status, e.details));
+  return reply.code(e.status).send(openAIErrorBody(e.toBody(), e.status));
 }
 
 function parse<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
@@ -54,7 +54,9 @@ export function createOpenAIServer(backend: Backend, options: ServeModelOptions 
   app.setErrorHandler((err, _req, reply) => {
     const e = err as { statusCode?: number; message: string };
     if (e.statusCode && e.statusCode < 500) {
-      return reply.code(e.statusCode).send(openAIErrorBody("REQUEST_INVALID", e.message, e.statusCode));
+      return reply
+        .code(e.statusCode)
+        .send(openAIErrorBody({ code: "REQUEST_INVALID", message: e.message, retryable: false }, e.statusCode));
     }
     return sendError(reply, err);
   });
@@ -147,7 +149,7 @@ export function createOpenAIServer(backend: Backend, options: ServeModelOptions 
       raw.write("data: [DONE]\n\n");
     } catch (err) {
       const e = err instanceof HavnError ? err : new HavnError("INTERNAL_ERROR", "Generation failed.", { cause: err });
-      send(openAIErrorBody(e.code, e.shortMessage, e.status));
+      send(openAIErrorBody(e.toBody(), e.status));
     }
     raw.end();
     return reply;

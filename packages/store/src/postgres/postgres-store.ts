@@ -7,6 +7,7 @@ import type {
   ClaimRequest,
   CompleteJobInput,
   CompleteJobResult,
+  EndedAttempt,
   FailAttemptInput,
   JobRow,
   LogEntry,
@@ -318,27 +319,27 @@ export class PostgresStore implements Store {
     return this.tx((c) => this.endAttempt(c, input.jobId, input.attemptId, input.error, input.retry, input.now));
   }
 
-  private async releaseWhere(where: string, params: unknown[], error: ErrorBody, now: number): Promise<JobRow[]> {
+  private async releaseWhere(where: string, params: unknown[], error: ErrorBody, now: number): Promise<EndedAttempt[]> {
     return this.tx(async (c) => {
       const rows = await this.rows(
         c,
         `SELECT id, attempt_id FROM jobs WHERE status IN ('leased', 'running') AND ${where} FOR UPDATE SKIP LOCKED`,
         params,
       );
-      const out: JobRow[] = [];
+      const out: EndedAttempt[] = [];
       for (const r of rows) {
         const job = await this.endAttempt(c, r.id as string, r.attempt_id as string, error, true, now);
-        if (job) out.push(job);
+        if (job) out.push({ job, attemptId: r.attempt_id as string });
       }
       return out;
     });
   }
 
-  async releaseNodeJobs(nodeKey: string, error: ErrorBody, now: number): Promise<JobRow[]> {
+  async releaseNodeJobs(nodeKey: string, error: ErrorBody, now: number): Promise<EndedAttempt[]> {
     return this.releaseWhere(`node_key = $1`, [nodeKey], error, now);
   }
 
-  async expireLeases(error: ErrorBody, now: number): Promise<JobRow[]> {
+  async expireLeases(error: ErrorBody, now: number): Promise<EndedAttempt[]> {
     return this.releaseWhere(`lease_expires_at < $1`, [now], error, now);
   }
 

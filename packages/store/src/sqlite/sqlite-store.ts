@@ -9,6 +9,7 @@ import type {
   ClaimRequest,
   CompleteJobInput,
   CompleteJobResult,
+  EndedAttempt,
   FailAttemptInput,
   JobRow,
   LogEntry,
@@ -293,22 +294,22 @@ export class SqliteStore implements Store {
     )();
   }
 
-  private releaseAll(rows: { id: string; attempt_id: string }[], error: ErrorBody, now: number): JobRow[] {
-    const out: JobRow[] = [];
+  private releaseAll(rows: { id: string; attempt_id: string }[], error: ErrorBody, now: number): EndedAttempt[] {
+    const out: EndedAttempt[] = [];
     for (const r of rows) {
       const job = this.endAttemptSync(r.id, r.attempt_id, error, true, now);
-      if (job) out.push(job);
+      if (job) out.push({ job, attemptId: r.attempt_id });
     }
     return out;
   }
 
-  async releaseNodeJobs(nodeKey: string, error: ErrorBody, now: number): Promise<JobRow[]> {
+  async releaseNodeJobs(nodeKey: string, error: ErrorBody, now: number): Promise<EndedAttempt[]> {
     return this.db.transaction(() =>
       this.releaseAll(this.q.nodeAttempts.all(nodeKey) as { id: string; attempt_id: string }[], error, now),
     )();
   }
 
-  async expireLeases(error: ErrorBody, now: number): Promise<JobRow[]> {
+  async expireLeases(error: ErrorBody, now: number): Promise<EndedAttempt[]> {
     return this.db.transaction(() =>
       this.releaseAll(this.q.expiredLeases.all(now) as { id: string; attempt_id: string }[], error, now),
     )();

@@ -1,0 +1,64 @@
+import type { FastifyError, FastifyInstance, FastifyReply } from "fastify";
+import { HavnError, openAIErrorBody } from "@havn/protocol";
+import type { z } from "zod";
+
+/** Fastify's own errors, mapped to catalog codes. */
+const fastifyCodes: Record<string, ConstructorParameters<typeof HavnError>[0]> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: "REQUEST_MALFORMED_JSON",
+  FST_ERR_CTP_EMPTY_JSON_BODY: "REQUEST_MALFORMED_JSON",
+  FST_ERR_CTP_BODY_TOO_LARGE: "REQUEST_TOO_LARGE",
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: "REQUEST_UNSUPPORTED_MEDIA_TYPE",
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: "REQUEST_INVALID",
+  FST_ERR_CTP_INVALID_TYPE: "REQUEST_UNSUPPORTED_MEDIA_TYPE",
+  FST_ERR_VALIDATION: "REQUEST_INVALID",
+};
+
+export function toHavnError(err: unknown): HavnError {
+  if (err instanceof HavnError) return err;
+  const e = err as Partial<FastifyError> & { message?: string };
+  const code = e.code ? fastifyCodes[e.code] : undefined;
+  if (code) return new HavnError(code, e.message ?? code);
+  if (err instanceof SyntaxError) return new HavnError("REQUEST_MALFORMED_JSON", err.message);
+  if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
+    return new HavnError("REQUEST_INVALID", e.message ?? "Bad request.");
+  }
+  return new HavnError("INTERNAL_ERROR", "An unexpected error occurred in the coordinator.", { cause: err });
+}
+
+export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
+  const e = toHavnError(err);
+  if (e.status >= 500 && e.code === "INTERNAL_ERROR") reply.log.error({ err: e.cause ?? err }, "internal error");
+  return reply.code(e.status).send(openAIErrorBody(e.toBody(), e.status));
+}
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err, _request, reply) => sendError(reply, err));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(
+      reply,
+      new HavnError("REQUEST_ROUTE_NOT_FOUND", "No such route.", {
+        context: { Route: `${request.method} ${request.url}` },
+      }),
+    ),
+  );
+  // HavnAI clients send `Content-Type: application/json` with empty GET bodies: accept those.
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
+    if (body === "" || body === undefined) return done(null, undefined);
+    void parseJson(request, body as string, done);
+  });
+}
+
+/** Validates a body against a schema; problems become one 400 with each issue listed. */
+export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+  if (body === undefined || body === null) {
+    throw new HavnError("REQUEST_INVALID", "A JSON body is required.");
+  }
+  const result = schema.safeParse(body);
+  if (!result.success) {
+    throw new HavnError("REQUEST_INVALID", "The request does not match the schema.", {
+      details: result.error.issues.slice(0, 20).map((i) => ({ path: i.path.join("."), message: i.message })),
+    });
+  }
+  return result.data;
+}

@@ -1,0 +1,243 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import {
+  chatCompletionChunk,
+  chatCompletionRequestSchema,
+  chatCompletionResponse,
+  chatRequestToJob,
+  completionChunk,
+  completionRequestSchema,
+  completionRequestToJob,
+  completionResponse,
+  HavnError,
+  openAIErrorBody,
+  usageOf,
+  type JobOutput,
+} from "@havn/protocol";
+import type { JobRow } from "@havn/store";
+import type { CoordinatorConfig } from "../../config.js";
+import type { NodeRegistry } from "../../gateway/node-registry.js";
+import type { JobEvents } from "../../jobs/job-events.js";
+import { errorOfEndedJob, type JobService } from "../../jobs/job-service.js";
+import type { ModelCatalog } from "../../router/model-catalog.js";
+import { parseBody, sendError } from "../errors.js";
+
+export interface OpenAIRouteDeps {
+  readonly jobs: JobService;
+  readonly events: JobEvents;
+  readonly catalog: ModelCatalog;
+  readonly registry: NodeRegistry;
+  readonly config: CoordinatorConfig;
+}
+
+type Kind = "chat" | "completion";
+
+/** SSE comment lines keep proxies from closing a stream while a job waits in the queue. */
+const keepAliveMs = 15_000;
+
+/** havn's extension on OpenAI responses: the job id and the co-signed receipt. */
+function havnExtension(job: JobRow) {
+  return { job_id: job.id, output_cid: job.outputCid, receipt: job.receipt };
+}
+
+export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps): void {
+  const { jobs, events, config } = deps;
+  const samplingDefaults = () => ({ maxTokens: config.defaultMaxTokens, seed: Math.floor(Math.random() * 0xffffffff) });
+
+  const respond = (kind: Kind, job: JobRow, output: JobOutput) => {
+    const created = Math.floor(job.createdAt / 1000);
+    const body =
+      kind === "chat"
+        ? chatCompletionResponse(job.id, job.model, created, output)
+        : completionResponse(job.id, job.model, created, output);
+    return { ...body, havn: havnExtension(job) };
+  };
+
+  async function answer(kind: Kind, job: JobRow, reply: FastifyReply) {
+    const ended = await jobs.waitForEnd(job.id, config.requestTimeoutMs);
+    if (ended === undefined) {
+      throw new HavnError("JOB_TIMEOUT", "The job did not finish within the request timeout; it keeps running.", {
+        context: { Job: job.id },
+        details: { job_id: job.id, poll: `/jobs/${job.id}` },
+      });
+    }
+    if (ended.status !== "completed" || !ended.output) throw errorOfEndedJob(ended);
+    return reply.send(respond(kind, ended, ended.output));
+  }
+
+  /**
+   * Streams a job as SSE. If the node streaming it is lost, the job is retried elsewhere; the
+   * retry runs with the same seed and parameters, so its text repeats what the client already
+   * has and the stream continues from where it stopped. Should the retry's text differ, the
+   * stream ends with JOB_STREAM_INTERRUPTED (the job itself still completes: `GET /jobs/{id}`).
+   */
+  function stream(kind: Kind, job: JobRow, includeUsage: boolean, request: FastifyRequest, reply: FastifyReply) {
+    reply.hijack();
+    const raw = reply.raw;
+    raw.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+      "x-havn-job-id": job.id,
+    });
+    const created = Math.floor(job.createdAt / 1000);
+    const write = (data: unknown) => raw.write(`data: ${JSON.stringify(data)}\n\n`);
+    const delta = (text: string) =>
+      write(
+        kind === "chat"
+          ? chatCompletionChunk(job.id, job.model, created, { content: text })
+          : completionChunk(job.id, job.model, created, text),
+      );
+    if (kind === "chat") write(chatCompletionChunk(job.id, job.model, created, { role: "assistant", content: "" }));
+
+    let sent = "";
+    let attempt: string | null = null;
+    let attemptText = "";
+    let ended = false;
+    const keepAlive = setInterval(() => raw.write(": keep-alive\n\n"), keepAliveMs);
+    const end = () => {
+      ended = true;
+      clearInterval(keepAlive);
+      unsubscribe();
+      raw.end();
+    };
+    const fail = (err: HavnError) => {
+      write(openAIErrorBody(err.toBody(), err.status));
+      end();
+    };
+    /** Sends what the current attempt has beyond what the client already has. */
+    const forward = (text: string): boolean => {
+      if (text.length > sent.length) {
+        if (!text.startsWith(sent)) return false;
+        delta(text.slice(sent.length));
+        sent = text;
+      } else if (!sent.startsWith(text)) return false;
+      return true;
+    };
+    const diverged = () =>
+      fail(
+        new HavnError(
+          "JOB_STREAM_INTERRUPTED",
+          "The node was lost and the retry produced different text; fetch the result by job id.",
+          {
+            details: { job_id: job.id },
+          },
+        ),
+      );
+
+    const unsubscribe = events.subscribe(job.id, (event) => {
+      if (ended) return;
+      switch (event.type) {
+        case "dispatched":
+          attempt = event.attemptId;
+          attemptText = "";
+          return;
+        case "token":
+          if (event.attemptId !== attempt) return;
+          attemptText += event.text;
+          if (!forward(attemptText)) diverged();
+          return;
+        case "requeued":
+          attempt = null;
+          return;
+        case "completed": {
+          const output = event.job.output!;
+          if (!forward(output.text)) return diverged();
+          if (kind === "chat")
+            write({
+              ...chatCompletionChunk(job.id, job.model, created, {}, output.finish_reason),
+              havn: havnExtension(event.job),
+            });
+          else
+            write({
+              ...completionChunk(job.id, job.model, created, "", output.finish_reason),
+              havn: havnExtension(event.job),
+            });
+          if (includeUsage) {
+            write({
+              id: job.id,
+              object: kind === "chat" ? "chat.completion.chunk" : "text_completion",
+              created,
+              model: job.model,
+              choices: [],
+              usage: usageOf(output),
+            });
+          }
+          raw.write("data: [DONE]\n\n");
+          return end();
+        }
+        case "failed":
+        case "cancelled":
+          return fail(errorOfEndedJob(event.job));
+      }
+    });
+    // A client that hangs up mid-stream no longer wants the answer: free the node.
+    raw.on("close", () => {
+      if (ended) return;
+      ended = true;
+      clearInterval(keepAlive);
+      unsubscribe();
+      jobs.cancel(job.id).catch(() => {});
+    });
+    request.log.debug({ job: job.id }, "streaming job");
+  }
+
+  async function handle(kind: Kind, request: FastifyRequest, reply: FastifyReply) {
+    try {
+      const {
+        model,
+        stream: wantsStream,
+        includeUsage,
+        job: spec,
+      } = kind === "chat"
+        ? (() => {
+            const body = parseBody(chatCompletionRequestSchema, request.body);
+            return {
+              model: body.model,
+              stream: body.stream ?? false,
+              includeUsage: body.stream_options?.include_usage ?? false,
+              job: chatRequestToJob(body, samplingDefaults()),
+            };
+          })()
+        : (() => {
+            const body = parseBody(completionRequestSchema, request.body);
+            if (body.echo) throw new HavnError("REQUEST_INVALID", "echo is not supported on the coordinator.");
+            return {
+              model: body.model,
+              stream: body.stream ?? false,
+              includeUsage: body.stream_options?.include_usage ?? false,
+              job: completionRequestToJob(body, samplingDefaults()),
+            };
+          })();
+      const job = await jobs.submit({ model, input: spec.input, params: spec.params, stream: wantsStream });
+      request.log.info({ job: job.id, model: job.model, stream: wantsStream }, "job accepted");
+      if (wantsStream) return stream(kind, job, includeUsage, request, reply);
+      return await answer(kind, job, reply);
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  }
+
+  app.post("/v1/chat/completions", (request, reply) => handle("chat", request, reply));
+  app.post("/v1/completions", (request, reply) => handle("completion", request, reply));
+
+  app.get("/v1/models", async () => {
+    const { catalog, registry } = deps;
+    const online = new Map<string, number>();
+    for (const node of registry.all()) for (const m of node.models) online.set(m, (online.get(m) ?? 0) + 1);
+    const names = new Map<string, { weight: number | null; tier: string | null; task_type: string | null }>();
+    for (const m of catalog.registryModels())
+      names.set(m.name, { weight: m.weight, tier: m.tier, task_type: m.taskType });
+    for (const m of catalog.advertisedModels())
+      if (!names.has(m)) names.set(m, { weight: null, tier: null, task_type: "CHAT" });
+    return {
+      object: "list",
+      data: [...names.entries()].map(([id, meta]) => ({
+        id,
+        object: "model",
+        created: 0,
+        owned_by: "havn",
+        havn: { ...meta, online_nodes: online.get(id) ?? 0 },
+      })),
+    };
+  });
+}

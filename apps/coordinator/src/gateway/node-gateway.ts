@@ -1,0 +1,322 @@
+import type { FastifyBaseLogger } from "fastify";
+import type { WebSocket } from "ws";
+import {
+  HavnError,
+  nodeToCoordinatorSchema,
+  protocolVersion,
+  randomHex,
+  verify,
+  type CoordinatorMessageBody,
+  type ErrorBody,
+  type KeyPair,
+  type NodeToCoordinator,
+} from "@havn/protocol";
+import type { Store } from "@havn/store";
+import type { CoordinatorConfig } from "../config.js";
+import type { JobEvents } from "../jobs/job-events.js";
+import type { CompletionBatcher } from "../queue/completion-batcher.js";
+import type { Dispatcher } from "../queue/dispatcher.js";
+import type { ModelCatalog } from "../router/model-catalog.js";
+import { verifyResult } from "../verification/verify-result.js";
+import type { NodeRegistry, NodeSession } from "./node-registry.js";
+
+type Msg<T extends NodeToCoordinator["type"]> = Extract<NodeToCoordinator, { type: T }>;
+
+export interface NodeGatewayDeps {
+  readonly store: Store;
+  readonly registry: NodeRegistry;
+  readonly dispatcher: Dispatcher;
+  readonly batcher: CompletionBatcher;
+  readonly events: JobEvents;
+  readonly catalog: ModelCatalog;
+  readonly config: CoordinatorConfig;
+  readonly keys: KeyPair;
+  readonly log: FastifyBaseLogger;
+}
+
+/** WebSocket close codes (4000–4999 are the application's). */
+export const closeCodes = {
+  replaced: 4000,
+  authFailed: 4001,
+  helloTimeout: 4002,
+  protocolViolation: 4003,
+  heartbeatTimeout: 4008,
+  nameTaken: 4009,
+  shuttingDown: 4010,
+} as const;
+
+/** Weight of the newest sample in a node's latency average. */
+const latencyEwmaAlpha = 0.2;
+
+export const nodeLostError: ErrorBody = {
+  code: "NODE_LOST",
+  message: "The node went offline while running the job.",
+  retryable: true,
+};
+
+/**
+ * The native node protocol on `/nodes/connect`: a challenge, a signed hello that proves the
+ * node holds its key, then heartbeats, tokens and results. A malformed frame is answered with
+ * a NODE_PROTOCOL_VIOLATION error and never crashes the coordinator; too many close the socket.
+ */
+export class NodeGateway {
+  constructor(private readonly deps: NodeGatewayDeps) {}
+
+  accept(socket: WebSocket): void {
+    const { config, keys, log } = this.deps;
+    const nonce = randomHex(16);
+    let session: NodeSession | undefined;
+    let violations = 0;
+    const send = (message: CoordinatorMessageBody) => {
+      if (socket.readyState === socket.OPEN) socket.send(JSON.stringify({ v: protocolVersion, ...message }));
+    };
+    const sendError = (err: HavnError, jobId?: string) =>
+      send({
+        type: "error",
+        ...(jobId ? { job_id: jobId } : {}),
+        code: err.code,
+        message: err.shortMessage,
+        retryable: err.retryable,
+      });
+    const violation = (message: string, details?: unknown) => {
+      violations++;
+      sendError(new HavnError("NODE_PROTOCOL_VIOLATION", message, { details }));
+      if (violations >= config.maxProtocolViolations)
+        socket.close(closeCodes.protocolViolation, "too many protocol violations");
+    };
+
+    const helloTimer = setTimeout(() => {
+      if (!session) socket.close(closeCodes.helloTimeout, "no hello within the timeout");
+    }, config.helloTimeoutMs);
+    send({ type: "challenge", nonce, coordinator_key: keys.publicKey });
+
+    socket.on("message", (data, isBinary) => {
+      if (isBinary) return violation("Binary frames are not part of the node protocol.");
+      let raw: unknown;
+      try {
+        raw = JSON.parse(data.toString());
+      } catch {
+        return violation("The frame is not valid JSON.");
+      }
+      const parsed = nodeToCoordinatorSchema.safeParse(raw);
+      if (!parsed.success) {
+        return violation(
+          "The frame does not match the node protocol.",
+          parsed.error.issues.slice(0, 5).map((i) => ({ path: i.path.join("."), message: i.message })),
+        );
+      }
+      const msg = parsed.data;
+      if (session === undefined) {
+        if (msg.type !== "hello") return violation("The first message must be hello.");
+        void this.hello(msg, nonce, socket, send, sendError)
+          .then((s) => {
+            session = s;
+            if (s) clearTimeout(helloTimer);
+          })
+          .catch((err: unknown) => {
+            log.error({ err }, "hello failed");
+            socket.close(1011, "internal error");
+          });
+        return;
+      }
+      if (msg.type === "hello") return violation("hello was already received on this connection.");
+      this.handle(session, msg, sendError).catch((err: unknown) => {
+        log.error({ err, node: session?.name }, "node message handling failed");
+      });
+    });
+
+    socket.on("close", () => {
+      clearTimeout(helloTimer);
+      if (session) {
+        this.lost(session).catch((err: unknown) =>
+          log.error({ err, node: session?.name }, "node loss handling failed"),
+        );
+      }
+    });
+    socket.on("error", (err) => log.warn({ err }, "node socket error"));
+  }
+
+  private async hello(
+    msg: Msg<"hello">,
+    nonce: string,
+    socket: WebSocket,
+    send: (m: CoordinatorMessageBody) => void,
+    sendError: (e: HavnError) => void,
+  ): Promise<NodeSession | undefined> {
+    const { store, registry, catalog, dispatcher, config, log } = this.deps;
+    const { payload } = msg;
+    if (
+      payload.nonce !== nonce ||
+      payload.node_key.length !== 43 ||
+      !verify("hello", payload, msg.signature, payload.node_key)
+    ) {
+      sendError(new HavnError("NODE_AUTH_FAILED", "The hello signature does not verify for this challenge and key."));
+      socket.close(closeCodes.authFailed, "authentication failed");
+      return undefined;
+    }
+    const now = Date.now();
+    const upsert = await store.upsertNode({
+      key: payload.node_key,
+      name: payload.name,
+      capabilities: payload.capabilities,
+      hardware: payload.hardware,
+      now,
+    });
+    if (!upsert.ok) {
+      sendError(
+        new HavnError("NODE_NAME_TAKEN", "Another node key already registered this name; choose another name."),
+      );
+      socket.close(closeCodes.nameTaken, "name taken");
+      return undefined;
+    }
+    if (socket.readyState !== socket.OPEN) return undefined;
+    const session: NodeSession = {
+      key: payload.node_key,
+      name: payload.name,
+      capabilities: payload.capabilities,
+      hardware: payload.hardware,
+      models: new Set(payload.capabilities.models.map((m) => m.name)),
+      slots: payload.capabilities.slots,
+      inFlight: new Map(),
+      lastSeenAt: now,
+      latencyEwmaMs: null,
+      send,
+      close: (code, reason) => socket.close(code, reason),
+    };
+    const previous = registry.add(session);
+    previous?.close(closeCodes.replaced, "replaced by a new connection with the same key");
+    catalog.noteAdvertised([...session.models]);
+    send({ type: "welcome", node_key: session.key, heartbeat_interval_ms: config.heartbeatIntervalMs });
+    log.info(
+      { node: session.name, key: session.key, models: [...session.models], slots: session.slots },
+      "node online",
+    );
+    dispatcher.notify();
+    return session;
+  }
+
+  private async handle(
+    session: NodeSession,
+    msg: NodeToCoordinator,
+    sendError: (e: HavnError, jobId?: string) => void,
+  ) {
+    const { store, events, dispatcher, batcher, config, log } = this.deps;
+    const now = Date.now();
+    session.lastSeenAt = now;
+    switch (msg.type) {
+      case "heartbeat": {
+        const mine = msg.in_flight.filter((a) => session.inFlight.has(a));
+        if (mine.length > 0) await store.renewLeases(session.key, mine, now + config.leaseMs, now);
+        return;
+      }
+      case "token":
+      case "progress": {
+        const attempt = session.inFlight.get(msg.attempt_id);
+        if (!attempt || attempt.spec.job_id !== msg.job_id) return; // stale: the job moved on
+        if (!attempt.running) {
+          attempt.running = true;
+          await store.markRunning(msg.job_id, msg.attempt_id, now);
+        }
+        if (msg.type === "token") events.emit(msg.job_id, { type: "token", attemptId: msg.attempt_id, text: msg.text });
+        return;
+      }
+      case "error": {
+        if (!msg.attempt_id || !msg.job_id) {
+          log.warn({ node: session.name, code: msg.code, message: msg.message }, "node reported an error");
+          return;
+        }
+        const attempt = session.inFlight.get(msg.attempt_id);
+        if (!attempt || attempt.spec.job_id !== msg.job_id) return;
+        session.inFlight.delete(msg.attempt_id);
+        dispatcher.notify();
+        const job = await store.failAttempt({
+          jobId: msg.job_id,
+          attemptId: msg.attempt_id,
+          error: { code: isCode(msg.code), message: msg.message, retryable: msg.retryable },
+          retry: msg.retryable,
+          now,
+        });
+        if (job) events.emitTransition(job, msg.attempt_id);
+        return;
+      }
+      case "result": {
+        const attempt = session.inFlight.get(msg.attempt_id);
+        if (!attempt || attempt.spec.job_id !== msg.job_id) {
+          sendError(new HavnError("NODE_LEASE_CONFLICT", "This attempt is no longer leased to this node."), msg.job_id);
+          return;
+        }
+        session.inFlight.delete(msg.attempt_id);
+        const observedMs = now - attempt.dispatchedAt;
+        session.latencyEwmaMs =
+          session.latencyEwmaMs === null
+            ? observedMs
+            : session.latencyEwmaMs + latencyEwmaAlpha * (observedMs - session.latencyEwmaMs);
+        dispatcher.notify();
+        const problem = verifyResult(msg, {
+          spec: attempt.spec,
+          nodeKey: session.key,
+          advertisedModelHash: session.capabilities.models.find((m) => m.name === attempt.spec.model)?.model_hash,
+          observedMs,
+        });
+        if (problem) {
+          log.warn({ node: session.name, job: msg.job_id, err: problem.message }, "result rejected");
+          sendError(problem, msg.job_id);
+          const job = await store.failAttempt({
+            jobId: msg.job_id,
+            attemptId: msg.attempt_id,
+            error: problem.toBody(),
+            retry: true,
+            now,
+          });
+          if (job) events.emitTransition(job, msg.attempt_id);
+          return;
+        }
+        const text = new TextEncoder().encode(msg.output.text);
+        const result = await batcher.complete({
+          jobId: msg.job_id,
+          attemptId: msg.attempt_id,
+          nodeKey: session.key,
+          output: msg.output,
+          outputCid: msg.receipt.outputs_cid,
+          outputBytes: text,
+          receipt: msg.receipt,
+          nodeSignature: msg.node_signature,
+          now,
+        });
+        if (result.ok) events.emit(msg.job_id, { type: "completed", job: result.job });
+        else
+          sendError(
+            new HavnError("NODE_LEASE_CONFLICT", "The job was finished or re-leased before this result."),
+            msg.job_id,
+          );
+        return;
+      }
+    }
+  }
+
+  /** The node's connection ended: its attempts go back to the queue. */
+  async lost(session: NodeSession): Promise<void> {
+    const { registry, store, events, dispatcher, log } = this.deps;
+    const current = registry.remove(session);
+    const now = Date.now();
+    if (current) await store.setNodeOnline(session.key, false, now);
+    const attempts = [...session.inFlight.entries()];
+    session.inFlight.clear();
+    for (const [attemptId, attempt] of attempts) {
+      const job = await store.failAttempt({
+        jobId: attempt.spec.job_id,
+        attemptId,
+        error: nodeLostError,
+        retry: true,
+        now,
+      });
+      if (job) events.emitTransition(job, attemptId);
+    }
+    log.info({ node: session.name, requeued: attempts.length }, "node offline");
+    dispatcher.notify();
+  }
+}
+
+function isCode(code: string): ErrorBody["code"] {
+  return HavnError.fromBody({ code, message: "" }).code;
+}

@@ -1,0 +1,77 @@
+import type { Capabilities, CoordinatorMessageBody, Hardware, JobSpec } from "@havn/protocol";
+
+/** One attempt a node is running, as the coordinator dispatched it. */
+export interface InFlightAttempt {
+  readonly spec: JobSpec;
+  readonly dispatchedAt: number;
+  /** Set when the first token or progress arrives. */
+  running: boolean;
+}
+
+/** A connected, authenticated node. */
+export interface NodeSession {
+  readonly key: string;
+  readonly name: string;
+  readonly capabilities: Capabilities;
+  readonly hardware: Hardware;
+  /** Models this node serves, by exact name. */
+  readonly models: ReadonlySet<string>;
+  readonly slots: number;
+  /** attempt id → attempt */
+  readonly inFlight: Map<string, InFlightAttempt>;
+  lastSeenAt: number;
+  /** Exponentially weighted mean of dispatch → result time, in ms. */
+  latencyEwmaMs: number | null;
+  send(message: CoordinatorMessageBody): void;
+  close(code: number, reason: string): void;
+}
+
+/** The nodes connected to this coordinator process. */
+export class NodeRegistry {
+  private readonly sessions = new Map<string, NodeSession>();
+
+  add(session: NodeSession): NodeSession | undefined {
+    const previous = this.sessions.get(session.key);
+    this.sessions.set(session.key, session);
+    return previous;
+  }
+
+  /** Removes the session if it is still the registered one (a reconnect may have replaced it). */
+  remove(session: NodeSession): boolean {
+    if (this.sessions.get(session.key) !== session) return false;
+    this.sessions.delete(session.key);
+    return true;
+  }
+
+  get(key: string): NodeSession | undefined {
+    return this.sessions.get(key);
+  }
+
+  all(): NodeSession[] {
+    return [...this.sessions.values()];
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  serves(model: string): boolean {
+    for (const s of this.sessions.values()) if (s.models.has(model)) return true;
+    return false;
+  }
+
+  /** Models with at least one free slot, for the claim query. */
+  modelsWithFreeSlots(): string[] {
+    const models = new Set<string>();
+    for (const s of this.sessions.values()) {
+      if (s.inFlight.size < s.slots) for (const m of s.models) models.add(m);
+    }
+    return [...models];
+  }
+
+  freeSlots(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) n += Math.max(0, s.slots - s.inFlight.size);
+    return n;
+  }
+}

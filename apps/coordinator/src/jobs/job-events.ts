@@ -1,0 +1,54 @@
+import type { JobRow } from "@havn/store";
+
+export type JobEvent =
+  | { readonly type: "dispatched"; readonly attemptId: string; readonly nodeKey: string }
+  | { readonly type: "token"; readonly attemptId: string; readonly text: string }
+  | { readonly type: "requeued"; readonly attemptId: string; readonly job: JobRow }
+  | { readonly type: "completed"; readonly job: JobRow }
+  | { readonly type: "failed"; readonly job: JobRow }
+  | { readonly type: "cancelled"; readonly job: JobRow };
+
+type Listener = (event: JobEvent) => void;
+
+/**
+ * In-process fan-out of job events to the requests waiting on them (streams, long polls).
+ * Listeners run synchronously; one that throws is logged and does not stop the others.
+ */
+export class JobEvents {
+  private readonly listeners = new Map<string, Set<Listener>>();
+  constructor(private readonly onListenerError: (err: unknown, jobId: string) => void) {}
+
+  subscribe(jobId: string, listener: Listener): () => void {
+    let set = this.listeners.get(jobId);
+    if (!set) this.listeners.set(jobId, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.listeners.get(jobId) === set) this.listeners.delete(jobId);
+    };
+  }
+
+  hasListeners(jobId: string): boolean {
+    return this.listeners.has(jobId);
+  }
+
+  emit(jobId: string, event: JobEvent): void {
+    const set = this.listeners.get(jobId);
+    if (!set) return;
+    for (const listener of [...set]) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.onListenerError(err, jobId);
+      }
+    }
+  }
+
+  /** Emits the event that matches a job's new status after a store transition. */
+  emitTransition(job: JobRow, attemptId: string | null): void {
+    if (job.status === "queued" && attemptId !== null) this.emit(job.id, { type: "requeued", attemptId, job });
+    else if (job.status === "completed") this.emit(job.id, { type: "completed", job });
+    else if (job.status === "failed") this.emit(job.id, { type: "failed", job });
+    else if (job.status === "cancelled") this.emit(job.id, { type: "cancelled", job });
+  }
+}

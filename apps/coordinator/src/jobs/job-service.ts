@@ -1,0 +1,148 @@
+import {
+  hashCanonical,
+  HavnError,
+  newJobId,
+  type ErrorBody,
+  type GenerationParams,
+  type JobInput,
+} from "@havn/protocol";
+import { isTerminal, type JobRow, type Store } from "@havn/store";
+import type { CoordinatorConfig } from "../config.js";
+import type { NodeRegistry } from "../gateway/node-registry.js";
+import type { Dispatcher } from "../queue/dispatcher.js";
+import type { ModelCatalog } from "../router/model-catalog.js";
+import type { JobEvents } from "./job-events.js";
+
+export interface SubmitJob {
+  /** A model name or `"auto"`. */
+  readonly model: string;
+  readonly input: JobInput;
+  readonly params: GenerationParams;
+  readonly stream: boolean;
+  readonly workflowId?: string | null;
+}
+
+const cancelledError: ErrorBody = { code: "JOB_CANCELLED", message: "The job was cancelled.", retryable: false };
+
+function promptChars(input: JobInput): number {
+  return input.kind === "completion" ? input.prompt.length : input.messages.reduce((n, m) => n + m.content.length, 0);
+}
+
+/** Admission and lifecycle of jobs: validate, write the row (before any answer), wake the dispatcher. */
+export class JobService {
+  constructor(
+    private readonly store: Store,
+    private readonly dispatcher: Dispatcher,
+    private readonly events: JobEvents,
+    private readonly catalog: ModelCatalog,
+    private readonly registry: NodeRegistry,
+    private readonly config: CoordinatorConfig,
+  ) {}
+
+  resolveModel(requested: string): string {
+    return requested.trim().toLowerCase() === "auto"
+      ? this.catalog.pickAuto((name) => this.registry.serves(name))
+      : this.catalog.resolve(requested, "chat");
+  }
+
+  async submit(request: SubmitJob): Promise<JobRow> {
+    const model = this.resolveModel(request.model);
+    const chars = promptChars(request.input);
+    if (chars > this.config.maxPromptChars) {
+      throw new HavnError("REQUEST_PROMPT_TOO_LONG", "The prompt is longer than this coordinator accepts.", {
+        context: { Characters: chars, Limit: this.config.maxPromptChars },
+      });
+    }
+    const now = Date.now();
+    const job = await this.store.insertJob({
+      id: newJobId(),
+      model,
+      workflowId: request.workflowId ?? null,
+      input: request.input,
+      params: request.params,
+      inputHash: hashCanonical(request.input),
+      stream: request.stream,
+      maxAttempts: this.config.maxAttempts,
+      queueDeadlineAt: now + this.config.queueWaitMs,
+      now,
+    });
+    this.dispatcher.notify();
+    return job;
+  }
+
+  async get(id: string): Promise<JobRow> {
+    const job = await this.store.getJob(id);
+    if (!job) throw new HavnError("JOB_NOT_FOUND", "No job with this id.", { context: { Job: id } });
+    return job;
+  }
+
+  /** Cancels a job that has not finished; cancelling a cancelled job again is a no-op. */
+  async cancel(id: string): Promise<JobRow> {
+    const before = await this.get(id);
+    if (before.status === "cancelled") return before;
+    const job = await this.store.cancelJob(id, cancelledError, Date.now());
+    if (!job) {
+      throw new HavnError("JOB_ILLEGAL_TRANSITION", `A ${before.status} job cannot be cancelled.`, {
+        context: { Job: id },
+      });
+    }
+    if (before.attemptId && before.nodeKey) {
+      const node = this.registry.get(before.nodeKey);
+      if (node?.inFlight.delete(before.attemptId)) {
+        node.send({ type: "cancel", job_id: id, attempt_id: before.attemptId, reason: "cancelled by the client" });
+        this.dispatcher.notify();
+      }
+    }
+    this.events.emitTransition(job, before.attemptId);
+    return job;
+  }
+
+  /** Resolves when the job ends, or with `undefined` after `timeoutMs`. */
+  waitForEnd(id: string, timeoutMs: number): Promise<JobRow | undefined> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        unsubscribe();
+        resolve(undefined);
+      }, timeoutMs);
+      const unsubscribe = this.events.subscribe(id, (event) => {
+        if (event.type === "completed" || event.type === "failed" || event.type === "cancelled") {
+          clearTimeout(timer);
+          unsubscribe();
+          resolve(event.job);
+        }
+      });
+      // It may have ended before we subscribed.
+      this.store.getJob(id).then(
+        (job) => {
+          if (job && isTerminal(job.status)) {
+            clearTimeout(timer);
+            unsubscribe();
+            resolve(job);
+          }
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          unsubscribe();
+          reject(err);
+        },
+      );
+    });
+  }
+}
+
+/** The error a client sees for a job that ended without output. */
+export function errorOfEndedJob(job: JobRow): HavnError {
+  const e = job.error;
+  if (job.status === "cancelled")
+    return new HavnError("JOB_CANCELLED", "The job was cancelled.", { context: { Job: job.id } });
+  if (
+    e &&
+    (e.code === "JOB_NO_CAPACITY" || e.code === "REQUEST_PROMPT_TOO_LONG" || e.code === "BACKEND_MODEL_NOT_LOADED")
+  ) {
+    return new HavnError(e.code, e.message, { context: { Job: job.id } });
+  }
+  return new HavnError("JOB_FAILED", `The job failed after ${job.attempts} attempt(s).`, {
+    context: { Job: job.id },
+    details: { job_id: job.id, last_error: e },
+  });
+}

@@ -1,0 +1,75 @@
+import type { ErrorBody } from "@havn/protocol";
+import type { Store } from "@havn/store";
+import type { FastifyBaseLogger } from "fastify";
+import type { CoordinatorConfig } from "../config.js";
+import { closeCodes } from "../gateway/node-gateway.js";
+import type { NodeRegistry } from "../gateway/node-registry.js";
+import type { JobEvents } from "../jobs/job-events.js";
+import type { Dispatcher } from "./dispatcher.js";
+
+const leaseExpired: ErrorBody = {
+  code: "NODE_LOST",
+  message: "The node stopped renewing its lease.",
+  retryable: true,
+};
+const noCapacity: ErrorBody = {
+  code: "JOB_NO_CAPACITY",
+  message: "No eligible node came online within the queue wait.",
+  retryable: true,
+};
+
+/**
+ * The background loop: re-queues expired leases, fails jobs past their queue wait, drops nodes
+ * that stopped sending heartbeats, and wakes the dispatcher (jobs written by other replicas).
+ * An error in one sweep is logged and the next sweep runs as usual.
+ */
+export class Sweeper {
+  private timer: NodeJS.Timeout | undefined;
+  private sweeping = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly registry: NodeRegistry,
+    private readonly dispatcher: Dispatcher,
+    private readonly events: JobEvents,
+    private readonly config: CoordinatorConfig,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.sweep(), this.config.sweepIntervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const now = Date.now();
+      for (const session of this.registry.all()) {
+        if (now - session.lastSeenAt > this.config.nodeTimeoutMs) {
+          this.log.warn({ node: session.name }, "node missed its heartbeats; dropping it");
+          session.close(closeCodes.heartbeatTimeout, "heartbeat timeout");
+        }
+      }
+      for (const { job, attemptId } of await this.store.expireLeases(leaseExpired, now)) {
+        for (const session of this.registry.all()) {
+          if (session.inFlight.delete(attemptId)) {
+            session.send({ type: "cancel", job_id: job.id, attempt_id: attemptId, reason: "lease expired" });
+          }
+        }
+        this.events.emitTransition(job, attemptId);
+      }
+      for (const job of await this.store.expireQueued(noCapacity, now)) this.events.emitTransition(job, null);
+      this.dispatcher.notify();
+    } catch (err) {
+      this.log.error({ err }, "sweep failed");
+    } finally {
+      this.sweeping = false;
+    }
+  }
+}

@@ -1,0 +1,149 @@
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { HavnError, type TaskKind } from "@havn/protocol";
+
+/** One entry of a HavnAI `registry.json` (seed 000); unknown fields are kept but not used. */
+const registryEntrySchema = z.looseObject({
+  name: z.string().min(1),
+  pipeline: z.string().optional(),
+  task_type: z.string().optional(),
+  weight: z.number().min(0).optional(),
+  reward_weight: z.number().min(0).optional(),
+  tags: z.array(z.string()).optional(),
+  strengths: z.string().optional(),
+  weaknesses: z.string().optional(),
+});
+const registrySchema = z.looseObject({ models: z.array(z.unknown()) });
+
+export interface CatalogModel {
+  readonly name: string;
+  readonly taskType: string;
+  readonly pipeline: string | null;
+  readonly weight: number;
+  readonly tier: "S" | "A" | "B" | "C" | "D";
+  readonly tags: readonly string[];
+  readonly strengths: string | null;
+  readonly weaknesses: string | null;
+}
+
+/** HavnAI's default weight when a manifest entry names none. */
+const defaultWeight = 10;
+/** Registry task types that are text generation (chat and completion jobs). */
+const textTaskTypes = new Set(["CHAT", "LLM", "LLM_CHAT", "TEXT", "TEXT_GEN", "COMPLETION"]);
+
+export function tierOf(weight: number): CatalogModel["tier"] {
+  return weight >= 20 ? "S" : weight >= 10 ? "A" : weight >= 8 ? "B" : weight >= 5 ? "C" : "D";
+}
+
+/** Model names are matched case-insensitively, normalised once here (HavnAI's lookup was not). */
+export const normaliseModelName = (name: string): string => name.trim().toLowerCase();
+
+/**
+ * The models the coordinator knows: the registry (weights for `model: "auto"`, tiers) and every
+ * model a node has advertised. A request for a model in neither is a 404, not a queued job.
+ */
+export class ModelCatalog {
+  private readonly registry = new Map<string, CatalogModel>();
+  /** normalised name → the name as nodes advertise it */
+  private readonly advertised = new Map<string, string>();
+
+  constructor(registryPath: string | null) {
+    if (registryPath !== null) this.loadRegistry(registryPath);
+  }
+
+  private loadRegistry(path: string) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(path, "utf8"));
+    } catch (err) {
+      throw new HavnError("REQUEST_INVALID", "The model registry could not be read.", {
+        context: { File: path },
+        cause: err,
+      });
+    }
+    const parsed = registrySchema.safeParse(raw);
+    if (!parsed.success) {
+      throw new HavnError("REQUEST_INVALID", "The model registry is not a HavnAI registry.json.", {
+        context: { File: path },
+      });
+    }
+    for (const item of parsed.data.models) {
+      const entry = registryEntrySchema.safeParse(item);
+      if (!entry.success) continue; // HavnAI skips entries without a name; so do we
+      const e = entry.data;
+      const weight = e.weight ?? e.reward_weight ?? defaultWeight;
+      this.registry.set(normaliseModelName(e.name), {
+        name: e.name,
+        taskType: (e.task_type ?? "IMAGE_GEN").toUpperCase(),
+        pipeline: e.pipeline?.toLowerCase() ?? null,
+        weight,
+        tier: tierOf(weight),
+        tags: e.tags ?? [],
+        strengths: e.strengths ?? null,
+        weaknesses: e.weaknesses ?? null,
+      });
+    }
+  }
+
+  noteAdvertised(names: readonly string[]) {
+    for (const n of names) this.advertised.set(normaliseModelName(n), n);
+  }
+
+  registryModels(): CatalogModel[] {
+    return [...this.registry.values()].sort((a, b) => b.weight - a.weight);
+  }
+
+  advertisedModels(): string[] {
+    return [...this.advertised.values()];
+  }
+
+  /** The canonical name of a requested model, or MODEL_NOT_FOUND / MODEL_TASK_UNSUPPORTED. */
+  resolve(requested: string, task: TaskKind): string {
+    const key = normaliseModelName(requested);
+    const advertised = this.advertised.get(key);
+    if (advertised !== undefined) return advertised;
+    const entry = this.registry.get(key);
+    if (entry === undefined) {
+      throw new HavnError(
+        "MODEL_NOT_FOUND",
+        "No such model: it is not in the registry and no node has advertised it.",
+        {
+          context: { Model: requested },
+        },
+      );
+    }
+    if (!textTaskTypes.has(entry.taskType)) {
+      throw new HavnError("MODEL_TASK_UNSUPPORTED", `This model does not serve ${task} jobs.`, {
+        context: { Model: requested, "Task type": entry.taskType },
+      });
+    }
+    return entry.name;
+  }
+
+  /**
+   * `model: "auto"`: a weighted random pick (HavnAI's `random.choices` by manifest weight) among
+   * the registry's text models, preferring those some node serves right now.
+   */
+  pickAuto(isServed: (name: string) => boolean, random: () => number = Math.random): string {
+    const text = this.registryModels().filter((m) => textTaskTypes.has(m.taskType) && m.weight > 0);
+    const served = text.filter((m) => isServed(m.name));
+    const pool: { name: string; weight: number }[] =
+      served.length > 0
+        ? served
+        : text.length > 0
+          ? text
+          : this.advertisedModels()
+              .filter(isServed)
+              .map((name) => ({ name, weight: 1 }));
+    if (pool.length === 0) {
+      throw new HavnError("MODEL_REGISTRY_EMPTY", '`model: "auto"` found no text model to pick.', {});
+    }
+    const total = pool.reduce((s, m) => s + m.weight, 0);
+    let r = random() * total;
+    for (const m of pool) {
+      r -= m.weight;
+      if (r < 0) return m.name;
+    }
+    return pool[pool.length - 1]!.name;
+  }
+}

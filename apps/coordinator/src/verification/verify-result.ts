@@ -1,0 +1,85 @@
+import {
+  contentId,
+  hashCanonical,
+  HavnError,
+  verifyNodeSignature,
+  type JobOutput,
+  type JobSpec,
+  type Receipt,
+} from "@havn/protocol";
+
+export interface ResultToVerify {
+  readonly output: JobOutput;
+  readonly receipt: Receipt;
+  readonly node_signature: string;
+}
+
+export interface VerifyContext {
+  readonly spec: JobSpec;
+  readonly nodeKey: string;
+  /** The model hash the node advertised in its hello for `spec.model`. */
+  readonly advertisedModelHash: string | undefined;
+  /** Time from dispatch to result as the coordinator saw it, in ms. */
+  readonly observedMs: number;
+}
+
+/**
+ * Slack on a node's reported latency over what the coordinator observed, in ms: clocks and the
+ * network add a little. HavnAI paid on unbounded node-reported runtime; havn never trusts more
+ * than it saw.
+ */
+const latencySlackMs = 1_000;
+
+/**
+ * Checks a node's result against the attempt it was given: every receipt field that the
+ * coordinator can know is compared, the output is hashed to its CID, and the signature is
+ * verified with the node's key. Returns the first problem, or null.
+ */
+export function verifyResult(result: ResultToVerify, ctx: VerifyContext): HavnError | null {
+  const { receipt, output } = result;
+  const { spec } = ctx;
+  const mismatch = (field: string, expected: unknown, got: unknown) =>
+    new HavnError("RECEIPT_INVALID", `The receipt's ${field} does not match the attempt.`, {
+      context: {
+        Job: spec.job_id,
+        Attempt: spec.attempt_id,
+        Field: field,
+        Expected: String(expected),
+        Got: String(got),
+      },
+    });
+  const checks: [string, unknown, unknown][] = [
+    ["job_id", spec.job_id, receipt.job_id],
+    ["attempt_id", spec.attempt_id, receipt.attempt_id],
+    ["workflow_id", spec.workflow_id, receipt.workflow_id],
+    ["node_key", ctx.nodeKey, receipt.node_key],
+    ["model", spec.model, receipt.model],
+    ["input_hash", spec.input_hash, receipt.input_hash],
+    ["params_hash", hashCanonical(spec.params), receipt.params_hash],
+    ["outputs_cid", contentId(output.text), receipt.outputs_cid],
+    ["tokens.prompt", output.usage.prompt_tokens, receipt.tokens.prompt],
+    ["tokens.completion", output.usage.completion_tokens, receipt.tokens.completion],
+  ];
+  if (ctx.advertisedModelHash !== undefined) checks.push(["model_hash", ctx.advertisedModelHash, receipt.model_hash]);
+  for (const [field, expected, got] of checks) if (expected !== got) return mismatch(field, expected, got);
+  if (receipt.latency_ms > ctx.observedMs + latencySlackMs) {
+    return mismatch(
+      "latency_ms (bounded by the coordinator's observation)",
+      `<= ${ctx.observedMs + latencySlackMs}`,
+      receipt.latency_ms,
+    );
+  }
+  if (output.usage.completion_tokens > spec.params.max_tokens) {
+    return mismatch(
+      "completion tokens (bounded by max_tokens)",
+      `<= ${spec.params.max_tokens}`,
+      output.usage.completion_tokens,
+    );
+  }
+  if (!verifyNodeSignature(receipt, result.node_signature)) {
+    return new HavnError("RECEIPT_SIGNATURE_INVALID", "The node's receipt signature does not verify.", {
+      context: { Job: spec.job_id, Attempt: spec.attempt_id, Node: ctx.nodeKey },
+    });
+  }
+  return null;
+}

@@ -1,0 +1,100 @@
+import { HavnError, hashCanonical, type JobInput } from "@havn/protocol";
+import type { Backend, BackendInfo, GenerateRequest, GenerateResult, ScoreResult } from "@havn/engine";
+
+export interface ScriptedBackendOptions {
+  /** The model name advertised. Default `havn-tiny`, so scripted nodes stand in for built-in ones. */
+  readonly model?: string;
+  readonly slots?: number;
+  /** Delay before each token, in ms. Default 0: answers at once. */
+  readonly tokenDelayMs?: number;
+  /** Tokens per answer when `max_tokens` allows. Default 8. */
+  readonly tokens?: number;
+  /** Changes every word: two nodes with different variants disagree on the same job. */
+  readonly variant?: string;
+  /** `error`: every job fails (retryable); `hang`: jobs never finish until cancelled. */
+  readonly fault?: "error" | "hang";
+  readonly name?: string;
+}
+
+function lastText(input: JobInput): string {
+  return input.kind === "completion" ? input.prompt : (input.messages[input.messages.length - 1]?.content ?? "");
+}
+
+/**
+ * A deterministic stand-in for an inference engine: its answer is a function of the input,
+ * seed and variant only, so a job re-run on another scripted node repeats the same text —
+ * as a real engine with pinned determinism does. Used for fault injection and benchmarks.
+ */
+export class ScriptedBackend implements Backend {
+  private readonly o: Required<Omit<ScriptedBackendOptions, "fault" | "variant">> &
+    Pick<ScriptedBackendOptions, "fault" | "variant">;
+  generated = 0;
+
+  constructor(options: ScriptedBackendOptions = {}) {
+    this.o = {
+      model: options.model ?? "havn-tiny",
+      slots: options.slots ?? 4,
+      tokenDelayMs: options.tokenDelayMs ?? 0,
+      tokens: options.tokens ?? 8,
+      name: options.name ?? "scripted",
+      fault: options.fault,
+      variant: options.variant,
+    };
+  }
+
+  async info(): Promise<BackendInfo> {
+    return {
+      backend: this.o.name,
+      engineVersion: "scripted/1",
+      models: [
+        {
+          name: this.o.model,
+          tasks: ["chat", "completion"],
+          contextLength: 4096,
+          modelHash: hashCanonical({ scripted: this.o.model }),
+        },
+      ],
+      slots: this.o.slots,
+      canScore: false,
+      runtime: { engine: "scripted", engine_version: "1", batch_size: 1, threads: 1, device: "cpu" },
+    };
+  }
+
+  /** The words an answer consists of. */
+  words(input: JobInput, seed: number): string[] {
+    const h = hashCanonical({ input, seed, variant: this.o.variant ?? null });
+    return Array.from({ length: this.o.tokens }, (_, i) => `${i === 0 ? "" : " "}w${h.slice(i * 4, i * 4 + 4)}`);
+  }
+
+  async generate(request: GenerateRequest): Promise<GenerateResult> {
+    if (request.model !== this.o.model) throw new HavnError("BACKEND_MODEL_NOT_LOADED", "Not served here.");
+    if (this.o.fault === "error") throw new HavnError("BACKEND_UNAVAILABLE", "Scripted failure.");
+    if (this.o.fault === "hang") {
+      await new Promise<void>((resolve) => request.signal?.addEventListener("abort", () => resolve(), { once: true }));
+      return { text: "", finishReason: "cancelled", promptTokens: 0, completionTokens: 0 };
+    }
+    const words = this.words(request.input, request.params.seed).slice(0, request.params.max_tokens);
+    let text = "";
+    let n = 0;
+    for (const w of words) {
+      if (this.o.tokenDelayMs > 0) await new Promise((r) => setTimeout(r, this.o.tokenDelayMs));
+      if (request.signal?.aborted) return { text, finishReason: "cancelled", promptTokens: 1, completionTokens: n };
+      text += w;
+      n++;
+      request.onText?.(w);
+    }
+    this.generated++;
+    return {
+      text,
+      finishReason: words.length < this.o.tokens ? "length" : "stop",
+      promptTokens: Math.max(1, Math.ceil(lastText(request.input).length / 4)),
+      completionTokens: n,
+    };
+  }
+
+  async score(): Promise<ScoreResult> {
+    throw new HavnError("BACKEND_UNSUPPORTED", "Scripted backends do not score.");
+  }
+
+  async close(): Promise<void> {}
+}
