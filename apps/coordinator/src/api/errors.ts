@@ -41,6 +41,8 @@ export function installErrorHandling(app: FastifyInstance): void {
       }),
     ),
   );
+  // Every body havn accepts is JSON; anything else is a 415, not a string handed to a schema.
+  app.removeContentTypeParser("text/plain");
   // HavnAI clients send `Content-Type: application/json` with empty GET bodies: accept those.
   const parseJson = app.getDefaultJsonParser("error", "error");
   app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {

@@ -213,11 +213,13 @@ export class NodeGateway {
       case "progress": {
         const attempt = session.inFlight.get(msg.attempt_id);
         if (!attempt || attempt.spec.job_id !== msg.job_id) return; // stale: the job moved on
+        // Emit before any await: the next token of this job may be handled while we wait on the
+        // database, and tokens must reach streams in the order the node sent them.
+        if (msg.type === "token") events.emit(msg.job_id, { type: "token", attemptId: msg.attempt_id, text: msg.text });
         if (!attempt.running) {
           attempt.running = true;
           await store.markRunning(msg.job_id, msg.attempt_id, now);
         }
-        if (msg.type === "token") events.emit(msg.job_id, { type: "token", attemptId: msg.attempt_id, text: msg.text });
         return;
       }
       case "error": {

@@ -1,0 +1,74 @@
+import { describe, expect, it } from "vitest";
+import {
+  contentId,
+  generateKeyPair,
+  hashCanonical,
+  signReceipt,
+  type JobOutput,
+  type JobSpec,
+  type Receipt,
+} from "@havn/protocol";
+import { verifyResult } from "../src/verification/verify-result.ts";
+
+const node = generateKeyPair();
+const spec: JobSpec = {
+  job_id: "job-aaaaaaaaaaaaaaaaaaaaaaaa",
+  attempt_id: "att-1",
+  workflow_id: null,
+  model: "havn-tiny",
+  input: { kind: "completion", prompt: "hi" },
+  params: { max_tokens: 16, temperature: 0, top_p: 1, seed: 1, stop: [] },
+  stream: false,
+  input_hash: hashCanonical({ kind: "completion", prompt: "hi" }),
+};
+const output: JobOutput = {
+  text: "hello there",
+  finish_reason: "stop",
+  usage: { prompt_tokens: 2, completion_tokens: 3 },
+};
+const honest: Receipt = {
+  v: 1,
+  job_id: spec.job_id,
+  attempt_id: spec.attempt_id,
+  workflow_id: null,
+  node_key: node.publicKey,
+  model: "havn-tiny",
+  model_hash: "a".repeat(64),
+  backend: "builtin",
+  params_hash: hashCanonical(spec.params),
+  input_hash: spec.input_hash,
+  outputs_cid: contentId(output.text),
+  latency_ms: 40,
+  tokens: { prompt: 2, completion: 3 },
+  energy_estimate: 0.5,
+  runtime_hash: "b".repeat(64),
+  finished_at: 1,
+};
+const ctx = { spec, nodeKey: node.publicKey, advertisedModelHash: "a".repeat(64), observedMs: 50 };
+const check = (receipt: Receipt, out: JobOutput = output, signer = node.secretKey) =>
+  verifyResult({ output: out, receipt, node_signature: signReceipt(receipt, signer) }, ctx);
+
+describe("verifying a node's result", () => {
+  it("accepts an honest receipt", () => {
+    expect(check(honest)).toBeNull();
+  });
+  it.each<[string, Partial<Receipt>]>([
+    ["another job", { job_id: "job-bbbbbbbbbbbbbbbbbbbbbbbb" }],
+    ["a stale attempt", { attempt_id: "att-0" }],
+    ["another model", { model: "llama-70b" }],
+    ["a model other than the one advertised", { model_hash: "c".repeat(64) }],
+    ["other parameters", { params_hash: "d".repeat(64) }],
+    ["another input", { input_hash: "e".repeat(64) }],
+    ["an output that is not the one sent", { outputs_cid: contentId("something else") }],
+    ["a runtime longer than the coordinator saw (HavnAI paid 225x for a claimed hour)", { latency_ms: 3_600_000 }],
+    ["token counts that disagree with the output", { tokens: { prompt: 2, completion: 300 } }],
+  ])("rejects %s", (_name, change) => {
+    expect(check({ ...honest, ...change })?.code).toBe("RECEIPT_INVALID");
+  });
+  it("rejects a signature by another key", () => {
+    expect(check(honest, output, generateKeyPair().secretKey)?.code).toBe("RECEIPT_SIGNATURE_INVALID");
+  });
+  it("rejects a receipt claiming another node's key", () => {
+    expect(check({ ...honest, node_key: generateKeyPair().publicKey })?.code).toBe("RECEIPT_INVALID");
+  });
+});

@@ -1,0 +1,45 @@
+import { chmodSync, mkdtempSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadOrCreateKeyFile } from "@havn/protocol/keyfile";
+import { computeClassOf, parseNvidiaSmi } from "../src/index.ts";
+
+describe("hardware", () => {
+  it("parses nvidia-smi's CSV, names with commas included", () => {
+    expect(parseNvidiaSmi("NVIDIA H100 80GB HBM3, 81559\nNVIDIA GeForce RTX 4090, 24564\n")).toEqual([
+      { name: "NVIDIA H100 80GB HBM3", memory_mb: 81559 },
+      { name: "NVIDIA GeForce RTX 4090", memory_mb: 24564 },
+    ]);
+    expect(parseNvidiaSmi("")).toEqual([]);
+  });
+  it("maps hardware to the compute classes of the runtime mandate", () => {
+    expect(computeClassOf([])).toBe("S");
+    expect(computeClassOf([{ name: "A4000", memory_mb: 16_376 }])).toBe("M");
+    expect(computeClassOf([{ name: "A10", memory_mb: 24_576 }])).toBe("M");
+    expect(computeClassOf([{ name: "A100", memory_mb: 40_960 }])).toBe("L");
+    expect(
+      computeClassOf([
+        { name: "H100", memory_mb: 81_559 },
+        { name: "H100", memory_mb: 81_559 },
+      ]),
+    ).toBe("XL");
+  });
+});
+
+describe("node key file", () => {
+  it("is created with mode 0600 and read back as the same key", () => {
+    const path = join(mkdtempSync(join(tmpdir(), "havn-key-")), "sub", "node.key");
+    const first = loadOrCreateKeyFile(path);
+    expect(first.created).toBe(true);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    const again = loadOrCreateKeyFile(path);
+    expect(again).toMatchObject({ created: false, publicKey: first.publicKey, secretKey: first.secretKey });
+  });
+  it("is refused when other users can read it", () => {
+    const path = join(mkdtempSync(join(tmpdir(), "havn-key-")), "node.key");
+    loadOrCreateKeyFile(path);
+    chmodSync(path, 0o644);
+    expect(() => loadOrCreateKeyFile(path)).toThrow(/readable by other users/);
+  });
+});
