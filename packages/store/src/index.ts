@@ -13,8 +13,6 @@ export { SqliteStore } from "./sqlite/sqlite-store.js";
 export type { SqliteStoreOptions } from "./sqlite/sqlite-store.js";
 export { PostgresStore } from "./postgres/postgres-store.js";
 export type { PostgresStoreOptions } from "./postgres/postgres-store.js";
-export { startEmbeddedPostgres } from "./embedded-postgres.js";
-export type { EmbeddedPostgresHandle } from "./embedded-postgres.js";
 export type {
   ClaimRequest,
   CompleteJobInput,

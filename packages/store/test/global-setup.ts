@@ -1,5 +1,5 @@
 import type { TestProject } from "vitest/node";
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "../src/index.ts";
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "../src/embedded-postgres.ts";
 import { prepareTemplateDatabase } from "../src/testing.ts";
 
 declare module "vitest" {

@@ -1,0 +1,1 @@
+export { program, run } from "./main.js";

@@ -1,0 +1,192 @@
+import { createParser } from "eventsource-parser";
+import {
+  contentId,
+  HavnError,
+  verifyCosignedReceipt,
+  type ChatMessage,
+  type CosignedReceipt,
+  type ErrorBody,
+  type JobOutput,
+  type ReceiptVerification,
+} from "@havn/protocol";
+
+export interface HavnClientOptions {
+  /** The coordinator's base URL, e.g. `http://127.0.0.1:8787`. */
+  readonly baseUrl: string;
+  /** Sent as `Authorization: Bearer …`. Any value works against a coordinator in dev mode. */
+  readonly apiKey?: string | undefined;
+  readonly fetch?: typeof fetch;
+}
+
+export interface ChatOptions {
+  readonly model?: string;
+  readonly maxTokens?: number;
+  readonly temperature?: number;
+  readonly seed?: number;
+  readonly signal?: AbortSignal;
+  /** Called with each piece of text as it streams. */
+  readonly onText?: (text: string) => void;
+}
+
+export interface ChatResult {
+  readonly jobId: string;
+  readonly model: string;
+  readonly text: string;
+  readonly finishReason: string | null;
+  readonly receipt: CosignedReceipt | null;
+}
+
+export interface JobView {
+  readonly id: string;
+  readonly status: string;
+  readonly model: string;
+  readonly attempts: number;
+  readonly output: JobOutput | null;
+  readonly output_cid: string | null;
+  readonly receipt: CosignedReceipt | null;
+  readonly error: ErrorBody | null;
+  readonly [key: string]: unknown;
+}
+
+export interface Health {
+  readonly status: string;
+  readonly version: string;
+  readonly coordinator_key: string;
+  readonly store: string;
+  readonly nodes_online: number;
+  readonly jobs: Record<string, number>;
+}
+
+export interface ReceiptCheck extends ReceiptVerification {
+  /** The stored output hashes to the receipt's `outputs_cid`. */
+  readonly output: boolean;
+  readonly job: JobView;
+  readonly coordinatorKey: string;
+}
+
+/** A typed client for a havn coordinator (Node and browsers). */
+export class HavnClient {
+  private readonly base: string;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(private readonly options: HavnClientOptions) {
+    this.base = options.baseUrl.replace(/\/+$/, "");
+    this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+  }
+
+  private async request(path: string, init: RequestInit = {}): Promise<Response> {
+    let response: Response;
+    try {
+      response = await this.fetchImpl(`${this.base}${path}`, {
+        ...init,
+        headers: {
+          "content-type": "application/json",
+          ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}),
+          ...init.headers,
+        },
+      });
+    } catch (err) {
+      throw new HavnError("BACKEND_UNAVAILABLE", "The coordinator could not be reached.", {
+        context: { URL: `${this.base}${path}` },
+        cause: err,
+      });
+    }
+    if (!response.ok) {
+      const body = (await response.json().catch(() => null)) as {
+        error?: { code?: string; message?: string; details?: unknown };
+      } | null;
+      throw HavnError.fromBody({
+        code: body?.error?.code ?? "INTERNAL_ERROR",
+        message: body?.error?.message ?? `HTTP ${response.status}`,
+        details: body?.error?.details,
+      });
+    }
+    return response;
+  }
+
+  async health(): Promise<Health> {
+    return (await (await this.request("/health")).json()) as Health;
+  }
+
+  async job(id: string): Promise<JobView> {
+    return (await (await this.request(`/jobs/${encodeURIComponent(id)}`)).json()) as JobView;
+  }
+
+  async cancel(id: string): Promise<JobView> {
+    return (await (await this.request(`/jobs/${encodeURIComponent(id)}/cancel`, { method: "POST" })).json()) as JobView;
+  }
+
+  /** A streamed chat completion; resolves with the whole answer, its job id and receipt. */
+  async chat(messages: readonly ChatMessage[] | string, options: ChatOptions = {}): Promise<ChatResult> {
+    const body = {
+      model: options.model ?? "auto",
+      messages: typeof messages === "string" ? [{ role: "user", content: messages }] : messages,
+      stream: true,
+      ...(options.maxTokens !== undefined ? { max_tokens: options.maxTokens } : {}),
+      ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
+      ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    };
+    const response = await this.request("/v1/chat/completions", {
+      method: "POST",
+      body: JSON.stringify(body),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    let text = "";
+    let jobId = response.headers.get("x-havn-job-id") ?? "";
+    let model = "";
+    let finishReason: string | null = null;
+    let receipt: CosignedReceipt | null = null;
+    let failure: HavnError | undefined;
+    const parser = createParser({
+      onEvent: (event) => {
+        if (event.data === "[DONE]") return;
+        const chunk = JSON.parse(event.data) as {
+          id?: string;
+          model?: string;
+          choices?: { delta?: { content?: string }; finish_reason?: string | null }[];
+          havn?: { receipt: CosignedReceipt | null };
+          error?: { code: string; message: string; details?: unknown };
+        };
+        if (chunk.error) {
+          failure = HavnError.fromBody(chunk.error);
+          return;
+        }
+        jobId = chunk.id ?? jobId;
+        model = chunk.model ?? model;
+        const choice = chunk.choices?.[0];
+        const piece = choice?.delta?.content;
+        if (piece) {
+          text += piece;
+          options.onText?.(piece);
+        }
+        if (choice?.finish_reason) finishReason = choice.finish_reason;
+        if (chunk.havn) receipt = chunk.havn.receipt;
+      },
+    });
+    const decoder = new TextDecoder();
+    for await (const bytes of response.body as unknown as AsyncIterable<Uint8Array>) {
+      parser.feed(decoder.decode(bytes, { stream: true }));
+      if (failure) throw failure;
+    }
+    if (failure) throw failure;
+    return { jobId, model, text, finishReason, receipt };
+  }
+
+  /**
+   * Fetches a job's receipt and checks it offline: the node's signature, the coordinator's
+   * co-signature (against the key the coordinator publishes, or `expectedCoordinatorKey`), the
+   * log chain link, and that the output hashes to the receipt's content id.
+   */
+  async verifyReceipt(jobId: string, expectedCoordinatorKey?: string): Promise<ReceiptCheck> {
+    const job = await this.job(jobId);
+    if (!job.receipt) {
+      throw new HavnError("RECEIPT_INVALID", "This job has no receipt yet.", {
+        context: { Job: jobId, Status: job.status },
+      });
+    }
+    const coordinatorKey = expectedCoordinatorKey ?? (await this.health()).coordinator_key;
+    const verification = verifyCosignedReceipt(job.receipt, coordinatorKey);
+    const output = job.output !== null && contentId(job.output.text) === job.receipt.receipt.outputs_cid;
+    return { ...verification, output, job, coordinatorKey };
+  }
+}
