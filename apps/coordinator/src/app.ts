@@ -2,7 +2,7 @@ import websocket from "@fastify/websocket";
 import Fastify, { LogController, type FastifyInstance } from "fastify";
 import { cosignReceipt, logEntryHash } from "@havn/protocol";
 import { loadOrCreateKeyFile } from "@havn/protocol/keyfile";
-import { openStore, type SealReceipt, type Store } from "@havn/store";
+import { openStore, type CompleteJobInput, type CompleteJobResult, type NewJob, type SealReceipt, type Store } from "@havn/store";
 import { installErrorHandling } from "./api/errors.js";
 import { registerJobRoutes } from "./api/jobs/routes.js";
 import { registerOpenAIRoutes } from "./api/openai/routes.js";
@@ -11,7 +11,7 @@ import { closeCodes, NodeGateway } from "./gateway/node-gateway.js";
 import { NodeRegistry } from "./gateway/node-registry.js";
 import { JobEvents } from "./jobs/job-events.js";
 import { JobService } from "./jobs/job-service.js";
-import { CompletionBatcher } from "./queue/completion-batcher.js";
+import { Batcher } from "./queue/batcher.js";
 import { Dispatcher } from "./queue/dispatcher.js";
 import { Sweeper } from "./queue/sweeper.js";
 import { ModelCatalog } from "./router/model-catalog.js";
@@ -67,7 +67,12 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     const log = { seq: position.seq, prev_hash: position.prevHash, entry_hash: entryHash };
     return { log, cosigned: cosignReceipt(input.receipt, input.nodeSignature, log, keys) };
   };
-  const batcher = new CompletionBatcher(store, seal, config.completionBatchSize);
+  // One transaction — and one lock of the execution log's head — per batch of results.
+  const batcher = new Batcher<CompleteJobInput, CompleteJobResult>((items) => store.completeJobs(items, seal), config.completionBatchSize);
+  const admissions = new Batcher<NewJob, void>(async (items) => {
+    await store.insertJobs(items);
+    return items.map(() => undefined);
+  }, config.dispatchBatchSize);
   const gateway = new NodeGateway({
     store,
     registry,
@@ -79,7 +84,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     keys,
     log: app.log,
   });
-  const jobs = new JobService(store, dispatcher, events, catalog, registry, config);
+  const jobs = new JobService(store, admissions, dispatcher, events, catalog, registry, config);
   const sweeper = new Sweeper(store, registry, dispatcher, events, config, app.log);
 
   for (const node of await store.listNodes()) catalog.noteAdvertised(node.capabilities.models.map((m) => m.name));
@@ -94,6 +99,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     for (const node of registry.all()) node.close(closeCodes.shuttingDown, "coordinator shutting down");
   });
   app.addHook("onClose", async () => {
+    await admissions.drain();
     await batcher.drain();
     if (!givenStore) await store.close();
   });

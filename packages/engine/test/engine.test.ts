@@ -165,6 +165,12 @@ describe("openai backend against serve-model (the real engine over HTTP)", () =>
     }
   });
 
+  it("asks for the whole answer at once when nobody listens for tokens", async () => {
+    const direct = await engine.generate({ model: "havn-tiny", input: chat("whole"), params: params({ seed: 4 }) });
+    const whole = await openai.generate({ model: "havn-tiny", input: chat("whole"), params: params({ seed: 4 }) });
+    expect(whole).toEqual(direct);
+  });
+
   it("scores completion input through echo + logprobs", async () => {
     const r = await openai.score({
       model: "havn-tiny",

@@ -8,12 +8,14 @@ export {
 } from "./job-states.js";
 export type { JobStatus } from "./job-states.js";
 export { openStore } from "./open-store.js";
+export { newJobRow } from "./rows.js";
 export type { OpenStoreOptions } from "./open-store.js";
 export { SqliteStore } from "./sqlite/sqlite-store.js";
 export type { SqliteStoreOptions } from "./sqlite/sqlite-store.js";
 export { PostgresStore } from "./postgres/postgres-store.js";
 export type { PostgresStoreOptions } from "./postgres/postgres-store.js";
 export type {
+  ClaimedAttempt,
   ClaimRequest,
   CompleteJobInput,
   CompleteJobResult,

@@ -1,6 +1,6 @@
 import type { Capabilities, ComputeClass, Hardware } from "@havn/protocol";
 import type { JobStatus } from "./job-states.js";
-import type { JobRow, NodeRow } from "./types.js";
+import type { ClaimedAttempt, JobRow, NewJob, NodeRow } from "./types.js";
 
 /** A raw row as either driver returns it: JSON columns are text (SQLite) or parsed (PostgreSQL). */
 export type RawRow = Record<string, unknown>;
@@ -64,4 +64,42 @@ export function rowToNode(r: RawRow): NodeRow {
 /** `'a', 'b'` for an IN list built from the state machine (constant strings, never user input). */
 export function sqlList(values: readonly string[]): string {
   return values.map((v) => `'${v.replace(/'/g, "''")}'`).join(", ");
+}
+
+/** The row `insertJob` writes, built without reading it back. */
+export function newJobRow(job: NewJob): JobRow {
+  return {
+    id: job.id,
+    status: "queued",
+    model: job.model,
+    workflowId: job.workflowId,
+    input: job.input,
+    params: job.params,
+    inputHash: job.inputHash,
+    stream: job.stream,
+    attempts: 0,
+    maxAttempts: job.maxAttempts,
+    attemptId: null,
+    nodeKey: null,
+    leaseExpiresAt: null,
+    queueDeadlineAt: job.queueDeadlineAt,
+    createdAt: job.now,
+    updatedAt: job.now,
+    finishedAt: null,
+    output: null,
+    outputCid: null,
+    receipt: null,
+    error: null,
+    route: null,
+  };
+}
+
+export function rowToClaim(r: RawRow): ClaimedAttempt {
+  return {
+    jobId: r.id as string,
+    attemptId: r.attempt_id as string,
+    nodeKey: r.node_key as string,
+    leaseExpiresAt: num(r.lease_expires_at),
+    attempts: num(r.attempts),
+  };
 }

@@ -69,6 +69,16 @@ export interface ClaimRequest {
   readonly route: RouteDecision;
 }
 
+/** A claim that won: the job is leased to the node under this attempt. */
+export interface ClaimedAttempt {
+  readonly jobId: string;
+  readonly attemptId: string;
+  readonly nodeKey: string;
+  readonly leaseExpiresAt: number;
+  /** Attempts started so far, this one included. */
+  readonly attempts: number;
+}
+
 export interface CompleteJobInput {
   readonly jobId: string;
   readonly attemptId: string;
@@ -158,11 +168,13 @@ export interface Store {
   close(): Promise<void>;
 
   insertJob(job: NewJob): Promise<JobRow>;
+  /** Inserts many jobs in one transaction (one round trip on PostgreSQL): admission batches. */
+  insertJobs(jobs: readonly NewJob[]): Promise<void>;
   getJob(id: string): Promise<JobRow | undefined>;
   /** Queued jobs for these models, oldest first. */
   listClaimable(models: readonly string[], limit: number): Promise<JobRow[]>;
-  /** Atomically moves each still-queued job to `leased`; returns the jobs actually claimed. */
-  claimJobs(claims: readonly ClaimRequest[], now: number): Promise<JobRow[]>;
+  /** Atomically moves each still-queued job to `leased`; returns the claims that won. */
+  claimJobs(claims: readonly ClaimRequest[], now: number): Promise<ClaimedAttempt[]>;
   /** leased → running for the current attempt; false when the attempt is stale. */
   markRunning(jobId: string, attemptId: string, now: number): Promise<boolean>;
   /** Extends the leases of these attempts held by this node; returns how many were extended. */

@@ -108,6 +108,13 @@ describe.each(storeKinds)("store on %s", (kind) => {
     await store?.close();
   });
 
+  it("inserts a batch of jobs in one go", async () => {
+    await open();
+    const jobs = [newJob(), newJob(), newJob()];
+    await store.insertJobs(jobs);
+    for (const j of jobs) expect(await store.getJob(j.id)).toMatchObject({ id: j.id, status: "queued", input: j.input });
+  });
+
   it("inserts and reads back a job", async () => {
     await open();
     const j = newJob();
@@ -126,7 +133,8 @@ describe.each(storeKinds)("store on %s", (kind) => {
     );
     const winners = results.flat();
     expect(winners).toHaveLength(1);
-    expect(winners[0]).toMatchObject({ status: "leased", attempts: 1, nodeKey: node.publicKey });
+    expect(winners[0]).toMatchObject({ jobId: j.id, attempts: 1, nodeKey: node.publicKey });
+    expect(await store.getJob(j.id)).toMatchObject({ status: "leased", attemptId: winners[0]!.attemptId });
   });
 
   it("lists claimable jobs oldest first, for the given models only", async () => {

@@ -11,10 +11,10 @@ import {
   type KeyPair,
   type NodeToCoordinator,
 } from "@havn/protocol";
-import type { Store } from "@havn/store";
+import type { CompleteJobInput, CompleteJobResult, Store } from "@havn/store";
 import type { CoordinatorConfig } from "../config.js";
 import type { JobEvents } from "../jobs/job-events.js";
-import type { CompletionBatcher } from "../queue/completion-batcher.js";
+import type { Batcher } from "../queue/batcher.js";
 import type { Dispatcher } from "../queue/dispatcher.js";
 import type { ModelCatalog } from "../router/model-catalog.js";
 import { verifyResult } from "../verification/verify-result.js";
@@ -26,7 +26,7 @@ export interface NodeGatewayDeps {
   readonly store: Store;
   readonly registry: NodeRegistry;
   readonly dispatcher: Dispatcher;
-  readonly batcher: CompletionBatcher;
+  readonly batcher: Batcher<CompleteJobInput, CompleteJobResult>;
   readonly events: JobEvents;
   readonly catalog: ModelCatalog;
   readonly config: CoordinatorConfig;
@@ -274,7 +274,7 @@ export class NodeGateway {
           return;
         }
         const text = new TextEncoder().encode(msg.output.text);
-        const result = await batcher.complete({
+        const result = await batcher.add({
           jobId: msg.job_id,
           attemptId: msg.attempt_id,
           nodeKey: session.key,

@@ -6,9 +6,10 @@ import {
   type GenerationParams,
   type JobInput,
 } from "@havn/protocol";
-import { isTerminal, type JobRow, type Store } from "@havn/store";
+import { isTerminal, newJobRow, type JobRow, type NewJob, type Store } from "@havn/store";
 import type { CoordinatorConfig } from "../config.js";
 import type { NodeRegistry } from "../gateway/node-registry.js";
+import type { Batcher } from "../queue/batcher.js";
 import type { Dispatcher } from "../queue/dispatcher.js";
 import type { ModelCatalog } from "../router/model-catalog.js";
 import type { JobEvents } from "./job-events.js";
@@ -32,6 +33,7 @@ function promptChars(input: JobInput): number {
 export class JobService {
   constructor(
     private readonly store: Store,
+    private readonly admissions: Batcher<NewJob, void>,
     private readonly dispatcher: Dispatcher,
     private readonly events: JobEvents,
     private readonly catalog: ModelCatalog,
@@ -54,7 +56,7 @@ export class JobService {
       });
     }
     const now = Date.now();
-    const job = await this.store.insertJob({
+    const job: NewJob = {
       id: newJobId(),
       model,
       workflowId: request.workflowId ?? null,
@@ -65,9 +67,11 @@ export class JobService {
       maxAttempts: this.config.maxAttempts,
       queueDeadlineAt: now + this.config.queueWaitMs,
       now,
-    });
+    };
+    // The row is written (with others from the same turn) before anyone is answered.
+    await this.admissions.add(job);
     this.dispatcher.notify();
-    return job;
+    return newJobRow(job);
   }
 
   async get(id: string): Promise<JobRow> {

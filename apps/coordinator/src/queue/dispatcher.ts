@@ -108,15 +108,15 @@ export class Dispatcher {
     if (claims.length === 0) return false;
 
     const claimed = await this.store.claimJobs(claims, now);
-    for (const job of claimed) {
-      const node = chosen.get(job.id)!;
-      const attemptId = job.attemptId!;
+    const byId = new Map(jobs.map((j) => [j.id, j]));
+    for (const claim of claimed) {
+      const node = chosen.get(claim.jobId)!;
       // The node may have gone while the claim was in flight: the lease reaper re-queues it.
       if (this.registry.get(node.key) !== node) continue;
-      const spec = jobSpecOf(job, attemptId);
-      node.inFlight.set(attemptId, { spec, dispatchedAt: Date.now(), running: false });
-      node.send({ type: "job", spec, lease_expires_at: job.leaseExpiresAt! });
-      this.events.emit(job.id, { type: "dispatched", attemptId, nodeKey: node.key });
+      const spec = jobSpecOf(byId.get(claim.jobId)!, claim.attemptId);
+      node.inFlight.set(claim.attemptId, { spec, dispatchedAt: Date.now(), running: false });
+      node.send({ type: "job", spec, lease_expires_at: claim.leaseExpiresAt });
+      this.events.emit(claim.jobId, { type: "dispatched", attemptId: claim.attemptId, nodeKey: node.key });
     }
     return jobs.length === limit || claimed.length < claims.length;
   }

@@ -133,8 +133,8 @@ export class OpenAIBackend implements Backend {
       top_p: params.top_p,
       seed: params.seed,
       ...(params.stop.length > 0 ? { stop: params.stop } : {}),
-      stream: true,
-      stream_options: { include_usage: true },
+      // Stream from the server only when someone is listening for tokens.
+      ...(request.onText ? { stream: true, stream_options: { include_usage: true } } : { stream: false }),
     };
     return input.kind === "chat"
       ? { path: "/chat/completions", body: { ...common, messages: input.messages } }
@@ -143,6 +143,7 @@ export class OpenAIBackend implements Backend {
 
   async generate(request: GenerateRequest): Promise<GenerateResult> {
     const { path, body } = this.body(request);
+    if (!request.onText) return this.generateWhole(path, body, request.signal);
     let text = "";
     let chunks = 0;
     let finish: string | null = null;
@@ -192,6 +193,27 @@ export class OpenAIBackend implements Backend {
       promptTokens: usage?.prompt_tokens ?? 0,
       // Servers that omit usage get one token per streamed chunk, which is what most send.
       completionTokens: usage?.completion_tokens ?? chunks,
+    };
+  }
+
+  private async generateWhole(path: string, body: unknown, signal: AbortSignal | undefined): Promise<GenerateResult> {
+    let result: {
+      choices?: { message?: { content?: string | null }; text?: string; finish_reason?: string | null }[];
+      usage?: { prompt_tokens?: number; completion_tokens?: number };
+    };
+    try {
+      result = (await (await this.request(path, { method: "POST", body, signal })).json()) as typeof result;
+    } catch (err) {
+      if (signal?.aborted) return { text: "", finishReason: "cancelled", promptTokens: 0, completionTokens: 0 };
+      throw err;
+    }
+    const choice = result.choices?.[0];
+    const text = choice?.message?.content ?? choice?.text ?? "";
+    return {
+      text,
+      finishReason: choice?.finish_reason === "length" ? "length" : "stop",
+      promptTokens: result.usage?.prompt_tokens ?? 0,
+      completionTokens: result.usage?.completion_tokens ?? 0,
     };
   }
 

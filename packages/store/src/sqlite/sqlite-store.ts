@@ -4,8 +4,9 @@ import { dirname } from "node:path";
 import type { ErrorBody } from "@havn/protocol";
 import { jobStatuses, statusesLeadingTo, type JobStatus } from "../job-states.js";
 import { loadMigrations } from "../migrations.js";
-import { rowToJob, rowToNode, sqlList, type RawRow } from "../rows.js";
+import { newJobRow, rowToClaim, rowToJob, rowToNode, sqlList, type RawRow } from "../rows.js";
 import type {
+  ClaimedAttempt,
   ClaimRequest,
   CompleteJobInput,
   CompleteJobResult,
@@ -70,13 +71,13 @@ export class SqliteStore implements Store {
         `INSERT INTO jobs (id, status, model, workflow_id, input, params, input_hash, stream, max_attempts,
            queue_deadline_at, created_at, updated_at)
          VALUES (@id, 'queued', @model, @workflowId, @input, @params, @inputHash, @stream, @maxAttempts,
-           @queueDeadlineAt, @now, @now) RETURNING *`,
+           @queueDeadlineAt, @now, @now)`,
       ),
       getJob: db.prepare(`SELECT * FROM jobs WHERE id = ?`),
       claim: db.prepare(
         `UPDATE jobs SET status = 'leased', attempt_id = @attemptId, node_key = @nodeKey,
            lease_expires_at = @leaseExpiresAt, attempts = attempts + 1, route = @route, updated_at = @now
-         WHERE id = @jobId AND status IN (${toLeased}) RETURNING *`,
+         WHERE id = @jobId AND status IN (${toLeased}) RETURNING id, attempt_id, node_key, lease_expires_at, attempts`,
       ),
       insertAttempt: db.prepare(
         `INSERT INTO job_attempts (attempt_id, job_id, node_key, started_at) VALUES (?, ?, ?, ?)`,
@@ -164,8 +165,8 @@ export class SqliteStore implements Store {
     if (this.db.open) this.db.close();
   }
 
-  async insertJob(job: NewJob): Promise<JobRow> {
-    const row = this.q.insertJob.get({
+  private insertSync(job: NewJob): void {
+    this.q.insertJob.run({
       id: job.id,
       model: job.model,
       workflowId: job.workflowId,
@@ -176,8 +177,19 @@ export class SqliteStore implements Store {
       maxAttempts: job.maxAttempts,
       queueDeadlineAt: job.queueDeadlineAt,
       now: job.now,
-    }) as RawRow;
-    return rowToJob(row);
+    });
+  }
+
+  async insertJob(job: NewJob): Promise<JobRow> {
+    this.insertSync(job);
+    return newJobRow(job);
+  }
+
+  async insertJobs(jobs: readonly NewJob[]): Promise<void> {
+    // One transaction, one WAL commit, for the whole batch.
+    this.db.transaction(() => {
+      for (const job of jobs) this.insertSync(job);
+    })();
   }
 
   async getJob(id: string): Promise<JobRow | undefined> {
@@ -185,26 +197,31 @@ export class SqliteStore implements Store {
     return row && rowToJob(row);
   }
 
+  /** Claim queries by number of models: preparing a statement costs more than running it. */
+  private readonly claimableByCount = new Map<number, Database.Statement>();
+
   async listClaimable(models: readonly string[], limit: number): Promise<JobRow[]> {
     if (models.length === 0 || limit <= 0) return [];
-    const rows = this.db
-      .prepare(
+    let stmt = this.claimableByCount.get(models.length);
+    if (stmt === undefined) {
+      stmt = this.db.prepare(
         `SELECT * FROM jobs WHERE status = 'queued' AND model IN (${models.map(() => "?").join(", ")})
          ORDER BY created_at LIMIT ?`,
-      )
-      .all(...models, limit) as RawRow[];
-    return rows.map(rowToJob);
+      );
+      this.claimableByCount.set(models.length, stmt);
+    }
+    return (stmt.all(...models, limit) as RawRow[]).map(rowToJob);
   }
 
-  async claimJobs(claims: readonly ClaimRequest[], now: number): Promise<JobRow[]> {
+  async claimJobs(claims: readonly ClaimRequest[], now: number): Promise<ClaimedAttempt[]> {
     const q = this.q;
     return this.db.transaction(() => {
-      const claimed: JobRow[] = [];
+      const claimed: ClaimedAttempt[] = [];
       for (const c of claims) {
         const row = q.claim.get({ ...c, route: JSON.stringify(c.route), now }) as RawRow | undefined;
         if (row === undefined) continue;
         q.insertAttempt.run(c.attemptId, c.jobId, c.nodeKey, now);
-        claimed.push(rowToJob(row));
+        claimed.push(rowToClaim(row));
       }
       return claimed;
     })();

@@ -1,30 +1,28 @@
-import type { CompleteJobInput, CompleteJobResult, SealReceipt, Store } from "@havn/store";
-
-interface Pending {
-  readonly input: CompleteJobInput;
-  readonly resolve: (result: CompleteJobResult) => void;
+interface Pending<I, O> {
+  readonly item: I;
+  readonly resolve: (result: O) => void;
   readonly reject: (err: unknown) => void;
 }
 
 /**
- * Collects verified results and completes them in batches: one transaction — and one lock of
- * the execution log's head — per batch instead of per job. Results that arrive in the same turn
- * of the event loop share a batch; a batch in flight does not hold up the next one's collection.
+ * Groups writes that arrive in the same turn of the event loop into one call — one transaction
+ * (one WAL commit on SQLite, one round trip on PostgreSQL) for many jobs. A batch in flight does
+ * not hold up collecting the next one. Each caller still waits for its own write: nothing is
+ * acknowledged before it is stored.
  */
-export class CompletionBatcher {
-  private pending: Pending[] = [];
+export class Batcher<I, O> {
+  private pending: Pending<I, O>[] = [];
   private scheduled = false;
   private flushing = false;
 
   constructor(
-    private readonly store: Store,
-    private readonly seal: SealReceipt,
+    private readonly run: (items: I[]) => Promise<readonly O[]>,
     private readonly batchSize: number,
   ) {}
 
-  complete(input: CompleteJobInput): Promise<CompleteJobResult> {
+  add(item: I): Promise<O> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ input, resolve, reject });
+      this.pending.push({ item, resolve, reject });
       this.schedule();
     });
   }
@@ -43,10 +41,7 @@ export class CompletionBatcher {
     this.flushing = true;
     const batch = this.pending.splice(0, this.batchSize);
     try {
-      const results = await this.store.completeJobs(
-        batch.map((p) => p.input),
-        this.seal,
-      );
+      const results = await this.run(batch.map((p) => p.item));
       batch.forEach((p, i) => p.resolve(results[i]!));
     } catch (err) {
       for (const p of batch) p.reject(err);

@@ -1,0 +1,161 @@
+// `npm run bench`: coordinator overhead and end-to-end throughput, measured side by side on loopback.
+import { spawn, type ChildProcess } from "node:child_process";
+import { Agent, request } from "node:http";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+import { startEmbeddedPostgres } from "@havn/store/embedded-postgres";
+
+const roles = fileURLToPath(new URL("./roles.ts", import.meta.url));
+const children: ChildProcess[] = [];
+
+function start(role: string, options: object = {}): Promise<string> {
+  const child = spawn(process.execPath, ["--import", "tsx", roles, role, JSON.stringify(options)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /READY (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once("exit", (code) => reject(new Error(`${role} exited with ${code}`)));
+  });
+}
+
+function stop(child: ChildProcess | undefined) {
+  if (child && child.exitCode === null) child.kill("SIGKILL");
+}
+
+const body = JSON.stringify({ model: "havn-tiny", messages: [{ role: "user", content: "benchmark" }], max_tokens: 8, temperature: 0 });
+
+/** Sends `total` POSTs with `concurrency` in flight over keep-alive connections; returns latencies in ms. */
+async function load(url: string, concurrency: number, total: number): Promise<{ latencies: number[]; seconds: number; errors: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const target = new URL("/v1/chat/completions", url);
+  const latencies: number[] = [];
+  let next = 0;
+  let errors = 0;
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const t0 = performance.now();
+      const req = request(
+        target,
+        { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+        (res) => {
+          res.resume();
+          res.on("end", () => {
+            if (res.statusCode === 200) latencies.push(performance.now() - t0);
+            else errors++;
+            resolve();
+          });
+        },
+      );
+      req.on("error", () => {
+        errors++;
+        resolve();
+      });
+      req.end(body);
+    });
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        next++;
+        await one();
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  agent.destroy();
+  return { latencies, seconds, errors };
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+}
+const f = (n: number) => n.toFixed(2).padStart(8);
+
+async function overhead() {
+  console.log("\n(a) Coordinator overhead: a chat completion through havn vs. straight to the node's backend");
+  console.log("    backend answers at once (8 tokens); coordinator (SQLite), node agent and backend each in their own process\n");
+  const backend = await start("backend");
+  const coordinator = await start("coordinator");
+  await start("node", { coordinator, backendUrl: backend, slots: 128 });
+  console.log("    concurrency   requests   direct p50   direct p99     havn p50     havn p99   overhead p50   overhead p99");
+  const rows = [];
+  for (const [concurrency, total] of [
+    [1, 1_000],
+    [64, 6_000],
+  ] as const) {
+    await load(backend, concurrency, 200); // warm up
+    await load(coordinator, concurrency, 200);
+    const direct = await load(backend, concurrency, total);
+    const havn = await load(coordinator, concurrency, total);
+    const row = {
+      concurrency,
+      total,
+      directP50: pct(direct.latencies, 50),
+      directP99: pct(direct.latencies, 99),
+      havnP50: pct(havn.latencies, 50),
+      havnP99: pct(havn.latencies, 99),
+      errors: direct.errors + havn.errors,
+    };
+    rows.push(row);
+    console.log(
+      `    ${String(concurrency).padStart(11)} ${String(total).padStart(10)} ${f(row.directP50)} ms ${f(row.directP99)} ms ${f(row.havnP50)} ms ${f(row.havnP99)} ms ${f(row.havnP50 - row.directP50)} ms   ${f(row.havnP99 - row.directP99)} ms${row.errors ? `  (${row.errors} errors)` : ""}`,
+    );
+  }
+  for (const c of children.splice(0)) stop(c);
+  return rows;
+}
+
+async function throughput(label: string, databaseUrl: string | undefined) {
+  const url = await start("network", { databaseUrl, nodes: 50, slots: 8 });
+  await load(url, 256, 2_000); // warm up
+  const r = await load(url, 256, 20_000);
+  const jobsPerSecond = r.latencies.length / r.seconds;
+  console.log(
+    `    ${label.padEnd(10)} ${String(r.latencies.length).padStart(8)} jobs in ${r.seconds.toFixed(2)} s = ${jobsPerSecond.toFixed(0).padStart(5)} jobs/s   p50 ${pct(r.latencies, 50).toFixed(1)} ms  p99 ${pct(r.latencies, 99).toFixed(1)} ms${r.errors ? `  (${r.errors} errors)` : ""}`,
+  );
+  for (const c of children.splice(0)) stop(c);
+  return jobsPerSecond;
+}
+
+async function main() {
+  console.log(`havn benchmarks — node ${process.version}, ${new Date().toISOString()}`);
+  const rows = await overhead();
+
+  console.log("\n(b) End-to-end throughput: 50 in-process nodes on a backend that answers at once, 256 requests in flight");
+  console.log("    (coordinator + nodes in one process; the load generator in this one)\n");
+  const sqlite = await throughput("SQLite", undefined);
+  const server = await startEmbeddedPostgres();
+  const admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+  await admin.query("CREATE DATABASE havn_bench");
+  await admin.end();
+  let postgres = NaN;
+  try {
+    postgres = await throughput("PostgreSQL", server.url.replace(/\/postgres$/, "/havn_bench"));
+  } finally {
+    await server.stop();
+  }
+
+  const c64 = rows.find((r) => r.concurrency === 64)!;
+  console.log("\nTargets (reported, not gated):");
+  console.log(`    overhead p50 at concurrency 64 ≤ 3 ms:   ${(c64.havnP50 - c64.directP50).toFixed(2)} ms`);
+  console.log(`    overhead p99 at concurrency 64 ≤ 15 ms:  ${(c64.havnP99 - c64.directP99).toFixed(2)} ms`);
+  console.log(`    SQLite ≥ 2,000 jobs/s:                   ${sqlite.toFixed(0)} jobs/s (${(sqlite / 2000).toFixed(2)}x target)`);
+  console.log(`    PostgreSQL ≥ 1,000 jobs/s:               ${postgres.toFixed(0)} jobs/s (${(postgres / 1000).toFixed(2)}x target)`);
+}
+
+main()
+  .catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    for (const c of children) stop(c);
+  });
