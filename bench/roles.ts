@@ -1,5 +1,6 @@
 // One benchmark process: `tsx bench/roles.ts <role> '<json options>'`; prints `READY <url>` when serving.
 import { mkdtempSync } from "node:fs";
+import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildApp } from "@havn/coordinator";
@@ -8,7 +9,7 @@ import { NodeAgent } from "@havn/node-agent";
 import { generateKeyPair, type Hardware } from "@havn/protocol";
 import { ScriptedBackend } from "@havn/testkit";
 
-const [role, json] = process.argv.slice(2);
+const [role, json] = isMainThread ? process.argv.slice(2) : (workerData as string[]);
 const o = JSON.parse(json ?? "{}") as {
   databaseUrl?: string;
   coordinator?: string;
@@ -21,7 +22,13 @@ const hardware: Hardware = { cpu: { model: "bench", cores: 2 }, memory_mb: 1024,
 async function startNodes(url: string, count: number, makeBackend: () => ScriptedBackend | OpenAIBackend) {
   const agents: NodeAgent[] = [];
   for (let i = 0; i < count; i++) {
-    const agent = new NodeAgent({ coordinatorUrl: url, backend: makeBackend(), keys: generateKeyPair(), name: `bench-${i}-${process.pid}`, hardware });
+    const agent = new NodeAgent({
+      coordinatorUrl: url,
+      backend: makeBackend(),
+      keys: generateKeyPair(),
+      name: `bench-${i}-${process.pid}`,
+      hardware,
+    });
     await agent.start();
     agents.push(agent);
   }
@@ -50,15 +57,32 @@ switch (role) {
     break;
   }
   case "node": {
-    await startNodes(o.coordinator!, 1, () => new OpenAIBackend({ baseUrl: `${o.backendUrl}/v1`, slots: o.slots ?? 64 }));
+    await startNodes(
+      o.coordinator!,
+      1,
+      () => new OpenAIBackend({ baseUrl: `${o.backendUrl}/v1`, slots: o.slots ?? 64 }),
+    );
     console.log(`READY ${o.coordinator}`);
     break;
   }
   case "network": {
-    // Coordinator and N nodes in one process, on a scripted backend that answers at once.
+    // Coordinator and N nodes in one process, on a scripted backend that answers at once. The
+    // nodes run on a worker thread: on a real network they are other machines, and their
+    // signing should not be charged to the coordinator's event loop.
     const { url } = await coordinator();
-    await startNodes(url, o.nodes ?? 50, () => new ScriptedBackend({ tokens: 8, slots: o.slots ?? 8 }));
+    const worker = new Worker(new URL("./worker.mjs", import.meta.url), {
+      workerData: ["nodes", JSON.stringify({ ...o, coordinator: url })],
+    });
+    await new Promise<void>((resolve, reject) => {
+      worker.once("message", () => resolve());
+      worker.once("error", reject);
+    });
     console.log(`READY ${url}`);
+    break;
+  }
+  case "nodes": {
+    await startNodes(o.coordinator!, o.nodes ?? 50, () => new ScriptedBackend({ tokens: 8, slots: o.slots ?? 8 }));
+    parentPort?.postMessage("ready");
     break;
   }
   default:

@@ -28,10 +28,19 @@ function stop(child: ChildProcess | undefined) {
   if (child && child.exitCode === null) child.kill("SIGKILL");
 }
 
-const body = JSON.stringify({ model: "havn-tiny", messages: [{ role: "user", content: "benchmark" }], max_tokens: 8, temperature: 0 });
+const body = JSON.stringify({
+  model: "havn-tiny",
+  messages: [{ role: "user", content: "benchmark" }],
+  max_tokens: 8,
+  temperature: 0,
+});
 
 /** Sends `total` POSTs with `concurrency` in flight over keep-alive connections; returns latencies in ms. */
-async function load(url: string, concurrency: number, total: number): Promise<{ latencies: number[]; seconds: number; errors: number }> {
+async function load(
+  url: string,
+  concurrency: number,
+  total: number,
+): Promise<{ latencies: number[]; seconds: number; errors: number }> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const target = new URL("/v1/chat/completions", url);
   const latencies: number[] = [];
@@ -42,7 +51,11 @@ async function load(url: string, concurrency: number, total: number): Promise<{ 
       const t0 = performance.now();
       const req = request(
         target,
-        { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+        {
+          method: "POST",
+          agent,
+          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+        },
         (res) => {
           res.resume();
           res.on("end", () => {
@@ -80,11 +93,15 @@ const f = (n: number) => n.toFixed(2).padStart(8);
 
 async function overhead() {
   console.log("\n(a) Coordinator overhead: a chat completion through havn vs. straight to the node's backend");
-  console.log("    backend answers at once (8 tokens); coordinator (SQLite), node agent and backend each in their own process\n");
+  console.log(
+    "    backend answers at once (8 tokens); coordinator (SQLite), node agent and backend each in their own process\n",
+  );
   const backend = await start("backend");
   const coordinator = await start("coordinator");
   await start("node", { coordinator, backendUrl: backend, slots: 128 });
-  console.log("    concurrency   requests   direct p50   direct p99     havn p50     havn p99   overhead p50   overhead p99");
+  console.log(
+    "    concurrency   requests   direct p50   direct p99     havn p50     havn p99   overhead p50   overhead p99",
+  );
   const rows = [];
   for (const [concurrency, total] of [
     [1, 1_000],
@@ -128,7 +145,9 @@ async function main() {
   console.log(`havn benchmarks — node ${process.version}, ${new Date().toISOString()}`);
   const rows = await overhead();
 
-  console.log("\n(b) End-to-end throughput: 50 in-process nodes on a backend that answers at once, 256 requests in flight");
+  console.log(
+    "\n(b) End-to-end throughput: 50 in-process nodes on a backend that answers at once, 256 requests in flight",
+  );
   console.log("    (coordinator + nodes in one process; the load generator in this one)\n");
   const sqlite = await throughput("SQLite", undefined);
   const server = await startEmbeddedPostgres();
@@ -147,8 +166,12 @@ async function main() {
   console.log("\nTargets (reported, not gated):");
   console.log(`    overhead p50 at concurrency 64 ≤ 3 ms:   ${(c64.havnP50 - c64.directP50).toFixed(2)} ms`);
   console.log(`    overhead p99 at concurrency 64 ≤ 15 ms:  ${(c64.havnP99 - c64.directP99).toFixed(2)} ms`);
-  console.log(`    SQLite ≥ 2,000 jobs/s:                   ${sqlite.toFixed(0)} jobs/s (${(sqlite / 2000).toFixed(2)}x target)`);
-  console.log(`    PostgreSQL ≥ 1,000 jobs/s:               ${postgres.toFixed(0)} jobs/s (${(postgres / 1000).toFixed(2)}x target)`);
+  console.log(
+    `    SQLite ≥ 2,000 jobs/s:                   ${sqlite.toFixed(0)} jobs/s (${(sqlite / 2000).toFixed(2)}x target)`,
+  );
+  console.log(
+    `    PostgreSQL ≥ 1,000 jobs/s:               ${postgres.toFixed(0)} jobs/s (${(postgres / 1000).toFixed(2)}x target)`,
+  );
 }
 
 main()

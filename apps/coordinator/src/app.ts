@@ -2,7 +2,14 @@ import websocket from "@fastify/websocket";
 import Fastify, { LogController, type FastifyInstance } from "fastify";
 import { cosignReceipt, logEntryHash } from "@havn/protocol";
 import { loadOrCreateKeyFile } from "@havn/protocol/keyfile";
-import { openStore, type CompleteJobInput, type CompleteJobResult, type NewJob, type SealReceipt, type Store } from "@havn/store";
+import {
+  openStore,
+  type CompleteJobInput,
+  type CompleteJobResult,
+  type NewJob,
+  type SealReceipt,
+  type Store,
+} from "@havn/store";
 import { installErrorHandling } from "./api/errors.js";
 import { registerJobRoutes } from "./api/jobs/routes.js";
 import { registerOpenAIRoutes } from "./api/openai/routes.js";
@@ -68,7 +75,10 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     return { log, cosigned: cosignReceipt(input.receipt, input.nodeSignature, log, keys) };
   };
   // One transaction — and one lock of the execution log's head — per batch of results.
-  const batcher = new Batcher<CompleteJobInput, CompleteJobResult>((items) => store.completeJobs(items, seal), config.completionBatchSize);
+  const batcher = new Batcher<CompleteJobInput, CompleteJobResult>(
+    (items) => store.completeJobs(items, seal),
+    config.completionBatchSize,
+  );
   const admissions = new Batcher<NewJob, void>(async (items) => {
     await store.insertJobs(items);
     return items.map(() => undefined);

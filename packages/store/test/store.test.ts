@@ -112,7 +112,8 @@ describe.each(storeKinds)("store on %s", (kind) => {
     await open();
     const jobs = [newJob(), newJob(), newJob()];
     await store.insertJobs(jobs);
-    for (const j of jobs) expect(await store.getJob(j.id)).toMatchObject({ id: j.id, status: "queued", input: j.input });
+    for (const j of jobs)
+      expect(await store.getJob(j.id)).toMatchObject({ id: j.id, status: "queued", input: j.input });
   });
 
   it("inserts and reads back a job", async () => {
