@@ -1,0 +1,2 @@
+export { checkByReexecution } from "./reexecute.js";
+export type { ReexecutionResult } from "./reexecute.js";
