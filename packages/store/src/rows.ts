@@ -1,6 +1,7 @@
 import type { Capabilities, ComputeClass, Hardware } from "@havn/protocol";
 import type { JobStatus } from "./job-states.js";
-import type { ClaimedAttempt, JobRow, NewJob, NodeRow } from "./types.js";
+import type { ClaimedAttempt, CompleteJobInput, JobRow, NewJob, NodeRow } from "./types.js";
+import type { CosignedReceipt } from "@havn/protocol";
 
 /** A raw row as either driver returns it: JSON columns are text (SQLite) or parsed (PostgreSQL). */
 export type RawRow = Record<string, unknown>;
@@ -101,5 +102,19 @@ export function rowToClaim(r: RawRow): ClaimedAttempt {
     nodeKey: r.node_key as string,
     leaseExpiresAt: num(r.lease_expires_at),
     attempts: num(r.attempts),
+  };
+}
+
+/** A job as `completeJobs` leaves it, built from the row it checked instead of read back. */
+export function completedJobRow(before: JobRow, input: CompleteJobInput, receipt: CosignedReceipt): JobRow {
+  return {
+    ...before,
+    status: "completed",
+    output: input.output,
+    outputCid: input.outputCid,
+    receipt,
+    finishedAt: input.now,
+    updatedAt: input.now,
+    leaseExpiresAt: null,
   };
 }

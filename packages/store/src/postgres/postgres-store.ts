@@ -2,7 +2,7 @@ import pg from "pg";
 import type { ErrorBody } from "@havn/protocol";
 import { jobStatuses, statusesLeadingTo, type JobStatus } from "../job-states.js";
 import { loadMigrations } from "../migrations.js";
-import { newJobRow, rowToClaim, rowToJob, rowToNode, sqlList, type RawRow } from "../rows.js";
+import { completedJobRow, newJobRow, rowToClaim, rowToJob, rowToNode, sqlList, type RawRow } from "../rows.js";
 import type {
   ClaimedAttempt,
   ClaimRequest,
@@ -238,7 +238,7 @@ export class PostgresStore implements Store {
         });
         seq = sealed.log.seq;
         prevHash = sealed.log.entry_hash;
-        results.push({ ok: true, job }); // replaced by the updated row below
+        results.push({ ok: true, job: completedJobRow(job, input, sealed.cosigned) });
       }
       if (accepted.length === 0) return results;
       const now = accepted[0]!.input.now;
@@ -262,12 +262,11 @@ export class PostgresStore implements Store {
           now,
         ],
       );
-      const updated = await this.rows(
-        c,
+      await c.query(
         `UPDATE jobs j SET status = 'completed', output = u.output, output_cid = u.cid, receipt = u.receipt,
            finished_at = u.now, updated_at = u.now, lease_expires_at = NULL
          FROM unnest($1::text[], $2::jsonb[], $3::text[], $4::jsonb[], $5::bigint[]) AS u(id, output, cid, receipt, now)
-         WHERE j.id = u.id RETURNING j.*`,
+         WHERE j.id = u.id`,
         [
           accepted.map((a) => a.input.jobId),
           accepted.map((a) => JSON.stringify(a.input.output)),
@@ -281,8 +280,7 @@ export class PostgresStore implements Store {
         now,
       ]);
       await c.query(`UPDATE execution_log_head SET seq = $1, entry_hash = $2 WHERE id = 1`, [seq, prevHash]);
-      const byId = new Map(updated.map((r) => [r.id as string, rowToJob(r)]));
-      return results.map((r) => (r.ok ? { ok: true, job: byId.get(r.job.id)! } : r));
+      return results;
     });
   }
 

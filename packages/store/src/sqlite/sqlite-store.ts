@@ -4,7 +4,7 @@ import { dirname } from "node:path";
 import type { ErrorBody } from "@havn/protocol";
 import { jobStatuses, statusesLeadingTo, type JobStatus } from "../job-states.js";
 import { loadMigrations } from "../migrations.js";
-import { newJobRow, rowToClaim, rowToJob, rowToNode, sqlList, type RawRow } from "../rows.js";
+import { completedJobRow, newJobRow, rowToClaim, rowToJob, rowToNode, sqlList, type RawRow } from "../rows.js";
 import type {
   ClaimedAttempt,
   ClaimRequest,
@@ -101,7 +101,7 @@ export class SqliteStore implements Store {
       complete: db.prepare(
         `UPDATE jobs SET status = 'completed', output = ?, output_cid = ?, receipt = ?, finished_at = ?,
            updated_at = ?, lease_expires_at = NULL
-         WHERE id = ? AND attempt_id = ? AND status IN (${toCompleted}) RETURNING *`,
+         WHERE id = ? AND attempt_id = ? AND status IN (${toCompleted})`,
       ),
       requeue: db.prepare(
         `UPDATE jobs SET status = 'queued', attempt_id = NULL, node_key = NULL, lease_expires_at = NULL,
@@ -259,6 +259,7 @@ export class SqliteStore implements Store {
             return { ok: false, reason: "lease_conflict", job };
           }
           const sealed = seal({ seq: seq + 1, prevHash }, input);
+          const receiptJson = JSON.stringify(sealed.cosigned);
           q.insertOutput.run(input.outputCid, input.outputBytes, input.outputBytes.length, input.now);
           q.insertLog.run(
             sealed.log.seq,
@@ -267,22 +268,22 @@ export class SqliteStore implements Store {
             input.nodeKey,
             sealed.log.prev_hash,
             sealed.log.entry_hash,
-            JSON.stringify(sealed.cosigned),
+            receiptJson,
             input.now,
           );
-          const row = q.complete.get(
+          q.complete.run(
             JSON.stringify(input.output),
             input.outputCid,
-            JSON.stringify(sealed.cosigned),
+            receiptJson,
             input.now,
             input.now,
             input.jobId,
             input.attemptId,
-          ) as RawRow;
+          );
           q.endAttempt.run(input.now, "completed", null, input.attemptId);
           seq = sealed.log.seq;
           prevHash = sealed.log.entry_hash;
-          return { ok: true, job: rowToJob(row) };
+          return { ok: true, job: completedJobRow(job, input, sealed.cosigned) };
         });
       })
       .immediate();
