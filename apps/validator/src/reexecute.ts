@@ -15,10 +15,23 @@ export interface ReexecutionResult {
  * parameters on a backend with the same model and compare output CIDs. Exact for greedy or
  * fixed-seed decoding on the same engine, model, batch size and thread count.
  */
-export async function checkByReexecution(backend: Backend, spec: JobSpec, receipt: Receipt): Promise<ReexecutionResult> {
+export async function checkByReexecution(
+  backend: Backend,
+  spec: JobSpec,
+  receipt: Receipt,
+): Promise<ReexecutionResult> {
   const base = { expectedCid: receipt.outputs_cid };
-  if (receipt.job_id !== spec.job_id || receipt.input_hash !== hashCanonical(spec.input) || receipt.params_hash !== hashCanonical(spec.params)) {
-    return { ...base, match: false, actualCid: "", problem: "the receipt does not describe this job's input and parameters" };
+  if (
+    receipt.job_id !== spec.job_id ||
+    receipt.input_hash !== hashCanonical(spec.input) ||
+    receipt.params_hash !== hashCanonical(spec.params)
+  ) {
+    return {
+      ...base,
+      match: false,
+      actualCid: "",
+      problem: "the receipt does not describe this job's input and parameters",
+    };
   }
   const result = await backend.generate({ model: spec.model, input: spec.input, params: spec.params });
   const actualCid = contentId(result.text);
