@@ -6,6 +6,7 @@ export default defineConfig({
     // node-llama-cpp's native addon and embedded PostgreSQL want real processes, not worker threads.
     pool: "forks",
     globalSetup: ["packages/store/test/global-setup.ts"],
+    reporters: ["default", "./scripts/summary-reporter.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Two cores: more forks only make each file slower.
