@@ -1,3 +1,4 @@
+import { canonicalJson } from "./canonical.js";
 import type { CryptoSuite } from "./crypto/suite.js";
 import type { CosignedReceipt, LogPosition, Receipt } from "./receipts.js";
 
@@ -11,24 +12,49 @@ export interface ReceiptVerification {
 }
 
 export function createReceiptSigning(suite: CryptoSuite) {
+  // A receipt is canonicalised once and its text reused by every signature and hash over it
+  // (verify, log link, co-signature): three serialisations saved per job on the coordinator.
+  // Receipts are never mutated after they are parsed or built.
+  const canonicalReceipts = new WeakMap<Receipt, string>();
+  const canonicalReceipt = (receipt: Receipt): string => {
+    let text = canonicalReceipts.get(receipt);
+    if (text === undefined) {
+      text = canonicalJson(receipt);
+      canonicalReceipts.set(receipt, text);
+    }
+    return text;
+  };
+  // RFC 8785 orders keys by UTF-16 code units: "log" < "node_signature" < "receipt". Signatures
+  // are base64url, which JSON.stringify writes exactly as JCS does.
+  const withSignature = (receipt: Receipt, nodeSignature: string) =>
+    `{"node_signature":${JSON.stringify(nodeSignature)},"receipt":${canonicalReceipt(receipt)}}`;
+  const cosignText = (receipt: Receipt, nodeSignature: string, log: LogPosition) =>
+    `{"log":${canonicalJson(log)},"node_signature":${JSON.stringify(nodeSignature)},"receipt":${canonicalReceipt(receipt)}}`;
+
   const tools = {
-    signReceipt: (receipt: Receipt, nodeSecretKey: string): string => suite.sign("receipt", receipt, nodeSecretKey),
+    signReceipt: (receipt: Receipt, nodeSecretKey: string): string =>
+      suite.signCanonical("receipt", canonicalReceipt(receipt), nodeSecretKey),
     verifyNodeSignature: (receipt: Receipt, nodeSignature: string): boolean =>
-      suite.verify("receipt", receipt, nodeSignature, receipt.node_key),
+      suite.verifyCanonical("receipt", canonicalReceipt(receipt), nodeSignature, receipt.node_key),
     /** The execution log's chain link: each entry commits to the one before it. */
     logEntryHash: (prevHash: string, receipt: Receipt, nodeSignature: string): string =>
-      suite.sha256Hex(`${prevHash}\n${suite.hashCanonical({ receipt, node_signature: nodeSignature })}`),
+      suite.sha256Hex(`${prevHash}\n${suite.sha256Hex(withSignature(receipt, nodeSignature))}`),
     cosignReceipt(
       receipt: Receipt,
       nodeSignature: string,
       log: LogPosition,
       coordinator: { publicKey: string; secretKey: string },
     ): CosignedReceipt {
-      const payload = { receipt, node_signature: nodeSignature, log };
       return {
-        ...payload,
+        receipt,
+        node_signature: nodeSignature,
+        log,
         coordinator_key: coordinator.publicKey,
-        coordinator_signature: suite.sign("receipt-cosign", payload, coordinator.secretKey),
+        coordinator_signature: suite.signCanonical(
+          "receipt-cosign",
+          cosignText(receipt, nodeSignature, log),
+          coordinator.secretKey,
+        ),
       };
     },
     verifyCosignedReceipt(bundle: CosignedReceipt, expectedCoordinatorKey?: string): ReceiptVerification {
@@ -38,9 +64,9 @@ export function createReceiptSigning(suite: CryptoSuite) {
         node: tools.verifyNodeSignature(receipt, node_signature),
         coordinator:
           keyMatches &&
-          suite.verify(
+          suite.verifyCanonical(
             "receipt-cosign",
-            { receipt, node_signature, log },
+            cosignText(receipt, node_signature, log),
             bundle.coordinator_signature,
             bundle.coordinator_key,
           ),

@@ -9,6 +9,7 @@ import {
   fromBase64Url,
   generateKeyPair,
   genesisHash,
+  hashCanonical,
   HavnError,
   keyPairFromSecret,
   logEntryHash,
@@ -117,6 +118,23 @@ describe("receipts", () => {
       chain: true,
     });
   });
+  it("the co-signature and log link are over exactly the canonical JSON of their payloads", () => {
+    const nodeSig = signReceipt(receipt, node.secretKey);
+    const entry = logEntryHash(genesisHash, receipt, nodeSig);
+    expect(entry).toBe(sha256Hex(`${genesisHash}\n${hashCanonical({ receipt, node_signature: nodeSig })}`));
+    const log = { seq: 1, prev_hash: genesisHash, entry_hash: entry };
+    const bundle = cosignReceipt(receipt, nodeSig, log, coordinator);
+    expect(
+      verify(
+        "receipt-cosign",
+        { receipt, node_signature: nodeSig, log },
+        bundle.coordinator_signature,
+        coordinator.publicKey,
+      ),
+    ).toBe(true);
+    expect(verify("receipt", { ...receipt }, nodeSig, node.publicKey)).toBe(true);
+  });
+
   it("tampering with any field breaks the signatures", () => {
     const nodeSig = signReceipt(receipt, node.secretKey);
     const entry = logEntryHash(genesisHash, receipt, nodeSig);

@@ -8,11 +8,10 @@ import {
   verify,
   type KeyObject,
 } from "node:crypto";
-import { fromBase64Url, toBase64Url } from "../encoding.js";
 import type { CryptoProvider } from "./provider.js";
 
 // Importing a key costs ~20 µs; a coordinator verifies receipts of the same few hundred nodes
-// over and over, so key objects are cached (bounded, oldest evicted first).
+// over and over, so key objects are cached by their text (bounded, oldest evicted first).
 const maxCachedKeys = 4096;
 const publicKeys = new Map<string, KeyObject>();
 const secretKeys = new Map<string, KeyObject>();
@@ -27,40 +26,37 @@ function cached(cache: Map<string, KeyObject>, id: string, make: () => KeyObject
   return key;
 }
 
-function publicKeyObject(publicKey: Uint8Array): KeyObject {
-  const x = toBase64Url(publicKey);
-  return cached(publicKeys, x, () => createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x }, format: "jwk" }));
-}
+// PKCS#8 wrapper for a raw Ed25519 seed (RFC 8410).
+const pkcs8Prefix = Buffer.from("302e020100300506032b657004220420", "hex");
 
-function secretKeyObject(secretKey: Uint8Array): KeyObject {
-  const d = toBase64Url(secretKey);
-  return cached(secretKeys, d, () => {
-    const x = toBase64Url(nodeCrypto.publicKeyFromSecret(secretKey));
-    return createPrivateKey({ key: { kty: "OKP", crv: "Ed25519", d, x }, format: "jwk" });
+function secretKeyObject(secretKey: string): KeyObject {
+  return cached(secretKeys, secretKey, () => {
+    const seed = Buffer.from(secretKey, "base64url");
+    if (seed.length !== 32) throw new TypeError("An Ed25519 secret key is 32 bytes");
+    return createPrivateKey({ key: Buffer.concat([pkcs8Prefix, seed]), format: "der", type: "pkcs8" });
   });
 }
 
 export const nodeCrypto: CryptoProvider = {
-  sha256: (data) => new Uint8Array(createHash("sha256").update(data).digest()),
+  sha256: (data) => createHash("sha256").update(data).digest(),
   generateKeyPair() {
     const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-    const jwk = privateKey.export({ format: "jwk" });
-    return { secretKey: fromBase64Url(jwk.d!), publicKey: fromBase64Url(publicKey.export({ format: "jwk" }).x!) };
+    return { secretKey: privateKey.export({ format: "jwk" }).d!, publicKey: publicKey.export({ format: "jwk" }).x! };
   },
-  publicKeyFromSecret(secretKey) {
-    // PKCS#8 wrapper for a raw Ed25519 seed (RFC 8410).
-    const prefix = Buffer.from("302e020100300506032b657004220420", "hex");
-    const key = createPrivateKey({ key: Buffer.concat([prefix, secretKey]), format: "der", type: "pkcs8" });
-    return fromBase64Url(createPublicKey(key).export({ format: "jwk" }).x!);
-  },
-  sign: (secretKey, message) => new Uint8Array(sign(null, message, secretKeyObject(secretKey))),
+  publicKeyFromSecret: (secretKey) => createPublicKey(secretKeyObject(secretKey)).export({ format: "jwk" }).x!,
+  sign: (secretKey, message) => sign(null, message, secretKeyObject(secretKey)).toString("base64url"),
   verify(publicKey, message, signature) {
-    if (publicKey.length !== 32 || signature.length !== 64) return false;
+    const sig = Buffer.from(signature, "base64url");
+    if (sig.length !== 64 || !/^[A-Za-z0-9_-]{43}$/.test(publicKey)) return false;
     try {
-      return verify(null, message, publicKeyObject(publicKey), signature);
+      const key = cached(publicKeys, publicKey, () =>
+        createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: publicKey }, format: "jwk" }),
+      );
+      return verify(null, message, key, sig);
     } catch {
       return false;
     }
   },
-  randomBytes: (length) => new Uint8Array(randomBytes(length)),
+  randomHex: (bytes) => randomBytes(bytes).toString("hex"),
+  hex: (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex"),
 };
