@@ -23,6 +23,7 @@ import { Dispatcher } from "./queue/dispatcher.js";
 import { Sweeper } from "./queue/sweeper.js";
 import { ModelCatalog } from "./router/model-catalog.js";
 import { Router } from "./router/router.js";
+import { createSignatureVerifier } from "./verification/signature-verifier.js";
 
 export const coordinatorVersion = "0.1.0";
 
@@ -83,6 +84,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     await store.insertJobs(items);
     return items.map(() => undefined);
   }, config.dispatchBatchSize);
+  const verifier = createSignatureVerifier(config.signatureWorkers);
   const gateway = new NodeGateway({
     store,
     registry,
@@ -92,6 +94,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     catalog,
     config,
     keys,
+    verifier,
     log: app.log,
   });
   const jobs = new JobService(store, admissions, dispatcher, events, catalog, registry, config);
@@ -111,6 +114,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   app.addHook("onClose", async () => {
     await admissions.drain();
     await batcher.drain();
+    await verifier.close();
     if (!givenStore) await store.close();
   });
 

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import { HavnError } from "@havn/protocol";
@@ -61,6 +62,16 @@ const configSchema = z.strictObject({
   completionBatchSize: z.number().int().min(1).default(256),
   /** How often expired leases and queue deadlines are checked, in ms. Default 1 000. */
   sweepIntervalMs: z.number().int().min(10).default(1_000),
+  /**
+   * Worker threads that verify receipt signatures (~110 µs each on a slow core). Default: one per
+   * core beyond the first, at most 4; 0 verifies on the event loop (single-core hosts).
+   */
+  signatureWorkers: z
+    .number()
+    .int()
+    .min(0)
+    .max(64)
+    .default(Math.max(0, Math.min(4, availableParallelism() - 1))),
   /** Router exploration: the weight of a random term in node scores. Default 0.05. */
   routerExploration: z.number().min(0).max(1).default(0.05),
   /** Malformed node frames tolerated before the connection is closed. Default 20. */

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   contentId,
   generateKeyPair,
@@ -8,6 +8,11 @@ import {
   type JobSpec,
   type Receipt,
 } from "@havn/protocol";
+import {
+  createSignatureVerifier,
+  inlineVerifier,
+  type SignatureVerifier,
+} from "../src/verification/signature-verifier.ts";
 import { verifyResult } from "../src/verification/verify-result.ts";
 
 const node = generateKeyPair();
@@ -45,12 +50,18 @@ const honest: Receipt = {
   finished_at: 1,
 };
 const ctx = { spec, nodeKey: node.publicKey, advertisedModelHash: "a".repeat(64), observedMs: 50 };
+const verifiers = { inline: inlineVerifier, "a worker thread": createSignatureVerifier(1) };
+let verifier: SignatureVerifier = inlineVerifier;
 const check = (receipt: Receipt, out: JobOutput = output, signer = node.secretKey) =>
-  verifyResult({ output: out, receipt, node_signature: signReceipt(receipt, signer) }, ctx);
+  verifyResult({ output: out, receipt, node_signature: signReceipt(receipt, signer) }, ctx, verifier);
+afterAll(() => verifiers["a worker thread"].close());
 
-describe("verifying a node's result", () => {
-  it("accepts an honest receipt", () => {
-    expect(check(honest)).toBeNull();
+describe.each(Object.entries(verifiers))("verifying a node's result (signatures checked %s)", (_name, v) => {
+  beforeAll(() => {
+    verifier = v;
+  });
+  it("accepts an honest receipt", async () => {
+    expect(await check(honest)).toBeNull();
   });
   it.each<[string, Partial<Receipt>]>([
     ["another job", { job_id: "job-bbbbbbbbbbbbbbbbbbbbbbbb" }],
@@ -62,13 +73,23 @@ describe("verifying a node's result", () => {
     ["an output that is not the one sent", { outputs_cid: contentId("something else") }],
     ["a runtime longer than the coordinator saw (HavnAI paid 225x for a claimed hour)", { latency_ms: 3_600_000 }],
     ["token counts that disagree with the output", { tokens: { prompt: 2, completion: 300 } }],
-  ])("rejects %s", (_name, change) => {
-    expect(check({ ...honest, ...change })?.code).toBe("RECEIPT_INVALID");
+  ])("rejects %s", async (_name, change) => {
+    expect((await check({ ...honest, ...change }))?.code).toBe("RECEIPT_INVALID");
   });
-  it("rejects a signature by another key", () => {
-    expect(check(honest, output, generateKeyPair().secretKey)?.code).toBe("RECEIPT_SIGNATURE_INVALID");
+  it("rejects a signature by another key", async () => {
+    expect((await check(honest, output, generateKeyPair().secretKey))?.code).toBe("RECEIPT_SIGNATURE_INVALID");
   });
-  it("rejects a receipt claiming another node's key", () => {
-    expect(check({ ...honest, node_key: generateKeyPair().publicKey })?.code).toBe("RECEIPT_INVALID");
+  it("rejects a receipt claiming another node's key", async () => {
+    expect((await check({ ...honest, node_key: generateKeyPair().publicKey }))?.code).toBe("RECEIPT_INVALID");
+  });
+  it("verifies many signatures at once, each on its own merits", async () => {
+    const good = { ...honest, attempt_id: spec.attempt_id };
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        check(good, output, i % 5 === 0 ? generateKeyPair().secretKey : node.secretKey),
+      ),
+    );
+    expect(results.filter((r) => r?.code === "RECEIPT_SIGNATURE_INVALID")).toHaveLength(10);
+    expect(results.filter((r) => r === null)).toHaveLength(40);
   });
 });

@@ -60,6 +60,8 @@ export class NodeAgent {
   private attempt = 0;
   private stopped = false;
   private info: BackendInfo | undefined;
+  /** Hash of the backend's runtime identity, the same for every receipt. */
+  private runtimeHash = "";
   private hardware: Hardware | undefined;
   private readonly running = new Map<string, Running>();
   private readyResolve: (() => void) | undefined;
@@ -80,6 +82,7 @@ export class NodeAgent {
 
   async start(): Promise<void> {
     this.info = await this.options.backend.info();
+    this.runtimeHash = hashCanonical(this.info.runtime);
     this.hardware = this.options.hardware ?? (await detectHardware());
     this.connect();
   }
@@ -223,7 +226,7 @@ export class NodeAgent {
         latency_ms: latencyMs,
         tokens: { prompt: result.promptTokens, completion: result.completionTokens },
         energy_estimate: Number(((assumedPowerW(this.hardware!, info.runtime.threads) * latencyMs) / 1000).toFixed(3)),
-        runtime_hash: hashCanonical(info.runtime),
+        runtime_hash: this.runtimeHash,
         finished_at: Date.now(),
       };
       this.send({

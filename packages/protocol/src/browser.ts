@@ -19,7 +19,9 @@ export const {
   keyPairFromSecret,
   sign,
   verify,
+  verifyMessage,
   randomHex,
 } = suite;
-export const { signReceipt, verifyNodeSignature, logEntryHash, cosignReceipt, verifyCosignedReceipt } = receipts;
+export const { signReceipt, receiptMessage, verifyNodeSignature, logEntryHash, cosignReceipt, verifyCosignedReceipt } =
+  receipts;
 export const { jobId: newJobId, attemptId: newAttemptId } = ids;

@@ -34,6 +34,8 @@ export function createReceiptSigning(suite: CryptoSuite) {
   const tools = {
     signReceipt: (receipt: Receipt, nodeSecretKey: string): string =>
       suite.signCanonical("receipt", canonicalReceipt(receipt), nodeSecretKey),
+    /** The bytes a node's receipt signature covers (tag + canonical receipt). */
+    receiptMessage: (receipt: Receipt): Uint8Array => suite.signedMessage("receipt", canonicalReceipt(receipt)),
     verifyNodeSignature: (receipt: Receipt, nodeSignature: string): boolean =>
       suite.verifyCanonical("receipt", canonicalReceipt(receipt), nodeSignature, receipt.node_key),
     /** The execution log's chain link: each entry commits to the one before it. */

@@ -17,6 +17,7 @@ import type { JobEvents } from "../jobs/job-events.js";
 import type { Batcher } from "../queue/batcher.js";
 import type { Dispatcher } from "../queue/dispatcher.js";
 import type { ModelCatalog } from "../router/model-catalog.js";
+import type { SignatureVerifier } from "../verification/signature-verifier.js";
 import { verifyResult } from "../verification/verify-result.js";
 import type { NodeRegistry, NodeSession } from "./node-registry.js";
 
@@ -31,6 +32,7 @@ export interface NodeGatewayDeps {
   readonly catalog: ModelCatalog;
   readonly config: CoordinatorConfig;
   readonly keys: KeyPair;
+  readonly verifier: SignatureVerifier;
   readonly log: FastifyBaseLogger;
 }
 
@@ -254,12 +256,16 @@ export class NodeGateway {
             ? observedMs
             : session.latencyEwmaMs + latencyEwmaAlpha * (observedMs - session.latencyEwmaMs);
         dispatcher.notify();
-        const problem = verifyResult(msg, {
-          spec: attempt.spec,
-          nodeKey: session.key,
-          advertisedModelHash: session.capabilities.models.find((m) => m.name === attempt.spec.model)?.model_hash,
-          observedMs,
-        });
+        const problem = await verifyResult(
+          msg,
+          {
+            spec: attempt.spec,
+            nodeKey: session.key,
+            advertisedModelHash: session.capabilities.models.find((m) => m.name === attempt.spec.model)?.model_hash,
+            observedMs,
+          },
+          this.deps.verifier,
+        );
         if (problem) {
           log.warn({ node: session.name, job: msg.job_id, err: problem.message }, "result rejected");
           sendError(problem, msg.job_id);

@@ -2,11 +2,12 @@ import {
   contentId,
   hashCanonical,
   HavnError,
-  verifyNodeSignature,
+  receiptMessage,
   type JobOutput,
   type JobSpec,
   type Receipt,
 } from "@havn/protocol";
+import { inlineVerifier, type SignatureVerifier } from "./signature-verifier.js";
 
 export interface ResultToVerify {
   readonly output: JobOutput;
@@ -33,9 +34,31 @@ const latencySlackMs = 1_000;
 /**
  * Checks a node's result against the attempt it was given: every receipt field that the
  * coordinator can know is compared, the output is hashed to its CID, and the signature is
- * verified with the node's key. Returns the first problem, or null.
+ * verified with the node's key (on a worker thread when the verifier has one). Returns the
+ * first problem, or null.
  */
-export function verifyResult(result: ResultToVerify, ctx: VerifyContext): HavnError | null {
+export async function verifyResult(
+  result: ResultToVerify,
+  ctx: VerifyContext,
+  verifier: SignatureVerifier = inlineVerifier,
+): Promise<HavnError | null> {
+  const problem = checkResultFields(result, ctx);
+  if (problem) return problem;
+  const signed = await verifier.verify({
+    publicKey: result.receipt.node_key,
+    message: receiptMessage(result.receipt),
+    signature: result.node_signature,
+  });
+  if (!signed) {
+    return new HavnError("RECEIPT_SIGNATURE_INVALID", "The node's receipt signature does not verify.", {
+      context: { Job: ctx.spec.job_id, Attempt: ctx.spec.attempt_id, Node: ctx.nodeKey },
+    });
+  }
+  return null;
+}
+
+/** The cheap part of `verifyResult`: every field, no signature. */
+export function checkResultFields(result: ResultToVerify, ctx: VerifyContext): HavnError | null {
   const { receipt, output } = result;
   const { spec } = ctx;
   const mismatch = (field: string, expected: unknown, got: unknown) =>
@@ -75,11 +98,6 @@ export function verifyResult(result: ResultToVerify, ctx: VerifyContext): HavnEr
       `<= ${spec.params.max_tokens}`,
       output.usage.completion_tokens,
     );
-  }
-  if (!verifyNodeSignature(receipt, result.node_signature)) {
-    return new HavnError("RECEIPT_SIGNATURE_INVALID", "The node's receipt signature does not verify.", {
-      context: { Job: spec.job_id, Attempt: spec.attempt_id, Node: ctx.nodeKey },
-    });
   }
   return null;
 }

@@ -60,6 +60,11 @@ export function createCryptoSuite(provider: CryptoProvider) {
       provider.sign(secretKey, signedBytes(domain, canonicalText)),
     verifyCanonical: (domain: SignatureDomain, canonicalText: string, signature: string, publicKey: string): boolean =>
       provider.verify(publicKey, signedBytes(domain, canonicalText), signature),
+    /** The exact bytes a signature of this domain covers, for verifying elsewhere (a worker thread). */
+    signedMessage: (domain: SignatureDomain, canonicalText: string): Uint8Array => signedBytes(domain, canonicalText),
+    /** Verifies a signature over bytes from `signedMessage`. */
+    verifyMessage: (publicKey: string, message: Uint8Array, signature: string): boolean =>
+      provider.verify(publicKey, message, signature),
     randomHex: (bytes: number): string => provider.randomHex(bytes),
   };
   return suite;
