@@ -16,6 +16,7 @@ const o = JSON.parse(json ?? "{}") as {
   backendUrl?: string;
   nodes?: number;
   slots?: number;
+  signatureWorkers?: number;
 };
 const hardware: Hardware = { cpu: { model: "bench", cores: 2 }, memory_mb: 1024, gpus: [], compute_class: "S" };
 
@@ -41,6 +42,7 @@ async function coordinator() {
     dataDir: mkdtempSync(join(tmpdir(), "havn-bench-")),
     databaseUrl: o.databaseUrl,
     logLevel: "warn",
+    ...(o.signatureWorkers === undefined ? {} : { signatureWorkers: o.signatureWorkers }),
   });
   return { app, url: await app.app.listen({ port: 0, host: "127.0.0.1" }) };
 }
