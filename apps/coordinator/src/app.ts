@@ -109,6 +109,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   app.addHook("onReady", async () => sweeper.start());
   app.addHook("preClose", async () => {
     sweeper.stop();
+    events.shutdown();
     for (const node of registry.all()) node.close(closeCodes.shuttingDown, "coordinator shutting down");
   });
   app.addHook("onClose", async () => {

@@ -1,5 +1,9 @@
 import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openStore } from "@havn/store";
 import { startNetwork, type Network } from "@havn/testkit";
 
 let net: Network | undefined;
@@ -143,5 +147,44 @@ describe("faults", () => {
     expect(again.status).toBe(200);
     await new Promise((r) => setTimeout(r, 50));
     expect(net.coordinator.registry.freeSlots()).toBe(1);
+  });
+
+  it("a job accepted before a coordinator restart is not lost: it runs when the next one starts", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), "havn-restart-")), "havn.db");
+    net = await startNetwork({ store: await openStore({ sqlitePath: path }), nodes: [] });
+    const response = await fetch(`${net.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ ...ask, stream: true }),
+    });
+    const id = response.headers.get("x-havn-job-id")!;
+    expect(id).toMatch(/^job-/);
+    const waiting = fetch(`${net.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(ask),
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    // The coordinator stops with a stream and a waiting request open: both are answered at once,
+    // and neither job is cancelled.
+    const started = Date.now();
+    await net.close();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await response.text()).toMatch(/REQUEST_SHUTTING_DOWN/);
+    const waited = await waiting;
+    expect(waited.status).toBe(503);
+    const secondId = ((await waited.json()) as { error: { details: { job_id: string } } }).error.details.job_id;
+    net = await startNetwork({
+      store: await openStore({ sqlitePath: path }),
+      nodes: [{ backend: "scripted", name: "after" }],
+    });
+    for (const jobId of [id, secondId]) {
+      let status = "";
+      for (let i = 0; i < 100 && status !== "completed"; i++) {
+        status = await jobStatus(net, jobId);
+        if (status !== "completed") await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(status).toBe("completed");
+    }
   });
 });

@@ -35,6 +35,12 @@ export const errorCatalog = {
     retryable: true,
     description: "Too many requests; retry after the `Retry-After` delay.",
   },
+  REQUEST_SHUTTING_DOWN: {
+    status: 503,
+    retryable: true,
+    description:
+      "The coordinator is shutting down; accepted jobs are kept and run when it is back — poll `GET /jobs/{id}`.",
+  },
   // MODEL_: model resolution.
   MODEL_NOT_FOUND: {
     status: 404,

@@ -6,7 +6,9 @@ export type JobEvent =
   | { readonly type: "requeued"; readonly attemptId: string; readonly job: JobRow }
   | { readonly type: "completed"; readonly job: JobRow }
   | { readonly type: "failed"; readonly job: JobRow }
-  | { readonly type: "cancelled"; readonly job: JobRow };
+  | { readonly type: "cancelled"; readonly job: JobRow }
+  /** The coordinator is stopping: waiters answer now; the job itself stays as it is. */
+  | { readonly type: "shutdown" };
 
 type Listener = (event: JobEvent) => void;
 
@@ -42,6 +44,11 @@ export class JobEvents {
         this.onListenerError(err, jobId);
       }
     }
+  }
+
+  /** Tells every waiter the coordinator is stopping, so no request holds shutdown open. */
+  shutdown(): void {
+    for (const jobId of [...this.listeners.keys()]) this.emit(jobId, { type: "shutdown" });
   }
 
   /** Emits the event that matches a job's new status after a store transition. */

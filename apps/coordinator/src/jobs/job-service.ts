@@ -113,6 +113,10 @@ export class JobService {
           clearTimeout(timer);
           unsubscribe();
           resolve(event.job);
+        } else if (event.type === "shutdown") {
+          clearTimeout(timer);
+          unsubscribe();
+          reject(shuttingDown(id));
         }
       });
       // It may have ended before we subscribed.
@@ -132,6 +136,17 @@ export class JobService {
       );
     });
   }
+}
+
+export function shuttingDown(jobId: string): HavnError {
+  return new HavnError(
+    "REQUEST_SHUTTING_DOWN",
+    "The coordinator is shutting down; the job is kept and runs when it is back.",
+    {
+      context: { Job: jobId },
+      details: { job_id: jobId, poll: `/jobs/${jobId}` },
+    },
+  );
 }
 
 /** The error a client sees for a job that ended without output. */

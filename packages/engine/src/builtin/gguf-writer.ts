@@ -73,6 +73,13 @@ class ByteSink {
   }
 }
 
+function writeArray<T>(sink: ByteSink, elementType: number, values: readonly T[], writeOne: (value: T) => void) {
+  sink.u32(ggufType.ARRAY);
+  sink.u32(elementType);
+  sink.u64(values.length);
+  for (const value of values) writeOne(value);
+}
+
 function writeValue(sink: ByteSink, v: GgufValue) {
   switch (v.type) {
     case "u32":
@@ -88,23 +95,11 @@ function writeValue(sink: ByteSink, v: GgufValue) {
       sink.u32(ggufType.STRING);
       return sink.string(v.value);
     case "string[]":
-      sink.u32(ggufType.ARRAY);
-      sink.u32(ggufType.STRING);
-      sink.u64(v.value.length);
-      for (const s of v.value) sink.string(s);
-      return;
+      return writeArray(sink, ggufType.STRING, v.value, (s) => sink.string(s));
     case "f32[]":
-      sink.u32(ggufType.ARRAY);
-      sink.u32(ggufType.FLOAT32);
-      sink.u64(v.value.length);
-      for (const n of v.value) sink.f32(n);
-      return;
+      return writeArray(sink, ggufType.FLOAT32, v.value, (n) => sink.f32(n));
     case "i32[]":
-      sink.u32(ggufType.ARRAY);
-      sink.u32(ggufType.INT32);
-      sink.u64(v.value.length);
-      for (const n of v.value) sink.i32(n);
-      return;
+      return writeArray(sink, ggufType.INT32, v.value, (n) => sink.i32(n));
   }
 }
 

@@ -17,7 +17,7 @@ import type { JobRow } from "@havn/store";
 import type { CoordinatorConfig } from "../../config.js";
 import type { NodeRegistry } from "../../gateway/node-registry.js";
 import type { JobEvents } from "../../jobs/job-events.js";
-import { errorOfEndedJob, type JobService } from "../../jobs/job-service.js";
+import { errorOfEndedJob, shuttingDown, type JobService } from "../../jobs/job-service.js";
 import type { ModelCatalog } from "../../router/model-catalog.js";
 import { parseBody, sendError } from "../errors.js";
 
@@ -168,6 +168,9 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
         case "failed":
         case "cancelled":
           return fail(errorOfEndedJob(event.job));
+        case "shutdown":
+          // Ended by us, not by the client: the job is not cancelled.
+          return fail(shuttingDown(job.id));
       }
     });
     // A client that hangs up mid-stream no longer wants the answer: free the node.
