@@ -1,9 +1,10 @@
 import OpenAI from "openai";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, inject, it } from "vitest";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openStore } from "@havn/store";
+import { createTestDatabase } from "@havn/store/testing";
 import { startNetwork, type Network } from "@havn/testkit";
 
 let net: Network | undefined;
@@ -185,6 +186,30 @@ describe("faults", () => {
         if (status !== "completed") await new Promise((r) => setTimeout(r, 50));
       }
       expect(status).toBe("completed");
+    }
+  });
+
+  it("two coordinators on one PostgreSQL: a job admitted on one runs on the other's node", async () => {
+    const databaseUrl = await createTestDatabase(inject("pgAdminUrl"));
+    const a = await startNetwork({
+      store: await openStore({ databaseUrl }),
+      nodes: [],
+      coordinator: { sweepIntervalMs: 100 },
+    });
+    net = await startNetwork({
+      store: await openStore({ databaseUrl }),
+      nodes: [{ backend: "scripted", name: "on-b" }],
+      coordinator: { sweepIntervalMs: 100 },
+    });
+    try {
+      const r = await client(a).chat.completions.create({ ...ask, max_tokens: 8 });
+      expect(r.choices[0]!.message.content).toMatch(/^w[0-9a-f]{4}/);
+      const stream = await client(a).chat.completions.create({ ...ask, seed: 43, stream: true });
+      let text = "";
+      for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
+      expect(text.split(" ")).toHaveLength(8);
+    } finally {
+      await a.close();
     }
   });
 });

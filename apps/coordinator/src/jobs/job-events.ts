@@ -30,6 +30,11 @@ export class JobEvents {
     };
   }
 
+  /** Jobs someone here is waiting on. */
+  watched(): string[] {
+    return [...this.listeners.keys()];
+  }
+
   hasListeners(jobId: string): boolean {
     return this.listeners.has(jobId);
   }

@@ -1,11 +1,14 @@
 import type { ErrorBody } from "@havn/protocol";
-import type { Store } from "@havn/store";
+import { isTerminal, type Store } from "@havn/store";
 import type { FastifyBaseLogger } from "fastify";
 import type { CoordinatorConfig } from "../config.js";
 import { closeCodes } from "../gateway/node-gateway.js";
 import type { NodeRegistry } from "../gateway/node-registry.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import type { Dispatcher } from "./dispatcher.js";
+
+/** Jobs read back per sweep for waiters on other replicas' work; the rest wait for the next sweep. */
+const maxWatchedPerSweep = 500;
 
 const leaseExpired: ErrorBody = {
   code: "NODE_LOST",
@@ -45,6 +48,18 @@ export class Sweeper {
     clearInterval(this.timer);
   }
 
+  /**
+   * With several coordinators on one database, a job admitted here may run on a node connected
+   * to another replica, whose events never reach this process. Jobs someone here waits on are
+   * read back each sweep, and their end is announced (at most `sweepIntervalMs` late).
+   */
+  private async watchOtherReplicas(): Promise<void> {
+    for (const id of this.events.watched().slice(0, maxWatchedPerSweep)) {
+      const job = await this.store.getJob(id);
+      if (job && isTerminal(job.status)) this.events.emitTransition(job, null);
+    }
+  }
+
   async sweep(): Promise<void> {
     if (this.sweeping) return;
     this.sweeping = true;
@@ -65,6 +80,7 @@ export class Sweeper {
         this.events.emitTransition(job, attemptId);
       }
       for (const job of await this.store.expireQueued(noCapacity, now)) this.events.emitTransition(job, null);
+      if (this.store.caps.sharedByReplicas) await this.watchOtherReplicas();
       this.dispatcher.notify();
     } catch (err) {
       this.log.error({ err }, "sweep failed");
