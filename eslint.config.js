@@ -43,7 +43,7 @@ export default tseslint.config(
       "@typescript-eslint/consistent-type-imports": "error",
     },
   },
-  boundary(["packages/protocol/**"], {
+  boundary(["packages/protocol/src/**"], {
     forbid: [...workspace([...allPackages, ...allApps]), ...dbDrivers, ...inferenceLibs, "fastify", "ws"],
     message: "protocol imports no other workspace package, database driver or framework.",
   }),
@@ -55,19 +55,19 @@ export default tseslint.config(
       message: "protocol's browser entry imports no workspace package and nothing from node:*.",
     },
   ),
-  boundary(["packages/store/**"], {
+  boundary(["packages/store/src/**"], {
     forbid: [...workspace(["engine", "sdk", "testkit", "ledger", ...allApps]), ...inferenceLibs],
     message: "store depends only on protocol.",
   }),
-  boundary(["packages/engine/**"], {
+  boundary(["packages/engine/src/**"], {
     forbid: [...workspace(["store", "sdk", "testkit", "ledger", ...allApps]), ...dbDrivers],
     message: "engine depends only on protocol; only store imports database drivers.",
   }),
-  boundary(["packages/sdk/**"], {
+  boundary(["packages/sdk/src/**"], {
     forbid: [...workspace(["store", "engine", "testkit", "ledger", ...allApps]), ...dbDrivers, ...inferenceLibs],
     message: "sdk is a client: it depends only on protocol.",
   }),
-  boundary(["packages/testkit/**"], {
+  boundary(["packages/testkit/src/**"], {
     forbid: [...dbDrivers, ...inferenceLibs],
     message: "testkit composes packages and apps; drivers stay in store, inference libraries in engine.",
   }),
