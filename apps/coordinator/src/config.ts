@@ -38,6 +38,12 @@ const configSchema = z.strictObject({
    * job id (the job keeps running). Default 600 000 (10 min).
    */
   requestTimeoutMs: z.number().int().min(100).default(600_000),
+  /**
+   * Longest an attempt may run on a node, in ms, even while the node keeps heartbeating: a hung
+   * backend would otherwise hold the job forever. Default 600 000 (10 min); the attempt is then
+   * cancelled and the job retried elsewhere.
+   */
+  attemptTimeoutMs: z.number().int().min(100).default(600_000),
   /** Attempts per job, counting the first; node loss and lease expiry each use one. Default 3. */
   maxAttempts: z.number().int().min(1).max(20).default(3),
   /** Characters across all prompt text of one job. Default 200 000 (~50k tokens). */

@@ -134,6 +134,23 @@ describe("faults", () => {
     expect(await jobStatus(net, r.id)).toBe("completed");
   });
 
+  it("a node that hangs while heartbeating loses the attempt after the attempt timeout", async () => {
+    net = await startNetwork({
+      nodes: [{ backend: "scripted", name: "hangs", fault: "hang", slots: 1 }],
+      coordinator: { attemptTimeoutMs: 300, sweepIntervalMs: 50, maxAttempts: 2 },
+    });
+    const err = (await client(net)
+      .chat.completions.create(ask)
+      .catch((e: unknown) => e)) as {
+      status: number;
+      code: string;
+      error: { details: { last_error: { code: string } } };
+    };
+    expect(err).toMatchObject({ status: 502, code: "JOB_FAILED" });
+    expect(err.error.details.last_error.code).toBe("JOB_TIMEOUT");
+    expect(net.coordinator.registry.freeSlots()).toBe(1);
+  });
+
   it("cancelling a running job frees its node", async () => {
     net = await startNetwork({ nodes: [{ backend: "scripted", name: "hangs", fault: "hang", slots: 1 }] });
     const stream = await client(net).chat.completions.create({ ...ask, stream: true });

@@ -15,6 +15,11 @@ const leaseExpired: ErrorBody = {
   message: "The node stopped renewing its lease.",
   retryable: true,
 };
+const attemptTimedOut: ErrorBody = {
+  code: "JOB_TIMEOUT",
+  message: "The node did not finish the attempt within the attempt timeout.",
+  retryable: true,
+};
 const noCapacity: ErrorBody = {
   code: "JOB_NO_CAPACITY",
   message: "No eligible node came online within the queue wait.",
@@ -69,6 +74,26 @@ export class Sweeper {
         if (now - session.lastSeenAt > this.config.nodeTimeoutMs) {
           this.log.warn({ node: session.name }, "node missed its heartbeats; dropping it");
           session.close(closeCodes.heartbeatTimeout, "heartbeat timeout");
+        }
+      }
+      for (const session of this.registry.all()) {
+        for (const [attemptId, attempt] of session.inFlight) {
+          if (now - attempt.dispatchedAt <= this.config.attemptTimeoutMs) continue;
+          session.inFlight.delete(attemptId);
+          session.send({
+            type: "cancel",
+            job_id: attempt.spec.job_id,
+            attempt_id: attemptId,
+            reason: "attempt timeout",
+          });
+          const job = await this.store.failAttempt({
+            jobId: attempt.spec.job_id,
+            attemptId,
+            error: attemptTimedOut,
+            retry: true,
+            now,
+          });
+          if (job) this.events.emitTransition(job, attemptId);
         }
       }
       for (const { job, attemptId } of await this.store.expireLeases(leaseExpired, now)) {
