@@ -91,7 +91,7 @@ export function program(): Command {
     .option("--model <name>", "model, or auto", "auto")
     .option("--max-tokens <n>", "longest answer in tokens", parseInteger(1, 8192), 128)
     .option("--seed <n>", "sampling seed (same seed, same answer)", parseInteger(0, 0xffffffff))
-    .option("--temperature <t>", "0 is greedy", parseNumber(0, 2))
+    .option("--temperature <t>", "0 is greedy", parseNumber(0, 2), 0.7)
     .option("--api-key <key>", "API key")
     .action((prompt: string, o) => ask(prompt, o));
 

@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from "fastify";
 import type { WebSocket } from "ws";
 import {
   HavnError,
+  isErrorCode,
   nodeToCoordinatorSchema,
   protocolVersion,
   randomHex,
@@ -236,7 +237,7 @@ export class NodeGateway {
         const job = await store.failAttempt({
           jobId: msg.job_id,
           attemptId: msg.attempt_id,
-          error: { code: isCode(msg.code), message: msg.message, retryable: msg.retryable },
+          error: { code: catalogCode(msg.code), message: msg.message, retryable: msg.retryable },
           retry: msg.retryable,
           now,
         });
@@ -325,6 +326,7 @@ export class NodeGateway {
   }
 }
 
-function isCode(code: string): ErrorBody["code"] {
-  return HavnError.fromBody({ code, message: "" }).code;
+/** A node's error code as a catalog code; unknown codes from a node count as backend failures. */
+function catalogCode(code: string): ErrorBody["code"] {
+  return isErrorCode(code) ? code : "BACKEND_UNAVAILABLE";
 }
