@@ -88,6 +88,19 @@ describe("faults", () => {
     expect(r.choices[0]!.message.content).toMatch(/^w[0-9a-f]{4}/);
   });
 
+  it("routes by task kind: a completion-only model takes completions, never chats", async () => {
+    net = await startNetwork({
+      nodes: [{ backend: "scripted", name: "base-model", tasks: ["completion"] }],
+      coordinator: { queueWaitMs: 300, sweepIntervalMs: 50 },
+    });
+    const done = await client(net).completions.create({ model: "havn-tiny", prompt: "The", max_tokens: 4 });
+    expect(done.choices[0]!.text).toMatch(/^w/);
+    await expect(client(net).chat.completions.create(ask)).rejects.toMatchObject({
+      status: 503,
+      code: "JOB_NO_CAPACITY",
+    });
+  });
+
   it("a job no node comes for fails with 503 JOB_NO_CAPACITY after the queue wait", async () => {
     net = await startNetwork({ nodes: [], coordinator: { queueWaitMs: 200, sweepIntervalMs: 50 } });
     await expect(client(net).chat.completions.create(ask)).rejects.toMatchObject({

@@ -1,4 +1,4 @@
-import { HavnError, hashCanonical, type JobInput } from "@havn/protocol";
+import { HavnError, hashCanonical, type JobInput, type TaskKind } from "@havn/protocol";
 import type { Backend, BackendInfo, GenerateRequest, GenerateResult, ScoreResult } from "@havn/engine";
 
 export interface ScriptedBackendOptions {
@@ -14,6 +14,8 @@ export interface ScriptedBackendOptions {
   /** `error`: every job fails (retryable); `hang`: jobs never finish until cancelled. */
   readonly fault?: "error" | "hang";
   readonly name?: string;
+  /** Task kinds the model serves. Default both. */
+  readonly tasks?: readonly TaskKind[];
 }
 
 function lastText(input: JobInput): string {
@@ -37,6 +39,7 @@ export class ScriptedBackend implements Backend {
       tokenDelayMs: options.tokenDelayMs ?? 0,
       tokens: options.tokens ?? 8,
       name: options.name ?? "scripted",
+      tasks: options.tasks ?? ["chat", "completion"],
       fault: options.fault,
       variant: options.variant,
     };
@@ -49,7 +52,7 @@ export class ScriptedBackend implements Backend {
       models: [
         {
           name: this.o.model,
-          tasks: ["chat", "completion"],
+          tasks: [...this.o.tasks],
           contextLength: 4096,
           modelHash: hashCanonical({ scripted: this.o.model }),
         },

@@ -179,6 +179,7 @@ export class NodeGateway {
       capabilities: payload.capabilities,
       hardware: payload.hardware,
       models: new Set(payload.capabilities.models.map((m) => m.name)),
+      tasks: new Map(payload.capabilities.models.map((m) => [m.name, new Set(m.tasks)])),
       slots: payload.capabilities.slots,
       inFlight: new Map(),
       lastSeenAt: now,

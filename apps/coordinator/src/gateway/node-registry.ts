@@ -1,4 +1,4 @@
-import type { Capabilities, CoordinatorMessageBody, Hardware, JobSpec } from "@havn/protocol";
+import type { Capabilities, CoordinatorMessageBody, Hardware, JobSpec, TaskKind } from "@havn/protocol";
 
 /** One attempt a node is running, as the coordinator dispatched it. */
 export interface InFlightAttempt {
@@ -16,6 +16,8 @@ export interface NodeSession {
   readonly hardware: Hardware;
   /** Models this node serves, by exact name. */
   readonly models: ReadonlySet<string>;
+  /** The task kinds each model serves (a base model may do completions but not chats). */
+  readonly tasks: ReadonlyMap<string, ReadonlySet<TaskKind>>;
   readonly slots: number;
   /** attempt id → attempt */
   readonly inFlight: Map<string, InFlightAttempt>;

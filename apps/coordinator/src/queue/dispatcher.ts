@@ -92,7 +92,7 @@ export class Dispatcher {
     const chosen = new Map<string, NodeSession>();
     const now = Date.now();
     for (const job of jobs) {
-      const pick = this.router.choose(this.router.eligible(nodes, job.model, reserved), reserved);
+      const pick = this.router.choose(this.router.eligible(nodes, job.model, job.input.kind, reserved), reserved);
       if (pick === undefined) continue;
       reserved.set(pick.node.key, (reserved.get(pick.node.key) ?? 0) + 1);
       const attemptId = newAttemptId();

@@ -1,3 +1,4 @@
+import type { TaskKind } from "@havn/protocol";
 import type { RouteDecision } from "@havn/store";
 import type { NodeSession } from "../gateway/node-registry.js";
 
@@ -20,8 +21,16 @@ export class Router {
     this.random = options.random ?? Math.random;
   }
 
-  eligible(nodes: readonly NodeSession[], model: string, reserved: ReadonlyMap<string, number>): NodeSession[] {
-    return nodes.filter((n) => n.models.has(model) && n.inFlight.size + (reserved.get(n.key) ?? 0) < n.slots);
+  /** Nodes that serve this model for this kind of task and have a free slot. */
+  eligible(
+    nodes: readonly NodeSession[],
+    model: string,
+    task: TaskKind,
+    reserved: ReadonlyMap<string, number>,
+  ): NodeSession[] {
+    return nodes.filter(
+      (n) => n.tasks.get(model)?.has(task) === true && n.inFlight.size + (reserved.get(n.key) ?? 0) < n.slots,
+    );
   }
 
   choose(

@@ -1,0 +1,66 @@
+import { describe, expect, it } from "vitest";
+import type { TaskKind } from "@havn/protocol";
+import type { NodeSession } from "../src/gateway/node-registry.ts";
+import { ModelCatalog, tierOf } from "../src/router/model-catalog.ts";
+import { Router } from "../src/router/router.ts";
+
+function node(
+  key: string,
+  opts: { busy?: number; slots?: number; latency?: number | null; tasks?: TaskKind[] } = {},
+): NodeSession {
+  const inFlight = new Map();
+  for (let i = 0; i < (opts.busy ?? 0); i++) inFlight.set(`a${i}`, {});
+  return {
+    key,
+    name: key,
+    capabilities: { backend: "x", engine_version: "1", models: [], slots: opts.slots ?? 4 },
+    hardware: { cpu: { model: "x", cores: 1 }, memory_mb: 1, gpus: [], compute_class: "S" },
+    models: new Set(["m"]),
+    tasks: new Map([["m", new Set(opts.tasks ?? ["chat", "completion"])]]),
+    slots: opts.slots ?? 4,
+    inFlight,
+    lastSeenAt: 0,
+    latencyEwmaMs: opts.latency === undefined ? 100 : opts.latency,
+    send: () => {},
+    close: () => {},
+  } as NodeSession;
+}
+
+const router = new Router({ exploration: 0, reputationOf: () => 0.5, random: () => 0 });
+
+describe("router", () => {
+  it("matches capabilities first: model, task kind, a free slot", () => {
+    const nodes = [node("full", { busy: 4 }), node("completion-only", { tasks: ["completion"] }), node("ok")];
+    expect(router.eligible(nodes, "m", "chat", new Map()).map((n) => n.key)).toEqual(["ok"]);
+    expect(router.eligible(nodes, "m", "completion", new Map()).map((n) => n.key)).toEqual(["completion-only", "ok"]);
+    expect(router.eligible(nodes, "other", "chat", new Map())).toEqual([]);
+    // Slots reserved earlier in the same pass count as taken.
+    expect(router.eligible([node("one", { slots: 1 })], "m", "chat", new Map([["one", 1]]))).toEqual([]);
+  });
+  it("prefers the less loaded and the faster node, and records why", () => {
+    const pick = router.choose([node("busy", { busy: 3 }), node("idle")], new Map())!;
+    expect(pick.node.key).toBe("idle");
+    expect(pick.decision).toMatchObject({ node_key: "idle", candidates: 2, reasons: { load: 0 } });
+    expect(router.choose([node("slow", { latency: 5_000 }), node("fast", { latency: 10 })], new Map())!.node.key).toBe(
+      "fast",
+    );
+  });
+});
+
+describe("model catalog", () => {
+  const path = new URL("../registry.json", import.meta.url).pathname;
+  it("resolves names case-insensitively and rejects unknown models", () => {
+    const c = new ModelCatalog(path);
+    expect(c.resolve("HAVN-Tiny", "chat")).toBe("havn-tiny");
+    expect(() => c.resolve("gpt-9", "chat")).toThrow(/No such model/);
+  });
+  it("picks auto by manifest weight, preferring served models", () => {
+    const c = new ModelCatalog(null);
+    expect(() => c.pickAuto(() => false)).toThrow(/found no text model/);
+    c.noteAdvertised(["a", "b"]);
+    expect(c.pickAuto((n) => n === "b")).toBe("b");
+  });
+  it("maps weights to HavnAI tiers", () => {
+    expect([25, 20, 10, 8, 5, 1].map(tierOf)).toEqual(["S", "S", "A", "B", "C", "D"]);
+  });
+});
