@@ -1,4 +1,7 @@
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -25,6 +28,31 @@ describe("the built-in tiny model", () => {
     expect(createHash("sha256").update(a).digest("hex")).toBe(
       "b191b08618824ac6c0569e6ad433a844b1a1bba11c38a06217f5fb7a59b25c6f",
     );
+  });
+});
+
+describe("a model file an operator names (--model-file)", () => {
+  it("is served under its own name with its file's SHA-256, cached beside the file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "havn-model-"));
+    const file = join(dir, "my-model.gguf");
+    writeFileSync(file, buildTinyModel());
+    const backend = new BuiltinBackend({ modelFile: file, threads: 1 });
+    try {
+      const info = await backend.info();
+      expect(info.models[0]).toMatchObject({
+        name: "my-model",
+        modelHash: createHash("sha256").update(readFileSync(file)).digest("hex"),
+      });
+      expect(readFileSync(`${file}.sha256`, "utf8")).toContain(info.models[0]!.modelHash);
+      const r = await backend.generate({
+        model: "my-model",
+        input: chat("hi"),
+        params: params({ temperature: 0, max_tokens: 8 }),
+      });
+      expect(r.text).toMatch(/^The the/);
+    } finally {
+      await backend.close();
+    }
   });
 });
 
