@@ -12,7 +12,7 @@ export function renderErrorsDoc(): string {
     '`{"error": {"code", "message", "type", "retryable", "details"?}}` with the status below; node',
     "WebSocket errors carry `code`, `message` and `retryable`. A retired code is never reused.",
     "",
-    "This file is generated from `packages/protocol/src/errors.ts` by `npm run docs:errors`; a test",
+    "This file is generated from `packages/protocol/src/errors.ts` by `npm run docs`; a test",
     "fails when the two disagree.",
     "",
     "| code | HTTP status | retryable | meaning |",

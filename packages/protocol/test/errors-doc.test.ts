@@ -1,8 +1,14 @@
 import { readFileSync } from "node:fs";
 import { expect, it } from "vitest";
 import { renderErrorsDoc } from "../../../scripts/errors-doc.ts";
+import { renderWireSchemas } from "../../../scripts/wire-schemas.ts";
 
-it("docs/errors.md matches the error catalog (run `npm run docs:errors` after changing codes)", () => {
-  const doc = readFileSync(new URL("../../../docs/errors.md", import.meta.url), "utf8");
-  expect(doc).toBe(renderErrorsDoc());
+const read = (path: string) => readFileSync(new URL(`../../../${path}`, import.meta.url), "utf8");
+
+it("docs/errors.md matches the error catalog (run `npm run docs` after changing codes)", () => {
+  expect(read("docs/errors.md")).toBe(renderErrorsDoc());
+});
+
+it("docs/wire-schemas.json matches the zod schemas (run `npm run docs` after changing the protocol)", () => {
+  expect(read("docs/wire-schemas.json")).toBe(renderWireSchemas());
 });

@@ -1,0 +1,8 @@
+// `npm run docs`: regenerates the committed reference files that tests check for drift.
+import { writeFileSync } from "node:fs";
+import { renderErrorsDoc } from "./errors-doc.ts";
+import { renderWireSchemas } from "./wire-schemas.ts";
+
+writeFileSync(new URL("../docs/errors.md", import.meta.url), renderErrorsDoc());
+writeFileSync(new URL("../docs/wire-schemas.json", import.meta.url), renderWireSchemas());
+console.log("wrote docs/errors.md and docs/wire-schemas.json");
