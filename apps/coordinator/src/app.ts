@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyInstance } from "fastify";
 import { cosignReceipt, logEntryHash } from "@havn/protocol";
 import { loadOrCreateKeyFile } from "@havn/protocol/keyfile";
 import {
+  isTerminal,
   openStore,
   type CompleteJobInput,
   type CompleteJobResult,
@@ -106,6 +107,22 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   registerOpenAIRoutes(app, { jobs, events, catalog, registry, config });
   registerJobRoutes(app, { jobs, store, registry, coordinatorKey: keys.publicKey, version: coordinatorVersion });
 
+  // Replicas on one PostgreSQL hear each other at once: queued work wakes the dispatcher, and a
+  // job that ended on another replica's node answers whoever waits for it here.
+  const stopWatching = await store.watch(
+    (change) => {
+      if (change.kind === "queued") return dispatcher.notify();
+      if (!events.hasListeners(change.jobId)) return;
+      store.getJob(change.jobId).then(
+        (job) => {
+          if (job && isTerminal(job.status)) events.emitTransition(job, null);
+        },
+        (err: unknown) => app.log.warn({ err, job: change.jobId }, "reading back an ended job failed"),
+      );
+    },
+    (err) => app.log.warn({ err }, "database notifications interrupted; reconnecting"),
+  );
+
   app.addHook("onReady", async () => sweeper.start());
   app.addHook("preClose", async () => {
     sweeper.stop();
@@ -113,6 +130,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     for (const node of registry.all()) node.close(closeCodes.shuttingDown, "coordinator shutting down");
   });
   app.addHook("onClose", async () => {
+    await stopWatching();
     await admissions.drain();
     await batcher.drain();
     await verifier.close();

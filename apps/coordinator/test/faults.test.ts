@@ -232,7 +232,9 @@ describe("faults", () => {
       coordinator: { sweepIntervalMs: 100 },
     });
     try {
+      const started = Date.now();
       const r = await client(a).chat.completions.create({ ...ask, max_tokens: 8 });
+      expect(Date.now() - started).toBeLessThan(5_000);
       expect(r.choices[0]!.message.content).toMatch(/^w[0-9a-f]{4}/);
       const stream = await client(a).chat.completions.create({ ...ask, seed: 43, stream: true });
       let text = "";

@@ -29,6 +29,7 @@ export type {
   SealReceipt,
   Store,
   StoreCapabilities,
+  StoreNotification,
   UpsertNodeInput,
   UpsertNodeResult,
 } from "./types.js";

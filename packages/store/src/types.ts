@@ -158,7 +158,12 @@ export interface StoreCapabilities {
   readonly skipLocked: boolean;
   /** Writers in other processes may change rows under us (several replicas on one database). */
   readonly sharedByReplicas: boolean;
+  /** `watch` delivers other processes' changes as they happen (LISTEN/NOTIFY). */
+  readonly notifications: boolean;
 }
+
+/** A change another process made: work was queued, or a job ended. */
+export type StoreNotification = { readonly kind: "queued" } | { readonly kind: "ended"; readonly jobId: string };
 
 /** Every status change goes through these methods; each is one atomic transaction. */
 export interface Store {
@@ -206,4 +211,10 @@ export interface Store {
   getLogEntry(seq: number): Promise<LogEntry | undefined>;
   /** The newest log entry, or undefined for an empty log. */
   logHead(): Promise<{ seq: number; entryHash: string } | undefined>;
+
+  /**
+   * Calls `onChange` for changes made by any process (this one included) while watching; a
+   * no-op where `caps.notifications` is false. Returns a function that stops watching.
+   */
+  watch(onChange: (change: StoreNotification) => void, onError: (err: unknown) => void): Promise<() => Promise<void>>;
 }

@@ -264,6 +264,32 @@ describe.each(storeKinds)("store on %s", (kind) => {
     expect(await store.listNodes()).toHaveLength(1);
   });
 
+  it("tells watchers when work is queued and when a job ends (PostgreSQL LISTEN/NOTIFY; SQLite has no one else)", async () => {
+    await open();
+    if (kind === "sqlite") {
+      expect(store.caps.notifications).toBe(false);
+      const stop = await store.watch(
+        () => expect.unreachable(),
+        () => {},
+      );
+      await store.insertJobs([newJob()]);
+      await stop();
+      return;
+    }
+    expect(store.caps.notifications).toBe(true);
+    const seen: string[] = [];
+    const stop = await store.watch(
+      (change) => seen.push(change.kind === "queued" ? "queued" : `ended ${change.jobId}`),
+      () => {},
+    );
+    const j = newJob();
+    await store.insertJobs([j]);
+    await store.cancelJob(j.id, err, 2_000);
+    for (let i = 0; i < 100 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    await stop();
+    expect(seen).toEqual(["queued", `ended ${j.id}`]);
+  });
+
   /** Drives a fresh job into `status` through the store's own operations. */
   async function jobIn(status: JobStatus): Promise<{ id: string; attemptId: string }> {
     const j = newJob(1_000, { queueDeadlineAt: status === "failed" ? 1_500 : 60_000 });

@@ -16,6 +16,7 @@ import type {
   NodeRow,
   SealReceipt,
   Store,
+  StoreNotification,
   UpsertNodeInput,
   UpsertNodeResult,
 } from "../types.js";
@@ -52,10 +53,12 @@ type Queryable = pg.Pool | pg.PoolClient;
  */
 export class PostgresStore implements Store {
   readonly kind = "postgres" as const;
-  readonly caps = { skipLocked: true, sharedByReplicas: true } as const;
+  readonly caps = { skipLocked: true, sharedByReplicas: true, notifications: true } as const;
   private readonly pool: pg.Pool;
+  private readonly connectionString: string;
 
   constructor(options: PostgresStoreOptions) {
+    this.connectionString = options.connectionString;
     this.pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 10, types });
     // An idle client that loses its connection emits here; without a listener it crashes the process.
     this.pool.on("error", () => {});
@@ -449,5 +452,42 @@ export class PostgresStore implements Store {
     return r === undefined || Number(r.seq) === 0
       ? undefined
       : { seq: Number(r.seq), entryHash: r.entry_hash as string };
+  }
+
+  /**
+   * LISTEN on a dedicated connection (a pooled one would be handed to others). A dropped
+   * connection is reported and re-established after a second; changes made meanwhile are found
+   * by the coordinator's sweep, so nothing depends on a notification arriving.
+   */
+  async watch(
+    onChange: (change: StoreNotification) => void,
+    onError: (err: unknown) => void,
+  ): Promise<() => Promise<void>> {
+    let stopped = false;
+    let client: pg.Client | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    const connect = async () => {
+      const c = new pg.Client({ connectionString: this.connectionString });
+      c.on("notification", (n) => {
+        if (n.channel === "havn_jobs") onChange({ kind: "queued" });
+        else if (n.channel === "havn_job_ended" && n.payload) onChange({ kind: "ended", jobId: n.payload });
+      });
+      c.on("error", (err) => {
+        onError(err);
+        c.end().catch(() => {});
+        if (!stopped) retry = setTimeout(() => void connect().catch(onError), 1_000);
+      });
+      await c.connect();
+      await c.query("LISTEN havn_jobs");
+      await c.query("LISTEN havn_job_ended");
+      if (stopped) await c.end();
+      else client = c;
+    };
+    await connect();
+    return async () => {
+      stopped = true;
+      clearTimeout(retry);
+      await client?.end().catch(() => {});
+    };
   }
 }

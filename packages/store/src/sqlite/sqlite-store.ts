@@ -42,7 +42,7 @@ const genesis = "0".repeat(64);
  */
 export class SqliteStore implements Store {
   readonly kind = "sqlite" as const;
-  readonly caps = { skipLocked: false, sharedByReplicas: false } as const;
+  readonly caps = { skipLocked: false, sharedByReplicas: false, notifications: false } as const;
   readonly path: string;
   private readonly db: Database.Database;
   private prepared: ReturnType<SqliteStore["prepare"]> | undefined;
@@ -404,5 +404,10 @@ export class SqliteStore implements Store {
   async logHead(): Promise<{ seq: number; entryHash: string } | undefined> {
     const r = this.q.logHead.get() as { seq: number; entry_hash: string } | undefined;
     return r && { seq: r.seq, entryHash: r.entry_hash };
+  }
+
+  /** One process owns the file: there is no one else to hear from. */
+  async watch(): Promise<() => Promise<void>> {
+    return async () => {};
   }
 }
