@@ -28,6 +28,9 @@ import { createSignatureVerifier } from "./verification/signature-verifier.js";
 
 export const coordinatorVersion = "0.1.0";
 
+/** How long a job-ended notification waits for this replica's own answer before reading back, in ms. */
+const replicaReadBackDelayMs = 100;
+
 export interface BuildAppOptions extends CoordinatorOptions {
   /** Use this store instead of opening one from `databaseUrl` / `dataDir` (it is not closed). */
   readonly store?: Store;
@@ -112,13 +115,17 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   const stopWatching = await store.watch(
     (change) => {
       if (change.kind === "queued") return dispatcher.notify();
-      if (!events.hasListeners(change.jobId)) return;
-      store.getJob(change.jobId).then(
-        (job) => {
-          if (job && isTerminal(job.status)) events.emitTransition(job, null);
-        },
-        (err: unknown) => app.log.warn({ err, job: change.jobId }, "reading back an ended job failed"),
-      );
+      // Most jobs end on this replica and their waiters are answered by our own event; read
+      // back only jobs still waited on a moment later — those ended on another replica.
+      setTimeout(() => {
+        if (!events.hasListeners(change.jobId)) return;
+        store.getJob(change.jobId).then(
+          (job) => {
+            if (job && isTerminal(job.status)) events.emitTransition(job, null);
+          },
+          (err: unknown) => app.log.warn({ err, job: change.jobId }, "reading back an ended job failed"),
+        );
+      }, replicaReadBackDelayMs).unref();
     },
     (err) => app.log.warn({ err }, "database notifications interrupted; reconnecting"),
   );
