@@ -3,6 +3,7 @@ import type { WebSocket } from "ws";
 import {
   HavnError,
   isErrorCode,
+  utf8,
   nodeToCoordinatorSchema,
   protocolVersion,
   randomHex,
@@ -281,7 +282,7 @@ export class NodeGateway {
           if (job) events.emitTransition(job, msg.attempt_id);
           return;
         }
-        const text = new TextEncoder().encode(msg.output.text);
+        const text = utf8(msg.output.text);
         const result = await batcher.add({
           jobId: msg.job_id,
           attemptId: msg.attempt_id,
