@@ -101,8 +101,12 @@ export class JobService {
     return job;
   }
 
-  /** Resolves when the job ends, or with `undefined` after `timeoutMs`. */
-  waitForEnd(id: string, timeoutMs: number): Promise<JobRow | undefined> {
+  /**
+   * Resolves when the job ends, or with `undefined` after `timeoutMs`. A job admitted in this
+   * turn (`justAdmitted`) cannot have ended yet — dispatch runs later — so its row is not read
+   * back; any other job's is, in case it ended before we subscribed.
+   */
+  waitForEnd(id: string, timeoutMs: number, justAdmitted = false): Promise<JobRow | undefined> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         unsubscribe();
@@ -119,6 +123,7 @@ export class JobService {
           reject(shuttingDown(id));
         }
       });
+      if (justAdmitted) return;
       // It may have ended before we subscribed.
       this.store.getJob(id).then(
         (job) => {

@@ -53,7 +53,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
   };
 
   async function answer(kind: Kind, job: JobRow, reply: FastifyReply) {
-    const ended = await jobs.waitForEnd(job.id, config.requestTimeoutMs);
+    const ended = await jobs.waitForEnd(job.id, config.requestTimeoutMs, true);
     if (ended === undefined) {
       throw new HavnError("JOB_TIMEOUT", "The job did not finish within the request timeout; it keeps running.", {
         context: { Job: job.id },
