@@ -15,6 +15,7 @@ import {
 } from "@havn/protocol";
 import type { CompleteJobInput, CompleteJobResult, Store } from "@havn/store";
 import type { CoordinatorConfig } from "../config.js";
+import { endAttempt } from "../jobs/end-attempt.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import type { Batcher } from "../queue/batcher.js";
 import type { Dispatcher } from "../queue/dispatcher.js";
@@ -236,14 +237,13 @@ export class NodeGateway {
         if (!attempt || attempt.spec.job_id !== msg.job_id) return;
         session.inFlight.delete(msg.attempt_id);
         dispatcher.notify();
-        const job = await store.failAttempt({
+        await endAttempt(store, events, {
           jobId: msg.job_id,
           attemptId: msg.attempt_id,
           error: { code: catalogCode(msg.code), message: msg.message, retryable: msg.retryable },
           retry: msg.retryable,
           now,
         });
-        if (job) events.emitTransition(job, msg.attempt_id);
         return;
       }
       case "result": {
@@ -272,14 +272,13 @@ export class NodeGateway {
         if (problem) {
           log.warn({ node: session.name, job: msg.job_id, err: problem.message }, "result rejected");
           sendError(problem, msg.job_id);
-          const job = await store.failAttempt({
+          await endAttempt(store, events, {
             jobId: msg.job_id,
             attemptId: msg.attempt_id,
             error: problem.toBody(),
             retry: true,
             now,
           });
-          if (job) events.emitTransition(job, msg.attempt_id);
           return;
         }
         const text = utf8(msg.output.text);
@@ -314,14 +313,13 @@ export class NodeGateway {
     const attempts = [...session.inFlight.entries()];
     session.inFlight.clear();
     for (const [attemptId, attempt] of attempts) {
-      const job = await store.failAttempt({
+      await endAttempt(store, events, {
         jobId: attempt.spec.job_id,
         attemptId,
         error: nodeLostError,
         retry: true,
         now,
       });
-      if (job) events.emitTransition(job, attemptId);
     }
     log.info({ node: session.name, requeued: attempts.length }, "node offline");
     dispatcher.notify();

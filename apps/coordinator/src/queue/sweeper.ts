@@ -4,6 +4,7 @@ import type { FastifyBaseLogger } from "fastify";
 import type { CoordinatorConfig } from "../config.js";
 import { closeCodes } from "../gateway/node-gateway.js";
 import type { NodeRegistry } from "../gateway/node-registry.js";
+import { endAttempt } from "../jobs/end-attempt.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import type { Dispatcher } from "./dispatcher.js";
 
@@ -86,14 +87,13 @@ export class Sweeper {
             attempt_id: attemptId,
             reason: "attempt timeout",
           });
-          const job = await this.store.failAttempt({
+          await endAttempt(this.store, this.events, {
             jobId: attempt.spec.job_id,
             attemptId,
             error: attemptTimedOut,
             retry: true,
             now,
           });
-          if (job) this.events.emitTransition(job, attemptId);
         }
       }
       for (const { job, attemptId } of await this.store.expireLeases(leaseExpired, now)) {
