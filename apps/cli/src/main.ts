@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import { buildApp } from "@havn/coordinator";
+import { startCoordinator } from "@havn/coordinator";
 import { ask, receipt } from "./commands/client.js";
 import { startNode } from "./commands/node.js";
 import { serveModel } from "./commands/serve-model.js";
@@ -53,8 +53,13 @@ export function program(): Command {
         databaseUrl?: string;
         logLevel: (typeof logLevels)[number];
       }) => {
-        const app = await buildApp({ dataDir: o.dataDir, databaseUrl: o.databaseUrl, logLevel: o.logLevel });
-        const url = await app.app.listen({ port: o.port, host: o.host });
+        const { coordinator: app, url } = await startCoordinator({
+          port: o.port,
+          host: o.host,
+          dataDir: o.dataDir,
+          databaseUrl: o.databaseUrl,
+          logLevel: o.logLevel,
+        });
         process.stdout.write(`coordinator listening at ${url}\n`);
         onShutdown(() => app.close());
       },

@@ -1,15 +1,31 @@
-import { buildApp } from "./app.js";
+import { buildApp, type BuildAppOptions, type CoordinatorApp } from "./app.js";
+
+export interface StartOptions extends BuildAppOptions {
+  /** Port to listen on; 0 picks a free one. Default 8787. */
+  readonly port?: number;
+  /** Address to listen on. Default 127.0.0.1 (this machine only); 0.0.0.0 for other machines. */
+  readonly host?: string;
+}
+
+/** Builds the coordinator and listens; `url` is where clients and nodes reach it. */
+export async function startCoordinator(
+  options: StartOptions = {},
+): Promise<{ coordinator: CoordinatorApp; url: string }> {
+  const { port = 8787, host = "127.0.0.1", ...rest } = options;
+  const coordinator = await buildApp(rest);
+  const address = await coordinator.app.listen({ port, host });
+  return { coordinator, url: address.replace("://[::1]", "://localhost") };
+}
 
 /** Reads the environment, listens, and shuts down cleanly on SIGINT/SIGTERM. */
 export async function main(): Promise<void> {
-  const port = Number(process.env.PORT ?? 8787);
-  const host = process.env.HOST ?? "127.0.0.1";
-  const { app } = await buildApp({
+  const { coordinator } = await startCoordinator({
+    port: Number(process.env.PORT ?? 8787),
+    host: process.env.HOST ?? "127.0.0.1",
     dataDir: process.env.HAVN_DATA_DIR ?? "./data",
     databaseUrl: process.env.DATABASE_URL || undefined,
   });
-  await app.listen({ port, host });
-  const stop = () => void app.close().then(() => process.exit(0));
+  const stop = () => void coordinator.close().then(() => process.exit(0));
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
 }

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { buildApp, type CoordinatorOptions } from "@havn/coordinator";
+import { startCoordinator, type CoordinatorOptions } from "@havn/coordinator";
 import { onShutdown } from "../options.js";
 import { startNode } from "./node.js";
 
@@ -14,9 +14,13 @@ export interface UpOptions {
 
 /** `havn up`: coordinator and one built-in node in one process — the whole network on a laptop. */
 export async function up(o: UpOptions): Promise<void> {
-  const coordinator = await buildApp({ dataDir: o.dataDir, databaseUrl: o.databaseUrl, logLevel: o.logLevel });
-  const address = await coordinator.app.listen({ port: o.port, host: o.host });
-  const url = address.replace("://[::1]", "://localhost");
+  const { coordinator, url } = await startCoordinator({
+    port: o.port,
+    host: o.host,
+    dataDir: o.dataDir,
+    databaseUrl: o.databaseUrl,
+    logLevel: o.logLevel,
+  });
   let stopNode: (() => Promise<void>) | undefined;
   if (o.node) {
     const { agent, backend } = await startNode(
