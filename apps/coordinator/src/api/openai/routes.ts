@@ -184,33 +184,27 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
     request.log.debug({ job: job.id }, "streaming job");
   }
 
+  /** The body of either OpenAI request as one job: its input, pinned parameters and stream options. */
+  function parseRequest(kind: Kind, raw: unknown) {
+    const body =
+      kind === "chat" ? parseBody(chatCompletionRequestSchema, raw) : parseBody(completionRequestSchema, raw);
+    if ("echo" in body && body.echo)
+      throw new HavnError("REQUEST_INVALID", "echo is not supported on the coordinator.");
+    const job =
+      "messages" in body
+        ? chatRequestToJob(body, samplingDefaults())
+        : completionRequestToJob(body, samplingDefaults());
+    return {
+      model: body.model,
+      stream: body.stream ?? false,
+      includeUsage: body.stream_options?.include_usage ?? false,
+      job,
+    };
+  }
+
   async function handle(kind: Kind, request: FastifyRequest, reply: FastifyReply) {
     try {
-      const {
-        model,
-        stream: wantsStream,
-        includeUsage,
-        job: spec,
-      } = kind === "chat"
-        ? (() => {
-            const body = parseBody(chatCompletionRequestSchema, request.body);
-            return {
-              model: body.model,
-              stream: body.stream ?? false,
-              includeUsage: body.stream_options?.include_usage ?? false,
-              job: chatRequestToJob(body, samplingDefaults()),
-            };
-          })()
-        : (() => {
-            const body = parseBody(completionRequestSchema, request.body);
-            if (body.echo) throw new HavnError("REQUEST_INVALID", "echo is not supported on the coordinator.");
-            return {
-              model: body.model,
-              stream: body.stream ?? false,
-              includeUsage: body.stream_options?.include_usage ?? false,
-              job: completionRequestToJob(body, samplingDefaults()),
-            };
-          })();
+      const { model, stream: wantsStream, includeUsage, job: spec } = parseRequest(kind, request.body);
       const job = await jobs.submit({ model, input: spec.input, params: spec.params, stream: wantsStream });
       request.log.info({ job: job.id, model: job.model, stream: wantsStream }, "job accepted");
       if (wantsStream) return stream(kind, job, includeUsage, request, reply);
