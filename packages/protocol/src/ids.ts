@@ -1,9 +1,13 @@
-/** Job, attempt and request ids: a type prefix and random hex. 96 bits make collisions moot. */
+/**
+ * Job and attempt ids: a type prefix, the creation time in milliseconds (12 hex digits) and 48
+ * random bits. Time first makes ids sort by age and makes every insert land at the right edge
+ * of the database's primary-key index instead of on a random page, which keeps each write
+ * transaction's dirty pages (and SQLite's WAL frames) few.
+ */
 export function makeIdFactory(randomHex: (bytes: number) => string) {
-  return {
-    jobId: (): string => `job-${randomHex(12)}`,
-    attemptId: (): string => `att-${randomHex(12)}`,
-  };
+  const timed = (prefix: string) => (): string =>
+    `${prefix}-${Date.now().toString(16).padStart(12, "0")}${randomHex(6)}`;
+  return { jobId: timed("job"), attemptId: timed("att") };
 }
 
 export const jobIdPattern = /^job-[0-9a-f]{12,32}$/;
