@@ -16,6 +16,7 @@ export { PostgresStore } from "./postgres/postgres-store.js";
 export type { PostgresStoreOptions } from "./postgres/postgres-store.js";
 export type {
   ClaimedAttempt,
+  AdmissionLease,
   ClaimRequest,
   CompleteJobInput,
   CompleteJobResult,

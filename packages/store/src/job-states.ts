@@ -19,6 +19,12 @@ export const jobTransitions: Readonly<Record<JobStatus, readonly JobStatus[]>> =
   cancelled: [],
 };
 
+/**
+ * The status of a job placed on a node at admission: it is written already leased, which is the
+ * queued → leased transition taken inside the admission transaction.
+ */
+export const admittedLeasedStatus = "leased" satisfies JobStatus;
+
 export const terminalStatuses: readonly JobStatus[] = jobStatuses.filter((s) => jobTransitions[s].length === 0);
 
 export function canTransition(from: JobStatus, to: JobStatus): boolean {

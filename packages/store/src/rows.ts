@@ -1,5 +1,5 @@
 import type { Capabilities, ComputeClass, Hardware } from "@havn/protocol";
-import type { JobStatus } from "./job-states.js";
+import { admittedLeasedStatus, type JobStatus } from "./job-states.js";
 import type { ClaimedAttempt, CompleteJobInput, JobRow, NewJob, NodeRow } from "./types.js";
 import type { CosignedReceipt } from "@havn/protocol";
 
@@ -69,20 +69,21 @@ export function sqlList(values: readonly string[]): string {
 
 /** The row `insertJob` writes, built without reading it back. */
 export function newJobRow(job: NewJob): JobRow {
+  const lease = job.lease;
   return {
     id: job.id,
-    status: "queued",
+    status: lease ? admittedLeasedStatus : "queued",
     model: job.model,
     workflowId: job.workflowId,
     input: job.input,
     params: job.params,
     inputHash: job.inputHash,
     stream: job.stream,
-    attempts: 0,
+    attempts: lease ? 1 : 0,
     maxAttempts: job.maxAttempts,
-    attemptId: null,
-    nodeKey: null,
-    leaseExpiresAt: null,
+    attemptId: lease?.attemptId ?? null,
+    nodeKey: lease?.nodeKey ?? null,
+    leaseExpiresAt: lease?.leaseExpiresAt ?? null,
     queueDeadlineAt: job.queueDeadlineAt,
     createdAt: job.now,
     updatedAt: job.now,
@@ -91,7 +92,7 @@ export function newJobRow(job: NewJob): JobRow {
     outputCid: null,
     receipt: null,
     error: null,
-    route: null,
+    route: lease?.route ?? null,
   };
 }
 

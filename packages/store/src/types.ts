@@ -58,7 +58,16 @@ export interface NewJob {
   readonly maxAttempts: number;
   readonly queueDeadlineAt: number;
   readonly now: number;
+  /**
+   * Set when the router placed the job on a node with a free slot at admission: the row is
+   * written leased with its first attempt — queued → leased in the same transaction — and the
+   * job never waits in the queue.
+   */
+  readonly lease?: AdmissionLease;
 }
+
+/** The lease a job takes at admission (see `NewJob.lease`). */
+export type AdmissionLease = Omit<ClaimRequest, "jobId">;
 
 /** One job the router assigned to one node; the claim succeeds only if the job is still queued. */
 export interface ClaimRequest {
@@ -173,7 +182,10 @@ export interface Store {
   close(): Promise<void>;
 
   insertJob(job: NewJob): Promise<JobRow>;
-  /** Inserts many jobs in one transaction (one round trip on PostgreSQL): admission batches. */
+  /**
+   * Inserts many jobs in one transaction (one round trip on PostgreSQL): admission batches. Jobs
+   * with a `lease` are written leased, each with its first attempt.
+   */
   insertJobs(jobs: readonly NewJob[]): Promise<void>;
   getJob(id: string): Promise<JobRow | undefined>;
   /** Queued jobs for these models, oldest first. */

@@ -125,6 +125,35 @@ describe.each(storeKinds)("store on %s", (kind) => {
     expect(await store.getJob("job-missing")).toBeUndefined();
   });
 
+  it("admits a job already leased to a node, with its first attempt, beside queued ones", async () => {
+    await open();
+    const { jobId: _, ...lease } = claimOf("", "att-admitted", 50_000);
+    const leased = { ...newJob(), lease };
+    const queued = newJob();
+    await store.insertJobs([leased, queued]);
+    const row = await store.getJob(leased.id);
+    expect(row).toMatchObject({
+      status: "leased",
+      attempts: 1,
+      attemptId: "att-admitted",
+      nodeKey: node.publicKey,
+      leaseExpiresAt: 50_000,
+      route,
+    });
+    expect((await store.insertJob({ ...newJob(), lease: { ...lease, attemptId: "att-2" } })).status).toBe("leased");
+    expect((await store.listClaimable(["havn-tiny"], 10)).map((j) => j.id)).toEqual([queued.id]);
+    // A leased admission is an attempt like any claim: it completes, and a lost node re-queues it.
+    expect((await store.completeJobs([completion(leased.id, "att-admitted")], seal))[0]?.ok).toBe(true);
+    const other = { ...newJob(), lease: { ...lease, attemptId: "att-lost" } };
+    await store.insertJobs([other]);
+    expect((await store.releaseNodeJobs(node.publicKey, err, 3_000)).map((r) => r.job.id)).toContain(other.id);
+    expect(await store.getJob(other.id)).toMatchObject({ status: "queued", attempts: 1, attemptId: null });
+    // The attempt id is unique: a second admission under it rolls the whole batch back.
+    const dup = { ...newJob(), lease: { ...lease, attemptId: "att-lost" } };
+    const plain = newJob();
+    await expect(store.insertJobs([plain, dup])).rejects.toThrow();
+    expect(await store.getJob(plain.id)).toBeUndefined();
+  });
   it("claims a job exactly once even when claims race", async () => {
     await open();
     const j = newJob();

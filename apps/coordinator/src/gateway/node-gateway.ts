@@ -236,7 +236,6 @@ export class NodeGateway {
         const attempt = session.inFlight.get(msg.attempt_id);
         if (!attempt || attempt.spec.job_id !== msg.job_id) return;
         session.inFlight.delete(msg.attempt_id);
-        dispatcher.notify();
         await endAttempt(store, events, {
           jobId: msg.job_id,
           attemptId: msg.attempt_id,
@@ -244,6 +243,7 @@ export class NodeGateway {
           retry: msg.retryable,
           now,
         });
+        dispatcher.notify();
         return;
       }
       case "result": {
@@ -258,7 +258,7 @@ export class NodeGateway {
           session.latencyEwmaMs === null
             ? observedMs
             : session.latencyEwmaMs + latencyEwmaAlpha * (observedMs - session.latencyEwmaMs);
-        dispatcher.notify();
+        dispatcher.capacityFreed(session);
         const problem = await verifyResult(
           msg,
           {
@@ -279,6 +279,7 @@ export class NodeGateway {
             retry: true,
             now,
           });
+          dispatcher.notify();
           return;
         }
         const text = utf8(msg.output.text);

@@ -68,10 +68,23 @@ export class JobService {
       queueDeadlineAt: now + this.config.queueWaitMs,
       now,
     };
+    // Placed on a node now when nothing older waits for this model; else it joins the queue.
+    const lease = this.dispatcher.place(job);
     // The row is written (with others from the same turn) before anyone is answered.
-    await this.admissions.add(job);
-    this.dispatcher.notify();
-    return newJobRow(job);
+    if (lease === undefined) {
+      await this.admissions.add(job);
+      this.dispatcher.notify();
+      return newJobRow(job);
+    }
+    const leased = { ...job, lease };
+    try {
+      await this.admissions.add(leased);
+    } catch (err) {
+      this.dispatcher.release(lease);
+      throw err;
+    }
+    // The job's row as it stands if its node vanished meanwhile (re-queued or failed).
+    return (await this.dispatcher.deliver(leased)) ?? newJobRow(leased);
   }
 
   async get(id: string): Promise<JobRow> {
@@ -94,7 +107,7 @@ export class JobService {
       const node = this.registry.get(before.nodeKey);
       if (node?.inFlight.delete(before.attemptId)) {
         node.send({ type: "cancel", job_id: id, attempt_id: before.attemptId, reason: "cancelled by the client" });
-        this.dispatcher.notify();
+        this.dispatcher.capacityFreed(node);
       }
     }
     this.events.emitTransition(job, before.attemptId);
@@ -102,17 +115,18 @@ export class JobService {
   }
 
   /**
-   * Resolves when the job ends, or with `undefined` after `timeoutMs`. A job admitted in this
-   * turn (`justAdmitted`) cannot have ended yet — dispatch runs later — so its row is not read
-   * back; any other job's is, in case it ended before we subscribed.
+   * Resolves when a job this request just submitted ends, or with `undefined` after
+   * `timeoutMs`. `submitted` is the row `submit` returned: fresh from its transaction, so only
+   * events can change it — unless it has ended already (its node vanished at admission).
    */
-  waitForEnd(id: string, timeoutMs: number, justAdmitted = false): Promise<JobRow | undefined> {
+  waitForEnd(submitted: JobRow, timeoutMs: number): Promise<JobRow | undefined> {
+    if (isTerminal(submitted.status)) return Promise.resolve(submitted);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         unsubscribe();
         resolve(undefined);
       }, timeoutMs);
-      const unsubscribe = this.events.subscribe(id, (event) => {
+      const unsubscribe = this.events.subscribe(submitted.id, (event) => {
         if (event.type === "completed" || event.type === "failed" || event.type === "cancelled") {
           clearTimeout(timer);
           unsubscribe();
@@ -120,25 +134,9 @@ export class JobService {
         } else if (event.type === "shutdown") {
           clearTimeout(timer);
           unsubscribe();
-          reject(shuttingDown(id));
+          reject(shuttingDown(submitted.id));
         }
       });
-      if (justAdmitted) return;
-      // It may have ended before we subscribed.
-      this.store.getJob(id).then(
-        (job) => {
-          if (job && isTerminal(job.status)) {
-            clearTimeout(timer);
-            unsubscribe();
-            resolve(job);
-          }
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          unsubscribe();
-          reject(err);
-        },
-      );
     });
   }
 }

@@ -1,6 +1,6 @@
 import pg from "pg";
 import type { ErrorBody } from "@havn/protocol";
-import { jobStatuses, statusesLeadingTo, type JobStatus } from "../job-states.js";
+import { admittedLeasedStatus, jobStatuses, statusesLeadingTo, type JobStatus } from "../job-states.js";
 import { loadMigrations } from "../migrations.js";
 import { completedJobRow, newJobRow, rowToClaim, rowToJob, rowToNode, sqlList, type RawRow } from "../rows.js";
 import type {
@@ -121,13 +121,22 @@ export class PostgresStore implements Store {
   async insertJobs(jobs: readonly NewJob[]): Promise<void> {
     if (jobs.length === 0) return;
     // One statement for the batch: a round trip per job would cap admission at ~1.4k/s per connection.
+    // Jobs placed at admission are written leased with their first attempt (queued → leased in
+    // this transaction); the foreign key is checked at the end of the statement.
     await this.pool.query(
-      `INSERT INTO jobs (id, status, model, workflow_id, input, params, input_hash, stream, max_attempts,
-         queue_deadline_at, created_at, updated_at)
-       SELECT id, 'queued', model, workflow_id, input, params, input_hash, stream, max_attempts, deadline, now, now
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::text[], $7::boolean[], $8::int[],
-         $9::bigint[], $10::bigint[])
-         AS j(id, model, workflow_id, input, params, input_hash, stream, max_attempts, deadline, now)`,
+      `WITH j AS (
+         INSERT INTO jobs (id, status, model, workflow_id, input, params, input_hash, stream, max_attempts,
+           queue_deadline_at, created_at, updated_at, attempts, attempt_id, node_key, lease_expires_at, route)
+         SELECT id, status, model, workflow_id, input, params, input_hash, stream, max_attempts, deadline, now, now,
+           CASE WHEN attempt_id IS NULL THEN 0 ELSE 1 END, attempt_id, node_key, lease_expires_at, route
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::text[], $7::boolean[],
+           $8::int[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::jsonb[])
+           AS j(id, model, workflow_id, input, params, input_hash, stream, max_attempts, deadline, now, status,
+             attempt_id, node_key, lease_expires_at, route)
+         RETURNING id, attempt_id, node_key, created_at
+       )
+       INSERT INTO job_attempts (attempt_id, job_id, node_key, started_at)
+       SELECT attempt_id, id, node_key, created_at FROM j WHERE attempt_id IS NOT NULL`,
       [
         jobs.map((j) => j.id),
         jobs.map((j) => j.model),
@@ -139,6 +148,11 @@ export class PostgresStore implements Store {
         jobs.map((j) => j.maxAttempts),
         jobs.map((j) => j.queueDeadlineAt),
         jobs.map((j) => j.now),
+        jobs.map((j) => (j.lease ? admittedLeasedStatus : "queued")),
+        jobs.map((j) => j.lease?.attemptId ?? null),
+        jobs.map((j) => j.lease?.nodeKey ?? null),
+        jobs.map((j) => j.lease?.leaseExpiresAt ?? null),
+        jobs.map((j) => (j.lease ? JSON.stringify(j.lease.route) : null)),
       ],
     );
   }

@@ -2,7 +2,7 @@ import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { ErrorBody } from "@havn/protocol";
-import { jobStatuses, statusesLeadingTo, type JobStatus } from "../job-states.js";
+import { admittedLeasedStatus, jobStatuses, statusesLeadingTo, type JobStatus } from "../job-states.js";
 import { loadMigrations } from "../migrations.js";
 import { completedJobRow, newJobRow, rowToClaim, rowToJob, rowToNode, sqlList, type RawRow } from "../rows.js";
 import type {
@@ -69,9 +69,9 @@ export class SqliteStore implements Store {
     return {
       insertJob: db.prepare(
         `INSERT INTO jobs (id, status, model, workflow_id, input, params, input_hash, stream, max_attempts,
-           queue_deadline_at, created_at, updated_at)
-         VALUES (@id, 'queued', @model, @workflowId, @input, @params, @inputHash, @stream, @maxAttempts,
-           @queueDeadlineAt, @now, @now)`,
+           queue_deadline_at, created_at, updated_at, attempts, attempt_id, node_key, lease_expires_at, route)
+         VALUES (@id, @status, @model, @workflowId, @input, @params, @inputHash, @stream, @maxAttempts,
+           @queueDeadlineAt, @now, @now, @attempts, @attemptId, @nodeKey, @leaseExpiresAt, @route)`,
       ),
       getJob: db.prepare(`SELECT * FROM jobs WHERE id = ?`),
       claim: db.prepare(
@@ -166,8 +166,10 @@ export class SqliteStore implements Store {
   }
 
   private insertSync(job: NewJob): void {
+    const lease = job.lease;
     this.q.insertJob.run({
       id: job.id,
+      status: lease ? admittedLeasedStatus : "queued",
       model: job.model,
       workflowId: job.workflowId,
       input: JSON.stringify(job.input),
@@ -177,11 +179,17 @@ export class SqliteStore implements Store {
       maxAttempts: job.maxAttempts,
       queueDeadlineAt: job.queueDeadlineAt,
       now: job.now,
+      attempts: lease ? 1 : 0,
+      attemptId: lease?.attemptId ?? null,
+      nodeKey: lease?.nodeKey ?? null,
+      leaseExpiresAt: lease?.leaseExpiresAt ?? null,
+      route: lease ? JSON.stringify(lease.route) : null,
     });
+    if (lease) this.q.insertAttempt.run(lease.attemptId, job.id, lease.nodeKey, job.now);
   }
 
   async insertJob(job: NewJob): Promise<JobRow> {
-    this.insertSync(job);
+    this.db.transaction(() => this.insertSync(job))();
     return newJobRow(job);
   }
 

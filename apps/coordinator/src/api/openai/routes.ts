@@ -13,7 +13,7 @@ import {
   usageOf,
   type JobOutput,
 } from "@havn/protocol";
-import type { JobRow } from "@havn/store";
+import { isTerminal, type JobRow } from "@havn/store";
 import type { CoordinatorConfig } from "../../config.js";
 import type { NodeRegistry } from "../../gateway/node-registry.js";
 import type { JobEvents } from "../../jobs/job-events.js";
@@ -53,7 +53,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
   };
 
   async function answer(kind: Kind, job: JobRow, reply: FastifyReply) {
-    const ended = await jobs.waitForEnd(job.id, config.requestTimeoutMs, true);
+    const ended = await jobs.waitForEnd(job, config.requestTimeoutMs);
     if (ended === undefined) {
       throw new HavnError("JOB_TIMEOUT", "The job did not finish within the request timeout; it keeps running.", {
         context: { Job: job.id },
@@ -90,7 +90,8 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
     if (kind === "chat") write(chatCompletionChunk(job.id, job.model, created, { role: "assistant", content: "" }));
 
     let sent = "";
-    let attempt: string | null = null;
+    // A job placed on a node at admission was dispatched before this subscription.
+    let attempt: string | null = job.attemptId;
     let attemptText = "";
     let ended = false;
     const keepAlive = setInterval(() => raw.write(": keep-alive\n\n"), keepAliveMs);
@@ -173,6 +174,8 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
           return fail(shuttingDown(job.id));
       }
     });
+    // Its node vanished at admission and the job could not be retried: it ended already.
+    if (isTerminal(job.status)) events.emitTransition(job, null);
     // A client that hangs up mid-stream no longer wants the answer: free the node.
     raw.on("close", () => {
       if (ended) return;
