@@ -33,6 +33,21 @@ describe("public surface", () => {
   });
 });
 
+describe("ids", () => {
+  it("are unique, sort by creation time and keep their shape across refills of the random pool", () => {
+    const ids = Array.from({ length: 2_000 }, () => protocol.newJobId());
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const id of ids) expect(id).toMatch(protocol.jobIdPattern);
+    const stamps = ids.map((id) => id.slice(4, 16));
+    expect([...stamps].sort()).toEqual(stamps);
+    expect(Number.parseInt(stamps[0]!, 16)).toBeGreaterThan(Date.now() - 60_000);
+    const hex = Array.from({ length: 600 }, () => protocol.randomHex(7));
+    for (const h of hex) expect(h).toMatch(/^[0-9a-f]{14}$/);
+    expect(new Set(hex).size).toBe(hex.length);
+    expect(protocol.randomHex(300)).toHaveLength(600);
+  });
+});
+
 describe("canonical JSON (RFC 8785)", () => {
   it("sorts keys and normalises numbers", () => {
     expect(canonicalJson({ b: 1, a: [1e21, 0.1, -0], c: "é" })).toBe('{"a":[1e+21,0.1,0],"b":1,"c":"é"}');

@@ -4,11 +4,28 @@ import {
   createPublicKey,
   generateKeyPairSync,
   randomBytes,
+  randomFillSync,
   sign,
   verify,
   type KeyObject,
 } from "node:crypto";
 import type { CryptoProvider } from "./provider.js";
+
+// Ids take a few random bytes each, several per job: drawing them from a pooled buffer refilled
+// 4 KiB at a time (as crypto.randomUUID does) costs far less than a randomBytes call per id.
+const randomPool = Buffer.alloc(4096);
+let randomOffset = randomPool.length;
+
+function randomHex(bytes: number): string {
+  if (bytes > 256) return randomBytes(bytes).toString("hex");
+  if (randomOffset + bytes > randomPool.length) {
+    randomFillSync(randomPool);
+    randomOffset = 0;
+  }
+  const hex = randomPool.toString("hex", randomOffset, randomOffset + bytes);
+  randomOffset += bytes;
+  return hex;
+}
 
 // Importing a key costs ~20 µs; a coordinator verifies receipts of the same few hundred nodes
 // over and over, so key objects are cached by their text (bounded, oldest evicted first).
@@ -57,6 +74,6 @@ export const nodeCrypto: CryptoProvider = {
       return false;
     }
   },
-  randomHex: (bytes) => randomBytes(bytes).toString("hex"),
+  randomHex,
   hex: (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex"),
 };
