@@ -1,6 +1,6 @@
 import websocket from "@fastify/websocket";
 import Fastify, { LogController, type FastifyInstance } from "fastify";
-import { cosignReceipt, logEntryHash } from "@havn/protocol";
+import { cosignedReceipt, cosignMessage, logEntryHash } from "@havn/protocol";
 import { loadOrCreateKeyFile } from "@havn/protocol/keyfile";
 import {
   isTerminal,
@@ -8,7 +8,7 @@ import {
   type CompleteJobInput,
   type CompleteJobResult,
   type NewJob,
-  type SealReceipt,
+  type ReceiptSealer,
   type Store,
 } from "@havn/store";
 import { installErrorHandling } from "./api/errors.js";
@@ -24,7 +24,7 @@ import { Dispatcher } from "./queue/dispatcher.js";
 import { Sweeper } from "./queue/sweeper.js";
 import { ModelCatalog } from "./router/model-catalog.js";
 import { Router } from "./router/router.js";
-import { createSignatureVerifier } from "./verification/signature-verifier.js";
+import { createSignaturePool } from "./verification/signature-pool.js";
 
 export const coordinatorVersion = "0.1.0";
 
@@ -74,21 +74,36 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     leaseMs: config.leaseMs,
     batchSize: config.dispatchBatchSize,
   });
-  const seal: SealReceipt = (position, input) => {
-    const entryHash = logEntryHash(position.prevHash, input.receipt, input.nodeSignature);
-    const log = { seq: position.seq, prev_hash: position.prevHash, entry_hash: entryHash };
-    return { log, cosigned: cosignReceipt(input.receipt, input.nodeSignature, log, keys) };
+  const signatures = createSignaturePool(config.signatureWorkers);
+  // Receipts are linked into the log on the event loop (a hash each) and co-signed on the
+  // signature workers, beside the verification of the node's signature.
+  const sealer: ReceiptSealer = {
+    link: (prevHash, input) => logEntryHash(prevHash, input.receipt, input.nodeSignature),
+    seal: (requests) =>
+      Promise.all(
+        requests.map(async ({ log, input }) =>
+          cosignedReceipt(
+            input.receipt,
+            input.nodeSignature,
+            log,
+            keys.publicKey,
+            await signatures.sign({
+              message: cosignMessage(input.receipt, input.nodeSignature, log),
+              secretKey: keys.secretKey,
+            }),
+          ),
+        ),
+      ),
   };
   // One transaction — and one lock of the execution log's head — per batch of results.
   const batcher = new Batcher<CompleteJobInput, CompleteJobResult>(
-    (items) => store.completeJobs(items, seal),
+    (items) => store.completeJobs(items, sealer),
     config.completionBatchSize,
   );
   const admissions = new Batcher<NewJob, void>(async (items) => {
     await store.insertJobs(items);
     return items.map(() => undefined);
   }, config.dispatchBatchSize);
-  const verifier = createSignatureVerifier(config.signatureWorkers);
   const gateway = new NodeGateway({
     store,
     registry,
@@ -98,7 +113,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     catalog,
     config,
     keys,
-    verifier,
+    signatures,
     log: app.log,
   });
   const jobs = new JobService(store, admissions, dispatcher, events, catalog, registry, config);
@@ -140,7 +155,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     await stopWatching();
     await admissions.drain();
     await batcher.drain();
-    await verifier.close();
+    await signatures.close();
     if (!givenStore) await store.close();
   });
 

@@ -3,16 +3,14 @@ import {
   contentId,
   generateKeyPair,
   hashCanonical,
+  signMessage,
   signReceipt,
+  verifyMessage,
   type JobOutput,
   type JobSpec,
   type Receipt,
 } from "@havn/protocol";
-import {
-  createSignatureVerifier,
-  inlineVerifier,
-  type SignatureVerifier,
-} from "../src/verification/signature-verifier.ts";
+import { createSignaturePool, inlineSignatures, type SignaturePool } from "../src/verification/signature-pool.ts";
 import { verifyResult } from "../src/verification/verify-result.ts";
 
 const node = generateKeyPair();
@@ -50,8 +48,8 @@ const honest: Receipt = {
   finished_at: 1,
 };
 const ctx = { spec, nodeKey: node.publicKey, advertisedModelHash: "a".repeat(64), observedMs: 50 };
-const verifiers = { inline: inlineVerifier, "a worker thread": createSignatureVerifier(1) };
-let verifier: SignatureVerifier = inlineVerifier;
+const verifiers = { inline: inlineSignatures, "a worker thread": createSignaturePool(1) };
+let verifier: SignaturePool = inlineSignatures;
 const check = (receipt: Receipt, out: JobOutput = output, signer = node.secretKey) =>
   verifyResult({ output: out, receipt, node_signature: signReceipt(receipt, signer) }, ctx, verifier);
 afterAll(() => verifiers["a worker thread"].close());
@@ -91,5 +89,31 @@ describe.each(Object.entries(verifiers))("verifying a node's result (signatures 
     );
     expect(results.filter((r) => r?.code === "RECEIPT_SIGNATURE_INVALID")).toHaveLength(10);
     expect(results.filter((r) => r === null)).toHaveLength(40);
+  });
+});
+
+describe("the signature pool", () => {
+  const pool = createSignaturePool(2);
+  afterAll(() => pool.close());
+
+  it("signs on its workers exactly as the event loop would, a large batch shared between them", async () => {
+    const messages = Array.from({ length: 20 }, (_, i) =>
+      new TextEncoder().encode(`havn/receipt-cosign/v1\n{"n":${i}}`),
+    );
+    const signatures = await Promise.all(messages.map((message) => pool.sign({ message, secretKey: node.secretKey })));
+    signatures.forEach((signature, i) => {
+      expect(signature).toBe(signMessage(node.secretKey, messages[i]!));
+      expect(verifyMessage(node.publicKey, messages[i]!, signature)).toBe(true);
+    });
+    const checks = await Promise.all(
+      messages.map((message, i) =>
+        pool.verify({ publicKey: node.publicKey, message, signature: signatures[(i + 1) % 20]! }),
+      ),
+    );
+    expect(checks.every((ok) => !ok)).toBe(true);
+  });
+
+  it("rejects a signing request with an unusable key instead of leaving it waiting", async () => {
+    await expect(pool.sign({ message: new Uint8Array([1, 2, 3]), secretKey: "not-a-key" })).rejects.toThrow();
   });
 });

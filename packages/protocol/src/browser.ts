@@ -20,8 +20,17 @@ export const {
   sign,
   verify,
   verifyMessage,
+  signMessage,
   randomHex,
 } = suite;
-export const { signReceipt, receiptMessage, verifyNodeSignature, logEntryHash, cosignReceipt, verifyCosignedReceipt } =
-  receipts;
+export const {
+  signReceipt,
+  receiptMessage,
+  verifyNodeSignature,
+  logEntryHash,
+  cosignMessage,
+  cosignedReceipt,
+  cosignReceipt,
+  verifyCosignedReceipt,
+} = receipts;
 export const { jobId: newJobId, attemptId: newAttemptId } = ids;

@@ -41,24 +41,36 @@ export function createReceiptSigning(suite: CryptoSuite) {
     /** The execution log's chain link: each entry commits to the one before it. */
     logEntryHash: (prevHash: string, receipt: Receipt, nodeSignature: string): string =>
       suite.sha256Hex(`${prevHash}\n${suite.sha256Hex(withSignature(receipt, nodeSignature))}`),
-    cosignReceipt(
+    /** The bytes the coordinator's co-signature covers (tag + receipt, node signature, log position). */
+    cosignMessage: (receipt: Receipt, nodeSignature: string, log: LogPosition): Uint8Array =>
+      suite.signedMessage("receipt-cosign", cosignText(receipt, nodeSignature, log)),
+    /** The co-signed receipt, given a co-signature over `cosignMessage` made elsewhere (a worker). */
+    cosignedReceipt: (
+      receipt: Receipt,
+      nodeSignature: string,
+      log: LogPosition,
+      coordinatorKey: string,
+      coordinatorSignature: string,
+    ): CosignedReceipt => ({
+      receipt,
+      node_signature: nodeSignature,
+      log,
+      coordinator_key: coordinatorKey,
+      coordinator_signature: coordinatorSignature,
+    }),
+    cosignReceipt: (
       receipt: Receipt,
       nodeSignature: string,
       log: LogPosition,
       coordinator: { publicKey: string; secretKey: string },
-    ): CosignedReceipt {
-      return {
+    ): CosignedReceipt =>
+      tools.cosignedReceipt(
         receipt,
-        node_signature: nodeSignature,
+        nodeSignature,
         log,
-        coordinator_key: coordinator.publicKey,
-        coordinator_signature: suite.signCanonical(
-          "receipt-cosign",
-          cosignText(receipt, nodeSignature, log),
-          coordinator.secretKey,
-        ),
-      };
-    },
+        coordinator.publicKey,
+        suite.signMessage(coordinator.secretKey, tools.cosignMessage(receipt, nodeSignature, log)),
+      ),
     verifyCosignedReceipt(bundle: CosignedReceipt, expectedCoordinatorKey?: string): ReceiptVerification {
       const { receipt, node_signature, log } = bundle;
       const keyMatches = expectedCoordinatorKey === undefined || expectedCoordinatorKey === bundle.coordinator_key;

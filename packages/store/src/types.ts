@@ -100,17 +100,19 @@ export interface CompleteJobInput {
   readonly now: number;
 }
 
-/**
- * Called inside the completion transaction with the log position the receipt will take; returns
- * the co-signed receipt. Runs while the log head is locked, so it must be quick and synchronous.
- */
-export type SealReceipt = (
-  position: { seq: number; prevHash: string },
-  input: CompleteJobInput,
-) => {
-  log: LogPosition;
-  cosigned: CosignedReceipt;
-};
+/** A receipt at the log position it takes. */
+export interface SealRequest {
+  readonly log: LogPosition;
+  readonly input: CompleteJobInput;
+}
+
+/** How the coordinator links receipts into its log and co-signs them; see `Store.completeJobs`. */
+export interface ReceiptSealer {
+  /** The entry hash of this receipt following the entry `prevHash` (quick and synchronous). */
+  link(prevHash: string, input: CompleteJobInput): string;
+  /** Co-signs receipts at their positions, in order; may run off the event loop. */
+  seal(requests: readonly SealRequest[]): Promise<readonly CosignedReceipt[]>;
+}
 
 export type CompleteJobResult =
   | { readonly ok: true; readonly job: JobRow }
@@ -198,10 +200,12 @@ export interface Store {
   renewLeases(nodeKey: string, attemptIds: readonly string[], leaseExpiresAt: number, now: number): Promise<number>;
   /**
    * Completes a batch of attempts in one transaction: stores each output by CID, appends each
-   * receipt to the execution log (sealed by `seal` at its position) and marks the job completed.
-   * One transaction per batch keeps the single log chain from serialising every job.
+   * receipt to the execution log at consecutive positions (linked by `sealer.link`, co-signed by
+   * `sealer.seal`) and marks the job completed. One transaction per batch keeps the single log
+   * chain from serialising every job. Attempts that are stale or finished are refused, not
+   * written; nothing is written with a position or signature that does not hold.
    */
-  completeJobs(inputs: readonly CompleteJobInput[], seal: SealReceipt): Promise<CompleteJobResult[]>;
+  completeJobs(inputs: readonly CompleteJobInput[], sealer: ReceiptSealer): Promise<CompleteJobResult[]>;
   /** Ends the current attempt: back to queued when `retry` and attempts remain, else failed. */
   failAttempt(input: FailAttemptInput): Promise<JobRow | undefined>;
   /** Attempts of a lost node go back to the queue (or fail when out of attempts). */

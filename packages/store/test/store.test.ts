@@ -6,6 +6,7 @@ import {
   logEntryHash,
   cosignReceipt,
   signReceipt,
+  verifyCosignedReceipt,
   type ErrorBody,
 } from "@havn/protocol";
 import {
@@ -16,7 +17,7 @@ import {
   terminalStatuses,
   type CompleteJobInput,
   type JobStatus,
-  type SealReceipt,
+  type ReceiptSealer,
   type Store,
 } from "../src/index.ts";
 import { openTestStore, storeKinds } from "../src/testing.ts";
@@ -25,10 +26,10 @@ const coordinator = generateKeyPair();
 const node = generateKeyPair();
 const err: ErrorBody = { code: "NODE_LOST", message: "lost", retryable: true };
 
-const seal: SealReceipt = (pos, input) => {
-  const entry = logEntryHash(pos.prevHash, input.receipt, input.nodeSignature);
-  const log = { seq: pos.seq, prev_hash: pos.prevHash, entry_hash: entry };
-  return { log, cosigned: cosignReceipt(input.receipt, input.nodeSignature, log, coordinator) };
+const seal: ReceiptSealer = {
+  link: (prevHash, input) => logEntryHash(prevHash, input.receipt, input.nodeSignature),
+  seal: async (requests) =>
+    requests.map(({ log, input }) => cosignReceipt(input.receipt, input.nodeSignature, log, coordinator)),
 };
 
 let counter = 0;
@@ -200,6 +201,53 @@ describe.each(storeKinds)("store on %s", (kind) => {
     expect(job).toMatchObject({ status: "completed", outputCid: contentId("text 0") });
     expect(job?.receipt?.log.seq).toBe(1);
     expect(new TextDecoder().decode(await store.getOutput(contentId("text 1")))).toBe("text 1");
+  });
+
+  it("a cancel racing a batch being co-signed: one of them wins whole, and the log stays one chain", async () => {
+    await open();
+    const jobs = [newJob(), newJob(), newJob()];
+    for (const j of jobs) {
+      await store.insertJob(j);
+      await store.claimJobs([claimOf(j.id, `att-${j.id}`)], 1_500);
+    }
+    let cancel: Promise<unknown> | undefined;
+    const racing: ReceiptSealer = {
+      link: seal.link,
+      async seal(requests) {
+        // A client cancels the middle job while the signatures are being made.
+        cancel ??= store.cancelJob(jobs[1]!.id, err, 1_800);
+        await new Promise((r) => setTimeout(r, 20));
+        return seal.seal(requests);
+      },
+    };
+    const results = await store.completeJobs(
+      jobs.map((j) => completion(j.id, `att-${j.id}`)),
+      racing,
+    );
+    const cancelled = await cancel;
+    if (store.kind === "sqlite") {
+      // One connection: the cancel lands at once; the batch is read again without that attempt.
+      expect(results.map((r) => r.ok)).toEqual([true, false, true]);
+      expect(results[1]).toMatchObject({ reason: "lease_conflict" });
+      expect((await store.getJob(jobs[1]!.id))?.status).toBe("cancelled");
+    } else {
+      // The completion holds the rows it signs for: the cancel waits, then finds the job done.
+      expect(results.map((r) => r.ok)).toEqual([true, true, true]);
+      expect(cancelled).toBeUndefined();
+    }
+    const written = results.filter((r) => r.ok).map((r) => r.job!.id);
+    const head = await store.logHead();
+    expect(head?.seq).toBe(written.length);
+    let prev = genesisHash;
+    for (let seq = 1; seq <= written.length; seq++) {
+      const entry = await store.getLogEntry(seq);
+      expect(entry?.jobId).toBe(written[seq - 1]);
+      expect(entry?.prevHash).toBe(prev);
+      prev = entry!.entryHash;
+    }
+    expect(head?.entryHash).toBe(prev);
+    for (const r of results.filter((r) => r.ok))
+      expect(verifyCosignedReceipt(r.job!.receipt!)).toEqual({ node: true, coordinator: true, chain: true });
   });
 
   it("refuses a stale attempt and a second completion", async () => {

@@ -20,7 +20,7 @@ import type { JobEvents } from "../jobs/job-events.js";
 import type { Batcher } from "../queue/batcher.js";
 import type { Dispatcher } from "../queue/dispatcher.js";
 import type { ModelCatalog } from "../router/model-catalog.js";
-import type { SignatureVerifier } from "../verification/signature-verifier.js";
+import type { SignaturePool } from "../verification/signature-pool.js";
 import { verifyResult } from "../verification/verify-result.js";
 import type { NodeRegistry, NodeSession } from "./node-registry.js";
 
@@ -35,7 +35,7 @@ export interface NodeGatewayDeps {
   readonly catalog: ModelCatalog;
   readonly config: CoordinatorConfig;
   readonly keys: KeyPair;
-  readonly verifier: SignatureVerifier;
+  readonly signatures: SignaturePool;
   readonly log: FastifyBaseLogger;
 }
 
@@ -267,7 +267,7 @@ export class NodeGateway {
             advertisedModelHash: session.capabilities.models.find((m) => m.name === attempt.spec.model)?.model_hash,
             observedMs,
           },
-          this.deps.verifier,
+          this.deps.signatures,
         );
         if (problem) {
           log.warn({ node: session.name, job: msg.job_id, err: problem.message }, "result rejected");

@@ -7,7 +7,7 @@ import {
   type JobSpec,
   type Receipt,
 } from "@havn/protocol";
-import { inlineVerifier, type SignatureVerifier } from "./signature-verifier.js";
+import { inlineSignatures, type SignaturePool } from "./signature-pool.js";
 
 export interface ResultToVerify {
   readonly output: JobOutput;
@@ -34,17 +34,17 @@ const latencySlackMs = 1_000;
 /**
  * Checks a node's result against the attempt it was given: every receipt field that the
  * coordinator can know is compared, the output is hashed to its CID, and the signature is
- * verified with the node's key (on a worker thread when the verifier has one). Returns the
+ * verified with the node's key (on a worker thread when the pool has one). Returns the
  * first problem, or null.
  */
 export async function verifyResult(
   result: ResultToVerify,
   ctx: VerifyContext,
-  verifier: SignatureVerifier = inlineVerifier,
+  signatures: SignaturePool = inlineSignatures,
 ): Promise<HavnError | null> {
   const problem = checkResultFields(result, ctx);
   if (problem) return problem;
-  const signed = await verifier.verify({
+  const signed = await signatures.verify({
     publicKey: result.receipt.node_key,
     message: receiptMessage(result.receipt),
     signature: result.node_signature,

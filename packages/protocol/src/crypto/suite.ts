@@ -62,6 +62,8 @@ export function createCryptoSuite(provider: CryptoProvider) {
       provider.verify(publicKey, signedBytes(domain, canonicalText), signature),
     /** The exact bytes a signature of this domain covers, for verifying elsewhere (a worker thread). */
     signedMessage: (domain: SignatureDomain, canonicalText: string): Uint8Array => signedBytes(domain, canonicalText),
+    /** Signs bytes from `signedMessage` (on a worker thread, say); returns base64url. */
+    signMessage: (secretKey: string, message: Uint8Array): string => provider.sign(secretKey, message),
     /** Verifies a signature over bytes from `signedMessage`. */
     verifyMessage: (publicKey: string, message: Uint8Array, signature: string): boolean =>
       provider.verify(publicKey, message, signature),

@@ -14,7 +14,8 @@ import type {
   LogEntry,
   NewJob,
   NodeRow,
-  SealReceipt,
+  ReceiptSealer,
+  SealRequest,
   Store,
   StoreNotification,
   UpsertNodeInput,
@@ -222,9 +223,11 @@ export class PostgresStore implements Store {
     return r.rowCount ?? 0;
   }
 
-  async completeJobs(inputs: readonly CompleteJobInput[], seal: SealReceipt): Promise<CompleteJobResult[]> {
+  async completeJobs(inputs: readonly CompleteJobInput[], sealer: ReceiptSealer): Promise<CompleteJobResult[]> {
     if (inputs.length === 0) return [];
     return this.tx(async (c) => {
+      // The head stays locked while the batch is co-signed (off the event loop): replicas append
+      // one batch at a time, and the positions signed are the positions written.
       const [head] = await this.rows(c, `SELECT seq, entry_hash FROM execution_log_head WHERE id = 1 FOR UPDATE`);
       let seq = Number(head!.seq);
       let prevHash = head!.entry_hash as string;
@@ -234,48 +237,51 @@ export class PostgresStore implements Store {
         ),
       );
       const results: CompleteJobResult[] = [];
-      const accepted: { input: CompleteJobInput; cosigned: string; seq: number; prev: string; entry: string }[] = [];
-      for (const input of inputs) {
+      const accepted: { index: number; job: JobRow; request: SealRequest }[] = [];
+      for (const [index, input] of inputs.entries()) {
         const job = current.get(input.jobId);
         if (job === undefined) {
-          results.push({ ok: false, reason: "not_found", job: null });
-          continue;
+          results[index] = { ok: false, reason: "not_found", job: null };
+        } else if (
+          job.attemptId !== input.attemptId ||
+          job.nodeKey !== input.nodeKey ||
+          !toCompleted.includes(job.status)
+        ) {
+          results[index] = { ok: false, reason: "lease_conflict", job };
+        } else {
+          const entryHash = sealer.link(prevHash, input);
+          accepted.push({
+            index,
+            job,
+            request: { log: { seq: ++seq, prev_hash: prevHash, entry_hash: entryHash }, input },
+          });
+          prevHash = entryHash;
         }
-        if (job.attemptId !== input.attemptId || job.nodeKey !== input.nodeKey || !toCompleted.includes(job.status)) {
-          results.push({ ok: false, reason: "lease_conflict", job });
-          continue;
-        }
-        const sealed = seal({ seq: seq + 1, prevHash }, input);
-        accepted.push({
-          input,
-          cosigned: JSON.stringify(sealed.cosigned),
-          seq: sealed.log.seq,
-          prev: sealed.log.prev_hash,
-          entry: sealed.log.entry_hash,
-        });
-        seq = sealed.log.seq;
-        prevHash = sealed.log.entry_hash;
-        results.push({ ok: true, job: completedJobRow(job, input, sealed.cosigned) });
       }
       if (accepted.length === 0) return results;
-      const now = accepted[0]!.input.now;
+      const sealed = await sealer.seal(accepted.map((a) => a.request));
+      const rows = accepted.map(({ index, job, request }, i) => {
+        results[index] = { ok: true, job: completedJobRow(job, request.input, sealed[i]!) };
+        return { input: request.input, log: request.log, cosigned: JSON.stringify(sealed[i]) };
+      });
+      const now = rows[0]!.input.now;
       await c.query(
         `INSERT INTO outputs (cid, bytes, size, created_at)
          SELECT cid, bytes, octet_length(bytes), $3 FROM unnest($1::text[], $2::bytea[]) AS o(cid, bytes)
          ON CONFLICT (cid) DO NOTHING`,
-        [accepted.map((a) => a.input.outputCid), accepted.map((a) => Buffer.from(a.input.outputBytes)), now],
+        [rows.map((a) => a.input.outputCid), rows.map((a) => Buffer.from(a.input.outputBytes)), now],
       );
       await c.query(
         `INSERT INTO execution_log (seq, job_id, attempt_id, node_key, prev_hash, entry_hash, receipt, created_at)
          SELECT * , $8::bigint FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[])`,
         [
-          accepted.map((a) => a.seq),
-          accepted.map((a) => a.input.jobId),
-          accepted.map((a) => a.input.attemptId),
-          accepted.map((a) => a.input.nodeKey),
-          accepted.map((a) => a.prev),
-          accepted.map((a) => a.entry),
-          accepted.map((a) => a.cosigned),
+          rows.map((a) => a.log.seq),
+          rows.map((a) => a.input.jobId),
+          rows.map((a) => a.input.attemptId),
+          rows.map((a) => a.input.nodeKey),
+          rows.map((a) => a.log.prev_hash),
+          rows.map((a) => a.log.entry_hash),
+          rows.map((a) => a.cosigned),
           now,
         ],
       );
@@ -285,15 +291,15 @@ export class PostgresStore implements Store {
          FROM unnest($1::text[], $2::jsonb[], $3::text[], $4::jsonb[], $5::bigint[]) AS u(id, output, cid, receipt, now)
          WHERE j.id = u.id`,
         [
-          accepted.map((a) => a.input.jobId),
-          accepted.map((a) => JSON.stringify(a.input.output)),
-          accepted.map((a) => a.input.outputCid),
-          accepted.map((a) => a.cosigned),
-          accepted.map((a) => a.input.now),
+          rows.map((a) => a.input.jobId),
+          rows.map((a) => JSON.stringify(a.input.output)),
+          rows.map((a) => a.input.outputCid),
+          rows.map((a) => a.cosigned),
+          rows.map((a) => a.input.now),
         ],
       );
       await c.query(`UPDATE job_attempts SET ended_at = $2, outcome = 'completed' WHERE attempt_id = ANY($1)`, [
-        accepted.map((a) => a.input.attemptId),
+        rows.map((a) => a.input.attemptId),
         now,
       ]);
       await c.query(`UPDATE execution_log_head SET seq = $1, entry_hash = $2 WHERE id = 1`, [seq, prevHash]);

@@ -16,7 +16,8 @@ import type {
   LogEntry,
   NewJob,
   NodeRow,
-  SealReceipt,
+  ReceiptSealer,
+  SealRequest,
   Store,
   UpsertNodeInput,
   UpsertNodeResult,
@@ -34,6 +35,11 @@ const toFailed = sqlList(statusesLeadingTo("failed"));
 const toQueued = sqlList(statusesLeadingTo("queued"));
 const toCancelled = sqlList(statusesLeadingTo("cancelled"));
 const genesis = "0".repeat(64);
+const toCompletedList = statusesLeadingTo("completed");
+/** Thrown inside a completion transaction to roll it back: an attempt ended while it was co-signed. */
+const attemptMoved = new Error("attempt moved");
+/** A batch is read again at most this often; each round excludes the attempts that ended. */
+const maxSealRounds = 5;
 
 /**
  * SQLite through better-sqlite3: synchronous, prepared statements, WAL. One process owns the
@@ -248,38 +254,49 @@ export class SqliteStore implements Store {
     })();
   }
 
-  async completeJobs(inputs: readonly CompleteJobInput[], seal: SealReceipt): Promise<CompleteJobResult[]> {
+  /**
+   * Three steps, so co-signing runs off the event loop without holding a transaction open on the
+   * one connection everything shares: (1) read the log head and the attempts, and link the
+   * accepted receipts at consecutive positions; (2) co-sign them (awaited); (3) in one
+   * transaction, write them — unless the head moved or an attempt ended meanwhile (a cancel, an
+   * expired lease), in which case nothing is written and the batch is read again.
+   */
+  async completeJobs(inputs: readonly CompleteJobInput[], sealer: ReceiptSealer): Promise<CompleteJobResult[]> {
     const q = this.q;
-    return this.db
-      .transaction(() => {
-        const head = q.logHead.get() as { seq: number; entry_hash: string } | undefined;
-        let seq = head?.seq ?? 0;
-        let prevHash = head?.entry_hash ?? genesis;
-        return inputs.map((input): CompleteJobResult => {
-          const current = q.getJob.get(input.jobId) as RawRow | undefined;
-          if (current === undefined) return { ok: false, reason: "not_found", job: null };
-          const job = rowToJob(current);
-          if (
-            job.attemptId !== input.attemptId ||
-            job.nodeKey !== input.nodeKey ||
-            !statusesLeadingTo("completed").includes(job.status)
-          ) {
-            return { ok: false, reason: "lease_conflict", job };
-          }
-          const sealed = seal({ seq: seq + 1, prevHash }, input);
-          const receiptJson = JSON.stringify(sealed.cosigned);
-          q.insertOutput.run(input.outputCid, input.outputBytes, input.outputBytes.length, input.now);
-          q.insertLog.run(
-            sealed.log.seq,
-            input.jobId,
-            input.attemptId,
-            input.nodeKey,
-            sealed.log.prev_hash,
-            sealed.log.entry_hash,
-            receiptJson,
-            input.now,
-          );
-          q.complete.run(
+    for (let round = 1; ; round++) {
+      const head = q.logHead.get() as { seq: number; entry_hash: string } | undefined;
+      let seq = head?.seq ?? 0;
+      let prevHash = head?.entry_hash ?? genesis;
+      const results: CompleteJobResult[] = [];
+      const accepted: { index: number; job: JobRow; request: SealRequest }[] = [];
+      for (const [index, input] of inputs.entries()) {
+        const current = q.getJob.get(input.jobId) as RawRow | undefined;
+        const job = current && rowToJob(current);
+        if (job === undefined) {
+          results[index] = { ok: false, reason: "not_found", job: null };
+        } else if (
+          job.attemptId !== input.attemptId ||
+          job.nodeKey !== input.nodeKey ||
+          !toCompletedList.includes(job.status)
+        ) {
+          results[index] = { ok: false, reason: "lease_conflict", job };
+        } else {
+          const entryHash = sealer.link(prevHash, input);
+          const log = { seq: ++seq, prev_hash: prevHash, entry_hash: entryHash };
+          accepted.push({ index, job, request: { log, input } });
+          prevHash = entryHash;
+        }
+      }
+      if (accepted.length === 0) return results;
+
+      const cosigned = await sealer.seal(accepted.map((a) => a.request));
+
+      const write = this.db.transaction((): boolean => {
+        const current = q.logHead.get() as { seq: number; entry_hash: string } | undefined;
+        if (current?.seq !== head?.seq || current?.entry_hash !== head?.entry_hash) return false;
+        accepted.forEach(({ request: { log, input } }, i) => {
+          const receiptJson = JSON.stringify(cosigned[i]);
+          const done = q.complete.run(
             JSON.stringify(input.output),
             input.outputCid,
             receiptJson,
@@ -288,13 +305,36 @@ export class SqliteStore implements Store {
             input.jobId,
             input.attemptId,
           );
+          if (done.changes !== 1) throw attemptMoved;
+          q.insertOutput.run(input.outputCid, input.outputBytes, input.outputBytes.length, input.now);
+          q.insertLog.run(
+            log.seq,
+            input.jobId,
+            input.attemptId,
+            input.nodeKey,
+            log.prev_hash,
+            log.entry_hash,
+            receiptJson,
+            input.now,
+          );
           q.endAttempt.run(input.now, "completed", null, input.attemptId);
-          seq = sealed.log.seq;
-          prevHash = sealed.log.entry_hash;
-          return { ok: true, job: completedJobRow(job, input, sealed.cosigned) };
         });
-      })
-      .immediate();
+        return true;
+      });
+      let ok = false;
+      try {
+        ok = write.immediate();
+      } catch (err) {
+        if (err !== attemptMoved) throw err;
+      }
+      if (ok) {
+        accepted.forEach(({ index, job, request }, i) => {
+          results[index] = { ok: true, job: completedJobRow(job, request.input, cosigned[i]!) };
+        });
+        return results;
+      }
+      if (round >= maxSealRounds) throw new Error("The execution log kept moving while a batch was co-signed.");
+    }
   }
 
   /** Ends one attempt; runs inside the caller's transaction. */

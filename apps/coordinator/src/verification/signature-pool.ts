@@ -1,0 +1,122 @@
+import { Worker } from "node:worker_threads";
+import { signMessage, verifyMessage } from "@havn/protocol";
+
+export interface SignatureCheck {
+  readonly publicKey: string;
+  /** The exact signed bytes (domain tag + canonical JSON). */
+  readonly message: Uint8Array;
+  readonly signature: string;
+}
+
+export interface SignatureRequest {
+  /** The exact bytes to sign (domain tag + canonical JSON). */
+  readonly message: Uint8Array;
+  readonly secretKey: string;
+}
+
+/** Ed25519 verification and signing, on worker threads when there are any. */
+export interface SignaturePool {
+  verify(check: SignatureCheck): Promise<boolean>;
+  sign(request: SignatureRequest): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Works on the calling thread: for `signatureWorkers: 0` and single-core hosts. */
+export const inlineSignatures: SignaturePool = {
+  verify: async (c) => verifyMessage(c.publicKey, c.message, c.signature),
+  sign: async (r) => signMessage(r.secretKey, r.message),
+  close: async () => {},
+};
+
+/** Batches smaller than this run on the calling thread. */
+const minOffload = 2;
+/** Batches at least this large are split across the workers. */
+const minSplit = 8;
+
+type Task =
+  | { readonly op: "verify"; readonly item: SignatureCheck; readonly resolve: (ok: boolean) => void }
+  | {
+      readonly op: "sign";
+      readonly item: SignatureRequest;
+      readonly resolve: (signature: string) => void;
+      readonly reject: (err: unknown) => void;
+    };
+
+function runInline(task: Task): void {
+  if (task.op === "verify") void inlineSignatures.verify(task.item).then(task.resolve);
+  else inlineSignatures.sign(task.item).then(task.resolve, task.reject);
+}
+
+/**
+ * Ed25519 costs ~110 µs per verification and ~45 µs per signature on a slow core: per job, the
+ * node's receipt is verified and the coordinator co-signs it. A pool of workers takes both off
+ * the event loop: tasks arriving in the same turn travel as one message, batches go
+ * round-robin, and the event loop keeps admitting, dispatching and answering meanwhile. A task
+ * that arrives alone (a quiet coordinator) is done inline, where it is answered soonest.
+ */
+export function createSignaturePool(workers: number): SignaturePool {
+  if (workers <= 0) return inlineSignatures;
+  const pool = Array.from({ length: workers }, () => {
+    const worker = new Worker(new URL("./signature-worker.mjs", import.meta.url));
+    worker.unref();
+    return worker;
+  });
+  const inFlight = new Map<number, Task[]>();
+  let nextId = 1;
+  let next = 0;
+  let pending: Task[] = [];
+  let scheduled = false;
+
+  for (const worker of pool) {
+    worker.on("message", (reply: { id: number; results: (boolean | string | null)[] }) => {
+      const batch = inFlight.get(reply.id);
+      inFlight.delete(reply.id);
+      batch?.forEach((task, i) => {
+        const result = reply.results[i];
+        if (task.op === "verify") task.resolve(result === true);
+        else if (typeof result === "string") task.resolve(result);
+        else runInline(task); // the worker could not sign (a bad key): let the caller see why
+      });
+    });
+    // A crashed worker must not leave callers waiting: its batches run inline.
+    worker.on("error", () => {
+      for (const [id, batch] of inFlight) {
+        inFlight.delete(id);
+        batch.forEach(runInline);
+      }
+    });
+  }
+
+  const send = (batch: Task[]) => {
+    const id = nextId++;
+    inFlight.set(id, batch);
+    pool[next++ % pool.length]!.postMessage({ id, items: batch.map((t) => ({ op: t.op, ...t.item })) });
+  };
+  const flush = () => {
+    scheduled = false;
+    const batch = pending;
+    pending = [];
+    // One task alone is done here: handing it to a worker and back costs ~0.5 ms of wake-ups
+    // on a small VM against ~0.1 ms of work. Under load, tasks come in batches and go out.
+    if (batch.length < minOffload) return batch.forEach(runInline);
+    // A large batch is shared out so every worker takes a part.
+    const parts = batch.length >= minSplit ? pool.length : 1;
+    const size = Math.ceil(batch.length / parts);
+    for (let i = 0; i < batch.length; i += size) send(batch.slice(i, i + size));
+  };
+  const enqueue = (task: Task) => {
+    pending.push(task);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+
+  return {
+    verify: (item) => new Promise((resolve) => enqueue({ op: "verify", item, resolve })),
+    sign: (item) => new Promise((resolve, reject) => enqueue({ op: "sign", item, resolve, reject })),
+    async close() {
+      await Promise.all(pool.map((w) => w.terminate()));
+    },
+  };
+}
