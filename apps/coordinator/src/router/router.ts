@@ -37,31 +37,35 @@ export class Router {
     candidates: readonly NodeSession[],
     reserved: ReadonlyMap<string, number>,
   ): { node: NodeSession; decision: RouteDecision } | undefined {
-    let best: { node: NodeSession; decision: RouteDecision } | undefined;
+    // Scores are plain numbers in the loop (a job may see hundreds of candidates); the decision
+    // and its reasons are built once, for the winner.
+    let best:
+      | { node: NodeSession; score: number; reputation: number; latency: number; load: number; explore: number }
+      | undefined;
     for (const node of candidates) {
       const reputation = this.options.reputationOf(node.key);
       // 1 for an instant node, 0.5 at one second; unmeasured nodes count as 1 s.
       const latency = 1 / (1 + (node.latencyEwmaMs ?? 1_000) / 1_000);
       const load = (node.inFlight.size + (reserved.get(node.key) ?? 0)) / node.slots;
-      const explore = this.random();
-      const score = 0.4 * reputation + 0.3 * latency + 0.3 * (1 - load) + this.options.exploration * explore;
-      if (best === undefined || score > best.decision.score) {
-        best = {
-          node,
-          decision: {
-            node_key: node.key,
-            score: Number(score.toFixed(4)),
-            candidates: candidates.length,
-            reasons: {
-              reputation: Number(reputation.toFixed(4)),
-              latency: Number(latency.toFixed(4)),
-              load: Number(load.toFixed(4)),
-              exploration: Number((this.options.exploration * explore).toFixed(4)),
-            },
-          },
-        };
-      }
+      const explore = this.options.exploration * this.random();
+      const score = 0.4 * reputation + 0.3 * latency + 0.3 * (1 - load) + explore;
+      if (best === undefined || score > best.score) best = { node, score, reputation, latency, load, explore };
     }
-    return best;
+    if (best === undefined) return undefined;
+    const round = (x: number) => Math.round(x * 10_000) / 10_000;
+    return {
+      node: best.node,
+      decision: {
+        node_key: best.node.key,
+        score: round(best.score),
+        candidates: candidates.length,
+        reasons: {
+          reputation: round(best.reputation),
+          latency: round(best.latency),
+          load: round(best.load),
+          exploration: round(best.explore),
+        },
+      },
+    };
   }
 }
