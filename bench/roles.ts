@@ -17,6 +17,8 @@ const o = JSON.parse(json ?? "{}") as {
   nodes?: number;
   slots?: number;
   signatureWorkers?: number;
+  tokenDelayMs?: number;
+  tokenDelayJitterMs?: number;
 };
 const hardware: Hardware = { cpu: { model: "bench", cores: 2 }, memory_mb: 1024, gpus: [], compute_class: "S" };
 
@@ -49,8 +51,16 @@ async function coordinator() {
 
 switch (role) {
   case "backend": {
-    // The node's inference backend, answering at once: isolates havn's own cost.
-    const server = createOpenAIServer(new ScriptedBackend({ tokens: 8, slots: 1024 }));
+    // The node's inference backend: answering at once isolates havn's own cost; paced
+    // (`tokenDelayMs` per token, no CPU) stands for a model served on a GPU elsewhere.
+    const server = createOpenAIServer(
+      new ScriptedBackend({
+        tokens: 8,
+        slots: 1024,
+        tokenDelayMs: o.tokenDelayMs ?? 0,
+        tokenDelayJitterMs: o.tokenDelayJitterMs ?? 0,
+      }),
+    );
     console.log(`READY ${await server.listen({ port: 0, host: "127.0.0.1" })}`);
     break;
   }

@@ -7,6 +7,11 @@ export interface ScriptedBackendOptions {
   readonly slots?: number;
   /** Delay before each token, in ms. Default 0: answers at once. */
   readonly tokenDelayMs?: number;
+  /**
+   * Each token's delay varies uniformly by up to this many ms either way, as a real engine's
+   * does; the text stays the same. Default 0.
+   */
+  readonly tokenDelayJitterMs?: number;
   /** Tokens per answer when `max_tokens` allows. Default 8. */
   readonly tokens?: number;
   /** Changes every word: two nodes with different variants disagree on the same job. */
@@ -37,6 +42,7 @@ export class ScriptedBackend implements Backend {
       model: options.model ?? "havn-tiny",
       slots: options.slots ?? 4,
       tokenDelayMs: options.tokenDelayMs ?? 0,
+      tokenDelayJitterMs: Math.min(options.tokenDelayJitterMs ?? 0, options.tokenDelayMs ?? 0),
       tokens: options.tokens ?? 8,
       name: options.name ?? "scripted",
       tasks: options.tasks ?? ["chat", "completion"],
@@ -80,7 +86,10 @@ export class ScriptedBackend implements Backend {
     let text = "";
     let n = 0;
     for (const w of words) {
-      if (this.o.tokenDelayMs > 0) await new Promise((r) => setTimeout(r, this.o.tokenDelayMs));
+      if (this.o.tokenDelayMs > 0) {
+        const jitter = (Math.random() * 2 - 1) * this.o.tokenDelayJitterMs;
+        await new Promise((r) => setTimeout(r, this.o.tokenDelayMs + jitter));
+      }
       if (request.signal?.aborted) return { text, finishReason: "cancelled", promptTokens: 1, completionTokens: n };
       text += w;
       n++;
