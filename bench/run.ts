@@ -28,12 +28,18 @@ function stop(child: ChildProcess | undefined) {
   if (child && child.exitCode === null) child.kill("SIGKILL");
 }
 
-const body = JSON.stringify({
-  model: "havn-tiny",
-  messages: [{ role: "user", content: "benchmark" }],
-  max_tokens: 8,
-  temperature: 0,
-});
+/**
+ * The i-th request of a run. Requests differ, so a paced backend takes a different time for
+ * each (as a real model does); direct and through-havn runs send the same sequence, so both see
+ * the same backend times and their difference is havn's.
+ */
+const bodyOf = (i: number) =>
+  JSON.stringify({
+    model: "havn-tiny",
+    messages: [{ role: "user", content: `benchmark ${i}` }],
+    max_tokens: 8,
+    temperature: 0,
+  });
 
 /** Sends `total` POSTs with `concurrency` in flight over keep-alive connections; returns latencies in ms. */
 async function load(
@@ -46,7 +52,7 @@ async function load(
   const latencies: number[] = [];
   let next = 0;
   let errors = 0;
-  const one = () =>
+  const one = (body: string) =>
     new Promise<void>((resolve) => {
       const t0 = performance.now();
       const req = request(
@@ -75,8 +81,7 @@ async function load(
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (next < total) {
-        next++;
-        await one();
+        await one(bodyOf(next++));
       }
     }),
   );

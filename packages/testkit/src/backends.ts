@@ -8,8 +8,9 @@ export interface ScriptedBackendOptions {
   /** Delay before each token, in ms. Default 0: answers at once. */
   readonly tokenDelayMs?: number;
   /**
-   * Each token's delay varies uniformly by up to this many ms either way, as a real engine's
-   * does; the text stays the same. Default 0.
+   * Each token's delay varies by up to this many ms either way, as a real engine's time varies
+   * with the request. The variation is a function of the request (like the text), so the same
+   * request takes the same time wherever it runs. Default 0.
    */
   readonly tokenDelayJitterMs?: number;
   /** Tokens per answer when `max_tokens` allows. Default 8. */
@@ -83,11 +84,15 @@ export class ScriptedBackend implements Backend {
       return { text: "", finishReason: "cancelled", promptTokens: 0, completionTokens: 0 };
     }
     const words = this.words(request.input, request.params.seed).slice(0, request.params.max_tokens);
+    const pace = this.o.tokenDelayJitterMs > 0 ? hashCanonical({ pace: request.input, seed: request.params.seed }) : "";
     let text = "";
     let n = 0;
     for (const w of words) {
       if (this.o.tokenDelayMs > 0) {
-        const jitter = (Math.random() * 2 - 1) * this.o.tokenDelayJitterMs;
+        // A fraction in [-1, 1] from 16 bits of the request's hash, per token.
+        const at = (n * 4) % 60;
+        const jitter =
+          (Number.parseInt(pace.slice(at, at + 4) || "8000", 16) / 32_767.5 - 1) * this.o.tokenDelayJitterMs;
         await new Promise((r) => setTimeout(r, this.o.tokenDelayMs + jitter));
       }
       if (request.signal?.aborted) return { text, finishReason: "cancelled", promptTokens: 1, completionTokens: n };

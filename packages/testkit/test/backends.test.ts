@@ -8,22 +8,24 @@ const request = {
 };
 
 describe("ScriptedBackend", () => {
-  it("paces tokens with jitter: the timing varies, the text does not", async () => {
+  it("paces tokens with jitter: the timing varies with the request, the text does not", async () => {
     const steady = new ScriptedBackend({ tokens: 4 });
     const jittery = new ScriptedBackend({ tokens: 4, tokenDelayMs: 10, tokenDelayJitterMs: 8 });
-    const expected = (await steady.generate(request)).text;
     const gaps: number[] = [];
     for (let i = 0; i < 3; i++) {
       let last = performance.now();
       const result = await jittery.generate({
         ...request,
+        params: { ...request.params, seed: 3 + i },
         onText: () => {
           const now = performance.now();
           gaps.push(now - last);
           last = now;
         },
       });
-      expect(result.text).toBe(expected);
+      expect(result.text).toBe(
+        (await steady.generate({ ...request, params: { ...request.params, seed: 3 + i } })).text,
+      );
     }
     expect(gaps).toHaveLength(12);
     for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(1);
