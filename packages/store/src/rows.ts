@@ -1,6 +1,15 @@
 import type { Capabilities, ComputeClass, Hardware } from "@havn/protocol";
-import { admittedLeasedStatus, type JobStatus } from "./job-states.js";
-import type { ClaimedAttempt, CompleteJobInput, JobRow, NewJob, NodeRow } from "./types.js";
+import { admittedLeasedStatus, statusesLeadingTo, type JobStatus } from "./job-states.js";
+import type {
+  ClaimedAttempt,
+  CompleteJobInput,
+  CompleteJobResult,
+  JobRow,
+  NewJob,
+  NodeRow,
+  ReceiptSealer,
+  SealRequest,
+} from "./types.js";
 import type { CosignedReceipt } from "@havn/protocol";
 
 /** A raw row as either driver returns it: JSON columns are text (SQLite) or parsed (PostgreSQL). */
@@ -117,5 +126,64 @@ export function completedJobRow(before: JobRow, input: CompleteJobInput, receipt
     finishedAt: input.now,
     updatedAt: input.now,
     leaseExpiresAt: null,
+  };
+}
+
+const toCompleted = statusesLeadingTo("completed");
+
+/** An attempt of a completion batch that may complete, at the log position it takes. */
+export interface PlannedCompletion {
+  /** Its place in the batch. */
+  readonly index: number;
+  /** The job as read before completing. */
+  readonly job: JobRow;
+  readonly request: SealRequest;
+}
+
+/**
+ * The first step of every store's `completeJobs`: refuses attempts whose job is gone or whose
+ * lease moved on, and links the rest into the log at consecutive positions after `head`.
+ * `results` holds the refusals; `complete` fills in the rest once they are co-signed and written.
+ */
+export function planCompletions(
+  inputs: readonly CompleteJobInput[],
+  current: (jobId: string) => JobRow | undefined,
+  head: { readonly seq: number; readonly entryHash: string },
+  sealer: ReceiptSealer,
+) {
+  const results: CompleteJobResult[] = [];
+  const accepted: PlannedCompletion[] = [];
+  let seq = head.seq;
+  let prevHash = head.entryHash;
+  for (const [index, input] of inputs.entries()) {
+    const job = current(input.jobId);
+    if (job === undefined) {
+      results[index] = { ok: false, reason: "not_found", job: null };
+    } else if (
+      job.attemptId !== input.attemptId ||
+      job.nodeKey !== input.nodeKey ||
+      !toCompleted.includes(job.status)
+    ) {
+      results[index] = { ok: false, reason: "lease_conflict", job };
+    } else {
+      const entryHash = sealer.link(prevHash, input);
+      accepted.push({
+        index,
+        job,
+        request: { log: { seq: ++seq, prev_hash: prevHash, entry_hash: entryHash }, input },
+      });
+      prevHash = entryHash;
+    }
+  }
+  return {
+    results,
+    accepted,
+    /** The batch's results once `accepted` is written with these co-signed receipts. */
+    complete(cosigned: readonly CosignedReceipt[]): CompleteJobResult[] {
+      accepted.forEach(({ index, job, request }, i) => {
+        results[index] = { ok: true, job: completedJobRow(job, request.input, cosigned[i]!) };
+      });
+      return results;
+    },
   };
 }

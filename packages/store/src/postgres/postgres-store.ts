@@ -2,7 +2,7 @@ import pg from "pg";
 import type { ErrorBody } from "@havn/protocol";
 import { admittedLeasedStatus, jobStatuses, statusesLeadingTo, type JobStatus } from "../job-states.js";
 import { loadMigrations } from "../migrations.js";
-import { completedJobRow, newJobRow, rowToClaim, rowToJob, rowToNode, sqlList, type RawRow } from "../rows.js";
+import { newJobRow, planCompletions, rowToClaim, rowToJob, rowToNode, sqlList, type RawRow } from "../rows.js";
 import type {
   ClaimedAttempt,
   ClaimRequest,
@@ -15,7 +15,6 @@ import type {
   NewJob,
   NodeRow,
   ReceiptSealer,
-  SealRequest,
   Store,
   StoreNotification,
   UpsertNodeInput,
@@ -34,7 +33,6 @@ export interface PostgresStoreOptions {
 
 const toLeased = sqlList(statusesLeadingTo("leased"));
 const toRunning = sqlList(statusesLeadingTo("running"));
-const toCompleted = statusesLeadingTo("completed");
 const toFailed = sqlList(statusesLeadingTo("failed"));
 const toQueued = sqlList(statusesLeadingTo("queued"));
 const toCancelled = sqlList(statusesLeadingTo("cancelled"));
@@ -229,41 +227,24 @@ export class PostgresStore implements Store {
       // The head stays locked while the batch is co-signed (off the event loop): replicas append
       // one batch at a time, and the positions signed are the positions written.
       const [head] = await this.rows(c, `SELECT seq, entry_hash FROM execution_log_head WHERE id = 1 FOR UPDATE`);
-      let seq = Number(head!.seq);
-      let prevHash = head!.entry_hash as string;
       const current = new Map(
         (await this.rows(c, `SELECT * FROM jobs WHERE id = ANY($1) FOR UPDATE`, [inputs.map((i) => i.jobId)])).map(
           (r) => [r.id as string, rowToJob(r)],
         ),
       );
-      const results: CompleteJobResult[] = [];
-      const accepted: { index: number; job: JobRow; request: SealRequest }[] = [];
-      for (const [index, input] of inputs.entries()) {
-        const job = current.get(input.jobId);
-        if (job === undefined) {
-          results[index] = { ok: false, reason: "not_found", job: null };
-        } else if (
-          job.attemptId !== input.attemptId ||
-          job.nodeKey !== input.nodeKey ||
-          !toCompleted.includes(job.status)
-        ) {
-          results[index] = { ok: false, reason: "lease_conflict", job };
-        } else {
-          const entryHash = sealer.link(prevHash, input);
-          accepted.push({
-            index,
-            job,
-            request: { log: { seq: ++seq, prev_hash: prevHash, entry_hash: entryHash }, input },
-          });
-          prevHash = entryHash;
-        }
-      }
-      if (accepted.length === 0) return results;
-      const sealed = await sealer.seal(accepted.map((a) => a.request));
-      const rows = accepted.map(({ index, job, request }, i) => {
-        results[index] = { ok: true, job: completedJobRow(job, request.input, sealed[i]!) };
-        return { input: request.input, log: request.log, cosigned: JSON.stringify(sealed[i]) };
-      });
+      const plan = planCompletions(
+        inputs,
+        (id) => current.get(id),
+        { seq: Number(head!.seq), entryHash: head!.entry_hash as string },
+        sealer,
+      );
+      if (plan.accepted.length === 0) return plan.results;
+      const sealed = await sealer.seal(plan.accepted.map((a) => a.request));
+      const rows = plan.accepted.map(({ request }, i) => ({
+        input: request.input,
+        log: request.log,
+        cosigned: JSON.stringify(sealed[i]),
+      }));
       const now = rows[0]!.input.now;
       await c.query(
         `INSERT INTO outputs (cid, bytes, size, created_at)
@@ -302,8 +283,12 @@ export class PostgresStore implements Store {
         rows.map((a) => a.input.attemptId),
         now,
       ]);
-      await c.query(`UPDATE execution_log_head SET seq = $1, entry_hash = $2 WHERE id = 1`, [seq, prevHash]);
-      return results;
+      const last = rows[rows.length - 1]!.log;
+      await c.query(`UPDATE execution_log_head SET seq = $1, entry_hash = $2 WHERE id = 1`, [
+        last.seq,
+        last.entry_hash,
+      ]);
+      return plan.complete(sealed);
     });
   }
 

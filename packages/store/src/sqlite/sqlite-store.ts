@@ -4,7 +4,7 @@ import { dirname } from "node:path";
 import type { ErrorBody } from "@havn/protocol";
 import { admittedLeasedStatus, jobStatuses, statusesLeadingTo, type JobStatus } from "../job-states.js";
 import { loadMigrations } from "../migrations.js";
-import { completedJobRow, newJobRow, rowToClaim, rowToJob, rowToNode, sqlList, type RawRow } from "../rows.js";
+import { newJobRow, planCompletions, rowToClaim, rowToJob, rowToNode, sqlList, type RawRow } from "../rows.js";
 import type {
   ClaimedAttempt,
   ClaimRequest,
@@ -17,7 +17,6 @@ import type {
   NewJob,
   NodeRow,
   ReceiptSealer,
-  SealRequest,
   Store,
   UpsertNodeInput,
   UpsertNodeResult,
@@ -35,7 +34,6 @@ const toFailed = sqlList(statusesLeadingTo("failed"));
 const toQueued = sqlList(statusesLeadingTo("queued"));
 const toCancelled = sqlList(statusesLeadingTo("cancelled"));
 const genesis = "0".repeat(64);
-const toCompletedList = statusesLeadingTo("completed");
 /** Thrown inside a completion transaction to roll it back: an attempt ended while it was co-signed. */
 const attemptMoved = new Error("attempt moved");
 /** A batch is read again at most this often; each round excludes the attempts that ended. */
@@ -265,29 +263,17 @@ export class SqliteStore implements Store {
     const q = this.q;
     for (let round = 1; ; round++) {
       const head = q.logHead.get() as { seq: number; entry_hash: string } | undefined;
-      let seq = head?.seq ?? 0;
-      let prevHash = head?.entry_hash ?? genesis;
-      const results: CompleteJobResult[] = [];
-      const accepted: { index: number; job: JobRow; request: SealRequest }[] = [];
-      for (const [index, input] of inputs.entries()) {
-        const current = q.getJob.get(input.jobId) as RawRow | undefined;
-        const job = current && rowToJob(current);
-        if (job === undefined) {
-          results[index] = { ok: false, reason: "not_found", job: null };
-        } else if (
-          job.attemptId !== input.attemptId ||
-          job.nodeKey !== input.nodeKey ||
-          !toCompletedList.includes(job.status)
-        ) {
-          results[index] = { ok: false, reason: "lease_conflict", job };
-        } else {
-          const entryHash = sealer.link(prevHash, input);
-          const log = { seq: ++seq, prev_hash: prevHash, entry_hash: entryHash };
-          accepted.push({ index, job, request: { log, input } });
-          prevHash = entryHash;
-        }
-      }
-      if (accepted.length === 0) return results;
+      const plan = planCompletions(
+        inputs,
+        (id) => {
+          const row = q.getJob.get(id) as RawRow | undefined;
+          return row && rowToJob(row);
+        },
+        { seq: head?.seq ?? 0, entryHash: head?.entry_hash ?? genesis },
+        sealer,
+      );
+      const { accepted } = plan;
+      if (accepted.length === 0) return plan.results;
 
       const cosigned = await sealer.seal(accepted.map((a) => a.request));
 
@@ -327,12 +313,7 @@ export class SqliteStore implements Store {
       } catch (err) {
         if (err !== attemptMoved) throw err;
       }
-      if (ok) {
-        accepted.forEach(({ index, job, request }, i) => {
-          results[index] = { ok: true, job: completedJobRow(job, request.input, cosigned[i]!) };
-        });
-        return results;
-      }
+      if (ok) return plan.complete(cosigned);
       if (round >= maxSealRounds) throw new Error("The execution log kept moving while a batch was co-signed.");
     }
   }
