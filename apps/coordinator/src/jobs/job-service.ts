@@ -83,8 +83,9 @@ export class JobService {
       this.dispatcher.release(lease);
       throw err;
     }
+    const row = newJobRow(leased);
     // The job's row as it stands if its node vanished meanwhile (re-queued or failed).
-    return (await this.dispatcher.deliver(leased)) ?? newJobRow(leased);
+    return (await this.dispatcher.deliver(row, lease)) ?? row;
   }
 
   async get(id: string): Promise<JobRow> {

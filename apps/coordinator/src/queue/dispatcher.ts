@@ -1,6 +1,5 @@
 import { newAttemptId, type JobSpec } from "@havn/protocol";
 import {
-  newJobRow,
   type AdmissionLease,
   type ClaimedAttempt,
   type ClaimRequest,
@@ -108,9 +107,9 @@ export class Dispatcher {
    * The job was written leased at admission: sends it to its node. Returns the job's new row
    * when the node went away meanwhile and the attempt was ended instead.
    */
-  async deliver(job: NewJob & { readonly lease: AdmissionLease }): Promise<JobRow | undefined> {
-    this.reserve(job.lease.nodeKey, -1);
-    return this.send(newJobRow(job), job.lease.attemptId, job.lease.nodeKey, job.lease.leaseExpiresAt);
+  async deliver(job: JobRow, lease: AdmissionLease): Promise<JobRow | undefined> {
+    this.reserve(lease.nodeKey, -1);
+    return this.send(job, lease.attemptId, lease.nodeKey, lease.leaseExpiresAt);
   }
 
   private reserve(nodeKey: string, n: number) {
