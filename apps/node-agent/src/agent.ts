@@ -18,7 +18,7 @@ import {
   type Receipt,
 } from "@havn/protocol";
 import { loadOrCreateKeyFile } from "@havn/protocol/keyfile";
-import type { Backend, BackendInfo } from "@havn/engine";
+import { jobOutputOf, type Backend, type BackendInfo } from "@havn/engine";
 import { assumedPowerW, detectHardware } from "./hardware.js";
 
 export const agentVersion = "0.1.0";
@@ -233,11 +233,7 @@ export class NodeAgent {
         type: "result",
         job_id: spec.job_id,
         attempt_id: spec.attempt_id,
-        output: {
-          text: result.text,
-          finish_reason: result.finishReason,
-          usage: { prompt_tokens: result.promptTokens, completion_tokens: result.completionTokens },
-        },
+        output: jobOutputOf(result),
         receipt,
         node_signature: signReceipt(receipt, this.keys.secretKey),
       });

@@ -1,4 +1,4 @@
-import type { GenerationParams, JobInput, TaskKind } from "@havn/protocol";
+import type { GenerationParams, JobInput, JobOutput, TaskKind } from "@havn/protocol";
 
 /** A model a backend serves. */
 export interface BackendModel {
@@ -47,6 +47,15 @@ export interface GenerateResult {
   readonly finishReason: "stop" | "length" | "cancelled";
   readonly promptTokens: number;
   readonly completionTokens: number;
+}
+
+/** A generation as the wire carries it (result messages, OpenAI answers). */
+export function jobOutputOf(result: GenerateResult): JobOutput {
+  return {
+    text: result.text,
+    finish_reason: result.finishReason,
+    usage: { prompt_tokens: result.promptTokens, completion_tokens: result.completionTokens },
+  };
 }
 
 export interface ScoreRequest {

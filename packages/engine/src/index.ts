@@ -1,4 +1,4 @@
-export { StopMatcher } from "./backend.js";
+export { jobOutputOf, StopMatcher } from "./backend.js";
 export type {
   Backend,
   BackendInfo,

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { ErrorBody } from "./errors.js";
+import { HavnError, type ErrorBody } from "./errors.js";
 import { jobLimits, type GenerationParams, type JobInput, type JobOutput } from "./jobs.js";
 
 /**
@@ -175,6 +175,70 @@ export function completionChunk(
     created,
     model,
     choices: [{ index: 0, text, finish_reason: finish(finishReason), logprobs: null }],
+  };
+}
+
+/** Which OpenAI endpoint: `/v1/chat/completions` or `/v1/completions`. */
+export type OpenAIKind = "chat" | "completion";
+
+/** Validates a request body against a schema; problems become one REQUEST_INVALID listing each. */
+export function parseRequestBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+  if (body === undefined || body === null) {
+    throw new HavnError("REQUEST_INVALID", "A JSON body is required.");
+  }
+  const result = schema.safeParse(body);
+  if (!result.success) {
+    throw new HavnError("REQUEST_INVALID", "The request does not match the schema.", {
+      details: result.error.issues.slice(0, 20).map((i) => ({ path: i.path.join("."), message: i.message })),
+    });
+  }
+  return result.data;
+}
+
+/** Either OpenAI request as one job: its input, pinned parameters and stream options. */
+export function parseOpenAIRequest(kind: OpenAIKind, raw: unknown, defaults: SamplingDefaults) {
+  const common = (body: ChatCompletionRequest | CompletionRequest) => ({
+    model: body.model,
+    stream: body.stream ?? false,
+    includeUsage: body.stream_options?.include_usage ?? false,
+  });
+  if (kind === "chat") {
+    const body = parseRequestBody(chatCompletionRequestSchema, raw);
+    return { kind, body, ...common(body), job: chatRequestToJob(body, defaults) } as const;
+  }
+  const body = parseRequestBody(completionRequestSchema, raw);
+  return { kind, body, ...common(body), job: completionRequestToJob(body, defaults) } as const;
+}
+
+/** The whole (non-streamed) answer of either endpoint. */
+export function openAIResponse(kind: OpenAIKind, id: string, model: string, created: number, output: JobOutput) {
+  return kind === "chat"
+    ? chatCompletionResponse(id, model, created, output)
+    : completionResponse(id, model, created, output);
+}
+
+/** A streamed piece of text, or (`finishReason` given, no text) the chunk that ends the answer. */
+export function openAIChunk(
+  kind: OpenAIKind,
+  id: string,
+  model: string,
+  created: number,
+  text: string,
+  finishReason: JobOutput["finish_reason"] | null = null,
+) {
+  if (kind === "completion") return completionChunk(id, model, created, text, finishReason);
+  return chatCompletionChunk(id, model, created, finishReason === null ? { content: text } : {}, finishReason);
+}
+
+/** The chunk with token usage that `stream_options.include_usage` asks for, after the last one. */
+export function openAIUsageChunk(kind: OpenAIKind, id: string, model: string, created: number, output: JobOutput) {
+  return {
+    id,
+    object: kind === "chat" ? ("chat.completion.chunk" as const) : ("text_completion" as const),
+    created,
+    model,
+    choices: [],
+    usage: usageOf(output),
   };
 }
 

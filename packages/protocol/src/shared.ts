@@ -53,10 +53,15 @@ export {
   completionRequestSchema,
   completionRequestToJob,
   completionResponse,
+  openAIChunk,
   openAIErrorBody,
+  openAIResponse,
+  openAIUsageChunk,
+  parseOpenAIRequest,
+  parseRequestBody,
   usageOf,
 } from "./openai.js";
-export type { ChatCompletionRequest, CompletionRequest, SamplingDefaults } from "./openai.js";
+export type { ChatCompletionRequest, CompletionRequest, OpenAIKind, SamplingDefaults } from "./openai.js";
 export { domainTag, signatureDomains } from "./crypto/suite.js";
 export type { CryptoSuite, KeyPair, SignatureDomain } from "./crypto/suite.js";
 export type { ReceiptVerification } from "./receipt-signing.js";

@@ -1,6 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from "fastify";
 import { HavnError, openAIErrorBody } from "@havn/protocol";
-import type { z } from "zod";
 
 /** Fastify's own errors, mapped to catalog codes. */
 const fastifyCodes: Record<string, ConstructorParameters<typeof HavnError>[0]> = {
@@ -49,18 +48,4 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (body === "" || body === undefined) return done(null, undefined);
     void parseJson(request, body as string, done);
   });
-}
-
-/** Validates a body against a schema; problems become one 400 with each issue listed. */
-export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
-  if (body === undefined || body === null) {
-    throw new HavnError("REQUEST_INVALID", "A JSON body is required.");
-  }
-  const result = schema.safeParse(body);
-  if (!result.success) {
-    throw new HavnError("REQUEST_INVALID", "The request does not match the schema.", {
-      details: result.error.issues.slice(0, 20).map((i) => ({ path: i.path.join("."), message: i.message })),
-    });
-  }
-  return result.data;
 }

@@ -1,23 +1,18 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import {
   chatCompletionChunk,
-  chatCompletionRequestSchema,
-  chatCompletionResponse,
-  chatRequestToJob,
-  completionChunk,
-  completionRequestSchema,
-  completionRequestToJob,
-  completionResponse,
   HavnError,
   newJobId,
+  openAIChunk,
   openAIErrorBody,
-  usageOf,
+  openAIResponse,
+  openAIUsageChunk,
+  parseOpenAIRequest,
   type GenerationParams,
   type JobInput,
-  type JobOutput,
+  type OpenAIKind,
 } from "@havn/protocol";
-import type { Backend } from "../backend.js";
-import type { z } from "zod";
+import { jobOutputOf, type Backend } from "../backend.js";
 
 export interface ServeModelOptions {
   /** Default `max_tokens` when a request names none. Default 256. */
@@ -30,16 +25,6 @@ function sendError(reply: FastifyReply, err: unknown) {
   const e =
     err instanceof HavnError ? err : new HavnError("INTERNAL_ERROR", "The model server failed.", { cause: err });
   return reply.code(e.status).send(openAIErrorBody(e.toBody(), e.status));
-}
-
-function parse<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
-  const result = schema.safeParse(body);
-  if (!result.success) {
-    throw new HavnError("REQUEST_INVALID", "The request does not match the schema.", {
-      details: result.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
-    });
-  }
-  return result.data;
 }
 
 /**
@@ -83,7 +68,7 @@ export function createOpenAIServer(backend: Backend, options: ServeModelOptions 
     job: { input: JobInput; params: GenerationParams },
     stream: boolean,
     includeUsage: boolean,
-    kind: "chat" | "completion",
+    kind: OpenAIKind,
   ) {
     const info = await backend.info();
     if (!info.models.some((m) => m.name === model)) {
@@ -100,14 +85,7 @@ export function createOpenAIServer(backend: Backend, options: ServeModelOptions 
     });
     if (!stream) {
       const r = await backend.generate({ model, ...job, signal: abort.signal });
-      const output: JobOutput = {
-        text: r.text,
-        finish_reason: r.finishReason,
-        usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens },
-      };
-      return kind === "chat"
-        ? chatCompletionResponse(id, model, created, output)
-        : completionResponse(id, model, created, output);
+      return openAIResponse(kind, id, model, created, jobOutputOf(r));
     }
     reply.hijack();
     const raw = reply.raw;
@@ -119,33 +97,10 @@ export function createOpenAIServer(backend: Backend, options: ServeModelOptions 
         model,
         ...job,
         signal: abort.signal,
-        onText: (t) =>
-          send(
-            kind === "chat"
-              ? chatCompletionChunk(id, model, created, { content: t })
-              : completionChunk(id, model, created, t),
-          ),
+        onText: (t) => send(openAIChunk(kind, id, model, created, t)),
       });
-      send(
-        kind === "chat"
-          ? chatCompletionChunk(id, model, created, {}, r.finishReason)
-          : completionChunk(id, model, created, "", r.finishReason),
-      );
-      if (includeUsage) {
-        const usage = usageOf({
-          text: r.text,
-          finish_reason: r.finishReason,
-          usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens },
-        });
-        send({
-          id,
-          object: kind === "chat" ? "chat.completion.chunk" : "text_completion",
-          created,
-          model,
-          choices: [],
-          usage,
-        });
-      }
+      send(openAIChunk(kind, id, model, created, "", r.finishReason));
+      if (includeUsage) send(openAIUsageChunk(kind, id, model, created, jobOutputOf(r)));
       raw.write("data: [DONE]\n\n");
     } catch (err) {
       const e = err instanceof HavnError ? err : new HavnError("INTERNAL_ERROR", "Generation failed.", { cause: err });
@@ -155,31 +110,14 @@ export function createOpenAIServer(backend: Backend, options: ServeModelOptions 
     return reply;
   }
 
-  app.post("/v1/chat/completions", async (req, reply) => {
+  async function handle(kind: OpenAIKind, raw: unknown, reply: FastifyReply) {
     try {
-      const body = parse(chatCompletionRequestSchema, req.body);
-      return await run(
-        reply,
-        body.model,
-        chatRequestToJob(body, defaults()),
-        body.stream ?? false,
-        body.stream_options?.include_usage ?? false,
-        "chat",
-      );
-    } catch (err) {
-      return sendError(reply, err);
-    }
-  });
-
-  app.post("/v1/completions", async (req, reply) => {
-    try {
-      const body = parse(completionRequestSchema, req.body);
-      if (body.echo && body.max_tokens === 0) {
+      const parsed = parseOpenAIRequest(kind, raw, defaults());
+      if (parsed.kind === "completion" && parsed.body.echo && parsed.body.max_tokens === 0) {
         // Prompt scoring: the logprob of every prompt token given those before it.
-        const job = completionRequestToJob(body, defaults());
-        const prompt = job.input.kind === "completion" ? job.input.prompt : "";
+        const prompt = parsed.job.input.kind === "completion" ? parsed.job.input.prompt : "";
         const scored = await backend.score({
-          model: body.model,
+          model: parsed.model,
           input: { kind: "completion", prompt: "" },
           continuation: prompt,
         });
@@ -193,7 +131,7 @@ export function createOpenAIServer(backend: Backend, options: ServeModelOptions 
           id: `cmpl-${newJobId().slice(4)}`,
           object: "text_completion",
           created: Math.floor(Date.now() / 1000),
-          model: body.model,
+          model: parsed.model,
           choices: [
             {
               index: 0,
@@ -205,18 +143,14 @@ export function createOpenAIServer(backend: Backend, options: ServeModelOptions 
           usage: { prompt_tokens: scored.tokens.length, completion_tokens: 0, total_tokens: scored.tokens.length },
         };
       }
-      return await run(
-        reply,
-        body.model,
-        completionRequestToJob(body, defaults()),
-        body.stream ?? false,
-        body.stream_options?.include_usage ?? false,
-        "completion",
-      );
+      return await run(reply, parsed.model, parsed.job, parsed.stream, parsed.includeUsage, kind);
     } catch (err) {
       return sendError(reply, err);
     }
-  });
+  }
+
+  app.post("/v1/chat/completions", (req, reply) => handle("chat", req.body, reply));
+  app.post("/v1/completions", (req, reply) => handle("completion", req.body, reply));
 
   return app;
 }

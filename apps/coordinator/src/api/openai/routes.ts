@@ -1,17 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import {
   chatCompletionChunk,
-  chatCompletionRequestSchema,
-  chatCompletionResponse,
-  chatRequestToJob,
-  completionChunk,
-  completionRequestSchema,
-  completionRequestToJob,
-  completionResponse,
   HavnError,
+  openAIChunk,
   openAIErrorBody,
-  usageOf,
+  openAIResponse,
+  openAIUsageChunk,
+  parseOpenAIRequest,
   type JobOutput,
+  type OpenAIKind as Kind,
 } from "@havn/protocol";
 import { isTerminal, type JobRow } from "@havn/store";
 import type { CoordinatorConfig } from "../../config.js";
@@ -19,7 +16,7 @@ import type { NodeRegistry } from "../../gateway/node-registry.js";
 import type { JobEvents } from "../../jobs/job-events.js";
 import { errorOfEndedJob, shuttingDown, type JobService } from "../../jobs/job-service.js";
 import type { ModelCatalog } from "../../router/model-catalog.js";
-import { parseBody, sendError } from "../errors.js";
+import { sendError } from "../errors.js";
 
 export interface OpenAIRouteDeps {
   readonly jobs: JobService;
@@ -28,8 +25,6 @@ export interface OpenAIRouteDeps {
   readonly registry: NodeRegistry;
   readonly config: CoordinatorConfig;
 }
-
-type Kind = "chat" | "completion";
 
 /** SSE comment lines keep proxies from closing a stream while a job waits in the queue. */
 const keepAliveMs = 15_000;
@@ -43,14 +38,10 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
   const { jobs, events, config } = deps;
   const samplingDefaults = () => ({ maxTokens: config.defaultMaxTokens, seed: Math.floor(Math.random() * 0xffffffff) });
 
-  const respond = (kind: Kind, job: JobRow, output: JobOutput) => {
-    const created = Math.floor(job.createdAt / 1000);
-    const body =
-      kind === "chat"
-        ? chatCompletionResponse(job.id, job.model, created, output)
-        : completionResponse(job.id, job.model, created, output);
-    return { ...body, havn: havnExtension(job) };
-  };
+  const respond = (kind: Kind, job: JobRow, output: JobOutput) => ({
+    ...openAIResponse(kind, job.id, job.model, Math.floor(job.createdAt / 1000), output),
+    havn: havnExtension(job),
+  });
 
   async function answer(kind: Kind, job: JobRow, reply: FastifyReply) {
     const ended = await jobs.waitForEnd(job, config.requestTimeoutMs);
@@ -81,12 +72,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
     });
     const created = Math.floor(job.createdAt / 1000);
     const write = (data: unknown) => raw.write(`data: ${JSON.stringify(data)}\n\n`);
-    const delta = (text: string) =>
-      write(
-        kind === "chat"
-          ? chatCompletionChunk(job.id, job.model, created, { content: text })
-          : completionChunk(job.id, job.model, created, text),
-      );
+    const delta = (text: string) => write(openAIChunk(kind, job.id, job.model, created, text));
     if (kind === "chat") write(chatCompletionChunk(job.id, job.model, created, { role: "assistant", content: "" }));
 
     let sent = "";
@@ -143,26 +129,11 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
         case "completed": {
           const output = event.job.output!;
           if (!forward(output.text)) return diverged();
-          if (kind === "chat")
-            write({
-              ...chatCompletionChunk(job.id, job.model, created, {}, output.finish_reason),
-              havn: havnExtension(event.job),
-            });
-          else
-            write({
-              ...completionChunk(job.id, job.model, created, "", output.finish_reason),
-              havn: havnExtension(event.job),
-            });
-          if (includeUsage) {
-            write({
-              id: job.id,
-              object: kind === "chat" ? "chat.completion.chunk" : "text_completion",
-              created,
-              model: job.model,
-              choices: [],
-              usage: usageOf(output),
-            });
-          }
+          write({
+            ...openAIChunk(kind, job.id, job.model, created, "", output.finish_reason),
+            havn: havnExtension(event.job),
+          });
+          if (includeUsage) write(openAIUsageChunk(kind, job.id, job.model, created, output));
           raw.write("data: [DONE]\n\n");
           return end();
         }
@@ -187,27 +158,12 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
     request.log.debug({ job: job.id }, "streaming job");
   }
 
-  /** The body of either OpenAI request as one job: its input, pinned parameters and stream options. */
-  function parseRequest(kind: Kind, raw: unknown) {
-    const body =
-      kind === "chat" ? parseBody(chatCompletionRequestSchema, raw) : parseBody(completionRequestSchema, raw);
-    if ("echo" in body && body.echo)
-      throw new HavnError("REQUEST_INVALID", "echo is not supported on the coordinator.");
-    const job =
-      "messages" in body
-        ? chatRequestToJob(body, samplingDefaults())
-        : completionRequestToJob(body, samplingDefaults());
-    return {
-      model: body.model,
-      stream: body.stream ?? false,
-      includeUsage: body.stream_options?.include_usage ?? false,
-      job,
-    };
-  }
-
   async function handle(kind: Kind, request: FastifyRequest, reply: FastifyReply) {
     try {
-      const { model, stream: wantsStream, includeUsage, job: spec } = parseRequest(kind, request.body);
+      const parsed = parseOpenAIRequest(kind, request.body, samplingDefaults());
+      if (parsed.kind === "completion" && parsed.body.echo)
+        throw new HavnError("REQUEST_INVALID", "echo is not supported on the coordinator.");
+      const { model, stream: wantsStream, includeUsage, job: spec } = parsed;
       const job = await jobs.submit({ model, input: spec.input, params: spec.params, stream: wantsStream });
       request.log.info({ job: job.id, model: job.model, stream: wantsStream }, "job accepted");
       if (wantsStream) return stream(kind, job, includeUsage, request, reply);
