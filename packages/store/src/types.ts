@@ -190,6 +190,8 @@ export interface Store {
    */
   insertJobs(jobs: readonly NewJob[]): Promise<void>;
   getJob(id: string): Promise<JobRow | undefined>;
+  /** Those of these jobs that have ended (completed, failed or cancelled), in one query. */
+  endedJobs(ids: readonly string[]): Promise<JobRow[]>;
   /** Queued jobs for these models, oldest first. */
   listClaimable(models: readonly string[], limit: number): Promise<JobRow[]>;
   /** Atomically moves each still-queued job to `leased`; returns the claims that won. */

@@ -155,6 +155,25 @@ describe.each(storeKinds)("store on %s", (kind) => {
     await expect(store.insertJobs([plain, dup])).rejects.toThrow();
     expect(await store.getJob(plain.id)).toBeUndefined();
   });
+  it("tells which of many jobs have ended, in one query", async () => {
+    await open();
+    const [done, running, queued] = [newJob(), newJob(), newJob()];
+    for (const j of [done, running, queued]) await store.insertJob(j);
+    await store.claimJobs([claimOf(done.id, "att-done"), claimOf(running.id, "att-running")], 1_500);
+    await store.completeJobs([completion(done.id, "att-done")], seal);
+    const cancelled = newJob();
+    await store.insertJob(cancelled);
+    await store.cancelJob(cancelled.id, err, 1_600);
+    const ended = await store.endedJobs([done.id, running.id, queued.id, cancelled.id, "job-missing"]);
+    expect(ended.map((j) => [j.id, j.status]).sort()).toEqual(
+      [
+        [done.id, "completed"],
+        [cancelled.id, "cancelled"],
+      ].sort(),
+    );
+    expect(await store.endedJobs([])).toEqual([]);
+  });
+
   it("claims a job exactly once even when claims race", async () => {
     await open();
     const j = newJob();

@@ -1,5 +1,5 @@
 import type { ErrorBody } from "@havn/protocol";
-import { isTerminal, type Store } from "@havn/store";
+import type { Store } from "@havn/store";
 import type { FastifyBaseLogger } from "fastify";
 import type { CoordinatorConfig } from "../config.js";
 import { closeCodes } from "../gateway/node-gateway.js";
@@ -8,7 +8,7 @@ import { endAttempt } from "../jobs/end-attempt.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import type { Dispatcher } from "./dispatcher.js";
 
-/** Jobs read back per sweep for waiters on other replicas' work; the rest wait for the next sweep. */
+/** Jobs checked per sweep (one query) for waiters on other replicas' work; the rest wait for the next. */
 const maxWatchedPerSweep = 500;
 
 const leaseExpired: ErrorBody = {
@@ -60,10 +60,8 @@ export class Sweeper {
    * read back each sweep, and their end is announced (at most `sweepIntervalMs` late).
    */
   private async watchOtherReplicas(): Promise<void> {
-    for (const id of this.events.watched().slice(0, maxWatchedPerSweep)) {
-      const job = await this.store.getJob(id);
-      if (job && isTerminal(job.status)) this.events.emitTransition(job, null);
-    }
+    const ended = await this.store.endedJobs(this.events.watched().slice(0, maxWatchedPerSweep));
+    for (const job of ended) this.events.emitTransition(job, null);
   }
 
   async sweep(): Promise<void> {

@@ -1,6 +1,12 @@
 import pg from "pg";
 import type { ErrorBody } from "@havn/protocol";
-import { admittedLeasedStatus, jobStatuses, statusesLeadingTo, type JobStatus } from "../job-states.js";
+import {
+  admittedLeasedStatus,
+  jobStatuses,
+  statusesLeadingTo,
+  terminalStatuses,
+  type JobStatus,
+} from "../job-states.js";
 import { loadMigrations } from "../migrations.js";
 import { newJobRow, planCompletions, rowToClaim, rowToJob, rowToNode, sqlList, type RawRow } from "../rows.js";
 import type {
@@ -31,6 +37,7 @@ export interface PostgresStoreOptions {
   readonly poolSize?: number;
 }
 
+const ended = sqlList(terminalStatuses);
 const toLeased = sqlList(statusesLeadingTo("leased"));
 const toRunning = sqlList(statusesLeadingTo("running"));
 const toFailed = sqlList(statusesLeadingTo("failed"));
@@ -159,6 +166,12 @@ export class PostgresStore implements Store {
   async getJob(id: string): Promise<JobRow | undefined> {
     const [row] = await this.rows(this.pool, `SELECT * FROM jobs WHERE id = $1`, [id]);
     return row && rowToJob(row);
+  }
+
+  async endedJobs(ids: readonly string[]): Promise<JobRow[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.rows(this.pool, `SELECT * FROM jobs WHERE id = ANY($1) AND status IN (${ended})`, [ids]);
+    return rows.map(rowToJob);
   }
 
   async listClaimable(models: readonly string[], limit: number): Promise<JobRow[]> {

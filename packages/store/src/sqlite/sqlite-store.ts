@@ -2,7 +2,13 @@ import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { ErrorBody } from "@havn/protocol";
-import { admittedLeasedStatus, jobStatuses, statusesLeadingTo, type JobStatus } from "../job-states.js";
+import {
+  admittedLeasedStatus,
+  jobStatuses,
+  statusesLeadingTo,
+  terminalStatuses,
+  type JobStatus,
+} from "../job-states.js";
 import { loadMigrations } from "../migrations.js";
 import { newJobRow, planCompletions, rowToClaim, rowToJob, rowToNode, sqlList, type RawRow } from "../rows.js";
 import type {
@@ -27,6 +33,7 @@ export interface SqliteStoreOptions {
   readonly path?: string;
 }
 
+const ended = sqlList(terminalStatuses);
 const toLeased = sqlList(statusesLeadingTo("leased"));
 const toRunning = sqlList(statusesLeadingTo("running"));
 const toCompleted = sqlList(statusesLeadingTo("completed"));
@@ -78,6 +85,7 @@ export class SqliteStore implements Store {
            @queueDeadlineAt, @now, @now, @attempts, @attemptId, @nodeKey, @leaseExpiresAt, @route)`,
       ),
       getJob: db.prepare(`SELECT * FROM jobs WHERE id = ?`),
+      endedJobs: db.prepare(`SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status IN (${ended})`),
       claim: db.prepare(
         `UPDATE jobs SET status = 'leased', attempt_id = @attemptId, node_key = @nodeKey,
            lease_expires_at = @leaseExpiresAt, attempts = attempts + 1, route = @route, updated_at = @now
@@ -207,6 +215,11 @@ export class SqliteStore implements Store {
   async getJob(id: string): Promise<JobRow | undefined> {
     const row = this.q.getJob.get(id) as RawRow | undefined;
     return row && rowToJob(row);
+  }
+
+  async endedJobs(ids: readonly string[]): Promise<JobRow[]> {
+    if (ids.length === 0) return [];
+    return (this.q.endedJobs.all(JSON.stringify(ids)) as RawRow[]).map(rowToJob);
   }
 
   /** Claim queries by number of models: preparing a statement costs more than running it. */
