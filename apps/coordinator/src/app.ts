@@ -131,7 +131,9 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     (change) => {
       if (change.kind === "queued") return dispatcher.notify();
       // Most jobs end on this replica and their waiters are answered by our own event; read
-      // back only jobs still waited on a moment later — those ended on another replica.
+      // back only jobs still waited on a moment later — those ended on another replica. Jobs no
+      // one here waits on (another replica's, or ours already answered) need no timer at all.
+      if (!events.hasListeners(change.jobId)) return;
       setTimeout(() => {
         if (!events.hasListeners(change.jobId)) return;
         store.getJob(change.jobId).then(
