@@ -15,7 +15,6 @@ import {
 } from "@havn/protocol";
 import type { CompleteJobInput, CompleteJobResult, Store } from "@havn/store";
 import type { CoordinatorConfig } from "../config.js";
-import { endAttempt } from "../jobs/end-attempt.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import type { Batcher } from "../queue/batcher.js";
 import type { Dispatcher } from "../queue/dispatcher.js";
@@ -236,14 +235,13 @@ export class NodeGateway {
         const attempt = session.inFlight.get(msg.attempt_id);
         if (!attempt || attempt.spec.job_id !== msg.job_id) return;
         session.inFlight.delete(msg.attempt_id);
-        await endAttempt(store, events, {
+        await dispatcher.endAttempt({
           jobId: msg.job_id,
           attemptId: msg.attempt_id,
           error: { code: catalogCode(msg.code), message: msg.message, retryable: msg.retryable },
           retry: msg.retryable,
           now,
         });
-        dispatcher.notify();
         return;
       }
       case "result": {
@@ -272,14 +270,13 @@ export class NodeGateway {
         if (problem) {
           log.warn({ node: session.name, job: msg.job_id, err: problem.message }, "result rejected");
           sendError(problem, msg.job_id);
-          await endAttempt(store, events, {
+          await dispatcher.endAttempt({
             jobId: msg.job_id,
             attemptId: msg.attempt_id,
             error: problem.toBody(),
             retry: true,
             now,
           });
-          dispatcher.notify();
           return;
         }
         const text = utf8(msg.output.text);
@@ -307,14 +304,14 @@ export class NodeGateway {
 
   /** The node's connection ended: its attempts go back to the queue. */
   async lost(session: NodeSession): Promise<void> {
-    const { registry, store, events, dispatcher, log } = this.deps;
+    const { registry, store, dispatcher, log } = this.deps;
     const current = registry.remove(session);
     const now = Date.now();
     if (current) await store.setNodeOnline(session.key, false, now);
     const attempts = [...session.inFlight.entries()];
     session.inFlight.clear();
     for (const [attemptId, attempt] of attempts) {
-      await endAttempt(store, events, {
+      await dispatcher.endAttempt({
         jobId: attempt.spec.job_id,
         attemptId,
         error: nodeLostError,

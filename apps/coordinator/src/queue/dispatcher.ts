@@ -3,6 +3,7 @@ import {
   type AdmissionLease,
   type ClaimedAttempt,
   type ClaimRequest,
+  type FailAttemptInput,
   type JobRow,
   type NewJob,
   type Store,
@@ -10,7 +11,6 @@ import {
 import type { FastifyBaseLogger } from "fastify";
 import { nodeLostError } from "../gateway/node-gateway.js";
 import type { NodeRegistry, NodeSession } from "../gateway/node-registry.js";
-import { endAttempt } from "../jobs/end-attempt.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import type { Router } from "../router/router.js";
 
@@ -68,6 +68,19 @@ export class Dispatcher {
   notify(): void {
     this.drained.clear();
     this.schedule();
+  }
+
+  /**
+   * Ends an attempt — re-queued when `retry` and attempts remain, else failed — tells whoever
+   * waits on the job, and wakes the dispatcher for the slot (and the job) it leaves. Every way an
+   * attempt can fail (node error, rejected result, lost node, timeout) goes through here.
+   * Returns the job as it now stands (undefined when the attempt was stale).
+   */
+  async endAttempt(input: FailAttemptInput): Promise<JobRow | undefined> {
+    const job = await this.store.failAttempt(input);
+    if (job) this.events.emitTransition(job, input.attemptId);
+    this.notify();
+    return job;
   }
 
   /** A slot on this node came free: a pass is needed only if one of its models may have queued work. */
@@ -210,15 +223,7 @@ export class Dispatcher {
   ): Promise<JobRow | undefined> {
     const node = this.registry.get(nodeKey);
     if (node === undefined) {
-      const ended = await endAttempt(this.store, this.events, {
-        jobId: job.id,
-        attemptId,
-        error: nodeLostError,
-        retry: true,
-        now: Date.now(),
-      });
-      this.notify();
-      return ended;
+      return this.endAttempt({ jobId: job.id, attemptId, error: nodeLostError, retry: true, now: Date.now() });
     }
     const spec = jobSpecOf(job, attemptId);
     node.inFlight.set(attemptId, { spec, dispatchedAt: Date.now(), running: false });

@@ -4,7 +4,6 @@ import type { FastifyBaseLogger } from "fastify";
 import type { CoordinatorConfig } from "../config.js";
 import { closeCodes } from "../gateway/node-gateway.js";
 import type { NodeRegistry } from "../gateway/node-registry.js";
-import { endAttempt } from "../jobs/end-attempt.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import type { Dispatcher } from "./dispatcher.js";
 
@@ -85,7 +84,7 @@ export class Sweeper {
             attempt_id: attemptId,
             reason: "attempt timeout",
           });
-          await endAttempt(this.store, this.events, {
+          await this.dispatcher.endAttempt({
             jobId: attempt.spec.job_id,
             attemptId,
             error: attemptTimedOut,
