@@ -84,17 +84,18 @@ export class ScriptedBackend implements Backend {
       return { text: "", finishReason: "cancelled", promptTokens: 0, completionTokens: 0 };
     }
     const words = this.words(request.input, request.params.seed).slice(0, request.params.max_tokens);
+    // Each token's delay, a function of the request: 16 bits of its hash give a fraction in [-1, 1].
     const pace = this.o.tokenDelayJitterMs > 0 ? hashCanonical({ pace: request.input, seed: request.params.seed }) : "";
+    const delayMs = (i: number) =>
+      pace === ""
+        ? this.o.tokenDelayMs
+        : this.o.tokenDelayMs +
+          (Number.parseInt(pace.slice((i * 4) % 60, ((i * 4) % 60) + 4), 16) / 32_767.5 - 1) *
+            this.o.tokenDelayJitterMs;
     let text = "";
     let n = 0;
     for (const w of words) {
-      if (this.o.tokenDelayMs > 0) {
-        // A fraction in [-1, 1] from 16 bits of the request's hash, per token.
-        const at = (n * 4) % 60;
-        const jitter =
-          (Number.parseInt(pace.slice(at, at + 4) || "8000", 16) / 32_767.5 - 1) * this.o.tokenDelayJitterMs;
-        await new Promise((r) => setTimeout(r, this.o.tokenDelayMs + jitter));
-      }
+      if (this.o.tokenDelayMs > 0) await new Promise((r) => setTimeout(r, delayMs(n)));
       if (request.signal?.aborted) return { text, finishReason: "cancelled", promptTokens: 1, completionTokens: n };
       text += w;
       n++;
