@@ -39,12 +39,20 @@ const bodyOf = (i: number) =>
     messages: [{ role: "user", content: `benchmark ${i}` }],
     max_tokens: 8,
     temperature: 0,
+    // A seed of its own per request: havn and the backend otherwise each draw a random one,
+    // and a paced backend's time depends on it.
+    seed: i,
   });
 
-/** Sends `total` POSTs with `concurrency` in flight over keep-alive connections; returns latencies in ms. */
+/**
+ * Sends `warmUp + total` POSTs with `concurrency` in flight over keep-alive connections, as one
+ * closed loop: the measured requests run on warm connections, in steady state, with no burst of
+ * `concurrency` clients starting at once. Returns the measured requests' latencies in ms.
+ */
 async function load(
   url: string,
   concurrency: number,
+  warmUp: number,
   total: number,
 ): Promise<{ latencies: number[]; seconds: number; errors: number }> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
@@ -52,7 +60,8 @@ async function load(
   const latencies: number[] = [];
   let next = 0;
   let errors = 0;
-  const one = (body: string) =>
+  let started = performance.now();
+  const one = (body: string, measured: boolean) =>
     new Promise<void>((resolve) => {
       const t0 = performance.now();
       const req = request(
@@ -65,8 +74,8 @@ async function load(
         (res) => {
           res.resume();
           res.on("end", () => {
-            if (res.statusCode === 200) latencies.push(performance.now() - t0);
-            else errors++;
+            if (res.statusCode !== 200) errors++;
+            else if (measured) latencies.push(performance.now() - t0);
             resolve();
           });
         },
@@ -77,11 +86,12 @@ async function load(
       });
       req.end(body);
     });
-  const started = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (next < total) {
-        await one(bodyOf(next++));
+      while (next < warmUp + total) {
+        const i = next++;
+        if (i === warmUp) started = performance.now();
+        await one(bodyOf(i), i >= warmUp);
       }
     }),
   );
@@ -142,10 +152,8 @@ async function overhead(profile: Profile) {
   const rows = [];
   for (const [concurrency, total] of profile.runs) {
     const warmUp = Math.min(200, Math.ceil(total / 5));
-    await load(backend, concurrency, warmUp);
-    await load(coordinator, concurrency, warmUp);
-    const direct = await load(backend, concurrency, total);
-    const havn = await load(coordinator, concurrency, total);
+    const direct = await load(backend, concurrency, warmUp, total);
+    const havn = await load(coordinator, concurrency, warmUp, total);
     const row = {
       profile: profile.name,
       concurrency,
@@ -172,8 +180,7 @@ async function throughput(label: string, databaseUrl: () => Promise<string | und
   const rates: number[] = [];
   for (let trial = 1; trial <= trials; trial++) {
     const url = await start("network", { databaseUrl: await databaseUrl(), nodes: 50, slots: 8 });
-    await load(url, 256, 2_000); // warm up
-    const r = await load(url, 256, 20_000);
+    const r = await load(url, 256, 2_000, 20_000);
     const jobsPerSecond = r.latencies.length / r.seconds;
     rates.push(jobsPerSecond);
     console.log(
@@ -188,17 +195,21 @@ async function throughput(label: string, databaseUrl: () => Promise<string | und
   return median;
 }
 
-/** `npm run bench -- overhead sqlite` runs only the parts named; no names runs everything. */
+/**
+ * `npm run bench -- overhead sqlite` runs only the parts named (`instant` or `paced` alone for one
+ * overhead profile); no names runs everything.
+ */
 const only = new Set(process.argv.slice(2));
 const wants = (part: string) => only.size === 0 || only.has(part);
 
 async function main() {
   console.log(`havn benchmarks — node ${process.version}, ${new Date().toISOString()}`);
   const rows = [];
-  if (wants("overhead")) {
+  const chosen = profiles.filter((p) => wants("overhead") || wants(p.name));
+  if (chosen.length > 0) {
     console.log("\n(a) Coordinator overhead: a chat completion through havn vs. straight to the node's backend");
     console.log("    coordinator (SQLite), node agent (openai backend) and backend each in their own process");
-    for (const profile of profiles) rows.push(...(await overhead(profile)));
+    for (const profile of chosen) rows.push(...(await overhead(profile)));
   }
 
   if (wants("sqlite") || wants("postgres")) {
