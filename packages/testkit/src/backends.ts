@@ -94,8 +94,14 @@ export class ScriptedBackend implements Backend {
             this.o.tokenDelayJitterMs;
     let text = "";
     let n = 0;
+    // Tokens keep to a schedule fixed when the request arrives, as an accelerator's do: a busy
+    // host delays a token only by its own timer's lateness, which the next token makes up.
+    let due = performance.now();
     for (const w of words) {
-      if (this.o.tokenDelayMs > 0) await new Promise((r) => setTimeout(r, delayMs(n)));
+      if (this.o.tokenDelayMs > 0) {
+        due += delayMs(n);
+        await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
+      }
       if (request.signal?.aborted) return { text, finishReason: "cancelled", promptTokens: 1, completionTokens: n };
       text += w;
       n++;
