@@ -1,5 +1,11 @@
 import type { Capabilities, ComputeClass, Hardware } from "@havn/protocol";
-import { admittedLeasedStatus, statusesLeadingTo, type JobStatus } from "./job-states.js";
+import {
+  admittedLeasedStatus,
+  jobStatuses,
+  statusesLeadingTo,
+  terminalStatuses,
+  type JobStatus,
+} from "./job-states.js";
 import type {
   ClaimedAttempt,
   CompleteJobInput,
@@ -76,12 +82,35 @@ export function sqlList(values: readonly string[]): string {
   return values.map((v) => `'${v.replace(/'/g, "''")}'`).join(", ");
 }
 
+/** The state machine's guards as SQL `IN` lists, the same for both stores. */
+export const statusGuards = {
+  ended: sqlList(terminalStatuses),
+  toLeased: sqlList(statusesLeadingTo("leased")),
+  toRunning: sqlList(statusesLeadingTo("running")),
+  toCompleted: sqlList(statusesLeadingTo("completed")),
+  toFailed: sqlList(statusesLeadingTo("failed")),
+  toQueued: sqlList(statusesLeadingTo("queued")),
+  toCancelled: sqlList(statusesLeadingTo("cancelled")),
+} as const;
+
+/** A new job's status: leased when it was placed on a node at admission, else queued. */
+export function admissionStatus(job: NewJob): JobStatus {
+  return job.lease ? admittedLeasedStatus : "queued";
+}
+
+/** Jobs per status, zero for statuses no row has. */
+export function countsByStatus(rows: Iterable<{ status: string; n: number }>): Record<JobStatus, number> {
+  const counts = Object.fromEntries(jobStatuses.map((s) => [s, 0])) as Record<JobStatus, number>;
+  for (const r of rows) counts[r.status as JobStatus] = r.n;
+  return counts;
+}
+
 /** The row `insertJob` writes, built without reading it back. */
 export function newJobRow(job: NewJob): JobRow {
   const lease = job.lease;
   return {
     id: job.id,
-    status: lease ? admittedLeasedStatus : "queued",
+    status: admissionStatus(job),
     model: job.model,
     workflowId: job.workflowId,
     input: job.input,

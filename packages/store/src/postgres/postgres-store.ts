@@ -1,14 +1,18 @@
 import pg from "pg";
 import type { ErrorBody } from "@havn/protocol";
-import {
-  admittedLeasedStatus,
-  jobStatuses,
-  statusesLeadingTo,
-  terminalStatuses,
-  type JobStatus,
-} from "../job-states.js";
+import type { JobStatus } from "../job-states.js";
 import { loadMigrations } from "../migrations.js";
-import { newJobRow, planCompletions, rowToClaim, rowToJob, rowToNode, sqlList, type RawRow } from "../rows.js";
+import {
+  admissionStatus,
+  countsByStatus,
+  newJobRow,
+  planCompletions,
+  rowToClaim,
+  rowToJob,
+  rowToNode,
+  statusGuards,
+  type RawRow,
+} from "../rows.js";
 import type {
   ClaimedAttempt,
   ClaimRequest,
@@ -37,12 +41,7 @@ export interface PostgresStoreOptions {
   readonly poolSize?: number;
 }
 
-const ended = sqlList(terminalStatuses);
-const toLeased = sqlList(statusesLeadingTo("leased"));
-const toRunning = sqlList(statusesLeadingTo("running"));
-const toFailed = sqlList(statusesLeadingTo("failed"));
-const toQueued = sqlList(statusesLeadingTo("queued"));
-const toCancelled = sqlList(statusesLeadingTo("cancelled"));
+const { ended, toLeased, toRunning, toFailed, toQueued, toCancelled } = statusGuards;
 
 // BIGINT columns hold millisecond timestamps, far below 2^53: read them as numbers.
 const types = {
@@ -154,7 +153,7 @@ export class PostgresStore implements Store {
         jobs.map((j) => j.maxAttempts),
         jobs.map((j) => j.queueDeadlineAt),
         jobs.map((j) => j.now),
-        jobs.map((j) => (j.lease ? admittedLeasedStatus : "queued")),
+        jobs.map(admissionStatus),
         jobs.map((j) => j.lease?.attemptId ?? null),
         jobs.map((j) => j.lease?.nodeKey ?? null),
         jobs.map((j) => j.lease?.leaseExpiresAt ?? null),
@@ -400,11 +399,8 @@ export class PostgresStore implements Store {
   }
 
   async countJobs(): Promise<Record<JobStatus, number>> {
-    const counts = Object.fromEntries(jobStatuses.map((s) => [s, 0])) as Record<JobStatus, number>;
-    for (const r of await this.rows(this.pool, `SELECT status, COUNT(*)::int AS n FROM jobs GROUP BY status`)) {
-      counts[r.status as JobStatus] = r.n as number;
-    }
-    return counts;
+    const rows = await this.rows(this.pool, `SELECT status, COUNT(*)::int AS n FROM jobs GROUP BY status`);
+    return countsByStatus(rows as { status: string; n: number }[]);
   }
 
   async upsertNode(input: UpsertNodeInput): Promise<UpsertNodeResult> {

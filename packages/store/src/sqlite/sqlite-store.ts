@@ -2,15 +2,19 @@ import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { ErrorBody } from "@havn/protocol";
-import {
-  admittedLeasedStatus,
-  jobStatuses,
-  statusesLeadingTo,
-  terminalStatuses,
-  type JobStatus,
-} from "../job-states.js";
+import type { JobStatus } from "../job-states.js";
 import { loadMigrations } from "../migrations.js";
-import { newJobRow, planCompletions, rowToClaim, rowToJob, rowToNode, sqlList, type RawRow } from "../rows.js";
+import {
+  admissionStatus,
+  countsByStatus,
+  newJobRow,
+  planCompletions,
+  rowToClaim,
+  rowToJob,
+  rowToNode,
+  statusGuards,
+  type RawRow,
+} from "../rows.js";
 import type {
   ClaimedAttempt,
   ClaimRequest,
@@ -33,13 +37,7 @@ export interface SqliteStoreOptions {
   readonly path?: string;
 }
 
-const ended = sqlList(terminalStatuses);
-const toLeased = sqlList(statusesLeadingTo("leased"));
-const toRunning = sqlList(statusesLeadingTo("running"));
-const toCompleted = sqlList(statusesLeadingTo("completed"));
-const toFailed = sqlList(statusesLeadingTo("failed"));
-const toQueued = sqlList(statusesLeadingTo("queued"));
-const toCancelled = sqlList(statusesLeadingTo("cancelled"));
+const { ended, toLeased, toRunning, toCompleted, toFailed, toQueued, toCancelled } = statusGuards;
 const genesis = "0".repeat(64);
 /** Thrown inside a completion transaction to roll it back: an attempt ended while it was co-signed. */
 const attemptMoved = new Error("attempt moved");
@@ -181,7 +179,7 @@ export class SqliteStore implements Store {
     const lease = job.lease;
     this.q.insertJob.run({
       id: job.id,
-      status: lease ? admittedLeasedStatus : "queued",
+      status: admissionStatus(job),
       model: job.model,
       workflowId: job.workflowId,
       input: JSON.stringify(job.input),
@@ -389,9 +387,7 @@ export class SqliteStore implements Store {
   }
 
   async countJobs(): Promise<Record<JobStatus, number>> {
-    const counts = Object.fromEntries(jobStatuses.map((s) => [s, 0])) as Record<JobStatus, number>;
-    for (const r of this.q.countJobs.all() as { status: JobStatus; n: number }[]) counts[r.status] = r.n;
-    return counts;
+    return countsByStatus(this.q.countJobs.all() as { status: string; n: number }[]);
   }
 
   async upsertNode(input: UpsertNodeInput): Promise<UpsertNodeResult> {
