@@ -1,6 +1,8 @@
 import OpenAI from "openai";
-import { afterEach, describe, expect, it } from "vitest";
-import { startNetwork, type Network } from "@havn/testkit";
+import { afterEach, describe, expect, inject, it } from "vitest";
+import { storeKinds } from "@havn/store/testing";
+import type { GenerateRequest } from "@havn/engine";
+import { ScriptedBackend, startNetwork, type Network } from "@havn/testkit";
 
 let net: Network | undefined;
 afterEach(async () => {
@@ -74,24 +76,135 @@ describe("dispatch", () => {
     expect(order).toEqual(["a", "b", "c", "d", "e"]);
   });
 
-  it("a node that vanishes between placement and delivery: the attempt ends at once and another node runs the job", async () => {
+  /** Holds every admission write until `open()` is called; records when each write ended. */
+  function holdAdmissions(n: Network) {
+    const store = n.coordinator.store;
+    const insert = store.insertJobs.bind(store);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const written: number[] = [];
+    store.insertJobs = async (jobs) => {
+      await gate;
+      await insert(jobs);
+      written.push(performance.now());
+    };
+    return { open, written };
+  }
+
+  it("a job placed at admission is sent before its row is written; the node's answer waits for the row", async () => {
     net = await startNetwork({
-      nodes: [
-        { backend: "scripted", name: "a", slots: 1 },
-        { backend: "scripted", name: "b", slots: 1 },
-      ],
-      coordinator: { sweepIntervalMs: 60_000, routerExploration: 0 },
+      nodes: [{ backend: "scripted", name: "fast", slots: 2 }],
+      coordinator: { sweepIntervalMs: 60_000 },
     });
-    await client(net).chat.completions.create(ask("warm up"));
-    const { registry } = net.coordinator;
-    const submitted = submit(net, "moving target");
-    // Placed on a node synchronously; its admission is still being written. Take the nodes away.
-    for (const session of registry.all()) registry.remove(session);
-    const job = await submitted;
-    expect(job).toMatchObject({ status: "queued", attempts: 1, attemptId: null });
-    expect(job.error?.code).toBe("NODE_LOST");
-    const ended = net.coordinator.jobs.waitForEnd(job, 5_000);
-    await net.addNode({ backend: "scripted", name: "c", slots: 1 });
-    expect((await ended)?.status).toBe("completed");
+    const openai = client(net);
+    const warm = await openai.chat.completions.create(ask("warm up"));
+    const backend = net.nodes[0]!.backend as ScriptedBackend;
+    const before = backend.generated;
+    const admissions = holdAdmissions(net);
+
+    // Streamed: every token reaches the client, in order, though all came before the row.
+    const streamed = openai.chat.completions.create({ ...ask("early bird"), stream: true });
+    await until(() => backend.generated === before + 1);
+    expect(admissions.written).toHaveLength(0);
+    admissions.open();
+    let text = "";
+    for await (const chunk of await streamed) text += chunk.choices[0]?.delta.content ?? "";
+    const plain = await openai.chat.completions.create(ask("early bird"));
+    expect(text).toBe(plain.choices[0]!.message.content);
+    expect(text).not.toBe(warm.choices[0]!.message.content);
+
+    const job = await net.coordinator.store.getJob(plain.id);
+    expect(job).toMatchObject({ status: "completed", attempts: 1 });
+    expect(net.coordinator.registry.all()[0]!.inFlight.size).toBe(0);
+  });
+
+  it("when the admission write fails, the client gets an error and the node is told to drop the job", async () => {
+    const aborted: string[] = [];
+    class Watched extends ScriptedBackend {
+      override generate(request: GenerateRequest) {
+        request.signal?.addEventListener("abort", () => aborted.push(request.input.kind));
+        return super.generate(request);
+      }
+    }
+    net = await startNetwork({
+      nodes: [{ backend: new Watched({ slots: 1, tokens: 4, tokenDelayMs: 200 }), name: "slow" }],
+      coordinator: { sweepIntervalMs: 60_000 },
+    });
+    const openai = client(net);
+    await openai.chat.completions.create(ask("warm up"));
+    const store = net.coordinator.store;
+    const insert = store.insertJobs.bind(store);
+    store.insertJobs = async () => {
+      await new Promise((r) => setTimeout(r, 50));
+      throw new Error("disk full");
+    };
+    await expect(openai.chat.completions.create(ask("never stored"))).rejects.toMatchObject({ status: 500 });
+    await until(() => aborted.length === 1);
+    expect(net.coordinator.registry.all()[0]!.inFlight.size).toBe(0);
+    // Nothing half-done is left behind: the next job gets the node's only slot.
+    store.insertJobs = insert;
+    const next = await openai.chat.completions.create(ask("stored"));
+    expect(next.choices[0]!.message.content).toBeTruthy();
+  });
+
+  it("a node lost while its job's admission is written: the job is re-queued once written, and runs elsewhere", async () => {
+    net = await startNetwork({
+      nodes: [{ backend: "scripted", name: "doomed", slots: 1, tokens: 4, tokenDelayMs: 200 }],
+      coordinator: { sweepIntervalMs: 60_000 },
+    });
+    const openai = client(net);
+    await openai.chat.completions.create(ask("warm up"));
+    const admissions = holdAdmissions(net);
+    const answer = openai.chat.completions.create(ask("survivor"));
+    await until(() => net!.coordinator.registry.all()[0]!.inFlight.size === 1);
+    await net.nodes[0]!.agent.stop();
+    await until(() => net!.coordinator.registry.size === 0);
+    admissions.open();
+    await net.addNode({ backend: "scripted", name: "heir", slots: 1 });
+    const done = await answer;
+    const job = await net.coordinator.store.getJob(done.id);
+    expect(job).toMatchObject({ status: "completed", attempts: 2 });
+    expect(job?.route?.node_key).toBe(net.coordinator.registry.all()[0]!.key);
   });
 });
+
+describe.each(storeKinds)("jobs placed at admission, on %s", (kind) => {
+  it("many at once, streamed and not: every one completes, and its streamed text is its text", async () => {
+    net = await startNetwork({
+      store: kind,
+      pgAdminUrl: inject("pgAdminUrl"),
+      nodes: [
+        { backend: "scripted", name: "p", slots: 8 },
+        { backend: "scripted", name: "q", slots: 8 },
+      ],
+    });
+    const openai = client(net);
+    await openai.chat.completions.create(ask("warm up"));
+    const answers = await Promise.all(
+      Array.from({ length: 24 }, async (_, i) => {
+        const request = { ...ask(`burst ${i}`), seed: i };
+        if (i % 2 === 0) return (await openai.chat.completions.create(request)).choices[0]!.message.content;
+        let text = "";
+        for await (const chunk of await openai.chat.completions.create({ ...request, stream: true }))
+          text += chunk.choices[0]?.delta.content ?? "";
+        return text;
+      }),
+    );
+    // The same requests again, all plain: the same texts.
+    for (const [i, text] of answers.entries()) {
+      const again = await openai.chat.completions.create({ ...ask(`burst ${i}`), seed: i });
+      expect(again.choices[0]!.message.content).toBe(text);
+    }
+    expect(new Set(answers).size).toBe(24);
+    const counts = await net.coordinator.store.countJobs();
+    expect(counts).toMatchObject({ completed: 49 });
+  });
+});
+
+async function until(condition: () => boolean, timeoutMs = 5_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

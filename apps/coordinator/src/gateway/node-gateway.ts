@@ -206,8 +206,13 @@ export class NodeGateway {
     sendError: (e: HavnError, jobId?: string) => void,
   ) {
     const { store, events, dispatcher, batcher, config, log } = this.deps;
+    session.lastSeenAt = Date.now();
+    // A job placed at admission reaches its node before its row is written: what the node says
+    // about it waits for the row (in arrival order, as awaits on one promise resume in order).
+    const admission =
+      "attempt_id" in msg && msg.attempt_id ? session.inFlight.get(msg.attempt_id)?.admission : undefined;
+    if (admission) await admission;
     const now = Date.now();
-    session.lastSeenAt = now;
     switch (msg.type) {
       case "heartbeat": {
         const mine = msg.in_flight.filter((a) => session.inFlight.has(a));
@@ -311,6 +316,8 @@ export class NodeGateway {
     const attempts = [...session.inFlight.entries()];
     session.inFlight.clear();
     for (const [attemptId, attempt] of attempts) {
+      // An attempt whose admission row was never written has nothing to end.
+      if (attempt.admission && !(await attempt.admission)) continue;
       await dispatcher.endAttempt({
         jobId: attempt.spec.job_id,
         attemptId,

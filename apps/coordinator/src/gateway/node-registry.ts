@@ -6,6 +6,12 @@ export interface InFlightAttempt {
   readonly dispatchedAt: number;
   /** Set when the first token or progress arrives. */
   running: boolean;
+  /**
+   * Set while the job's admission row is being written (a job placed at admission is sent
+   * before its row is written); resolves, true if the row was written, once messages about
+   * the attempt may be acted on.
+   */
+  admission?: Promise<boolean>;
 }
 
 /** A connected, authenticated node. */

@@ -77,15 +77,12 @@ export class JobService {
       return newJobRow(job);
     }
     const leased = { ...job, lease };
-    try {
-      await this.admissions.add(leased);
-    } catch (err) {
-      this.dispatcher.release(lease);
-      throw err;
-    }
+    const written = this.admissions.add(leased);
     const row = newJobRow(leased);
-    // The job's row as it stands if its node vanished meanwhile (re-queued or failed).
-    return (await this.dispatcher.deliver(row, lease)) ?? row;
+    // Sent to its node now; what the node answers waits until the row is written.
+    await this.dispatcher.deliver(row, lease, written);
+    await written;
+    return row;
   }
 
   async get(id: string): Promise<JobRow> {

@@ -10,7 +10,7 @@ import {
 } from "@havn/store";
 import type { FastifyBaseLogger } from "fastify";
 import { nodeLostError } from "../gateway/node-gateway.js";
-import type { NodeRegistry, NodeSession } from "../gateway/node-registry.js";
+import type { InFlightAttempt, NodeRegistry, NodeSession } from "../gateway/node-registry.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import type { Router } from "../router/router.js";
 
@@ -37,14 +37,15 @@ export function jobSpecOf(job: JobRow, attemptId: string): JobSpec {
  *
  * - **At admission** (`place` / `deliver`): while the queue holds nothing for a model — known
  *   because the last pass drained it and nothing was queued since — a new job is routed at once,
- *   written leased in its admission transaction and sent to its node. No queue read, no claim.
+ *   sent to its node, and written leased by its admission transaction meanwhile. No queue read,
+ *   no claim.
  * - **From the queue** (passes): a pass reads the oldest queued jobs for models that have a free
  *   slot, routes each to the best eligible node, claims the batch in one atomic statement (a job
  *   another replica claimed first is simply skipped) and sends each claimed job down its node's
  *   WebSocket. Passes never overlap; a wake-up during a pass runs one more.
  *
- * Slots promised to a placement or a claim still being written are reserved, so the two ways
- * never give one slot twice.
+ * Slots promised to a claim still being written are reserved, so a placement never takes one; a
+ * placed job is delivered in the turn it was placed, so it holds its slot at once.
  */
 export class Dispatcher {
   private running = false;
@@ -92,8 +93,8 @@ export class Dispatcher {
 
   /**
    * Routes a job being admitted straight to a node when nothing for its model waits in the
-   * queue (a new job must not overtake older ones) and a node has a free slot. The slot stays
-   * reserved until `deliver` or `release`.
+   * queue (a new job must not overtake older ones) and a node has a free slot. The caller
+   * hands the job to `deliver` in the same turn, which takes the slot.
    */
   place(job: NewJob): AdmissionLease | undefined {
     if (this.running || this.scheduled || !this.drained.has(job.model)) return undefined;
@@ -102,7 +103,6 @@ export class Dispatcher {
       this.reserved,
     );
     if (pick === undefined) return undefined;
-    this.reserve(pick.node.key, 1);
     return {
       attemptId: newAttemptId(),
       nodeKey: pick.node.key,
@@ -111,18 +111,36 @@ export class Dispatcher {
     };
   }
 
-  /** The admission holding this lease was not written: its slot is free again. */
-  release(lease: AdmissionLease): void {
-    this.reserve(lease.nodeKey, -1);
-  }
-
   /**
-   * The job was written leased at admission: sends it to its node. Returns the job's new row
-   * when the node went away meanwhile and the attempt was ended instead.
+   * Sends a job placed at admission to its node at once, while its admission row is still being
+   * written (`written` settles when that write does): the node starts work one database write
+   * sooner. Nothing the node says about the attempt is acted on before the row is written (see
+   * `InFlightAttempt.admission`). If the write fails, the node is told to drop the job.
    */
-  async deliver(job: JobRow, lease: AdmissionLease): Promise<JobRow | undefined> {
-    this.reserve(lease.nodeKey, -1);
-    return this.send(job, lease.attemptId, lease.nodeKey, lease.leaseExpiresAt);
+  async deliver(job: JobRow, lease: AdmissionLease, written: Promise<unknown>): Promise<void> {
+    const stored = written.then(
+      () => true,
+      () => false,
+    );
+    // Placed in this same turn of the event loop: the node is still connected.
+    const node = this.registry.get(lease.nodeKey)!;
+    const attempt = this.send(node, job, lease.attemptId, lease.leaseExpiresAt);
+    // Messages about the attempt wait for the row, and then for one more turn of the event loop:
+    // whoever submitted the job subscribes to its events as soon as the row is written.
+    attempt.admission = stored.then(
+      (ok) =>
+        new Promise<boolean>((resolve) =>
+          setImmediate(() => {
+            attempt.admission = undefined;
+            resolve(ok);
+          }),
+        ),
+    );
+    if (!(await stored) && node.inFlight.get(lease.attemptId) === attempt) {
+      node.inFlight.delete(lease.attemptId);
+      node.send({ type: "cancel", job_id: job.id, attempt_id: lease.attemptId, reason: "the job was not admitted" });
+      this.capacityFreed(node);
+    }
   }
 
   private reserve(nodeKey: string, n: number) {
@@ -203,7 +221,19 @@ export class Dispatcher {
     }
     const byId = new Map(jobs.map((j) => [j.id, j]));
     for (const claim of claimed) {
-      await this.send(byId.get(claim.jobId)!, claim.attemptId, claim.nodeKey, claim.leaseExpiresAt);
+      const job = byId.get(claim.jobId)!;
+      const node = this.registry.get(claim.nodeKey);
+      // The node left while the claim was written: the attempt ends at once (re-queued, or
+      // failed when out of attempts).
+      if (node === undefined)
+        await this.endAttempt({
+          jobId: job.id,
+          attemptId: claim.attemptId,
+          error: nodeLostError,
+          retry: true,
+          now: Date.now(),
+        });
+      else this.send(node, job, claim.attemptId, claim.leaseExpiresAt);
     }
     const exhausted = jobs.length < limit && claimed.length === claims.length;
     // Everything queued for these models is now on a node: new jobs for them may skip the queue.
@@ -211,24 +241,13 @@ export class Dispatcher {
     return jobs.length === limit || claimed.length < claims.length;
   }
 
-  /**
-   * Sends a leased attempt down its node's socket. If the node has gone meanwhile, the attempt
-   * ends at once (re-queued, or failed when out of attempts) and the job's new row is returned.
-   */
-  private async send(
-    job: JobRow,
-    attemptId: string,
-    nodeKey: string,
-    leaseExpiresAt: number,
-  ): Promise<JobRow | undefined> {
-    const node = this.registry.get(nodeKey);
-    if (node === undefined) {
-      return this.endAttempt({ jobId: job.id, attemptId, error: nodeLostError, retry: true, now: Date.now() });
-    }
+  /** Sends a leased attempt down its node's socket and records it as in flight there. */
+  private send(node: NodeSession, job: JobRow, attemptId: string, leaseExpiresAt: number): InFlightAttempt {
     const spec = jobSpecOf(job, attemptId);
-    node.inFlight.set(attemptId, { spec, dispatchedAt: Date.now(), running: false });
+    const attempt: InFlightAttempt = { spec, dispatchedAt: Date.now(), running: false };
+    node.inFlight.set(attemptId, attempt);
     node.send({ type: "job", spec, lease_expires_at: leaseExpiresAt });
-    this.events.emit(job.id, { type: "dispatched", attemptId, nodeKey });
-    return undefined;
+    this.events.emit(job.id, { type: "dispatched", attemptId, nodeKey: node.key });
+    return attempt;
   }
 }
