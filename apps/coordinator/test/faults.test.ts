@@ -1,6 +1,6 @@
 import OpenAI from "openai";
-import { afterEach, describe, expect, inject, it } from "vitest";
-import { mkdtempSync } from "node:fs";
+import { afterEach, describe, expect, inject, it, onTestFinished } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openStore } from "@havn/store";
@@ -181,7 +181,9 @@ describe("faults", () => {
   });
 
   it("a job accepted before a coordinator restart is not lost: it runs when the next one starts", async () => {
-    const path = join(mkdtempSync(join(tmpdir(), "havn-restart-")), "havn.db");
+    const dir = mkdtempSync(join(tmpdir(), "havn-restart-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, "havn.db");
     net = await startNetwork({ store: await openStore({ sqlitePath: path }), nodes: [] });
     const response = await fetch(`${net.url}/v1/chat/completions`, {
       method: "POST",

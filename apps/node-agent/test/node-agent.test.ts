@@ -1,7 +1,7 @@
-import { chmodSync, mkdtempSync, statSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { loadOrCreateKeyFile } from "@havn/protocol/keyfile";
 import { computeClassOf, parseNvidiaSmi } from "../src/index.ts";
 
@@ -27,9 +27,16 @@ describe("hardware", () => {
   });
 });
 
+/** A fresh directory, removed when the test ends. */
+function scratchDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "havn-key-"));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 describe("node key file", () => {
   it("is created with mode 0600 and read back as the same key", () => {
-    const path = join(mkdtempSync(join(tmpdir(), "havn-key-")), "sub", "node.key");
+    const path = join(scratchDir(), "sub", "node.key");
     const first = loadOrCreateKeyFile(path);
     expect(first.created).toBe(true);
     expect(statSync(path).mode & 0o777).toBe(0o600);
@@ -37,7 +44,7 @@ describe("node key file", () => {
     expect(again).toMatchObject({ created: false, publicKey: first.publicKey, secretKey: first.secretKey });
   });
   it("is refused when other users can read it", () => {
-    const path = join(mkdtempSync(join(tmpdir(), "havn-key-")), "node.key");
+    const path = join(scratchDir(), "node.key");
     loadOrCreateKeyFile(path);
     chmodSync(path, 0o644);
     expect(() => loadOrCreateKeyFile(path)).toThrow(/readable by other users/);

@@ -1,10 +1,10 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { HavnError } from "@havn/protocol";
 import { buildTinyModel, BuiltinBackend, createOpenAIServer, OpenAIBackend, StopMatcher } from "../src/index.ts";
 
@@ -34,6 +34,7 @@ describe("the built-in tiny model", () => {
 describe("a model file an operator names (--model-file)", () => {
   it("is served under its own name with its file's SHA-256, cached beside the file", async () => {
     const dir = mkdtempSync(join(tmpdir(), "havn-model-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, "my-model.gguf");
     writeFileSync(file, buildTinyModel());
     const backend = new BuiltinBackend({ modelFile: file, threads: 1 });
