@@ -19,6 +19,8 @@ const o = JSON.parse(json ?? "{}") as {
   signatureWorkers?: number;
   tokenDelayMs?: number;
   tokenDelayJitterMs?: number;
+  /** Where the coordinator's data directory goes (the bench removes it when done). */
+  scratch?: string;
 };
 const hardware: Hardware = { cpu: { model: "bench", cores: 2 }, memory_mb: 1024, gpus: [], compute_class: "S" };
 
@@ -41,7 +43,7 @@ async function startNodes(url: string, count: number, makeBackend: () => Scripte
 
 async function coordinator() {
   const app = await buildApp({
-    dataDir: mkdtempSync(join(tmpdir(), "havn-bench-")),
+    dataDir: mkdtempSync(join(o.scratch ?? tmpdir(), "coordinator-")),
     databaseUrl: o.databaseUrl,
     logLevel: "warn",
     ...(o.signatureWorkers === undefined ? {} : { signatureWorkers: o.signatureWorkers }),

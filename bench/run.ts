@@ -1,5 +1,9 @@
 // `npm run bench`: coordinator overhead and end-to-end throughput, measured side by side on loopback.
 import { spawn, type ChildProcess } from "node:child_process";
+import { generateKeyPairSync, sign, verify } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Agent, request } from "node:http";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
@@ -7,9 +11,11 @@ import { startEmbeddedPostgres } from "@havn/store/embedded-postgres";
 
 const roles = fileURLToPath(new URL("./roles.ts", import.meta.url));
 const children: ChildProcess[] = [];
+/** The coordinators' databases; removed when the bench ends. */
+const scratch = mkdtempSync(join(tmpdir(), "havn-bench-"));
 
 function start(role: string, options: object = {}): Promise<string> {
-  const child = spawn(process.execPath, ["--import", "tsx", roles, role, JSON.stringify(options)], {
+  const child = spawn(process.execPath, ["--import", "tsx", roles, role, JSON.stringify({ ...options, scratch })], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(child);
@@ -202,8 +208,25 @@ async function throughput(label: string, databaseUrl: () => Promise<string | und
 const only = new Set(process.argv.slice(2));
 const wants = (part: string) => only.size === 0 || only.has(part);
 
+/**
+ * One core's speed right now, as the time of one Ed25519 verification (the CPU work every job
+ * does most of): this VM's speed drifts by tens of percent, so runs are compared through it.
+ */
+function coreSpeed(): number {
+  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+  const message = Buffer.alloc(600, 7);
+  const signature = sign(null, message, privateKey);
+  const times = [0, 1, 2].map(() => {
+    const t0 = performance.now();
+    for (let i = 0; i < 1_000; i++) verify(null, message, publicKey, signature);
+    return performance.now() - t0;
+  });
+  return Math.min(...times);
+}
+
 async function main() {
   console.log(`havn benchmarks — node ${process.version}, ${new Date().toISOString()}`);
+  console.log(`core speed: one Ed25519 verification takes ${coreSpeed().toFixed(0)} µs (less is faster)`);
   const rows = [];
   const chosen = profiles.filter((p) => wants("overhead") || wants(p.name));
   if (chosen.length > 0) {
@@ -262,4 +285,5 @@ main()
   })
   .finally(() => {
     for (const c of children) stop(c);
+    rmSync(scratch, { recursive: true, force: true });
   });
