@@ -114,8 +114,9 @@ export class JobService {
 
   /**
    * Resolves when a job this request just submitted ends, or with `undefined` after
-   * `timeoutMs`. `submitted` is the row `submit` returned: fresh from its transaction, so only
-   * events can change it — unless it has ended already (its node vanished at admission).
+   * `timeoutMs`. `submitted` is the row `submit` returned: fresh from its transaction, and
+   * nothing the node says about it is acted on before its submitter can subscribe, so only
+   * events can change it. A row that has ended already is returned as it is.
    */
   waitForEnd(submitted: JobRow, timeoutMs: number): Promise<JobRow | undefined> {
     if (isTerminal(submitted.status)) return Promise.resolve(submitted);

@@ -10,7 +10,7 @@ import {
   type JobOutput,
   type OpenAIKind as Kind,
 } from "@havn/protocol";
-import { isTerminal, type JobRow } from "@havn/store";
+import type { JobRow } from "@havn/store";
 import type { CoordinatorConfig } from "../../config.js";
 import type { NodeRegistry } from "../../gateway/node-registry.js";
 import type { JobEvents } from "../../jobs/job-events.js";
@@ -145,8 +145,6 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
           return fail(shuttingDown(job.id));
       }
     });
-    // Its node vanished at admission and the job could not be retried: it ended already.
-    if (isTerminal(job.status)) events.emitTransition(job, null);
     // A client that hangs up mid-stream no longer wants the answer: free the node.
     raw.on("close", () => {
       if (ended) return;
