@@ -116,4 +116,24 @@ describe("the signature pool", () => {
   it("rejects a signing request with an unusable key instead of leaving it waiting", async () => {
     await expect(pool.sign({ message: new Uint8Array([1, 2, 3]), secretKey: "not-a-key" })).rejects.toThrow();
   });
+
+  it("outlives its workers: a dead worker's batch and every later one are done inline", async () => {
+    const dying = createSignaturePool(2, new URL("./fixtures/dying-signature-worker.mjs", import.meta.url));
+    try {
+      const messages = Array.from({ length: 8 }, (_, i) => new TextEncoder().encode(`message ${i}`));
+      // Twice: the first batches kill both workers; the second finds none left.
+      for (let round = 0; round < 2; round++) {
+        const signatures = await Promise.all(
+          messages.map((message) => dying.sign({ message, secretKey: node.secretKey })),
+        );
+        signatures.forEach((signature, i) => expect(signature).toBe(signMessage(node.secretKey, messages[i]!)));
+        const checks = await Promise.all(
+          messages.map((message, i) => dying.verify({ publicKey: node.publicKey, message, signature: signatures[i]! })),
+        );
+        expect(checks.every(Boolean)).toBe(true);
+      }
+    } finally {
+      await dying.close();
+    }
+  });
 });

@@ -58,44 +58,56 @@ function runInline(task: Task): void {
  * the event loop: tasks arriving in the same turn travel as one message, batches go
  * round-robin, and the event loop keeps admitting, dispatching and answering meanwhile. A task
  * that arrives with few others (a quiet coordinator) is done inline, where it is answered soonest.
+ * `script` is the workers' code (tests give one that fails).
  */
-export function createSignaturePool(workers: number): SignaturePool {
+export function createSignaturePool(
+  workers: number,
+  script: URL = new URL("./signature-worker.mjs", import.meta.url),
+): SignaturePool {
   if (workers <= 0) return inlineSignatures;
   const pool = Array.from({ length: workers }, () => {
-    const worker = new Worker(new URL("./signature-worker.mjs", import.meta.url));
+    const worker = new Worker(script);
     worker.unref();
     return worker;
   });
-  const inFlight = new Map<number, Task[]>();
+  const inFlight = new Map<number, { readonly worker: Worker; readonly batch: Task[] }>();
   let nextId = 1;
   let next = 0;
   let pending: Task[] = [];
   let scheduled = false;
 
+  // A worker that dies (a crash, an exit) leaves the pool, and the batches it held run inline,
+  // so no caller waits forever; with no worker left, everything runs inline.
+  const retire = (worker: Worker) => {
+    const at = pool.indexOf(worker);
+    if (at < 0) return;
+    pool.splice(at, 1);
+    for (const [id, sent] of inFlight) {
+      if (sent.worker !== worker) continue;
+      inFlight.delete(id);
+      sent.batch.forEach(runInline);
+    }
+  };
   for (const worker of pool) {
     worker.on("message", (reply: { id: number; results: (boolean | string | null)[] }) => {
-      const batch = inFlight.get(reply.id);
+      const sent = inFlight.get(reply.id);
       inFlight.delete(reply.id);
-      batch?.forEach((task, i) => {
+      sent?.batch.forEach((task, i) => {
         const result = reply.results[i];
         if (task.op === "verify") task.resolve(result === true);
         else if (typeof result === "string") task.resolve(result);
         else runInline(task); // the worker could not sign (a bad key): let the caller see why
       });
     });
-    // A crashed worker must not leave callers waiting: its batches run inline.
-    worker.on("error", () => {
-      for (const [id, batch] of inFlight) {
-        inFlight.delete(id);
-        batch.forEach(runInline);
-      }
-    });
+    worker.on("error", () => retire(worker));
+    worker.on("exit", () => retire(worker));
   }
 
   const send = (batch: Task[]) => {
     const id = nextId++;
-    inFlight.set(id, batch);
-    pool[next++ % pool.length]!.postMessage({ id, items: batch.map((t) => ({ op: t.op, ...t.item })) });
+    const worker = pool[next++ % pool.length]!;
+    inFlight.set(id, { worker, batch });
+    worker.postMessage({ id, items: batch.map((t) => ({ op: t.op, ...t.item })) });
   };
   const flush = () => {
     scheduled = false;
@@ -103,7 +115,7 @@ export function createSignaturePool(workers: number): SignaturePool {
     pending = [];
     // A few tasks are done here: handing them to a worker and back costs ~0.5 ms of wake-ups
     // on a small VM against ~0.1 ms of work each. Under load, tasks come in batches and go out.
-    if (batch.length < minOffload) return batch.forEach(runInline);
+    if (batch.length < minOffload || pool.length === 0) return batch.forEach(runInline);
     // A large batch is shared out so every worker takes a part.
     const parts = batch.length >= minSplit ? pool.length : 1;
     const size = Math.ceil(batch.length / parts);
@@ -121,7 +133,7 @@ export function createSignaturePool(workers: number): SignaturePool {
     verify: (item) => new Promise((resolve) => enqueue({ op: "verify", item, resolve })),
     sign: (item) => new Promise((resolve, reject) => enqueue({ op: "sign", item, resolve, reject })),
     async close() {
-      await Promise.all(pool.map((w) => w.terminate()));
+      await Promise.all([...pool].map((w) => w.terminate()));
     },
   };
 }
