@@ -1,6 +1,11 @@
 import { defineConfig } from "vitest/config";
 
+/** Workspace packages resolve to their TypeScript sources in tests, never to a (maybe stale) dist/. */
+const conditions = ["havn-source"];
+
 export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
   test: {
     include: ["packages/*/test/**/*.test.ts", "apps/*/test/**/*.test.ts"],
     // node-llama-cpp's native addon and embedded PostgreSQL want real processes, not worker threads.

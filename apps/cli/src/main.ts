@@ -1,131 +1,137 @@
 import { Command, Option } from "commander";
-import { startCoordinator } from "@havn/coordinator";
-import { ask, receipt } from "./commands/client.js";
-import { startNode } from "./commands/node.js";
-import { serveModel } from "./commands/serve-model.js";
-import { up } from "./commands/up.js";
-import { defaultCoordinatorUrl, defaultPort, onShutdown, parseInteger, parseNumber, reportError } from "./options.js";
+import {
+  cliVersion,
+  defaultCoordinatorUrl,
+  defaultPort,
+  logFormats,
+  logLevels,
+  parseInteger,
+  parseNumber,
+  reportError,
+} from "./options.js";
 
-const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+// Each command's code is imported only when that command runs: `havn --version` loads commander
+// and this file, not the coordinator, the database drivers or node-llama-cpp (~0.4 s alone).
 
 export function program(): Command {
   const cli = new Command("havn")
     .description("havn: independently owned GPUs as one paid, verifiable AI service")
-    .version("0.1.0")
-    .showHelpAfterError();
+    .version(cliVersion)
+    .showHelpAfterError("(add --help for usage)");
 
   const coordinatorOption = () =>
     new Option("--coordinator <url>", "coordinator base URL (env HAVN_COORDINATOR)").default(defaultCoordinatorUrl());
-  const port = () =>
-    new Option("--port <n>", "port to listen on").default(defaultPort).argParser(parseInteger(0, 65535));
+  const port = (d: number) =>
+    new Option("--port <n>", "port to listen on (0 picks a free one)").default(d).argParser(parseInteger(0, 65535));
   const host = () =>
     new Option("--host <host>", "address to listen on (0.0.0.0 for other machines)").default("127.0.0.1");
-  const dataDir = () => new Option("--data-dir <dir>", "where the database, keys and models live").default("./data");
+  const dataDir = (role: string) =>
+    new Option("--data-dir <dir>", `where this ${role}'s state lives (default ~/.havn/${role}; env HAVN_HOME)`);
   const databaseUrl = () =>
-    new Option("--database-url <url>", "PostgreSQL URL (env DATABASE_URL); default SQLite").env("DATABASE_URL");
-  const logLevel = (d: string) =>
-    new Option("--log-level <level>", "JSON log level on stderr").choices(logLevels).default(d);
-
-  cli
-    .command("up")
-    .description("run a coordinator and one built-in node in this process, on embedded defaults")
-    .addOption(port())
-    .addOption(host())
-    .addOption(dataDir())
-    .addOption(databaseUrl())
-    .option("--no-node", "start without the built-in node")
-    .addOption(logLevel("warn"))
-    .action((o) => up(o));
-
-  cli
-    .command("coordinator")
-    .description("run a coordinator")
-    .addOption(port())
-    .addOption(host())
-    .addOption(dataDir())
-    .addOption(databaseUrl())
-    .addOption(logLevel("info"))
-    .action(
-      async (o: {
-        port: number;
-        host: string;
-        dataDir: string;
-        databaseUrl?: string;
-        logLevel: (typeof logLevels)[number];
-      }) => {
-        const { coordinator: app, url } = await startCoordinator({
-          port: o.port,
-          host: o.host,
-          dataDir: o.dataDir,
-          databaseUrl: o.databaseUrl,
-          logLevel: o.logLevel,
-        });
-        process.stdout.write(`coordinator listening at ${url}\n`);
-        onShutdown(() => app.close());
-      },
+    new Option("--database-url <url>", "PostgreSQL URL (env DATABASE_URL); default SQLite in the data dir").env(
+      "DATABASE_URL",
     );
+  /** Every command logs the same way: JSON lines on stderr, or `pretty` for people. */
+  const logging = (command: Command) =>
+    command
+      .addOption(new Option("--log-level <level>", "log level").choices(logLevels).default("info"))
+      .addOption(
+        new Option("--log-format <format>", "json (one object per line, on stderr) or pretty")
+          .choices(logFormats)
+          .default("json"),
+      );
 
-  cli
-    .command("node")
-    .description("run a node that takes jobs from a coordinator")
-    .addOption(coordinatorOption())
-    .addOption(new Option("--backend <kind>", "inference backend").choices(["builtin", "openai"]).default("builtin"))
-    .option("--backend-url <url>", "OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1 (Ollama)")
-    .option("--api-key <key>", "API key for the OpenAI-compatible server")
-    .option("--model <name>", "model to serve (openai: one the server lists; builtin: name for --model-file)")
-    .option("--model-file <path>", "builtin: a GGUF file to serve instead of the generated tiny model")
-    .option("--name <name>", "this node's name, bound to its key on first registration")
-    .option("--slots <n>", "jobs to run at once", parseInteger(1, 1024))
-    .option("--threads <n>", "builtin: CPU threads per job", parseInteger(1, 256))
-    .addOption(dataDir())
-    .action(async (o) => {
-      const { agent, backend } = await startNode(o);
-      await agent.ready;
-      process.stdout.write(`node ${agent.name} connected to ${o.coordinator}\n`);
-      onShutdown(async () => {
-        await agent.stop();
-        await backend.close();
-      });
-    });
+  logging(
+    cli
+      .command("up")
+      .description("run a coordinator and one built-in node in this process, on embedded defaults")
+      .addOption(port(defaultPort))
+      .addOption(host())
+      .addOption(dataDir("up"))
+      .addOption(databaseUrl())
+      .option("--no-node", "start without the built-in node"),
+  ).action(async (o) => (await import("./commands/up.js")).up(o));
 
-  cli
-    .command("ask")
-    .description("ask the network; streams the answer and ends with `job: <id>`")
-    .argument("<prompt>", "what to ask")
-    .addOption(coordinatorOption())
-    .option("--model <name>", "model, or auto", "auto")
-    .option("--max-tokens <n>", "longest answer in tokens", parseInteger(1, 8192), 128)
-    .option("--seed <n>", "sampling seed (same seed, same answer)", parseInteger(0, 0xffffffff))
-    .option("--temperature <t>", "0 is greedy", parseNumber(0, 2), 0.7)
-    .option("--api-key <key>", "API key")
-    .action((prompt: string, o) => ask(prompt, o));
+  logging(
+    cli
+      .command("coordinator")
+      .description("run a coordinator")
+      .addOption(port(defaultPort))
+      .addOption(host())
+      .addOption(dataDir("coordinator"))
+      .addOption(databaseUrl()),
+  ).action(async (o) => (await import("./commands/coordinator.js")).coordinator(o));
 
-  cli
-    .command("receipt")
-    .description("print a job's receipt and verify its signatures (exit 0 only if both verify)")
-    .argument("<job-id>", "the job id (the completion's id)")
-    .addOption(coordinatorOption())
-    .option("--coordinator-key <key>", "expect this coordinator key instead of the one the coordinator publishes")
-    .option("--json", "print JSON", false)
-    .action((jobId: string, o) => receipt(jobId, o));
+  logging(
+    cli
+      .command("node")
+      .description("run a node that takes jobs from a coordinator")
+      .addOption(coordinatorOption())
+      .addOption(new Option("--backend <kind>", "inference backend").choices(["builtin", "openai"]).default("builtin"))
+      .option("--backend-url <url>", "OpenAI-compatible server, with /v1: e.g. http://127.0.0.1:11434/v1 (Ollama)")
+      .addOption(
+        new Option("--api-key <key>", "API key for the OpenAI-compatible server (env HAVN_BACKEND_API_KEY)").env(
+          "HAVN_BACKEND_API_KEY",
+        ),
+      )
+      .option("--model <name>", "model to serve (openai: one the server lists; builtin: name for --model-file)")
+      .option("--model-file <path>", "builtin: a GGUF file to serve instead of the generated tiny model")
+      .option("--name <name>", "this node's name, bound to its key on first registration")
+      .option("--slots <n>", "jobs to run at once", parseInteger(1, 1024))
+      .option("--threads <n>", "builtin: CPU threads per job", parseInteger(1, 256))
+      .addOption(dataDir("node"))
+      .option("--metrics-port <n>", "serve this node's Prometheus /metrics on this port", parseInteger(0, 65535))
+      .option("--metrics-host <host>", "address for --metrics-port", "127.0.0.1"),
+  ).action(async (o) => (await import("./commands/node.js")).node(o));
 
-  cli
-    .command("serve-model")
-    .description("serve the built-in engine as an OpenAI-compatible HTTP server")
-    .addOption(new Option("--port <n>", "port").default(8080).argParser(parseInteger(0, 65535)))
-    .addOption(host())
-    .option("--model-file <path>", "a GGUF file instead of the generated tiny model")
-    .option("--model <name>", "the name to serve it under")
-    .option("--slots <n>", "jobs to run at once", parseInteger(1, 64))
-    .action((o) => serveModel(o));
+  logging(
+    cli
+      .command("ask")
+      .description("ask the network; streams the answer and ends with `job: <id>`")
+      .argument("<prompt>", "what to ask")
+      .addOption(coordinatorOption())
+      .option("--model <name>", "model, or auto", "auto")
+      .option("--max-tokens <n>", "longest answer in tokens", parseInteger(1, 8192), 128)
+      .option("--seed <n>", "sampling seed (same seed, same answer)", parseInteger(0, 0xffffffff))
+      .option("--temperature <t>", "0 is greedy", parseNumber(0, 2), 0.7)
+      .addOption(new Option("--api-key <key>", "API key (env HAVN_API_KEY)").env("HAVN_API_KEY")),
+  ).action(async (prompt: string, o) => (await import("./commands/client.js")).ask(prompt, o));
+
+  logging(
+    cli
+      .command("receipt")
+      .description("print a job's receipt and verify it (exit 0 only if every check passes)")
+      .argument("<job-id>", "the job id (the completion's id)")
+      .addOption(coordinatorOption())
+      .option("--coordinator-key <key>", "expect this coordinator key instead of the one the coordinator publishes")
+      .option("--json", "print JSON", false),
+  ).action(async (jobId: string, o) => (await import("./commands/client.js")).receipt(jobId, o));
+
+  logging(
+    cli
+      .command("serve-model")
+      .description("serve the built-in engine as an OpenAI-compatible HTTP server")
+      .addOption(port(8080))
+      .addOption(host())
+      .option("--model-file <path>", "a GGUF file instead of the generated tiny model")
+      .option("--model <name>", "the name to serve it under")
+      .option("--slots <n>", "jobs to run at once", parseInteger(1, 64))
+      .addOption(dataDir("serve-model")),
+  ).action(async (o) => (await import("./commands/serve-model.js")).serveModel(o));
 
   return cli;
 }
 
+/**
+ * Runs the CLI. An error that reaches here ends the process with exit code 1 once reported: a
+ * command that failed to start (port in use, wrong backend URL) may hold open handles — a
+ * database, a loaded model — that would otherwise keep a process that cannot work alive.
+ */
 export async function run(argv: string[]): Promise<void> {
   try {
     await program().parseAsync(argv);
   } catch (err) {
     reportError(err);
+    process.exit(1);
   }
 }

@@ -1,4 +1,21 @@
+import { readFileSync } from "node:fs";
 import { InvalidArgumentError } from "commander";
+
+/** The CLI's version, from its package.json (`../package.json` from both src/ and dist/). */
+export const cliVersion: string = (
+  JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
+).version;
+
+export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof logLevels)[number];
+export const logFormats = ["json", "pretty"] as const;
+export type LogFormat = (typeof logFormats)[number];
+
+/** What every command takes for its logs. */
+export interface LogOptions {
+  readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+}
 
 /** The coordinator URL every client command defaults to. */
 export const defaultPort = 8787;
@@ -24,10 +41,21 @@ export function parseNumber(min: number, max: number) {
   };
 }
 
-/** Prints an error the way the catalog describes it and sets a failing exit code. */
+/**
+ * Prints an error on one line — `error CODE: what happened (Context: value; …)` — and sets a
+ * failing exit code. Errors meant for people carry their fix in the message.
+ */
 export function reportError(err: unknown): void {
-  const e = err as { code?: string; message?: string };
-  process.stderr.write(`error${e.code ? ` ${e.code}` : ""}: ${e.message ?? String(err)}\n`);
+  const e = err as { code?: unknown; message?: string; shortMessage?: string; context?: Record<string, unknown> };
+  const code = typeof e.code === "string" && /^[A-Z][A-Z0-9_]+$/.test(e.code) ? ` ${e.code}` : "";
+  const context = e.context && Object.keys(e.context).length > 0 ? e.context : undefined;
+  const message = (context ? e.shortMessage : undefined) ?? e.message ?? String(err);
+  const details = context
+    ? ` (${Object.entries(context)
+        .map(([k, v]) => `${k}: ${String(v)}`)
+        .join("; ")})`
+    : "";
+  process.stderr.write(`error${code}: ${message.replace(/\s*\n\s*/g, " ")}${details}\n`);
   process.exitCode = 1;
 }
 

@@ -1,7 +1,9 @@
+import { randomUUID } from "node:crypto";
 import websocket from "@fastify/websocket";
-import Fastify, { LogController, type FastifyInstance } from "fastify";
-import { cosignedReceipt, cosignMessage, logEntryHash } from "@havn/protocol";
-import { loadOrCreateKeyFile } from "@havn/protocol/keyfile";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import { pino, type Logger } from "pino";
+import { cosignedReceipt, cosignMessage, logEntryHash, requestIdPattern } from "@havn/protocol";
+import { loadOrCreateKeyFile } from "@havn/protocol/local";
 import {
   isTerminal,
   openStore,
@@ -14,9 +16,10 @@ import {
 import { installErrorHandling } from "./api/errors.js";
 import { registerJobRoutes } from "./api/jobs/routes.js";
 import { registerOpenAIRoutes } from "./api/openai/routes.js";
+import { registerOperatorRoutes } from "./api/operators/routes.js";
 import { compileConfig, type CoordinatorConfig, type CoordinatorOptions } from "./config.js";
 import { closeCodes, NodeGateway } from "./gateway/node-gateway.js";
-import { NodeRegistry } from "./gateway/node-registry.js";
+import { nodeState, NodeRegistry } from "./gateway/node-registry.js";
 import { JobEvents } from "./jobs/job-events.js";
 import { JobService } from "./jobs/job-service.js";
 import { Batcher } from "./queue/batcher.js";
@@ -24,6 +27,8 @@ import { Dispatcher } from "./queue/dispatcher.js";
 import { Sweeper } from "./queue/sweeper.js";
 import { ModelCatalog } from "./router/model-catalog.js";
 import { Router } from "./router/router.js";
+import { JobTelemetry } from "./telemetry/job-telemetry.js";
+import { CoordinatorMetrics, instrumentStore } from "./telemetry/metrics.js";
 import { createSignaturePool } from "./verification/signature-pool.js";
 
 export const coordinatorVersion = "0.1.0";
@@ -34,6 +39,11 @@ const replicaReadBackDelayMs = 100;
 export interface BuildAppOptions extends CoordinatorOptions {
   /** Use this store instead of opening one from `databaseUrl` / `dataDir` (it is not closed). */
   readonly store?: Store;
+  /**
+   * Log through this pino logger (its lines get `name: "coordinator"`). Default: JSON lines on
+   * stderr at `logLevel`.
+   */
+  readonly logger?: Logger;
 }
 
 export interface CoordinatorApp {
@@ -44,33 +54,61 @@ export interface CoordinatorApp {
   readonly publicKey: string;
   readonly registry: NodeRegistry;
   readonly jobs: JobService;
+  readonly metrics: CoordinatorMetrics;
   close(): Promise<void>;
+}
+
+function makeLogger(config: CoordinatorConfig, given: Logger | undefined): Logger {
+  if (given) return given.child({ name: "coordinator" });
+  if (config.logLevel === "silent") return pino({ level: "silent" });
+  return pino({ level: config.logLevel, name: "coordinator" }, pino.destination({ dest: 2, sync: false }));
 }
 
 /** Wires the coordinator without listening; `main.ts` (or the CLI) listens. */
 export async function buildApp(options: BuildAppOptions = {}): Promise<CoordinatorApp> {
-  const { store: givenStore, ...rest } = options;
+  const { store: givenStore, logger: givenLogger, ...rest } = options;
   const config = compileConfig(rest);
+  const logger = makeLogger(config, givenLogger);
   const keys = loadOrCreateKeyFile(config.keyPath);
-  const store = givenStore ?? (await openStore({ databaseUrl: config.databaseUrl, sqlitePath: config.sqlitePath }));
+  const rawStore = givenStore ?? (await openStore({ databaseUrl: config.databaseUrl, sqlitePath: config.sqlitePath }));
 
   const app = Fastify({
-    logger: { level: config.logLevel },
+    loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: config.bodyLimitBytes,
     // One line per job (with its id) instead of two per request: request lines drown the
     // correlation that matters and cost ~10% of throughput.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
+    // A client's x-request-id is kept (and echoed, and logged with its job) when it looks like a
+    // request id; otherwise the request gets an id of our own.
+    requestIdHeader: false,
+    requestIdLogLabel: "request_id",
+    genReqId: (req) => {
+      const given = req.headers["x-request-id"];
+      return typeof given === "string" && requestIdPattern.test(given) ? given : randomUUID();
+    },
+  });
+  app.addHook("onRequest", async (request, reply) => {
+    reply.header("x-request-id", request.id);
   });
   installErrorHandling(app);
   await app.register(websocket, { options: { maxPayload: config.maxFrameBytes } });
 
   const registry = new NodeRegistry();
-  const events = new JobEvents((err, jobId) => app.log.error({ err, job: jobId }, "job event listener failed"));
+  const metrics = new CoordinatorMetrics({
+    store: rawStore,
+    nodes: () => registry.all().map((s) => ({ state: nodeState(s), computeClass: s.hardware.compute_class })),
+  });
+  const store = instrumentStore(rawStore, metrics.storeOperation);
+  const telemetry = new JobTelemetry(app.log, metrics);
+  const events = new JobEvents(
+    (err, jobId) => app.log.error({ err, job: jobId }, "job event listener failed"),
+    telemetry,
+  );
   const catalog = new ModelCatalog(config.registryPath);
   // Reputation is a constant until the ledger keeps it: every node starts equal.
   const router = new Router({ exploration: config.routerExploration, reputationOf: () => 0.5 });
-  const dispatcher = new Dispatcher(store, registry, router, events, app.log, {
+  const dispatcher = new Dispatcher(store, registry, router, events, telemetry, app.log, {
     leaseMs: config.leaseMs,
     batchSize: config.dispatchBatchSize,
   });
@@ -96,11 +134,12 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
       ),
   };
   // One transaction — and one lock of the execution log's head — per batch of results.
-  const batcher = new Batcher<CompleteJobInput, CompleteJobResult>(
-    (items) => store.completeJobs(items, sealer),
-    config.completionBatchSize,
-  );
+  const batcher = new Batcher<CompleteJobInput, CompleteJobResult>((items) => {
+    metrics.completionBatch.observe(items.length);
+    return store.completeJobs(items, sealer);
+  }, config.completionBatchSize);
   const admissions = new Batcher<NewJob, void>(async (items) => {
+    metrics.admissionBatch.observe(items.length);
     await store.insertJobs(items);
     return items.map(() => undefined);
   }, config.dispatchBatchSize);
@@ -114,16 +153,25 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     config,
     keys,
     signatures,
+    telemetry,
+    metrics,
     log: app.log,
   });
-  const jobs = new JobService(store, admissions, dispatcher, events, catalog, registry, config);
+  const jobs = new JobService(store, admissions, dispatcher, events, catalog, registry, telemetry, config);
   const sweeper = new Sweeper(store, registry, dispatcher, events, config, app.log);
 
   for (const node of await store.listNodes()) catalog.noteAdvertised(node.capabilities.models.map((m) => m.name));
 
   app.get("/nodes/connect", { websocket: true }, (socket) => gateway.accept(socket));
   registerOpenAIRoutes(app, { jobs, events, catalog, registry, config });
-  registerJobRoutes(app, { jobs, store, registry, coordinatorKey: keys.publicKey, version: coordinatorVersion });
+  registerJobRoutes(app, { jobs, store });
+  registerOperatorRoutes(app, {
+    store,
+    registry,
+    metrics,
+    coordinatorKey: keys.publicKey,
+    version: coordinatorVersion,
+  });
 
   // Replicas on one PostgreSQL hear each other at once: queued work wakes the dispatcher, and a
   // job that ended on another replica's node answers whoever waits for it here.
@@ -138,7 +186,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
         if (!events.hasListeners(change.jobId)) return;
         store.getJob(change.jobId).then(
           (job) => {
-            if (job && isTerminal(job.status)) events.emitTransition(job, null);
+            if (job && isTerminal(job.status)) events.announceEnded(job);
           },
           (err: unknown) => app.log.warn({ err, job: change.jobId }, "reading back an ended job failed"),
         );
@@ -158,8 +206,17 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     await admissions.drain();
     await batcher.drain();
     await signatures.close();
-    if (!givenStore) await store.close();
+    if (!givenStore) await rawStore.close();
   });
 
-  return { app, config, store, publicKey: keys.publicKey, registry, jobs, close: () => app.close() };
+  return {
+    app,
+    config,
+    store: rawStore,
+    publicKey: keys.publicKey,
+    registry,
+    jobs,
+    metrics,
+    close: () => app.close(),
+  };
 }

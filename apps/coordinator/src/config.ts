@@ -2,14 +2,21 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import { HavnError } from "@havn/protocol";
+import { defaultDataDir } from "@havn/protocol/local";
 
 /**
  * Every coordinator option, with its default, unit and trade-off. `compileConfig` fills defaults
  * from this one table, rejects unknown keys and freezes the result.
  */
 const configSchema = z.strictObject({
-  /** Where the SQLite file, the coordinator key and generated models live. Default `./data`. */
-  dataDir: z.string().min(1).default("./data"),
+  /**
+   * Where the SQLite file and the coordinator key live. Default `~/.havn/coordinator` (see
+   * `defaultDataDir`): one directory per role, never shared with a node's.
+   */
+  dataDir: z
+    .string()
+    .min(1)
+    .default(() => defaultDataDir("coordinator")),
   /** `postgres://…` to use PostgreSQL (several replicas may share it); unset: SQLite in `dataDir`. */
   databaseUrl: z.string().optional(),
   /** Coordinator Ed25519 key file (co-signs receipts). Default `<dataDir>/coordinator.key`. */
@@ -26,6 +33,13 @@ const configSchema = z.strictObject({
   heartbeatIntervalMs: z.number().int().min(100).default(5_000),
   /** A node silent this long is dropped and its jobs re-queued, in ms. Default 15 000 (3 heartbeats). */
   nodeTimeoutMs: z.number().int().min(300).default(15_000),
+  /**
+   * When a node connects with a key that is already connected, how long the connected one has to
+   * answer a ping, in ms. Default 3 000: a live node answers within milliseconds, so the newcomer
+   * is refused (two processes share a key file); a crashed node's half-open socket never answers,
+   * so its restarted process takes over. Longer delays a crashed node's return by as much.
+   */
+  duplicateKeyProbeMs: z.number().int().min(10).default(3_000),
   /** How long a node has to answer the challenge with `hello`, in ms. Default 10 000. */
   helloTimeoutMs: z.number().int().min(100).default(10_000),
   /**
@@ -94,7 +108,7 @@ export type CoordinatorConfig = Readonly<
 export function compileConfig(options: CoordinatorOptions = {}): CoordinatorConfig {
   const parsed = configSchema.safeParse(options);
   if (!parsed.success) {
-    throw new HavnError("REQUEST_INVALID", "Invalid coordinator options.", {
+    throw new HavnError("CONFIG_INVALID", "Invalid coordinator options.", {
       details: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
     });
   }

@@ -1,5 +1,8 @@
 export { buildApp, coordinatorVersion } from "./app.js";
 export type { BuildAppOptions, CoordinatorApp } from "./app.js";
+export { openApiDocument } from "./api/openapi.js";
+export { routes } from "./api/route-table.js";
+export type { RouteSpec } from "./api/route-table.js";
 export { compileConfig } from "./config.js";
 export type { CoordinatorConfig, CoordinatorOptions } from "./config.js";
 export { main, startCoordinator } from "./main.js";

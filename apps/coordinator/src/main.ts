@@ -1,3 +1,4 @@
+import { defaultDataDir, listenError } from "@havn/protocol/local";
 import { buildApp, type BuildAppOptions, type CoordinatorApp } from "./app.js";
 
 export interface StartOptions extends BuildAppOptions {
@@ -13,7 +14,14 @@ export async function startCoordinator(
 ): Promise<{ coordinator: CoordinatorApp; url: string }> {
   const { port = 8787, host = "127.0.0.1", ...rest } = options;
   const coordinator = await buildApp(rest);
-  const address = await coordinator.app.listen({ port, host });
+  let address: string;
+  try {
+    address = await coordinator.app.listen({ port, host });
+  } catch (err) {
+    // Closed first: its database, workers and timers would keep a process that cannot serve alive.
+    await coordinator.close().catch(() => {});
+    throw listenError(err, host, port);
+  }
   return { coordinator, url: address.replace("://[::1]", "://localhost") };
 }
 
@@ -22,7 +30,7 @@ export async function main(): Promise<void> {
   const { coordinator } = await startCoordinator({
     port: Number(process.env.PORT ?? 8787),
     host: process.env.HOST ?? "127.0.0.1",
-    dataDir: process.env.HAVN_DATA_DIR ?? "./data",
+    dataDir: process.env.HAVN_DATA_DIR ?? defaultDataDir("coordinator"),
     databaseUrl: process.env.DATABASE_URL || undefined,
   });
   const stop = () => void coordinator.close().then(() => process.exit(0));

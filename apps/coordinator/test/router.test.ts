@@ -6,7 +6,7 @@ import { Router } from "../src/router/router.ts";
 
 function node(
   key: string,
-  opts: { busy?: number; slots?: number; latency?: number | null; tasks?: TaskKind[] } = {},
+  opts: { busy?: number; slots?: number; latency?: number | null; tasks?: TaskKind[]; available?: boolean } = {},
 ): NodeSession {
   const inFlight = new Map();
   for (let i = 0; i < (opts.busy ?? 0); i++) inFlight.set(`a${i}`, {});
@@ -19,11 +19,16 @@ function node(
     tasks: new Map([["m", new Set(opts.tasks ?? ["chat", "completion"])]]),
     slots: opts.slots ?? 4,
     inFlight,
+    connectedAt: 0,
     lastSeenAt: 0,
+    lastHeartbeatAt: 0,
+    available: opts.available ?? true,
+    backend: { ok: opts.available ?? true },
     latencyEwmaMs: opts.latency === undefined ? 100 : opts.latency,
     send: () => {},
     close: () => {},
-  } as NodeSession;
+    ping: async () => true,
+  } satisfies NodeSession;
 }
 
 const router = new Router({ exploration: 0, reputationOf: () => 0.5, random: () => 0 });
@@ -36,6 +41,25 @@ describe("router", () => {
     expect(router.eligible(nodes, "other", "chat", new Map())).toEqual([]);
     // Slots reserved earlier in the same pass count as taken.
     expect(router.eligible([node("one", { slots: 1 })], "m", "chat", new Map([["one", 1]]))).toEqual([]);
+  });
+  it("never routes to a node whose backend is down (it reported itself unavailable)", () => {
+    const nodes = [node("down", { available: false }), node("up")];
+    expect(router.eligible(nodes, "m", "chat", new Map()).map((n) => n.key)).toEqual(["up"]);
+    expect(router.eligible([node("down", { available: false })], "m", "chat", new Map())).toEqual([]);
+  });
+  it("does not send a job back to a node it failed on while another node serves the model", () => {
+    const nodes = [node("failed-it"), node("other")];
+    expect(router.eligible(nodes, "m", "chat", new Map(), ["failed-it"]).map((n) => n.key)).toEqual(["other"]);
+    // The other node is busy: the job waits for it rather than go back.
+    const busy = [node("failed-it"), node("other", { busy: 4 })];
+    expect(router.eligible(busy, "m", "chat", new Map(), ["failed-it"])).toEqual([]);
+    // No other node serves the model: the one that failed may try again.
+    expect(router.eligible([node("failed-it")], "m", "chat", new Map(), ["failed-it"]).map((n) => n.key)).toEqual([
+      "failed-it",
+    ]);
+    // An unavailable other node does not count.
+    const othersDown = [node("failed-it"), node("other", { available: false })];
+    expect(router.eligible(othersDown, "m", "chat", new Map(), ["failed-it"]).map((n) => n.key)).toEqual(["failed-it"]);
   });
   it("prefers the less loaded and the faster node, and records why", () => {
     const pick = router.choose([node("busy", { busy: 3 }), node("idle")], new Map())!;

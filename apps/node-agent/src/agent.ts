@@ -4,8 +4,10 @@ import WebSocket from "ws";
 import {
   contentId,
   coordinatorToNodeSchema,
+  fatalNodeCloseCodes,
   hashCanonical,
   HavnError,
+  nodeCloseCodes,
   protocolVersion,
   sign,
   signReceipt,
@@ -17,9 +19,11 @@ import {
   type NodeMessageBody,
   type Receipt,
 } from "@havn/protocol";
-import { loadOrCreateKeyFile } from "@havn/protocol/keyfile";
-import { jobOutputOf, type Backend, type BackendInfo } from "@havn/engine";
+import { defaultDataDir, loadOrCreateKeyFile } from "@havn/protocol/local";
+import { jobOutputOf, type Backend, type BackendHealth, type BackendInfo } from "@havn/engine";
+import { pino, type Logger } from "pino";
 import { assumedPowerW, detectHardware } from "./hardware.js";
+import type { NodeMetrics } from "./metrics.js";
 
 export const agentVersion = "0.1.0";
 
@@ -27,7 +31,10 @@ export interface NodeAgentOptions {
   /** The coordinator's base URL (`http://…` or `ws://…`); the agent connects to `/nodes/connect`. */
   readonly coordinatorUrl: string;
   readonly backend: Backend;
-  /** Key file (created mode 0600 on first start). Default `./data/node.key`. Ignored if `keys` is given. */
+  /**
+   * Key file (created mode 0600 on first start). Default `~/.havn/node/node.key` (see
+   * `defaultDataDir`). Ignored if `keys` is given.
+   */
   readonly keyPath?: string | undefined;
   readonly keys?: KeyPair | undefined;
   /** The node's human name, bound to its key on first registration. Default `<hostname>-<key prefix>`. */
@@ -38,24 +45,66 @@ export interface NodeAgentOptions {
   readonly reconnectMs?: number | undefined;
   /** Longest reconnect delay, in ms. Default 30 000. */
   readonly maxReconnectMs?: number | undefined;
-  readonly log?:
-    ((level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => void) | undefined;
+  /**
+   * How often the backend's health is checked, in ms. Default 5 000: one heartbeat interval, so a
+   * backend that stops is noticed — and the node stops getting jobs — within one heartbeat. A job
+   * that fails in the backend triggers a check at once.
+   */
+  readonly healthCheckMs?: number | undefined;
+  /** Where the agent logs (its lines get `name: "node"`). Default: nowhere. */
+  readonly logger?: Logger | undefined;
+  /** Prometheus metrics to keep (`havn node --metrics-port`). */
+  readonly metrics?: NodeMetrics | undefined;
+  /**
+   * Called when the coordinator refuses this node for good — its key is live on another
+   * connection, its name belongs to another key, its hello does not verify. The agent has
+   * stopped; `ready` rejects with the same error if it was never welcomed.
+   */
+  readonly onFatal?: ((err: HavnError) => void) | undefined;
 }
 
 interface Running {
   readonly abort: AbortController;
 }
 
+/** How a refusal the coordinator closed the socket with reads, for the node's operator. */
+const refusals: Record<number, { code: "NODE_AUTH_FAILED" | "NODE_NAME_TAKEN" | "NODE_KEY_IN_USE"; fix: string }> = {
+  [nodeCloseCodes.authFailed]: {
+    code: "NODE_AUTH_FAILED",
+    fix: "the key file may be corrupt; move it away to make a new key",
+  },
+  [nodeCloseCodes.nameTaken]: {
+    code: "NODE_NAME_TAKEN",
+    fix: "choose another --name, or start this node with the key that registered the name",
+  },
+  [nodeCloseCodes.keyInUse]: {
+    code: "NODE_KEY_IN_USE",
+    fix: "another process is connected with this node's key: give this node its own --data-dir",
+  },
+};
+
+/** A network failure in a few words: the system code (ECONNREFUSED, ENOTFOUND…) or ws's message. */
+function connectProblem(err: Error): string {
+  const code = (err as { code?: string }).code;
+  const unexpected = /Unexpected server response: (\d+)/.exec(err.message);
+  if (unexpected) return `HTTP ${unexpected[1]} on /nodes/connect: is this a havn coordinator?`;
+  return code ?? err.message;
+}
+
 /**
  * A node: holds one outbound WebSocket to a coordinator (NAT never matters), proves its key,
  * advertises its backend's models and hardware, runs jobs, streams tokens and signs a receipt
- * for every result. Reconnects with exponential backoff and jitter until stopped.
+ * for every result. It checks its backend before it connects and keeps checking: while the
+ * backend fails, the node tells the coordinator it is unavailable and gets no jobs, and it comes
+ * back by itself when the backend answers again. Reconnects with exponential backoff and jitter
+ * until stopped, saying where it is trying to connect and why it failed.
  */
 export class NodeAgent {
   readonly keys: KeyPair;
   readonly name: string;
   private socket: WebSocket | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
+  private healthTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
   private stopped = false;
@@ -64,32 +113,84 @@ export class NodeAgent {
   private runtimeHash = "";
   private hardware: Hardware | undefined;
   private readonly running = new Map<string, Running>();
+  private backendHealth: BackendHealth = { ok: true };
+  private checking: Promise<void> | undefined;
+  /** Why the current connection attempt failed before it was welcomed, if it did. */
+  private problem: string | undefined;
+  /** The last error the coordinator sent without a job: the reason for a refusal that follows. */
+  private lastRefusal: string | undefined;
+  private welcomed = false;
   private readyResolve: (() => void) | undefined;
-  /** Resolves the first time the coordinator welcomes this node. */
+  private readyReject: ((err: HavnError) => void) | undefined;
+  private readonly log: Logger;
+  /** Resolves the first time the coordinator welcomes this node; rejects if it is refused for good first. */
   readonly ready: Promise<void>;
   /** Jobs completed since start. */
   completed = 0;
 
   constructor(private readonly options: NodeAgentOptions) {
-    this.keys = options.keys ?? loadOrCreateKeyFile(options.keyPath ?? join("data", "node.key"));
+    this.keys = options.keys ?? loadOrCreateKeyFile(options.keyPath ?? join(defaultDataDir("node"), "node.key"));
     this.name = options.name ?? `${hostname().slice(0, 48)}-${this.keys.publicKey.slice(0, 6)}`;
-    this.ready = new Promise((resolve) => (this.readyResolve = resolve));
+    this.ready = new Promise((resolve, reject) => {
+      this.readyResolve = resolve;
+      this.readyReject = reject;
+    });
+    // Whoever awaits `ready` sees a refusal; nobody awaiting it is not an unhandled rejection.
+    this.ready.catch(() => {});
+    this.log = (options.logger ?? pino({ level: "silent" })).child({ name: "node", node: this.name });
   }
 
-  private log(level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) {
-    this.options.log?.(level, message, fields);
-  }
-
+  /**
+   * Reads the backend's models, checks that it answers, detects the hardware, and connects.
+   * Throws (a catalog error naming the fix) when the backend cannot serve at all.
+   */
   async start(): Promise<void> {
     this.info = await this.options.backend.info();
     this.runtimeHash = hashCanonical(this.info.runtime);
     this.hardware = this.options.hardware ?? (await detectHardware());
+    await this.checkHealth();
+    const m = this.options.metrics;
+    m?.slots.set(this.info.slots);
+    m?.connected.set(0);
+    this.healthTimer = setInterval(() => void this.checkHealth(), this.options.healthCheckMs ?? 5_000);
+    this.healthTimer.unref();
+    this.log.info(
+      { coordinator: this.options.coordinatorUrl, models: this.info.models.map((x) => x.name), slots: this.info.slots },
+      "connecting to the coordinator",
+    );
     this.connect();
   }
 
   /** Whether the agent holds an open, welcomed connection. */
   get connected(): boolean {
     return this.socket?.readyState === WebSocket.OPEN && this.heartbeat !== undefined;
+  }
+
+  /** Whether the backend passed its last health check (the node takes jobs). */
+  get available(): boolean {
+    return this.backendHealth.ok;
+  }
+
+  /**
+   * Checks the backend once (concurrent calls share the check). A change is logged and told to
+   * the coordinator at once, in an extra heartbeat.
+   */
+  checkHealth(): Promise<void> {
+    this.checking ??= (async () => {
+      const before = this.backendHealth;
+      const now = await this.options.backend
+        .health()
+        .catch((err: unknown): BackendHealth => ({ ok: false, code: "BACKEND_UNAVAILABLE", reason: String(err) }));
+      this.backendHealth = now;
+      this.options.metrics?.backendUp.set(now.ok ? 1 : 0);
+      const changed = now.ok !== before.ok || (!now.ok && !before.ok && now.reason !== before.reason);
+      if (!changed) return;
+      if (now.ok) this.log.info("backend answers again; taking jobs");
+      else
+        this.log.warn({ code: now.code, reason: now.reason }, "backend unavailable; taking no jobs until it answers");
+      if (this.connected) this.sendHeartbeat();
+    })().finally(() => (this.checking = undefined));
+    return this.checking;
   }
 
   private url(): string {
@@ -99,23 +200,28 @@ export class NodeAgent {
 
   private connect() {
     if (this.stopped) return;
+    this.problem = undefined;
+    this.lastRefusal = undefined;
     const socket = new WebSocket(this.url(), { maxPayload: 64 * 1024 * 1024 });
     this.socket = socket;
     socket.on("message", (data) => {
       let msg: CoordinatorToNode;
       try {
         const parsed = coordinatorToNodeSchema.safeParse(JSON.parse(data.toString()));
-        if (!parsed.success) return this.log("warn", "ignoring a malformed coordinator message");
+        if (!parsed.success) return this.log.warn("ignoring a malformed coordinator message");
         msg = parsed.data;
       } catch {
-        return this.log("warn", "ignoring a non-JSON coordinator message");
+        return this.log.warn("ignoring a non-JSON coordinator message");
       }
       this.onMessage(msg);
     });
     socket.on("close", (code, reason) => {
-      this.onClose(code, reason.toString());
+      if (this.socket === socket) this.onClose(code, reason.toString());
     });
-    socket.on("error", (err) => this.log("warn", "connection error", { err: err.message }));
+    socket.on("error", (err) => {
+      if (socket.readyState !== WebSocket.OPEN) this.problem = connectProblem(err);
+      else this.log.warn({ err: err.message }, "connection error");
+    });
   }
 
   private send(message: NodeMessageBody) {
@@ -129,11 +235,15 @@ export class NodeAgent {
         return this.hello(msg.nonce);
       case "welcome": {
         this.attempt = 0;
+        this.welcomed = true;
         clearInterval(this.heartbeat);
         this.heartbeat = setInterval(() => this.sendHeartbeat(), msg.heartbeat_interval_ms);
         this.heartbeat.unref();
-        this.log("info", "connected", { node: this.name });
+        this.options.metrics?.connected.set(1);
+        this.log.info({ coordinator: this.options.coordinatorUrl, available: this.available }, "connected");
         this.readyResolve?.();
+        // A backend that failed while we were away is reported at once, not at the first beat.
+        if (!this.available) this.sendHeartbeat();
         return;
       }
       case "job":
@@ -143,7 +253,8 @@ export class NodeAgent {
         this.running.get(msg.attempt_id)?.abort.abort();
         return;
       case "error":
-        this.log("warn", "coordinator reported an error", { code: msg.code, message: msg.message, job: msg.job_id });
+        if (!msg.job_id) this.lastRefusal = msg.message;
+        this.log.warn({ code: msg.code, reason: msg.message, job: msg.job_id }, "coordinator reported an error");
         return;
     }
   }
@@ -167,19 +278,37 @@ export class NodeAgent {
         slots: info.slots,
       },
       hardware: this.hardware!,
+      available: this.available,
     };
     this.send({ type: "hello", payload, signature: sign("hello", payload, this.keys.secretKey) });
   }
 
   private sendHeartbeat() {
-    this.send({ type: "heartbeat", in_flight: [...this.running.keys()], busy_slots: this.running.size });
+    const h = this.backendHealth;
+    this.send({
+      type: "heartbeat",
+      in_flight: [...this.running.keys()],
+      busy_slots: this.running.size,
+      available: h.ok,
+      backend: h.ok ? { ok: true } : { ok: false, code: h.code, reason: h.reason.slice(0, 512) },
+    });
   }
 
   private async run(spec: JobSpec) {
     const info = this.info!;
+    const m = this.options.metrics;
     const abort = new AbortController();
     this.running.set(spec.attempt_id, { abort });
+    m?.slotsBusy.set(this.running.size);
+    const job = {
+      job: spec.job_id,
+      attempt: spec.attempt_id,
+      model: spec.model,
+      request_id: spec.request_id ?? undefined,
+    };
+    this.log.debug(job, "job received");
     const started = performance.now();
+    let firstTextAt: number | undefined;
     let index = 0;
     let buffered = "";
     let flushScheduled = false;
@@ -199,6 +328,7 @@ export class NodeAgent {
         signal: abort.signal,
         onText: spec.stream
           ? (text) => {
+              firstTextAt ??= performance.now();
               buffered += text;
               if (!flushScheduled) {
                 flushScheduled = true;
@@ -208,9 +338,13 @@ export class NodeAgent {
           : undefined,
       });
       flush();
-      if (abort.signal.aborted || result.finishReason === "cancelled") return;
+      if (abort.signal.aborted || result.finishReason === "cancelled") {
+        m?.jobs.inc({ model: spec.model, outcome: "cancelled" });
+        this.log.info({ ...job, duration_ms: Math.round(performance.now() - started) }, "job cancelled");
+        return;
+      }
       const latencyMs = Math.round(performance.now() - started);
-      const model = info.models.find((m) => m.name === spec.model);
+      const model = info.models.find((x) => x.name === spec.model);
       const receipt: Receipt = {
         v: 1,
         job_id: spec.job_id,
@@ -238,10 +372,31 @@ export class NodeAgent {
         node_signature: signReceipt(receipt, this.keys.secretKey),
       });
       this.completed++;
+      const seconds = latencyMs / 1000;
+      const tokensPerSecond = seconds > 0 ? result.completionTokens / seconds : 0;
+      if (m) {
+        m.jobs.inc({ model: spec.model, outcome: "completed" });
+        m.jobDuration.observe({ model: spec.model }, seconds);
+        m.tokens.inc({ model: spec.model }, result.completionTokens);
+        if (seconds > 0) m.tokensPerSecond.observe({ model: spec.model }, tokensPerSecond);
+        if (firstTextAt !== undefined)
+          m.timeToFirstToken.observe({ model: spec.model }, (firstTextAt - started) / 1000);
+      }
+      this.log.info(
+        {
+          ...job,
+          duration_ms: latencyMs,
+          ttft_ms: firstTextAt === undefined ? undefined : Math.round(firstTextAt - started),
+          tokens: result.completionTokens,
+          tokens_per_s: Math.round(tokensPerSecond * 10) / 10,
+        },
+        "job completed",
+      );
     } catch (err) {
       const e =
         err instanceof HavnError ? err : new HavnError("BACKEND_UNAVAILABLE", "The backend failed.", { cause: err });
-      this.log("warn", "job failed", { job: spec.job_id, code: e.code, err: (err as Error).message });
+      m?.jobs.inc({ model: spec.model, outcome: "failed" });
+      this.log.warn({ ...job, code: e.code, err: e.shortMessage }, "job failed");
       this.send({
         type: "error",
         job_id: spec.job_id,
@@ -250,22 +405,51 @@ export class NodeAgent {
         message: e.shortMessage,
         retryable: e.retryable,
       });
+      // A backend that just failed a job may be down: find out now, not at the next check.
+      if (e.code === "BACKEND_UNAVAILABLE") void this.checkHealth();
     } finally {
       this.running.delete(spec.attempt_id);
+      m?.slotsBusy.set(this.running.size);
     }
   }
 
   private onClose(code: number, reason: string) {
     clearInterval(this.heartbeat);
     this.heartbeat = undefined;
+    this.options.metrics?.connected.set(0);
     // The coordinator re-queues our jobs when the socket closes; finishing them would be wasted.
     for (const r of this.running.values()) r.abort.abort();
     if (this.stopped) return;
+    const refusal = refusals[code];
+    if (refusal && fatalNodeCloseCodes.has(code)) {
+      this.fatal(
+        new HavnError(refusal.code, `The coordinator refused this node: ${this.lastRefusal ?? reason}`, {
+          context: { Node: this.name, Key: this.keys.publicKey, Fix: refusal.fix },
+        }),
+      );
+      return;
+    }
     const base = this.options.reconnectMs ?? 500;
     const delay = Math.min(this.options.maxReconnectMs ?? 30_000, base * 2 ** this.attempt) * (0.5 + Math.random() / 2);
     this.attempt++;
-    this.log("warn", "disconnected; reconnecting", { code, reason, delayMs: Math.round(delay) });
+    this.options.metrics?.reconnects.inc();
+    const retry = { coordinator: this.options.coordinatorUrl, retry_in_ms: Math.round(delay), attempt: this.attempt };
+    if (this.problem !== undefined)
+      this.log.warn(
+        { ...retry, problem: this.problem },
+        `cannot reach the coordinator at ${this.options.coordinatorUrl} (${this.problem}); retrying in ${(delay / 1000).toFixed(1)} s`,
+      );
+    else this.log.warn({ ...retry, code, reason }, "disconnected from the coordinator; reconnecting");
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  private fatal(err: HavnError) {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    clearInterval(this.healthTimer);
+    this.log.error({ code: err.code, fix: err.context.Fix }, err.shortMessage);
+    if (!this.welcomed) this.readyReject?.(err);
+    this.options.onFatal?.(err);
   }
 
   /** Disconnects for good; running jobs are abandoned (the coordinator re-queues them). */
@@ -273,6 +457,7 @@ export class NodeAgent {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
     clearInterval(this.heartbeat);
+    clearInterval(this.healthTimer);
     const socket = this.socket;
     if (socket && socket.readyState !== WebSocket.CLOSED) {
       await new Promise<void>((resolve) => {
@@ -292,6 +477,7 @@ export class NodeAgent {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
     clearInterval(this.heartbeat);
+    clearInterval(this.healthTimer);
     this.socket?.terminate();
     for (const r of this.running.values()) r.abort.abort();
   }

@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { loadOrCreateKeyFile } from "@havn/protocol/keyfile";
+import { loadOrCreateKeyFile } from "@havn/protocol/local";
 import { computeClassOf, parseNvidiaSmi } from "../src/index.ts";
 
 describe("hardware", () => {

@@ -1,4 +1,4 @@
-import type { GenerationParams, JobInput, JobOutput, TaskKind } from "@havn/protocol";
+import type { ErrorCode, GenerationParams, JobInput, JobOutput, TaskKind } from "@havn/protocol";
 
 /** A model a backend serves. */
 export interface BackendModel {
@@ -72,9 +72,19 @@ export interface ScoreResult {
   readonly logprobs: readonly number[];
 }
 
+/**
+ * Whether a backend can run jobs right now. A node checks it before it advertises its models and
+ * keeps checking; a failing backend makes the node report itself unavailable (it gets no jobs)
+ * until a check passes again.
+ */
+export type BackendHealth =
+  { readonly ok: true } | { readonly ok: false; readonly code: ErrorCode; readonly reason: string };
+
 /** An inference backend: the one interface node-agent and validator run jobs through. */
 export interface Backend {
   info(): Promise<BackendInfo>;
+  /** A quick check that the backend answers (a few seconds at most); never throws. */
+  health(): Promise<BackendHealth>;
   generate(request: GenerateRequest): Promise<GenerateResult>;
   /** Teacher-forced scoring: per-token log-probabilities of a given continuation. */
   score(request: ScoreRequest): Promise<ScoreResult>;

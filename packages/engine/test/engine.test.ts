@@ -1,8 +1,10 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { HavnError } from "@havn/protocol";
@@ -32,19 +34,36 @@ describe("the built-in tiny model", () => {
 });
 
 describe("a model file an operator names (--model-file)", () => {
-  it("is served under its own name with its file's SHA-256, cached beside the file", async () => {
+  it("is served under its own name with its file's SHA-256, cached in the node's data dir, never beside the file", async () => {
     const dir = mkdtempSync(join(tmpdir(), "havn-model-"));
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-    const file = join(dir, "my-model.gguf");
+    const models = join(dir, "downloads");
+    const dataDir = join(dir, "node-data");
+    mkdirSync(models);
+    const file = join(models, "my-model.gguf");
     writeFileSync(file, buildTinyModel());
-    const backend = new BuiltinBackend({ modelFile: file, threads: 1 });
+    const stages = new Set<string>();
+    const backend = new BuiltinBackend({
+      modelFile: file,
+      threads: 1,
+      cacheDir: dataDir,
+      onProgress: (stage, fraction) => {
+        expect(fraction).toBeGreaterThanOrEqual(0);
+        expect(fraction).toBeLessThanOrEqual(1);
+        stages.add(stage);
+      },
+    });
     try {
       const info = await backend.info();
       expect(info.models[0]).toMatchObject({
         name: "my-model",
         modelHash: createHash("sha256").update(readFileSync(file)).digest("hex"),
       });
-      expect(readFileSync(`${file}.sha256`, "utf8")).toContain(info.models[0]!.modelHash);
+      // Nothing is written beside the operator's model; the hash is cached in the node's own dir.
+      expect(readdirSync(models)).toEqual(["my-model.gguf"]);
+      expect(readFileSync(join(dataDir, "model-hashes.json"), "utf8")).toContain(info.models[0]!.modelHash);
+      expect([...stages].sort()).toEqual(["hash", "load"]);
+      expect(await backend.health()).toEqual({ ok: true });
       const r = await backend.generate({
         model: "my-model",
         input: chat("hi"),
@@ -110,7 +129,10 @@ describe("builtin backend (node-llama-cpp)", () => {
     const mine = await backend.generate({ model: "havn-tiny", input: chat("cross"), params: params({ seed: 9 }) });
     const script = fileURLToPath(new URL("./fixtures/generate-once.ts", import.meta.url));
     const theirs = JSON.parse(
-      execFileSync(process.execPath, ["--import", "tsx", script, "cross", "9"], { encoding: "utf8", timeout: 60_000 }),
+      execFileSync(process.execPath, ["--conditions=havn-source", "--import", "tsx", script, "cross", "9"], {
+        encoding: "utf8",
+        timeout: 60_000,
+      }),
     );
     expect(theirs).toBe(mine.text);
   });
@@ -217,4 +239,130 @@ describe("openai backend against serve-model (the real engine over HTTP)", () =>
     await expect(dead.info()).rejects.toBeInstanceOf(HavnError);
     await expect(dead.info()).rejects.toMatchObject({ code: "BACKEND_UNAVAILABLE" });
   });
+});
+
+describe("a wrong backend fails fast, with one sentence that names the fix", () => {
+  const engine = new BuiltinBackend();
+  const server = createOpenAIServer(engine);
+  let url: string;
+  let other: Server;
+  let otherUrl: string;
+  beforeAll(async () => {
+    url = await server.listen({ port: 0, host: "127.0.0.1" });
+    // A web server that is not an OpenAI-compatible API.
+    other = createServer((_req, res) => res.writeHead(200, { "content-type": "text/html" }).end("<html>hi</html>"));
+    await new Promise<void>((resolve) => other.listen(0, "127.0.0.1", resolve));
+    otherUrl = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await server.close();
+    await engine.close();
+    await new Promise((resolve) => other.close(resolve));
+  });
+
+  const failure = async (backend: OpenAIBackend) => {
+    try {
+      await backend.info();
+    } catch (err) {
+      return err as HavnError;
+    }
+    throw new Error("info() succeeded");
+  };
+
+  it("a base URL without /v1 says to add it (it used to say BACKEND_MODEL_NOT_LOADED)", async () => {
+    const err = await failure(new OpenAIBackend({ baseUrl: url }));
+    expect(err.code).toBe("BACKEND_URL_INVALID");
+    expect(err.message).toContain(`--backend-url ${url}/v1`);
+  });
+
+  it("nothing listening says so, with the system's reason", async () => {
+    const err = await failure(new OpenAIBackend({ baseUrl: "http://127.0.0.1:9/v1" }));
+    expect(err.code).toBe("BACKEND_UNAVAILABLE");
+    expect(err.message).toMatch(/Nothing answers at http:\/\/127\.0\.0\.1:9\/v1 \(ECONNREFUSED\)/);
+  });
+
+  it("a server that is not OpenAI-compatible is told apart", async () => {
+    const err = await failure(new OpenAIBackend({ baseUrl: `${otherUrl}/v1` }));
+    expect(err.code).toBe("BACKEND_NOT_OPENAI_COMPATIBLE");
+    expect(err.message).toContain("did not answer an OpenAI model list");
+  });
+
+  it("a model the server does not list names the ones it does", async () => {
+    const err = await failure(new OpenAIBackend({ baseUrl: `${url}/v1`, models: ["llama3.2:3b"] }));
+    expect(err.code).toBe("BACKEND_MODEL_NOT_LOADED");
+    expect(err.message).toContain("does not list llama3.2:3b");
+    expect(err.message).toContain("havn-tiny");
+  });
+
+  it("a URL that is not http(s) is refused at once", () => {
+    expect(() => new OpenAIBackend({ baseUrl: "localhost:11434" })).toThrow(
+      expect.objectContaining({ code: "BACKEND_URL_INVALID" }),
+    );
+  });
+
+  it("health follows the server: failing while it is down, ok when it is back", async () => {
+    const engine2 = new BuiltinBackend();
+    const server2 = createOpenAIServer(engine2);
+    const at = await server2.listen({ port: 0, host: "127.0.0.1" });
+    const port = Number(new URL(at).port);
+    const backend = new OpenAIBackend({ baseUrl: `${at}/v1`, healthTimeoutMs: 1_000 });
+    try {
+      await backend.info();
+      expect(await backend.health()).toEqual({ ok: true });
+      await server2.close();
+      expect(await backend.health()).toMatchObject({ ok: false, code: "BACKEND_UNAVAILABLE" });
+      const server3 = createOpenAIServer(engine2);
+      await server3.listen({ port, host: "127.0.0.1" });
+      expect(await backend.health()).toEqual({ ok: true });
+      await server3.close();
+    } finally {
+      await backend.close();
+      await engine2.close();
+    }
+  });
+});
+
+describe("a model file that cannot be served fails before anything slow starts", () => {
+  const dir = mkdtempSync(join(tmpdir(), "havn-badmodel-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const load = async (modelFile: string) => {
+    const backend = new BuiltinBackend({ modelFile });
+    try {
+      await backend.info();
+      throw new Error("loaded");
+    } catch (err) {
+      return err as HavnError;
+    } finally {
+      await backend.close();
+    }
+  };
+
+  it("a missing file (it used to surface as a raw ENOENT)", async () => {
+    const err = await load(join(dir, "missing.gguf"));
+    expect(err.code).toBe("BACKEND_MODEL_FILE_UNREADABLE");
+    expect(err.message).toMatch(/missing\.gguf does not exist: check the path given to --model-file/);
+    expect(await new BuiltinBackend({ modelFile: join(dir, "missing.gguf") }).health()).toMatchObject({
+      ok: false,
+      code: "BACKEND_MODEL_FILE_UNREADABLE",
+    });
+  });
+
+  it("a directory, and a file that is not GGUF", async () => {
+    expect((await load(dir)).message).toContain("is not a file");
+    const text = join(dir, "notes.gguf");
+    writeFileSync(text, "these are not weights");
+    const err = await load(text);
+    expect(err.code).toBe("BACKEND_MODEL_FILE_UNREADABLE");
+    expect(err.message).toContain("is not a GGUF file");
+  });
+
+  it.skipIf(process.getuid?.() === 0)(
+    "a file the node may not read (skipped as root, who reads anything)",
+    async () => {
+      const locked = join(dir, "locked.gguf");
+      writeFileSync(locked, buildTinyModel());
+      chmodSync(locked, 0o000);
+      expect((await load(locked)).message).toContain("cannot be read (EACCES)");
+    },
+  );
 });

@@ -39,7 +39,35 @@ export const errorCatalog = {
     status: 503,
     retryable: true,
     description:
-      "The coordinator is shutting down; accepted jobs are kept and run when it is back — poll `GET /jobs/{id}`.",
+      "The coordinator is shutting down; accepted jobs are kept and run when it is back — poll `GET /v1/jobs/{id}`.",
+  },
+  // CONFIG_: starting a process with the options it was given.
+  CONFIG_INVALID: {
+    status: 400,
+    retryable: false,
+    description: "An option or flag has a value havn cannot use; the message names the fix.",
+  },
+  CONFIG_PORT_IN_USE: {
+    status: 500,
+    retryable: false,
+    description: "The port to listen on is taken by another process; stop it or choose another port.",
+  },
+  CONFIG_LISTEN_FAILED: {
+    status: 500,
+    retryable: false,
+    description: "The process could not listen on the address and port it was given.",
+  },
+  // COORDINATOR_: reaching a coordinator.
+  COORDINATOR_UNREACHABLE: {
+    status: 503,
+    retryable: true,
+    description: "Nothing answered at the coordinator URL (wrong URL, or the coordinator is down).",
+  },
+  // STORE_: the coordinator's database.
+  STORE_UNAVAILABLE: {
+    status: 503,
+    retryable: true,
+    description: "The coordinator's database did not answer; `/health` reports `failing`.",
   },
   // MODEL_: model resolution.
   MODEL_NOT_FOUND: {
@@ -59,6 +87,12 @@ export const errorCatalog = {
   },
   // JOB_: the life of a job.
   JOB_NOT_FOUND: { status: 404, retryable: false, description: "No job with this id." },
+  OUTPUT_NOT_FOUND: { status: 404, retryable: false, description: "No stored output has this content id." },
+  LOG_ENTRY_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    description: "The execution log has no entry at this position (positions start at 1).",
+  },
   JOB_NO_CAPACITY: {
     status: 503,
     retryable: true,
@@ -67,7 +101,7 @@ export const errorCatalog = {
   JOB_TIMEOUT: {
     status: 504,
     retryable: true,
-    description: "The job did not finish within the request timeout; it keeps running — poll `GET /jobs/{id}`.",
+    description: "The job did not finish within the request timeout; it keeps running — poll `GET /v1/jobs/{id}`.",
   },
   JOB_FAILED: {
     status: 502,
@@ -102,6 +136,12 @@ export const errorCatalog = {
     description: "The attempt is stale: the job was re-leased or already finished.",
   },
   NODE_LOST: { status: 502, retryable: true, description: "The node went offline while running the job." },
+  NODE_KEY_IN_USE: {
+    status: 409,
+    retryable: false,
+    description:
+      "Another live connection already uses this node key; each node needs its own key (its own `--data-dir`).",
+  },
   NODE_NAME_TAKEN: {
     status: 409,
     retryable: false,
@@ -137,6 +177,21 @@ export const errorCatalog = {
     description: "The backend cannot do this operation (for example, scoring).",
   },
   BACKEND_MODEL_NOT_LOADED: { status: 404, retryable: false, description: "The backend does not serve this model." },
+  BACKEND_URL_INVALID: {
+    status: 400,
+    retryable: false,
+    description: "The backend URL is not an OpenAI-compatible base URL (it must end in `/v1`).",
+  },
+  BACKEND_NOT_OPENAI_COMPATIBLE: {
+    status: 502,
+    retryable: false,
+    description: "The server at the backend URL answered, but not as an OpenAI-compatible API.",
+  },
+  BACKEND_MODEL_FILE_UNREADABLE: {
+    status: 400,
+    retryable: false,
+    description: "The model file is missing, unreadable, or not a GGUF file.",
+  },
   // INTERNAL_: our fault.
   INTERNAL_ERROR: {
     status: 500,

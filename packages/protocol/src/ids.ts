@@ -11,3 +11,10 @@ export function makeIdFactory(randomHex: (bytes: number) => string) {
 }
 
 export const jobIdPattern = /^job-[0-9a-f]{12,32}$/;
+
+/**
+ * What a client's `x-request-id` may be to be kept, echoed and logged: up to 128 characters of
+ * the kind request ids are made of (UUIDs, ULIDs, trace ids). Anything else is replaced by an id
+ * of havn's own, so no header can smuggle text into a log line.
+ */
+export const requestIdPattern = /^[A-Za-z0-9._:@/+=-]{1,128}$/;

@@ -48,6 +48,8 @@ export const jobSpecSchema = z.strictObject({
   params: generationParamsSchema,
   stream: z.boolean(),
   input_hash: z.string().length(64),
+  /** The client's `x-request-id`, when it sent one: the node logs it beside the job id. */
+  request_id: z.string().max(128).nullable().optional(),
 });
 export type JobSpec = z.infer<typeof jobSpecSchema>;
 

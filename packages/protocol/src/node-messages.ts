@@ -10,6 +10,31 @@ import { receiptSchema } from "./receipts.js";
  * node → coordinator: hello, heartbeat, progress, token, result, error
  */
 export const protocolVersion = 1;
+
+/**
+ * WebSocket close codes of the node protocol (4000–4999 are the application's). A node that is
+ * closed with one of `fatalNodeCloseCodes` is refused for good and stops reconnecting: retrying
+ * with the same key, name or signature cannot succeed.
+ */
+export const nodeCloseCodes = {
+  /** Another connection with the same key took over (this one did not answer a ping in time). */
+  replaced: 4000,
+  /** The hello signature does not verify. */
+  authFailed: 4001,
+  helloTimeout: 4002,
+  protocolViolation: 4003,
+  heartbeatTimeout: 4008,
+  /** The node name belongs to another key. */
+  nameTaken: 4009,
+  shuttingDown: 4010,
+  /** A live connection already uses this key: two processes share one key file. */
+  keyInUse: 4011,
+} as const;
+export const fatalNodeCloseCodes: ReadonlySet<number> = new Set([
+  nodeCloseCodes.authFailed,
+  nodeCloseCodes.nameTaken,
+  nodeCloseCodes.keyInUse,
+]);
 const v = z.literal(protocolVersion);
 const b64url = z
   .string()
@@ -53,8 +78,19 @@ export const helloPayloadSchema = z.strictObject({
   agent_version: z.string().min(1).max(64),
   capabilities: capabilitiesSchema,
   hardware: hardwareSchema,
+  /** Whether the node's backend passed its health check as it connected. Default true. */
+  available: z.boolean().optional(),
 });
 export type HelloPayload = z.infer<typeof helloPayloadSchema>;
+
+/** The result of a node's last check of its inference backend. */
+export const backendHealthSchema = z.strictObject({
+  ok: z.boolean(),
+  /** A catalog code when not ok (BACKEND_UNAVAILABLE, BACKEND_MODEL_NOT_LOADED…). */
+  code: z.string().max(64).optional(),
+  reason: z.string().max(512).optional(),
+});
+export type BackendHealthReport = z.infer<typeof backendHealthSchema>;
 
 const errorFields = {
   code: z.string().min(1).max(64),
@@ -69,6 +105,13 @@ export const nodeToCoordinatorSchema = z.discriminatedUnion("type", [
     type: z.literal("heartbeat"),
     in_flight: z.array(id).max(1024),
     busy_slots: z.number().int().min(0),
+    /**
+     * Whether the node takes jobs now. A node whose backend fails its health check says false
+     * (and gets no jobs) until a check passes; it sends a heartbeat at once when this changes.
+     * Absent: true.
+     */
+    available: z.boolean().optional(),
+    backend: backendHealthSchema.optional(),
   }),
   z.strictObject({
     v,

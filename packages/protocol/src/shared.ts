@@ -3,7 +3,7 @@ export { canonicalBytes, canonicalJson, utf8 } from "./canonical.js";
 export { fromBase64Url, fromHex, toBase64Url, toHex } from "./encoding.js";
 export { errorCatalog, HavnError, isErrorCode } from "./errors.js";
 export type { ErrorBody, ErrorCode, ErrorSpec } from "./errors.js";
-export { jobIdPattern } from "./ids.js";
+export { jobIdPattern, requestIdPattern } from "./ids.js";
 export {
   chatMessageSchema,
   finishReasons,
@@ -24,16 +24,20 @@ export {
 } from "./receipts.js";
 export type { CosignedReceipt, LogPosition, Receipt, SignedReceipt } from "./receipts.js";
 export {
+  backendHealthSchema,
   capabilitiesSchema,
   computeClasses,
   coordinatorToNodeSchema,
+  fatalNodeCloseCodes,
   hardwareSchema,
   helloPayloadSchema,
   modelCapabilitySchema,
+  nodeCloseCodes,
   nodeToCoordinatorSchema,
   protocolVersion,
 } from "./node-messages.js";
 export type {
+  BackendHealthReport,
   Capabilities,
   ComputeClass,
   CoordinatorMessageBody,

@@ -178,7 +178,9 @@ describe("node messages", () => {
 describe("errors", () => {
   it("every code carries an HTTP status in the 4xx/5xx range and a description", () => {
     for (const [code, spec] of Object.entries(errorCatalog)) {
-      expect(code).toMatch(/^(REQUEST|MODEL|JOB|NODE|RECEIPT|BACKEND|INTERNAL|AUTH|LEDGER|STAKE)_[A-Z_]+$/);
+      expect(code).toMatch(
+        /^(REQUEST|CONFIG|COORDINATOR|STORE|MODEL|JOB|OUTPUT|LOG|NODE|RECEIPT|BACKEND|INTERNAL|AUTH|LEDGER|STAKE)_[A-Z_]+$/,
+      );
       expect(spec.status).toBeGreaterThanOrEqual(400);
       expect(spec.status).toBeLessThan(600);
       expect(spec.description.length).toBeGreaterThan(10);

@@ -26,6 +26,13 @@ export interface ChatOptions {
   readonly signal?: AbortSignal;
   /** Called with each piece of text as it streams. */
   readonly onText?: (text: string) => void;
+  /**
+   * Called once the coordinator has admitted the job, with its id and the model it resolved
+   * (`auto` becomes a name) — before any text, which may wait in the queue for a node.
+   */
+  readonly onAdmitted?: (job: { readonly jobId: string; readonly model: string }) => void;
+  /** Sent as `x-request-id`: the coordinator logs it with the job and echoes it back. */
+  readonly requestId?: string;
 }
 
 export interface ChatResult {
@@ -86,10 +93,14 @@ export class HavnClient {
         },
       });
     } catch (err) {
-      throw new HavnError("BACKEND_UNAVAILABLE", "The coordinator could not be reached.", {
-        context: { URL: `${this.base}${path}` },
-        cause: err,
-      });
+      if (init.signal?.aborted) throw err;
+      const cause = err as { cause?: { code?: string }; code?: string; message?: string };
+      const reason = cause.cause?.code ?? cause.code ?? cause.message ?? "unreachable";
+      throw new HavnError(
+        "COORDINATOR_UNREACHABLE",
+        `Nothing answers at ${this.base} (${reason}): start a coordinator (havn up), or point --coordinator / HAVN_COORDINATOR at one.`,
+        { cause: err },
+      );
     }
     if (!response.ok) {
       const body = (await response.json().catch(() => null)) as {
@@ -109,11 +120,13 @@ export class HavnClient {
   }
 
   async job(id: string): Promise<JobView> {
-    return (await (await this.request(`/jobs/${encodeURIComponent(id)}`)).json()) as JobView;
+    return (await (await this.request(`/v1/jobs/${encodeURIComponent(id)}`)).json()) as JobView;
   }
 
   async cancel(id: string): Promise<JobView> {
-    return (await (await this.request(`/jobs/${encodeURIComponent(id)}/cancel`, { method: "POST" })).json()) as JobView;
+    return (await (
+      await this.request(`/v1/jobs/${encodeURIComponent(id)}/cancel`, { method: "POST" })
+    ).json()) as JobView;
   }
 
   /** A streamed chat completion; resolves with the whole answer, its job id and receipt. */
@@ -130,10 +143,12 @@ export class HavnClient {
       method: "POST",
       body: JSON.stringify(body),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.requestId ? { headers: { "x-request-id": options.requestId } } : {}),
     });
     let text = "";
     let jobId = response.headers.get("x-havn-job-id") ?? "";
     let model = "";
+    let admitted = false;
     let finishReason: string | null = null;
     let receipt: CosignedReceipt | null = null;
     let failure: HavnError | undefined;
@@ -153,6 +168,10 @@ export class HavnClient {
         }
         jobId = chunk.id ?? jobId;
         model = chunk.model ?? model;
+        if (!admitted) {
+          admitted = true;
+          options.onAdmitted?.({ jobId, model });
+        }
         const choice = chunk.choices?.[0];
         const piece = choice?.delta?.content;
         if (piece) {

@@ -39,6 +39,6 @@ describe("HavnClient", () => {
     await expect(client.job("job-000000000000000000000000")).rejects.toMatchObject({ code: "JOB_NOT_FOUND" });
     await expect(client.chat("x", { model: "no-such-model" })).rejects.toBeInstanceOf(HavnError);
     const unreachable = new HavnClient({ baseUrl: "http://127.0.0.1:9" });
-    await expect(unreachable.health()).rejects.toMatchObject({ code: "BACKEND_UNAVAILABLE" });
+    await expect(unreachable.health()).rejects.toMatchObject({ code: "COORDINATOR_UNREACHABLE" });
   });
 });

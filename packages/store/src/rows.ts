@@ -61,6 +61,8 @@ export function rowToJob(r: RawRow): JobRow {
     receipt: jsonOrNull(r.receipt),
     error: jsonOrNull(r.error),
     route: jsonOrNull(r.route),
+    requestId: (r.request_id as string | null) ?? null,
+    failedNodes: r.failed_nodes === undefined || r.failed_nodes === null ? [] : json<string[]>(r.failed_nodes),
   };
 }
 
@@ -131,6 +133,8 @@ export function newJobRow(job: NewJob): JobRow {
     receipt: null,
     error: null,
     route: lease?.route ?? null,
+    requestId: job.requestId ?? null,
+    failedNodes: [],
   };
 }
 

@@ -45,6 +45,10 @@ export interface JobRow {
   readonly receipt: CosignedReceipt | null;
   readonly error: ErrorBody | null;
   readonly route: RouteDecision | null;
+  /** The client's `x-request-id`, when it sent one: logged with the job wherever it goes. */
+  readonly requestId: string | null;
+  /** Nodes an attempt of this job failed on, oldest first: a retry prefers any other node. */
+  readonly failedNodes: readonly string[];
 }
 
 export interface NewJob {
@@ -58,6 +62,8 @@ export interface NewJob {
   readonly maxAttempts: number;
   readonly queueDeadlineAt: number;
   readonly now: number;
+  /** The client's `x-request-id`, if any. */
+  readonly requestId?: string | null;
   /**
    * Set when the router placed the job on a node with a free slot at admission: the row is
    * written leased with its first attempt — queued → leased in the same transaction — and the
@@ -219,6 +225,10 @@ export interface Store {
   cancelJob(id: string, error: ErrorBody, now: number): Promise<JobRow | undefined>;
   /** Jobs by status, for the operator and `/health`. */
   countJobs(): Promise<Record<JobStatus, number>>;
+  /** Queued jobs per model (models with none are absent): queue depth for `/health` and `/metrics`. */
+  queuedByModel(): Promise<Record<string, number>>;
+  /** One trivial round trip: resolves if the database answers (`/health`). */
+  ping(): Promise<void>;
 
   upsertNode(input: UpsertNodeInput): Promise<UpsertNodeResult>;
   setNodeOnline(key: string, online: boolean, now: number): Promise<void>;

@@ -1,5 +1,5 @@
 import { HavnError, hashCanonical, type JobInput, type TaskKind } from "@havn/protocol";
-import type { Backend, BackendInfo, GenerateRequest, GenerateResult, ScoreResult } from "@havn/engine";
+import type { Backend, BackendHealth, BackendInfo, GenerateRequest, GenerateResult, ScoreResult } from "@havn/engine";
 
 export interface ScriptedBackendOptions {
   /** The model name advertised. Default `havn-tiny`, so scripted nodes stand in for built-in ones. */
@@ -37,6 +37,11 @@ export class ScriptedBackend implements Backend {
   private readonly o: Required<Omit<ScriptedBackendOptions, "fault" | "variant">> &
     Pick<ScriptedBackendOptions, "fault" | "variant">;
   generated = 0;
+  /**
+   * Set to a reason to take the engine down, as a stopped server would be: every job fails with
+   * BACKEND_UNAVAILABLE and health checks fail, until it is set back to null.
+   */
+  down: string | null = null;
 
   constructor(options: ScriptedBackendOptions = {}) {
     this.o = {
@@ -78,6 +83,7 @@ export class ScriptedBackend implements Backend {
 
   async generate(request: GenerateRequest): Promise<GenerateResult> {
     if (request.model !== this.o.model) throw new HavnError("BACKEND_MODEL_NOT_LOADED", "Not served here.");
+    if (this.down !== null) throw new HavnError("BACKEND_UNAVAILABLE", `Scripted engine down: ${this.down}.`);
     if (this.o.fault === "error") throw new HavnError("BACKEND_UNAVAILABLE", "Scripted failure.");
     if (this.o.fault === "hang") {
       await new Promise<void>((resolve) => request.signal?.addEventListener("abort", () => resolve(), { once: true }));
@@ -114,6 +120,12 @@ export class ScriptedBackend implements Backend {
       promptTokens: Math.max(1, Math.ceil(lastText(request.input).length / 4)),
       completionTokens: n,
     };
+  }
+
+  async health(): Promise<BackendHealth> {
+    return this.down === null
+      ? { ok: true }
+      : { ok: false, code: "BACKEND_UNAVAILABLE", reason: `scripted engine down: ${this.down}` };
   }
 
   async score(): Promise<ScoreResult> {

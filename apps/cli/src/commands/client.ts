@@ -1,24 +1,53 @@
 import { HavnClient } from "@havn/sdk";
 
-/** `havn ask`: streams the answer to stdout, then `job: <id>`. */
+/** How long `havn ask` waits for the first token before saying that the job is queued. */
+const queuedNoticeMs = 1_000;
+
+/**
+ * `havn ask`: streams the answer to stdout, then `job: <id>`. If no text comes within a second,
+ * says on stderr that the job waits for a node, and for which model, so a quiet network does not
+ * look like a hang.
+ */
 export async function ask(
   prompt: string,
   o: { coordinator: string; model: string; maxTokens?: number; seed?: number; temperature?: number; apiKey?: string },
 ): Promise<void> {
   const client = new HavnClient({ baseUrl: o.coordinator, apiKey: o.apiKey });
-  const result = await client.chat(prompt, {
-    model: o.model,
-    maxTokens: o.maxTokens,
-    seed: o.seed,
-    temperature: o.temperature,
-    onText: (t) => process.stdout.write(t),
-  });
-  process.stdout.write(`\njob: ${result.jobId}\n`);
+  let model: string | undefined;
+  let texted = false;
+  const notice = setTimeout(() => {
+    if (!texted)
+      process.stderr.write(
+        model === undefined
+          ? `waiting for the coordinator at ${o.coordinator}…\n`
+          : `queued — waiting for a node for model ${model}\n`,
+      );
+  }, queuedNoticeMs);
+  try {
+    const result = await client.chat(prompt, {
+      model: o.model,
+      maxTokens: o.maxTokens,
+      seed: o.seed,
+      temperature: o.temperature,
+      onAdmitted: (job) => (model = job.model),
+      onText: (t) => {
+        texted = true;
+        process.stdout.write(t);
+      },
+    });
+    process.stdout.write(`\njob: ${result.jobId}\n`);
+  } finally {
+    clearTimeout(notice);
+  }
 }
 
 const mark = (ok: boolean) => (ok ? "verified" : "FAILED");
 
-/** `havn receipt`: prints a job's receipt and verifies it; exit code 0 only if both signatures verify. */
+/**
+ * `havn receipt`: prints a job's receipt and checks it offline — the node's signature, the
+ * coordinator's co-signature, the log chain link and the output's content id. Exit code 0 only
+ * if every check passes.
+ */
 export async function receipt(
   jobId: string,
   o: { coordinator: string; json: boolean; coordinatorKey?: string },
@@ -26,7 +55,7 @@ export async function receipt(
   const client = new HavnClient({ baseUrl: o.coordinator });
   const check = await client.verifyReceipt(jobId, o.coordinatorKey);
   const r = check.job.receipt!;
-  const ok = check.node && check.coordinator;
+  const ok = check.node && check.coordinator && check.chain && check.output;
   if (o.json) {
     process.stdout.write(
       `${JSON.stringify({ job_id: jobId, verified: ok, checks: { node: check.node, coordinator: check.coordinator, chain: check.chain, output: check.output }, receipt: r }, null, 2)}\n`,

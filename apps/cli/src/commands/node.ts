@@ -1,8 +1,15 @@
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { BuiltinBackend, OpenAIBackend, type Backend } from "@havn/engine";
-import { NodeAgent } from "@havn/node-agent";
+import { NodeAgent, NodeMetrics, serveMetrics } from "@havn/node-agent";
+import { HavnError } from "@havn/protocol";
+import { listenError } from "@havn/protocol/local";
+import type { Logger } from "pino";
+import { resolveDataDir } from "../data-dir.js";
+import { createLogger } from "../logging.js";
+import { onShutdown, reportError, type LogOptions } from "../options.js";
+import { Progress } from "../progress.js";
 
-export interface NodeCommandOptions {
+export interface NodeCommandOptions extends LogOptions {
   readonly coordinator: string;
   readonly backend: "builtin" | "openai";
   readonly backendUrl?: string | undefined;
@@ -10,15 +17,25 @@ export interface NodeCommandOptions {
   readonly model?: string | undefined;
   readonly modelFile?: string | undefined;
   readonly name?: string | undefined;
-  readonly dataDir: string;
+  readonly dataDir?: string | undefined;
   readonly slots?: number | undefined;
   readonly threads?: number | undefined;
+  readonly metricsPort?: number | undefined;
+  readonly metricsHost?: string | undefined;
 }
 
-export function makeBackend(o: NodeCommandOptions): Backend {
+/** The backend a node runs jobs on; files it writes (generated models, hash caches) go in `dataDir`. */
+export function makeBackend(
+  o: Omit<NodeCommandOptions, keyof LogOptions | "coordinator" | "dataDir">,
+  dataDir: string,
+  log: Logger,
+): Backend {
   if (o.backend === "openai") {
     if (!o.backendUrl)
-      throw new Error("--backend openai needs --backend-url (e.g. http://127.0.0.1:11434/v1 for Ollama)");
+      throw new HavnError(
+        "CONFIG_INVALID",
+        "--backend openai needs --backend-url: the server's API base, e.g. http://127.0.0.1:11434/v1 (Ollama).",
+      );
     return new OpenAIBackend({
       baseUrl: o.backendUrl,
       apiKey: o.apiKey,
@@ -26,28 +43,87 @@ export function makeBackend(o: NodeCommandOptions): Backend {
       slots: o.slots,
     });
   }
+  if (o.backendUrl)
+    throw new HavnError(
+      "CONFIG_INVALID",
+      "--backend-url is for --backend openai; the builtin backend runs in-process.",
+    );
+  const progress = o.modelFile ? new Progress(log, basename(o.modelFile)) : undefined;
   return new BuiltinBackend({
     modelFile: o.modelFile,
     modelName: o.model,
-    modelDir: join(o.dataDir, "models"),
+    modelDir: join(dataDir, "models"),
+    cacheDir: dataDir,
     slots: o.slots,
     threads: o.threads,
+    onProgress: progress && ((stage, fraction) => progress.update(stage === "hash" ? "hashing" : "loading", fraction)),
   });
 }
 
-/** Starts a node agent; resolves once the coordinator has welcomed it. */
-export async function startNode(o: NodeCommandOptions, log = true): Promise<{ agent: NodeAgent; backend: Backend }> {
-  const backend = makeBackend(o);
+/**
+ * Starts a node agent: checks its backend (a wrong URL or model file fails here, with the fix),
+ * then connects. Resolves once the coordinator has welcomed it; rejects if it refuses the node
+ * for good. `onFatal` runs if it is refused later.
+ */
+export async function startNode(
+  o: Omit<NodeCommandOptions, keyof LogOptions | "dataDir"> & { dataDir: string },
+  log: Logger,
+  onFatal: (err: HavnError) => void,
+  metrics?: NodeMetrics,
+): Promise<{ agent: NodeAgent; backend: Backend }> {
+  const backend = makeBackend(o, o.dataDir, log);
   const agent = new NodeAgent({
     coordinatorUrl: o.coordinator,
     backend,
     keyPath: join(o.dataDir, "node.key"),
     name: o.name,
-    log: log
-      ? (level, message, fields) =>
-          process.stderr.write(`[node] ${level}: ${message}${fields ? ` ${JSON.stringify(fields)}` : ""}\n`)
-      : undefined,
+    logger: log,
+    metrics,
+    onFatal,
   });
-  await agent.start();
+  try {
+    await agent.start();
+    await agent.ready;
+  } catch (err) {
+    await agent.stop();
+    await backend.close();
+    throw err;
+  }
   return { agent, backend };
+}
+
+/** `havn node`: a node for a coordinator, until Ctrl-C. */
+export async function node(o: NodeCommandOptions): Promise<void> {
+  const log = await createLogger(o);
+  const dataDir = resolveDataDir("node", o.dataDir, log);
+  const metrics = o.metricsPort === undefined ? undefined : new NodeMetrics();
+  let stopMetrics: (() => Promise<void>) | undefined;
+  if (metrics) {
+    const host = o.metricsHost ?? "127.0.0.1";
+    try {
+      const served = await serveMetrics(metrics.registry, { port: o.metricsPort!, host });
+      stopMetrics = served.close;
+      log.info({ url: served.url }, "serving node metrics");
+    } catch (err) {
+      throw listenError(err, host, o.metricsPort!, "--metrics-port");
+    }
+  }
+  const { agent, backend } = await startNode(
+    { ...o, dataDir },
+    log,
+    (err) => {
+      reportError(err);
+      process.exit(1);
+    },
+    metrics,
+  ).catch(async (err: unknown) => {
+    await stopMetrics?.();
+    throw err;
+  });
+  process.stdout.write(`node ${agent.name} connected to ${o.coordinator}\n`);
+  onShutdown(async () => {
+    await agent.stop();
+    await backend.close();
+    await stopMetrics?.();
+  });
 }

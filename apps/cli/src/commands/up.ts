@@ -1,43 +1,59 @@
 import { join } from "node:path";
-import { startCoordinator, type CoordinatorOptions } from "@havn/coordinator";
-import { onShutdown } from "../options.js";
+import { startCoordinator } from "@havn/coordinator";
+import { resolveDataDir } from "../data-dir.js";
+import { createLogger } from "../logging.js";
+import { onShutdown, reportError, type LogOptions } from "../options.js";
 import { startNode } from "./node.js";
 
-export interface UpOptions {
+export interface UpOptions extends LogOptions {
   readonly port: number;
   readonly host: string;
-  readonly dataDir: string;
+  readonly dataDir?: string | undefined;
   readonly databaseUrl?: string | undefined;
   readonly node: boolean;
-  readonly logLevel: NonNullable<CoordinatorOptions["logLevel"]>;
 }
 
-/** `havn up`: coordinator and one built-in node in one process — the whole network on a laptop. */
+/**
+ * `havn up`: coordinator and one built-in node in one process — the whole network on a laptop.
+ * The coordinator's state is in the data dir; the built-in node's key and model are in its own
+ * `builtin-node/` inside it, so a `havn node` started beside it never shares its key.
+ */
 export async function up(o: UpOptions): Promise<void> {
+  const log = await createLogger(o);
+  const dataDir = resolveDataDir("up", o.dataDir, log);
   const { coordinator, url } = await startCoordinator({
     port: o.port,
     host: o.host,
-    dataDir: o.dataDir,
+    dataDir,
     databaseUrl: o.databaseUrl,
-    logLevel: o.logLevel,
+    logger: log,
   });
   let stopNode: (() => Promise<void>) | undefined;
   if (o.node) {
-    const { agent, backend } = await startNode(
-      { coordinator: url, backend: "builtin", dataDir: o.dataDir, name: "local-builtin" },
-      o.logLevel !== "silent",
-    );
-    await agent.ready;
-    stopNode = async () => {
-      await agent.stop();
-      await backend.close();
-    };
+    try {
+      const { agent, backend } = await startNode(
+        { coordinator: url, backend: "builtin", dataDir: join(dataDir, "builtin-node"), name: "local-builtin" },
+        log,
+        (err) => {
+          reportError(err);
+          void coordinator.close().finally(() => process.exit(1));
+        },
+      );
+      stopNode = async () => {
+        await agent.stop();
+        await backend.close();
+      };
+    } catch (err) {
+      await coordinator.close();
+      throw err;
+    }
   }
-  const store = coordinator.store.kind === "sqlite" ? join(o.dataDir, "havn.db") : "PostgreSQL";
+  const store = coordinator.store.kind === "sqlite" ? join(dataDir, "havn.db") : "PostgreSQL";
   process.stdout.write(
     [
       `havn is up at ${url}`,
       `  OpenAI API   ${url}/v1   (any API key works in dev mode)`,
+      `  API docs     ${url}/docs`,
       `  store        ${store}`,
       `  nodes        ${o.node ? "1 built-in (model havn-tiny)" : "none yet — start one with `havn node`"}`,
       `  try          npx havn ask "Hello" --coordinator ${url}`,

@@ -3,11 +3,13 @@ import type { WebSocket } from "ws";
 import {
   HavnError,
   isErrorCode,
+  nodeCloseCodes,
   utf8,
   nodeToCoordinatorSchema,
   protocolVersion,
   randomHex,
   verify,
+  type BackendHealthReport,
   type CoordinatorMessageBody,
   type ErrorBody,
   type KeyPair,
@@ -16,9 +18,12 @@ import {
 import type { CompleteJobInput, CompleteJobResult, Store } from "@havn/store";
 import type { CoordinatorConfig } from "../config.js";
 import type { JobEvents } from "../jobs/job-events.js";
+import { attemptErrors } from "../queue/attempt-errors.js";
 import type { Batcher } from "../queue/batcher.js";
 import type { Dispatcher } from "../queue/dispatcher.js";
 import type { ModelCatalog } from "../router/model-catalog.js";
+import type { JobTelemetry } from "../telemetry/job-telemetry.js";
+import type { CoordinatorMetrics } from "../telemetry/metrics.js";
 import type { SignaturePool } from "../verification/signature-pool.js";
 import { verifyResult } from "../verification/verify-result.js";
 import type { NodeRegistry, NodeSession } from "./node-registry.js";
@@ -35,28 +40,36 @@ export interface NodeGatewayDeps {
   readonly config: CoordinatorConfig;
   readonly keys: KeyPair;
   readonly signatures: SignaturePool;
+  readonly telemetry: JobTelemetry;
+  readonly metrics: CoordinatorMetrics;
   readonly log: FastifyBaseLogger;
 }
 
-/** WebSocket close codes (4000–4999 are the application's). */
-export const closeCodes = {
-  replaced: 4000,
-  authFailed: 4001,
-  helloTimeout: 4002,
-  protocolViolation: 4003,
-  heartbeatTimeout: 4008,
-  nameTaken: 4009,
-  shuttingDown: 4010,
-} as const;
+/** WebSocket close codes (4000–4999 are the application's); the node protocol defines them. */
+export const closeCodes = nodeCloseCodes;
 
 /** Weight of the newest sample in a node's latency average. */
 const latencyEwmaAlpha = 0.2;
 
-export const nodeLostError: ErrorBody = {
-  code: "NODE_LOST",
-  message: "The node went offline while running the job.",
-  retryable: true,
-};
+/** A WebSocket ping answered within `timeoutMs`: the connection is alive at the other end. */
+function pingSocket(socket: WebSocket, timeoutMs: number): Promise<boolean> {
+  if (socket.readyState !== socket.OPEN) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (alive: boolean) => {
+      clearTimeout(timer);
+      socket.off("pong", onPong);
+      resolve(alive);
+    };
+    const onPong = () => done(true);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.on("pong", onPong);
+    try {
+      socket.ping();
+    } catch {
+      done(false);
+    }
+  });
+}
 
 /**
  * The native node protocol on `/nodes/connect`: a challenge, a signed hello that proves the
@@ -67,7 +80,8 @@ export class NodeGateway {
   constructor(private readonly deps: NodeGatewayDeps) {}
 
   accept(socket: WebSocket): void {
-    const { config, keys, log } = this.deps;
+    const { config, keys, metrics, log } = this.deps;
+    metrics.nodeConnections.inc();
     const nonce = randomHex(16);
     let session: NodeSession | undefined;
     let violations = 0;
@@ -130,6 +144,7 @@ export class NodeGateway {
     });
 
     socket.on("close", () => {
+      metrics.nodeConnections.dec();
       clearTimeout(helloTimer);
       if (session) {
         this.lost(session).catch((err: unknown) =>
@@ -158,6 +173,25 @@ export class NodeGateway {
       socket.close(closeCodes.authFailed, "authentication failed");
       return undefined;
     }
+    // One key, one live connection. A node that crashed and reconnects finds its old socket
+    // still registered (half-open): that one cannot answer a ping and is replaced. Two live
+    // processes sharing one key file would knock each other off forever, so the newcomer is
+    // refused instead, with the fix.
+    const existing = registry.get(payload.node_key);
+    if (existing && (await existing.ping(config.duplicateKeyProbeMs)) && registry.get(payload.node_key) === existing) {
+      sendError(
+        new HavnError(
+          "NODE_KEY_IN_USE",
+          `Node key ${payload.node_key} is already connected as ${existing.name}: each node needs its own key — start this one with its own --data-dir.`,
+        ),
+      );
+      socket.close(closeCodes.keyInUse, "key in use");
+      log.warn(
+        { node: payload.name, key: payload.node_key, connected_as: existing.name },
+        "refused a second connection with a live node's key",
+      );
+      return undefined;
+    }
     const now = Date.now();
     const upsert = await store.upsertNode({
       key: payload.node_key,
@@ -183,17 +217,29 @@ export class NodeGateway {
       tasks: new Map(payload.capabilities.models.map((m) => [m.name, new Set(m.tasks)])),
       slots: payload.capabilities.slots,
       inFlight: new Map(),
+      connectedAt: now,
       lastSeenAt: now,
+      lastHeartbeatAt: now,
+      available: payload.available ?? true,
+      backend: { ok: payload.available ?? true },
       latencyEwmaMs: null,
       send,
       close: (code, reason) => socket.close(code, reason),
+      ping: (timeoutMs) => pingSocket(socket, timeoutMs),
     };
     const previous = registry.add(session);
     previous?.close(closeCodes.replaced, "replaced by a new connection with the same key");
     catalog.noteAdvertised([...session.models]);
     send({ type: "welcome", node_key: session.key, heartbeat_interval_ms: config.heartbeatIntervalMs });
     log.info(
-      { node: session.name, key: session.key, models: [...session.models], slots: session.slots },
+      {
+        node: session.name,
+        key: session.key,
+        models: [...session.models],
+        slots: session.slots,
+        compute_class: session.hardware.compute_class,
+        available: session.available,
+      },
       "node online",
     );
     dispatcher.notify();
@@ -205,7 +251,7 @@ export class NodeGateway {
     msg: NodeToCoordinator,
     sendError: (e: HavnError, jobId?: string) => void,
   ) {
-    const { store, events, dispatcher, batcher, config, log } = this.deps;
+    const { store, events, dispatcher, batcher, config, telemetry, log } = this.deps;
     session.lastSeenAt = Date.now();
     // A job placed at admission reaches its node before its row is written: what the node says
     // about it waits for the row (in arrival order, as awaits on one promise resume in order).
@@ -215,6 +261,8 @@ export class NodeGateway {
     const now = Date.now();
     switch (msg.type) {
       case "heartbeat": {
+        session.lastHeartbeatAt = now;
+        if (msg.available !== undefined) this.setAvailability(session, msg.available, msg.backend);
         const mine = msg.in_flight.filter((a) => session.inFlight.has(a));
         if (mine.length > 0) await store.renewLeases(session.key, mine, now + config.leaseMs, now);
         return;
@@ -228,6 +276,7 @@ export class NodeGateway {
         if (msg.type === "token") events.emit(msg.job_id, { type: "token", attemptId: msg.attempt_id, text: msg.text });
         if (!attempt.running) {
           attempt.running = true;
+          telemetry.started(attempt.spec, session.name, attempt.admittedAt, now);
           await store.markRunning(msg.job_id, msg.attempt_id, now);
         }
         return;
@@ -240,13 +289,18 @@ export class NodeGateway {
         const attempt = session.inFlight.get(msg.attempt_id);
         if (!attempt || attempt.spec.job_id !== msg.job_id) return;
         session.inFlight.delete(msg.attempt_id);
-        await dispatcher.endAttempt({
-          jobId: msg.job_id,
-          attemptId: msg.attempt_id,
-          error: { code: catalogCode(msg.code), message: msg.message, retryable: msg.retryable },
-          retry: msg.retryable,
-          now,
-        });
+        const code = catalogCode(msg.code);
+        telemetry.attemptEnded(attempt.spec.model, code, now - attempt.dispatchedAt);
+        await dispatcher.endAttempt(
+          {
+            jobId: msg.job_id,
+            attemptId: msg.attempt_id,
+            error: { code, message: msg.message, retryable: msg.retryable },
+            retry: msg.retryable,
+            now,
+          },
+          session.name,
+        );
         return;
       }
       case "result": {
@@ -273,17 +327,25 @@ export class NodeGateway {
           this.deps.signatures,
         );
         if (problem) {
-          log.warn({ node: session.name, job: msg.job_id, err: problem.message }, "result rejected");
+          log.warn(
+            { node: session.name, job: msg.job_id, code: problem.code, err: problem.message },
+            "result rejected",
+          );
+          telemetry.attemptEnded(attempt.spec.model, problem.code, observedMs);
           sendError(problem, msg.job_id);
-          await dispatcher.endAttempt({
-            jobId: msg.job_id,
-            attemptId: msg.attempt_id,
-            error: problem.toBody(),
-            retry: true,
-            now,
-          });
+          await dispatcher.endAttempt(
+            {
+              jobId: msg.job_id,
+              attemptId: msg.attempt_id,
+              error: problem.toBody(),
+              retry: true,
+              now,
+            },
+            session.name,
+          );
           return;
         }
+        telemetry.attemptEnded(attempt.spec.model, "completed", observedMs, msg.output.usage.completion_tokens);
         const text = utf8(msg.output.text);
         const result = await batcher.add({
           jobId: msg.job_id,
@@ -296,7 +358,7 @@ export class NodeGateway {
           nodeSignature: msg.node_signature,
           now,
         });
-        if (result.ok) events.emit(msg.job_id, { type: "completed", job: result.job });
+        if (result.ok) events.emitTransition(result.job, msg.attempt_id, session.name);
         else
           sendError(
             new HavnError("NODE_LEASE_CONFLICT", "The job was finished or re-leased before this result."),
@@ -318,16 +380,33 @@ export class NodeGateway {
     for (const [attemptId, attempt] of attempts) {
       // An attempt whose admission row was never written has nothing to end.
       if (attempt.admission && !(await attempt.admission)) continue;
-      await dispatcher.endAttempt({
-        jobId: attempt.spec.job_id,
-        attemptId,
-        error: nodeLostError,
-        retry: true,
-        now,
-      });
+      await dispatcher.endAttempt(
+        { jobId: attempt.spec.job_id, attemptId, error: attemptErrors.nodeLost, retry: true, now },
+        session.name,
+      );
     }
     log.info({ node: session.name, requeued: attempts.length }, "node offline");
     dispatcher.notify();
+  }
+
+  /**
+   * A node says whether it takes jobs (its backend passes its health checks or not). An
+   * unavailable node gets no jobs and serves no model until it says it is available again.
+   */
+  private setAvailability(session: NodeSession, available: boolean, backend: BackendHealthReport | undefined) {
+    const before = session.available;
+    session.available = available;
+    session.backend = backend ?? { ok: available };
+    if (before === available) return;
+    if (available) {
+      this.deps.log.info({ node: session.name }, "node available again");
+      this.deps.dispatcher.notify();
+    } else {
+      this.deps.log.warn(
+        { node: session.name, code: session.backend.code, reason: session.backend.reason },
+        "node unavailable: its backend fails its health checks; no jobs go to it",
+      );
+    }
   }
 }
 

@@ -1,9 +1,18 @@
-import type { Capabilities, CoordinatorMessageBody, Hardware, JobSpec, TaskKind } from "@havn/protocol";
+import type {
+  BackendHealthReport,
+  Capabilities,
+  CoordinatorMessageBody,
+  Hardware,
+  JobSpec,
+  TaskKind,
+} from "@havn/protocol";
 
 /** One attempt a node is running, as the coordinator dispatched it. */
 export interface InFlightAttempt {
   readonly spec: JobSpec;
   readonly dispatchedAt: number;
+  /** When the job was admitted: time to first token is measured from here. */
+  readonly admittedAt: number;
   /** Set when the first token or progress arrives. */
   running: boolean;
   /**
@@ -27,11 +36,29 @@ export interface NodeSession {
   readonly slots: number;
   /** attempt id → attempt */
   readonly inFlight: Map<string, InFlightAttempt>;
+  readonly connectedAt: number;
+  /** The last message of any kind from the node. */
   lastSeenAt: number;
+  /** The last heartbeat from the node (or its hello). */
+  lastHeartbeatAt: number;
+  /**
+   * Whether the node takes jobs: false while its backend fails the node's health checks. An
+   * unavailable node stays connected but is never routed to, and no model counts as served by it.
+   */
+  available: boolean;
+  /** The node's last report of its backend's health. */
+  backend: BackendHealthReport;
   /** Exponentially weighted mean of dispatch → result time, in ms. */
   latencyEwmaMs: number | null;
   send(message: CoordinatorMessageBody): void;
   close(code: number, reason: string): void;
+  /** Whether the node's connection answers a WebSocket ping within `timeoutMs`. */
+  ping(timeoutMs: number): Promise<boolean>;
+}
+
+/** What `/v1/nodes` and `/metrics` call a connected node's state. */
+export function nodeState(session: NodeSession): "available" | "unavailable" {
+  return session.available ? "available" : "unavailable";
 }
 
 /** The nodes connected to this coordinator process. */
@@ -63,23 +90,25 @@ export class NodeRegistry {
     return this.sessions.size;
   }
 
+  /** Whether an available node serves this model now. */
   serves(model: string): boolean {
-    for (const s of this.sessions.values()) if (s.models.has(model)) return true;
+    for (const s of this.sessions.values()) if (s.available && s.models.has(model)) return true;
     return false;
   }
 
-  /** Models with at least one free slot, for the claim query. */
+  /** Models with at least one free slot on an available node, for the claim query. */
   modelsWithFreeSlots(): string[] {
     const models = new Set<string>();
     for (const s of this.sessions.values()) {
-      if (s.inFlight.size < s.slots) for (const m of s.models) models.add(m);
+      if (s.available && s.inFlight.size < s.slots) for (const m of s.models) models.add(m);
     }
     return [...models];
   }
 
+  /** Free slots on available nodes. */
   freeSlots(): number {
     let n = 0;
-    for (const s of this.sessions.values()) n += Math.max(0, s.slots - s.inFlight.size);
+    for (const s of this.sessions.values()) if (s.available) n += Math.max(0, s.slots - s.inFlight.size);
     return n;
   }
 }

@@ -12,6 +12,7 @@ import type { NodeRegistry } from "../gateway/node-registry.js";
 import type { Batcher } from "../queue/batcher.js";
 import type { Dispatcher } from "../queue/dispatcher.js";
 import type { ModelCatalog } from "../router/model-catalog.js";
+import type { JobTelemetry } from "../telemetry/job-telemetry.js";
 import type { JobEvents } from "./job-events.js";
 
 export interface SubmitJob {
@@ -21,6 +22,8 @@ export interface SubmitJob {
   readonly params: GenerationParams;
   readonly stream: boolean;
   readonly workflowId?: string | null;
+  /** The client's `x-request-id`, when it sent one. */
+  readonly requestId?: string | null;
 }
 
 const cancelledError: ErrorBody = { code: "JOB_CANCELLED", message: "The job was cancelled.", retryable: false };
@@ -38,6 +41,7 @@ export class JobService {
     private readonly events: JobEvents,
     private readonly catalog: ModelCatalog,
     private readonly registry: NodeRegistry,
+    private readonly telemetry: JobTelemetry,
     private readonly config: CoordinatorConfig,
   ) {}
 
@@ -67,6 +71,7 @@ export class JobService {
       maxAttempts: this.config.maxAttempts,
       queueDeadlineAt: now + this.config.queueWaitMs,
       now,
+      requestId: request.requestId ?? null,
     };
     // Placed on a node now when nothing older waits for this model; else it joins the queue.
     const lease = this.dispatcher.place(job);
@@ -74,14 +79,18 @@ export class JobService {
     if (lease === undefined) {
       await this.admissions.add(job);
       this.dispatcher.notify();
-      return newJobRow(job);
+      const row = newJobRow(job);
+      this.telemetry.admitted(row, null);
+      return row;
     }
     const leased = { ...job, lease };
     const written = this.admissions.add(leased);
     const row = newJobRow(leased);
+    const node = this.registry.get(lease.nodeKey)!.name;
     // Sent to its node now; what the node answers waits until the row is written.
     await this.dispatcher.deliver(row, lease, written);
     await written;
+    this.telemetry.admitted(row, node);
     return row;
   }
 
@@ -101,14 +110,12 @@ export class JobService {
         context: { Job: id },
       });
     }
-    if (before.attemptId && before.nodeKey) {
-      const node = this.registry.get(before.nodeKey);
-      if (node?.inFlight.delete(before.attemptId)) {
-        node.send({ type: "cancel", job_id: id, attempt_id: before.attemptId, reason: "cancelled by the client" });
-        this.dispatcher.capacityFreed(node);
-      }
+    const node = before.nodeKey ? this.registry.get(before.nodeKey) : undefined;
+    if (before.attemptId && node?.inFlight.delete(before.attemptId)) {
+      node.send({ type: "cancel", job_id: id, attempt_id: before.attemptId, reason: "cancelled by the client" });
+      this.dispatcher.capacityFreed(node);
     }
-    this.events.emitTransition(job, before.attemptId);
+    this.events.emitTransition(job, before.attemptId, node?.name);
     return job;
   }
 
@@ -146,7 +153,7 @@ export function shuttingDown(jobId: string): HavnError {
     "The coordinator is shutting down; the job is kept and runs when it is back.",
     {
       context: { Job: jobId },
-      details: { job_id: jobId, poll: `/jobs/${jobId}` },
+      details: { job_id: jobId, poll: `/v1/jobs/${jobId}` },
     },
   );
 }

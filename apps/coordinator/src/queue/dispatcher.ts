@@ -9,10 +9,11 @@ import {
   type Store,
 } from "@havn/store";
 import type { FastifyBaseLogger } from "fastify";
-import { nodeLostError } from "../gateway/node-gateway.js";
 import type { InFlightAttempt, NodeRegistry, NodeSession } from "../gateway/node-registry.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import type { Router } from "../router/router.js";
+import type { JobTelemetry } from "../telemetry/job-telemetry.js";
+import { attemptErrors } from "./attempt-errors.js";
 
 export interface DispatcherOptions {
   readonly leaseMs: number;
@@ -29,6 +30,7 @@ export function jobSpecOf(job: JobRow, attemptId: string): JobSpec {
     params: job.params,
     stream: job.stream,
     input_hash: job.inputHash,
+    ...(job.requestId === null ? {} : { request_id: job.requestId }),
   };
 }
 
@@ -61,6 +63,7 @@ export class Dispatcher {
     private readonly registry: NodeRegistry,
     private readonly router: Router,
     private readonly events: JobEvents,
+    private readonly telemetry: JobTelemetry,
     private readonly log: FastifyBaseLogger,
     private readonly options: DispatcherOptions,
   ) {}
@@ -75,11 +78,12 @@ export class Dispatcher {
    * Ends an attempt — re-queued when `retry` and attempts remain, else failed — tells whoever
    * waits on the job, and wakes the dispatcher for the slot (and the job) it leaves. Every way an
    * attempt can fail (node error, rejected result, lost node, timeout) goes through here.
-   * Returns the job as it now stands (undefined when the attempt was stale).
+   * `node` names the node it ran on. Returns the job as it now stands (undefined when the
+   * attempt was stale).
    */
-  async endAttempt(input: FailAttemptInput): Promise<JobRow | undefined> {
+  async endAttempt(input: FailAttemptInput, node?: string): Promise<JobRow | undefined> {
     const job = await this.store.failAttempt(input);
-    if (job) this.events.emitTransition(job, input.attemptId);
+    if (job) this.events.emitTransition(job, input.attemptId, node);
     this.notify();
     return job;
   }
@@ -196,7 +200,7 @@ export class Dispatcher {
     const now = Date.now();
     for (const job of jobs) {
       const pick = this.router.choose(
-        this.router.eligible(nodes, job.model, job.input.kind, this.reserved),
+        this.router.eligible(nodes, job.model, job.input.kind, this.reserved, job.failedNodes),
         this.reserved,
       );
       if (pick === undefined) {
@@ -229,7 +233,7 @@ export class Dispatcher {
         await this.endAttempt({
           jobId: job.id,
           attemptId: claim.attemptId,
-          error: nodeLostError,
+          error: attemptErrors.nodeLost,
           retry: true,
           now: Date.now(),
         });
@@ -244,9 +248,12 @@ export class Dispatcher {
   /** Sends a leased attempt down its node's socket and records it as in flight there. */
   private send(node: NodeSession, job: JobRow, attemptId: string, leaseExpiresAt: number): InFlightAttempt {
     const spec = jobSpecOf(job, attemptId);
-    const attempt: InFlightAttempt = { spec, dispatchedAt: Date.now(), running: false };
+    const now = Date.now();
+    const attempt: InFlightAttempt = { spec, dispatchedAt: now, admittedAt: job.createdAt, running: false };
     node.inFlight.set(attemptId, attempt);
     node.send({ type: "job", spec, lease_expires_at: leaseExpiresAt });
+    // A queued job's row was last updated when it (re-)entered the queue.
+    this.telemetry.placed(spec, node.name, job.updatedAt, now);
     this.events.emit(job.id, { type: "dispatched", attemptId, nodeKey: node.key });
     return attempt;
   }

@@ -1,30 +1,14 @@
-import type { ErrorBody } from "@havn/protocol";
+import { nodeCloseCodes } from "@havn/protocol";
 import type { Store } from "@havn/store";
 import type { FastifyBaseLogger } from "fastify";
 import type { CoordinatorConfig } from "../config.js";
-import { closeCodes } from "../gateway/node-gateway.js";
 import type { NodeRegistry } from "../gateway/node-registry.js";
 import type { JobEvents } from "../jobs/job-events.js";
+import { attemptErrors } from "./attempt-errors.js";
 import type { Dispatcher } from "./dispatcher.js";
 
 /** Jobs checked per sweep (one query) for waiters on other replicas' work; the rest wait for the next. */
 const maxWatchedPerSweep = 500;
-
-const leaseExpired: ErrorBody = {
-  code: "NODE_LOST",
-  message: "The node stopped renewing its lease.",
-  retryable: true,
-};
-const attemptTimedOut: ErrorBody = {
-  code: "JOB_TIMEOUT",
-  message: "The node did not finish the attempt within the attempt timeout.",
-  retryable: true,
-};
-const noCapacity: ErrorBody = {
-  code: "JOB_NO_CAPACITY",
-  message: "No eligible node came online within the queue wait.",
-  retryable: true,
-};
 
 /**
  * The background loop: re-queues expired leases, fails jobs past their queue wait, drops nodes
@@ -60,7 +44,7 @@ export class Sweeper {
    */
   private async watchOtherReplicas(): Promise<void> {
     const ended = await this.store.endedJobs(this.events.watched().slice(0, maxWatchedPerSweep));
-    for (const job of ended) this.events.emitTransition(job, null);
+    for (const job of ended) this.events.announceEnded(job);
   }
 
   async sweep(): Promise<void> {
@@ -71,7 +55,7 @@ export class Sweeper {
       for (const session of this.registry.all()) {
         if (now - session.lastSeenAt > this.config.nodeTimeoutMs) {
           this.log.warn({ node: session.name }, "node missed its heartbeats; dropping it");
-          session.close(closeCodes.heartbeatTimeout, "heartbeat timeout");
+          session.close(nodeCloseCodes.heartbeatTimeout, "heartbeat timeout");
         }
       }
       for (const session of this.registry.all()) {
@@ -84,24 +68,24 @@ export class Sweeper {
             attempt_id: attemptId,
             reason: "attempt timeout",
           });
-          await this.dispatcher.endAttempt({
-            jobId: attempt.spec.job_id,
-            attemptId,
-            error: attemptTimedOut,
-            retry: true,
-            now,
-          });
+          await this.dispatcher.endAttempt(
+            { jobId: attempt.spec.job_id, attemptId, error: attemptErrors.timedOut, retry: true, now },
+            session.name,
+          );
         }
       }
-      for (const { job, attemptId } of await this.store.expireLeases(leaseExpired, now)) {
+      for (const { job, attemptId } of await this.store.expireLeases(attemptErrors.leaseExpired, now)) {
+        let node: string | undefined;
         for (const session of this.registry.all()) {
           if (session.inFlight.delete(attemptId)) {
+            node = session.name;
             session.send({ type: "cancel", job_id: job.id, attempt_id: attemptId, reason: "lease expired" });
           }
         }
-        this.events.emitTransition(job, attemptId);
+        this.events.emitTransition(job, attemptId, node);
       }
-      for (const job of await this.store.expireQueued(noCapacity, now)) this.events.emitTransition(job, null);
+      for (const job of await this.store.expireQueued(attemptErrors.noCapacity, now))
+        this.events.emitTransition(job, null);
       if (this.store.caps.sharedByReplicas) await this.watchOtherReplicas();
       this.dispatcher.notify();
     } catch (err) {

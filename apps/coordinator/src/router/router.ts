@@ -11,8 +11,8 @@ export interface RouterOptions {
 }
 
 /**
- * Picks a node for one job: capability match first (the node serves the model and has a free
- * slot), then the best score over reputation, measured latency and load, plus a little
+ * Picks a node for one job: capability match first (the node is available, serves the model and
+ * has a free slot), then the best score over reputation, measured latency and load, plus a little
  * exploration. The decision and its reasons are stored with the job.
  */
 export class Router {
@@ -21,16 +21,25 @@ export class Router {
     this.random = options.random ?? Math.random;
   }
 
-  /** Nodes that serve this model for this kind of task and have a free slot. */
+  /**
+   * Available nodes that serve this model for this kind of task and have a free slot. A node an
+   * attempt of this job already failed on (`failedNodes`) is left out while any other available
+   * node serves the model — busy or not: the job then waits for that node rather than go back to
+   * one that failed it. Only when no other node serves the model does a failed one get it again.
+   */
   eligible(
     nodes: readonly NodeSession[],
     model: string,
     task: TaskKind,
     reserved: ReadonlyMap<string, number>,
+    failedNodes: readonly string[] = [],
   ): NodeSession[] {
-    return nodes.filter(
-      (n) => n.tasks.get(model)?.has(task) === true && n.inFlight.size + (reserved.get(n.key) ?? 0) < n.slots,
-    );
+    let serving = nodes.filter((n) => n.available && n.tasks.get(model)?.has(task) === true);
+    if (failedNodes.length > 0) {
+      const others = serving.filter((n) => !failedNodes.includes(n.key));
+      if (others.length > 0) serving = others;
+    }
+    return serving.filter((n) => n.inFlight.size + (reserved.get(n.key) ?? 0) < n.slots);
   }
 
   choose(

@@ -2,21 +2,13 @@ import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import {
-  getLlama,
-  LlamaLogLevel,
-  resolveChatWrapper,
-  type ChatHistoryItem,
-  type Llama,
-  type LlamaContext,
-  type LlamaContextSequence,
-  type LlamaModel,
-  type Token,
-} from "node-llama-cpp";
+import type * as NodeLlamaCpp from "node-llama-cpp";
+import type { ChatHistoryItem, Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
 import { HavnError, type JobInput } from "@havn/protocol";
 import {
   StopMatcher,
   type Backend,
+  type BackendHealth,
   type BackendInfo,
   type GenerateRequest,
   type GenerateResult,
@@ -24,7 +16,7 @@ import {
   type ScoreRequest,
   type ScoreResult,
 } from "../backend.js";
-import { ensureTinyModelFile, hashModelFile } from "./model-file.js";
+import { checkModelFile, ensureTinyModelFile, hashModelFile } from "./model-file.js";
 import { defaultTinyModelSpec } from "./tiny-model.js";
 
 export interface BuiltinBackendOptions {
@@ -34,6 +26,13 @@ export interface BuiltinBackendOptions {
   readonly modelName?: string | undefined;
   /** Where the tiny model is written. Default `<tmpdir>/havn-models`. */
   readonly modelDir?: string | undefined;
+  /**
+   * Where the SHA-256 of `modelFile` is cached (the node's data dir): hashing a large GGUF takes
+   * seconds. Never beside the model file. Default: no cache.
+   */
+  readonly cacheDir?: string | undefined;
+  /** Called while a model file is hashed and loaded, with the stage and how much is done (0–1). */
+  readonly onProgress?: ((stage: "hash" | "load", fraction: number) => void) | undefined;
   /** Jobs run at once, each in its own context. Default 1. Each costs one KV cache. */
   readonly slots?: number | undefined;
   /**
@@ -51,18 +50,27 @@ export interface BuiltinBackendOptions {
 }
 
 /** node-llama-cpp's version; its exports map hides package.json, so read it beside the entry. */
-const engineVersion: string = (() => {
+function engineVersion(): string {
   let dir = dirname(createRequire(import.meta.url).resolve("node-llama-cpp"));
   while (!existsSync(join(dir, "package.json"))) dir = dirname(dir);
   return (JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { version: string }).version;
-})();
+}
+
+/**
+ * node-llama-cpp, imported on first use: the import alone takes ~0.4 s, which every process that
+ * merely links the engine package (a client, a coordinator, an `openai` node) would pay.
+ */
+type LlamaModule = typeof NodeLlamaCpp;
+let llamaModule: Promise<LlamaModule> | undefined;
+const importLlama = () => (llamaModule ??= import("node-llama-cpp"));
 
 // Loading the native binding takes ~0.8 s; share one per GPU setting.
 const llamas = new Map<string, Promise<Llama>>();
-function loadLlama(gpu: "auto" | false): Promise<Llama> {
+async function loadLlama(gpu: "auto" | false): Promise<Llama> {
   const key = String(gpu);
   let llama = llamas.get(key);
   if (!llama) {
+    const { getLlama, LlamaLogLevel } = await importLlama();
     // build: "never" — use the binaries shipped in the npm packages; never compile or download.
     llama = getLlama({ gpu, build: "never", logLevel: LlamaLogLevel.error });
     llamas.set(key, llama);
@@ -82,7 +90,8 @@ interface Slot {
  */
 export class BuiltinBackend implements Backend {
   private readonly options: BuiltinBackendOptions;
-  private loaded: Promise<{ model: LlamaModel; info: BackendInfo; contextSize: number }> | undefined;
+  private loaded:
+    Promise<{ model: LlamaModel; info: BackendInfo; contextSize: number; llama: LlamaModule }> | undefined;
   private readonly free: Slot[] = [];
   private readonly waiters: ((slot: Slot) => void)[] = [];
   private created = 0;
@@ -96,17 +105,32 @@ export class BuiltinBackend implements Backend {
     this.loaded ??= (async () => {
       const o = this.options;
       const isTiny = o.modelFile === undefined;
+      if (!isTiny) await checkModelFile(o.modelFile!);
       const file = isTiny
         ? ensureTinyModelFile(o.modelDir ?? join(tmpdir(), "havn-models"))
-        : { path: o.modelFile!, sha256: await hashModelFile(o.modelFile!) };
+        : {
+            path: o.modelFile!,
+            sha256: await hashModelFile(o.modelFile!, {
+              cacheDir: o.cacheDir,
+              onProgress: o.onProgress && ((done, total) => o.onProgress!("hash", total > 0 ? done / total : 1)),
+            }),
+          };
       const gpu = o.gpu ?? (isTiny ? false : "auto");
-      const llama = await loadLlama(gpu);
-      const model = await llama.loadModel({ modelPath: file.path, ...(gpu === false ? { gpuLayers: 0 } : {}) });
+      const [llamaModule, llama] = await Promise.all([importLlama(), loadLlama(gpu)]);
+      o.onProgress?.("load", 0);
+      const model = await llama.loadModel({
+        modelPath: file.path,
+        ...(gpu === false ? { gpuLayers: 0 } : {}),
+        ...(o.onProgress
+          ? { onLoadProgress: (fraction: number) => o.onProgress!("load", Math.min(fraction, 0.99)) }
+          : {}),
+      });
+      o.onProgress?.("load", 1);
       const contextSize = Math.min(o.contextSize ?? 4096, model.trainContextSize);
       const name = o.modelName ?? (isTiny ? defaultTinyModelSpec.name : basename(file.path, extname(file.path)));
       const runtime: RuntimeIdentity = {
         engine: "llama.cpp",
-        engine_version: `node-llama-cpp@${engineVersion}/${llama.llamaCppRelease.release}`,
+        engine_version: `node-llama-cpp@${engineVersion()}/${llama.llamaCppRelease.release}`,
         batch_size: o.batchSize ?? 512,
         threads: o.threads ?? (isTiny ? 1 : 4),
         device: llama.gpu === false ? "cpu" : llama.gpu,
@@ -119,13 +143,25 @@ export class BuiltinBackend implements Backend {
         canScore: true,
         runtime,
       };
-      return { model, info, contextSize };
+      return { model, info, contextSize, llama: llamaModule };
     })();
     return this.loaded;
   }
 
   async info(): Promise<BackendInfo> {
     return (await this.load()).info;
+  }
+
+  /** In-process: healthy once the model is loaded, until the backend is closed. */
+  async health(): Promise<BackendHealth> {
+    if (this.closed) return { ok: false, code: "BACKEND_UNAVAILABLE", reason: "the built-in engine was closed" };
+    try {
+      await this.load();
+      return { ok: true };
+    } catch (err) {
+      const code = err instanceof HavnError ? err.code : "BACKEND_UNAVAILABLE";
+      return { ok: false, code, reason: err instanceof HavnError ? err.shortMessage : String(err) };
+    }
   }
 
   private async acquire(): Promise<Slot> {
@@ -160,13 +196,16 @@ export class BuiltinBackend implements Backend {
   }
 
   /** The prompt as tokens: chats through the model's own chat template, special tokens safe. */
-  private promptTokens(model: LlamaModel, input: JobInput): { tokens: Token[]; stops: string[] } {
+  private promptTokens(
+    { model, llama }: { model: LlamaModel; llama: LlamaModule },
+    input: JobInput,
+  ): { tokens: Token[]; stops: string[] } {
     if (input.kind === "completion") {
       const text = model.tokenize(input.prompt, false);
       const bos = model.tokens.bos;
       return { tokens: bos !== null && model.tokens.shouldPrependBosToken ? [bos, ...text] : text, stops: [] };
     }
-    const wrapper = resolveChatWrapper(model);
+    const wrapper = llama.resolveChatWrapper(model);
     const history: ChatHistoryItem[] = input.messages.map((m) =>
       m.role === "assistant" ? { type: "model", response: [m.content] } : { type: m.role, text: m.content },
     );
@@ -179,9 +218,10 @@ export class BuiltinBackend implements Backend {
   }
 
   async generate(request: GenerateRequest): Promise<GenerateResult> {
-    const { model, info, contextSize } = await this.load();
+    const loaded = await this.load();
+    const { model, info, contextSize } = loaded;
     this.checkModel(request.model, info);
-    const { tokens, stops } = this.promptTokens(model, request.input);
+    const { tokens, stops } = this.promptTokens(loaded, request.input);
     if (tokens.length >= contextSize) {
       throw new HavnError("REQUEST_PROMPT_TOO_LONG", "The prompt does not fit the model's context window.", {
         context: { "Prompt tokens": tokens.length, "Context size": contextSize },
@@ -244,9 +284,10 @@ export class BuiltinBackend implements Backend {
   }
 
   async score(request: ScoreRequest): Promise<ScoreResult> {
-    const { model, info, contextSize } = await this.load();
+    const loaded = await this.load();
+    const { model, info, contextSize } = loaded;
     this.checkModel(request.model, info);
-    const prompt = this.promptTokens(model, request.input).tokens;
+    const prompt = this.promptTokens(loaded, request.input).tokens;
     const continuation = model.tokenize(request.continuation, false, "trimLeadingSpace");
     if (prompt.length + continuation.length > contextSize) {
       throw new HavnError("REQUEST_PROMPT_TOO_LONG", "Prompt and continuation do not fit the context window.", {
@@ -294,6 +335,8 @@ export class BuiltinBackend implements Backend {
     this.closed = true;
     for (const slot of this.free) await slot.context.dispose();
     this.free.length = 0;
-    if (this.loaded) await (await this.loaded).model.dispose();
+    // A model that failed to load has nothing to dispose of (and its error was reported already).
+    const loaded = await this.loaded?.catch(() => undefined);
+    await loaded?.model.dispose();
   }
 }

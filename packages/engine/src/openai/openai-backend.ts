@@ -3,6 +3,7 @@ import { Agent, request as httpRequest, type Dispatcher } from "undici";
 import { hashCanonical, HavnError, type JobInput } from "@havn/protocol";
 import type {
   Backend,
+  BackendHealth,
   BackendInfo,
   BackendModel,
   GenerateRequest,
@@ -23,6 +24,8 @@ export interface OpenAIBackendOptions {
   readonly contextLength?: number | undefined;
   /** How long one request may take, in ms. Default 600 000 (10 min): long generations on slow GPUs. */
   readonly timeoutMs?: number | undefined;
+  /** How long a health check (`GET /models`) may take, in ms. Default 5 000. */
+  readonly healthTimeoutMs?: number | undefined;
 }
 
 interface ServerModel {
@@ -46,6 +49,18 @@ export class OpenAIBackend implements Backend {
 
   constructor(private readonly options: OpenAIBackendOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
+    let url: URL | undefined;
+    try {
+      url = new URL(this.baseUrl);
+    } catch {
+      // reported below
+    }
+    if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
+      throw new HavnError(
+        "BACKEND_URL_INVALID",
+        `${options.baseUrl} is not an http(s) URL: pass the server's API base, e.g. http://127.0.0.1:11434/v1 (Ollama).`,
+      );
+    }
   }
 
   private headers(): Record<string, string> {
@@ -94,23 +109,102 @@ export class OpenAIBackend implements Backend {
     return response;
   }
 
+  /**
+   * `GET /models`, with each way it can go wrong told apart and named with its fix: nothing
+   * listening, a base URL without `/v1` (which used to surface as a misleading
+   * BACKEND_MODEL_NOT_LOADED), a refused API key, a server that is not OpenAI-compatible.
+   */
+  private async listModels(timeoutMs: number): Promise<{ listed: ServerModel[]; serverName: string }> {
+    const get = (url: string) =>
+      httpRequest(url, {
+        method: "GET",
+        headers: this.headers(),
+        dispatcher: this.agent,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await get(`${this.baseUrl}/models`);
+    } catch (err) {
+      throw new HavnError(
+        "BACKEND_UNAVAILABLE",
+        `Nothing answers at ${this.baseUrl} (${networkReason(err)}): start the model server, or fix --backend-url.`,
+        { cause: err },
+      );
+    }
+    const status = response.statusCode;
+    if (status === 401 || status === 403) {
+      await response.body.dump();
+      throw new HavnError(
+        "BACKEND_UNAVAILABLE",
+        `${this.baseUrl} refused the API key (HTTP ${status}): set --api-key or HAVN_BACKEND_API_KEY.`,
+      );
+    }
+    if (status === 404) {
+      await response.body.dump();
+      if (!/\/v1$/.test(this.baseUrl)) {
+        const withV1 = `${this.baseUrl}/v1`;
+        const ok = await get(`${withV1}/models`).then(
+          async (r) => {
+            await r.body.dump();
+            return r.statusCode === 200;
+          },
+          () => false,
+        );
+        throw new HavnError(
+          "BACKEND_URL_INVALID",
+          ok
+            ? `${this.baseUrl} is not the API's base URL: use --backend-url ${withV1}.`
+            : `${this.baseUrl} has no /models: an OpenAI-compatible base URL ends in /v1 (Ollama: http://127.0.0.1:11434/v1).`,
+        );
+      }
+      throw new HavnError(
+        "BACKEND_NOT_OPENAI_COMPATIBLE",
+        `${this.baseUrl}/models does not exist: is --backend-url an OpenAI-compatible server (Ollama, LM Studio, llama.cpp server, vLLM)?`,
+      );
+    }
+    if (status >= 500) {
+      await response.body.dump();
+      throw new HavnError(
+        "BACKEND_UNAVAILABLE",
+        `${this.baseUrl}/models answered HTTP ${status}: the server is failing.`,
+      );
+    }
+    const body = (await response.body.json().catch(() => undefined)) as { data?: unknown } | undefined;
+    if (status !== 200 || !body || !Array.isArray(body.data)) {
+      throw new HavnError(
+        "BACKEND_NOT_OPENAI_COMPATIBLE",
+        `${this.baseUrl}/models did not answer an OpenAI model list (HTTP ${status}): is --backend-url an OpenAI-compatible server?`,
+      );
+    }
+    const header = response.headers.server;
+    const serverName = (Array.isArray(header) ? header[0] : header) ?? "unknown";
+    const listed = (body.data as ServerModel[]).filter((m) => m && typeof m.id === "string");
+    return { listed, serverName };
+  }
+
   async info(): Promise<BackendInfo> {
     this.infoPromise ??= (async () => {
-      const response = await this.request("/models", { method: "GET" });
-      const server = (await response.body.json()) as { data?: ServerModel[] };
-      const listed = server.data ?? [];
+      const { listed, serverName } = await this.listModels(this.options.healthTimeoutMs ?? 5_000);
       const wanted = this.options.models;
       const chosen = wanted ? listed.filter((m) => wanted.includes(m.id)) : listed;
       if (wanted) {
         const missing = wanted.filter((w) => !listed.some((m) => m.id === w));
         if (missing.length > 0) {
-          throw new HavnError("BACKEND_MODEL_NOT_LOADED", "The server does not list the requested models.", {
-            context: { Missing: missing.join(", "), Listed: listed.map((m) => m.id).join(", ") },
-          });
+          throw new HavnError(
+            "BACKEND_MODEL_NOT_LOADED",
+            `${this.baseUrl} does not list ${missing.join(", ")}: load or pull it on the server, or pick one it lists with --model.`,
+            { context: { Listed: listed.map((m) => m.id).join(", ") || "(none)" } },
+          );
         }
       }
-      const header = response.headers.server;
-      const serverName = (Array.isArray(header) ? header[0] : header) ?? "unknown";
+      if (chosen.length === 0) {
+        throw new HavnError(
+          "BACKEND_MODEL_NOT_LOADED",
+          `${this.baseUrl} lists no models: load one on the server first (Ollama: ollama pull llama3.2).`,
+        );
+      }
       const models: BackendModel[] = chosen.map((m) => ({
         name: m.id,
         tasks: ["chat", "completion"],
@@ -135,6 +229,25 @@ export class OpenAIBackend implements Backend {
     })();
     this.infoPromise.catch(() => (this.infoPromise = undefined));
     return this.infoPromise;
+  }
+
+  /** The server answers its model list and still lists every model this backend serves. */
+  async health(): Promise<BackendHealth> {
+    try {
+      const { listed } = await this.listModels(this.options.healthTimeoutMs ?? 5_000);
+      const info = await this.info();
+      const missing = info.models.filter((m) => !listed.some((l) => l.id === m.name)).map((m) => m.name);
+      if (missing.length > 0)
+        return {
+          ok: false,
+          code: "BACKEND_MODEL_NOT_LOADED",
+          reason: `${this.baseUrl} no longer lists ${missing.join(", ")}`,
+        };
+      return { ok: true };
+    } catch (err) {
+      const e = err instanceof HavnError ? err : new HavnError("BACKEND_UNAVAILABLE", String(err));
+      return { ok: false, code: e.code, reason: e.shortMessage };
+    }
   }
 
   private body(request: GenerateRequest) {
@@ -269,4 +382,10 @@ export class OpenAIBackend implements Backend {
   async close(): Promise<void> {
     await this.agent.close();
   }
+}
+
+/** A network error as a few words: the system code (ECONNREFUSED, ENOTFOUND…) or undici's. */
+function networkReason(err: unknown): string {
+  const e = err as { code?: string; cause?: { code?: string }; message?: string };
+  return e.cause?.code ?? e.code ?? e.message ?? "unreachable";
 }

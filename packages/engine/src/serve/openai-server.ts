@@ -1,4 +1,6 @@
-import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
+import { randomUUID } from "node:crypto";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { pino, type Logger } from "pino";
 import {
   chatCompletionChunk,
   HavnError,
@@ -8,6 +10,7 @@ import {
   openAIResponse,
   openAIUsageChunk,
   parseOpenAIRequest,
+  requestIdPattern,
   type GenerationParams,
   type JobInput,
   type OpenAIKind,
@@ -19,6 +22,11 @@ export interface ServeModelOptions {
   readonly defaultMaxTokens?: number;
   /** Request body limit in bytes. Default 4 MiB. */
   readonly bodyLimitBytes?: number;
+  /**
+   * Where to log: one line per request (method, path, status, model, tokens, duration and the
+   * request id, echoed in `x-request-id`). Its lines get `name: "serve-model"`. Default: nowhere.
+   */
+  readonly logger?: Logger;
 }
 
 function sendError(reply: FastifyReply, err: unknown) {
@@ -33,7 +41,39 @@ function sendError(reply: FastifyReply, err: unknown) {
  * listening: the caller listens.
  */
 export function createOpenAIServer(backend: Backend, options: ServeModelOptions = {}): FastifyInstance {
-  const app = Fastify({ bodyLimit: options.bodyLimitBytes ?? 4 * 1024 * 1024 });
+  const logger = (options.logger ?? pino({ level: "silent" })).child({ name: "serve-model" });
+  const app = Fastify({
+    bodyLimit: options.bodyLimitBytes ?? 4 * 1024 * 1024,
+    loggerInstance: logger as FastifyBaseLogger,
+    // One line per request, written below with what matters (model, tokens), not Fastify's two.
+    disableRequestLogging: true,
+    requestIdHeader: false,
+    requestIdLogLabel: "request_id",
+    genReqId: (req) => {
+      const given = req.headers["x-request-id"];
+      return typeof given === "string" && requestIdPattern.test(given) ? given : randomUUID();
+    },
+  });
+  const started = new WeakMap<FastifyRequest, number>();
+  /** What a request ran, for its log line. */
+  const served = new WeakMap<FastifyRequest, { model: string; stream: boolean; tokens?: number; error?: string }>();
+  app.addHook("onRequest", async (request, reply) => {
+    started.set(request, performance.now());
+    reply.header("x-request-id", request.id);
+  });
+  // One line per request, streamed ones included (the hook runs when the response ends).
+  app.addHook("onResponse", async (request, reply) =>
+    request.log.info(
+      {
+        method: request.method,
+        path: request.url.split("?")[0],
+        status: reply.statusCode,
+        duration_ms: Math.round(performance.now() - (started.get(request) ?? performance.now())),
+        ...served.get(request),
+      },
+      "request",
+    ),
+  );
   const defaults = () => ({ maxTokens: options.defaultMaxTokens ?? 256, seed: Math.floor(Math.random() * 0xffffffff) });
 
   app.setErrorHandler((err, _req, reply) => {
@@ -46,7 +86,13 @@ export function createOpenAIServer(backend: Backend, options: ServeModelOptions 
     return sendError(reply, err);
   });
 
-  app.get("/health", async () => ({ status: "ok" }));
+  /** 200 while the engine answers, 503 with the reason when it does not (load balancers read the status). */
+  app.get("/health", async (_request, reply) => {
+    const health = await backend.health();
+    return health.ok
+      ? { status: "ok" }
+      : reply.code(503).send({ status: "failing", code: health.code, reason: health.reason });
+  });
 
   app.get("/v1/models", async () => {
     const info = await backend.info();
@@ -63,6 +109,7 @@ export function createOpenAIServer(backend: Backend, options: ServeModelOptions 
   });
 
   async function run(
+    request: FastifyRequest,
     reply: FastifyReply,
     model: string,
     job: { input: JobInput; params: GenerationParams },
@@ -77,6 +124,7 @@ export function createOpenAIServer(backend: Backend, options: ServeModelOptions 
         context: { Model: model },
       });
     }
+    served.set(request, { model, stream });
     const id = kind === "chat" ? `chatcmpl-${newJobId().slice(4)}` : `cmpl-${newJobId().slice(4)}`;
     const created = Math.floor(Date.now() / 1000);
     const abort = new AbortController();
@@ -85,6 +133,7 @@ export function createOpenAIServer(backend: Backend, options: ServeModelOptions 
     });
     if (!stream) {
       const r = await backend.generate({ model, ...job, signal: abort.signal });
+      served.set(request, { model, stream, tokens: r.completionTokens });
       return openAIResponse(kind, id, model, created, jobOutputOf(r));
     }
     reply.hijack();
@@ -102,17 +151,19 @@ export function createOpenAIServer(backend: Backend, options: ServeModelOptions 
       send(openAIChunk(kind, id, model, created, "", r.finishReason));
       if (includeUsage) send(openAIUsageChunk(kind, id, model, created, jobOutputOf(r)));
       raw.write("data: [DONE]\n\n");
+      served.set(request, { model, stream, tokens: r.completionTokens });
     } catch (err) {
       const e = err instanceof HavnError ? err : new HavnError("INTERNAL_ERROR", "Generation failed.", { cause: err });
       send(openAIErrorBody(e.toBody(), e.status));
+      served.set(request, { model, stream, error: e.code });
     }
     raw.end();
     return reply;
   }
 
-  async function handle(kind: OpenAIKind, raw: unknown, reply: FastifyReply) {
+  async function handle(kind: OpenAIKind, request: FastifyRequest, reply: FastifyReply) {
     try {
-      const parsed = parseOpenAIRequest(kind, raw, defaults());
+      const parsed = parseOpenAIRequest(kind, request.body, defaults());
       if (parsed.kind === "completion" && parsed.body.echo && parsed.body.max_tokens === 0) {
         // Prompt scoring: the logprob of every prompt token given those before it.
         const prompt = parsed.job.input.kind === "completion" ? parsed.job.input.prompt : "";
@@ -143,14 +194,14 @@ export function createOpenAIServer(backend: Backend, options: ServeModelOptions 
           usage: { prompt_tokens: scored.tokens.length, completion_tokens: 0, total_tokens: scored.tokens.length },
         };
       }
-      return await run(reply, parsed.model, parsed.job, parsed.stream, parsed.includeUsage, kind);
+      return await run(request, reply, parsed.model, parsed.job, parsed.stream, parsed.includeUsage, kind);
     } catch (err) {
       return sendError(reply, err);
     }
   }
 
-  app.post("/v1/chat/completions", (req, reply) => handle("chat", req.body, reply));
-  app.post("/v1/completions", (req, reply) => handle("completion", req.body, reply));
+  app.post("/v1/chat/completions", (req, reply) => handle("chat", req, reply));
+  app.post("/v1/completions", (req, reply) => handle("completion", req, reply));
 
   return app;
 }

@@ -131,13 +131,15 @@ export class PostgresStore implements Store {
     await this.pool.query(
       `WITH j AS (
          INSERT INTO jobs (id, status, model, workflow_id, input, params, input_hash, stream, max_attempts,
-           queue_deadline_at, created_at, updated_at, attempts, attempt_id, node_key, lease_expires_at, route)
+           queue_deadline_at, created_at, updated_at, attempts, attempt_id, node_key, lease_expires_at, route,
+           request_id)
          SELECT id, status, model, workflow_id, input, params, input_hash, stream, max_attempts, deadline, now, now,
-           CASE WHEN attempt_id IS NULL THEN 0 ELSE 1 END, attempt_id, node_key, lease_expires_at, route
+           CASE WHEN attempt_id IS NULL THEN 0 ELSE 1 END, attempt_id, node_key, lease_expires_at, route, request_id
          FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::text[], $7::boolean[],
-           $8::int[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::jsonb[])
+           $8::int[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::jsonb[],
+           $16::text[])
            AS j(id, model, workflow_id, input, params, input_hash, stream, max_attempts, deadline, now, status,
-             attempt_id, node_key, lease_expires_at, route)
+             attempt_id, node_key, lease_expires_at, route, request_id)
          RETURNING id, attempt_id, node_key, created_at
        )
        INSERT INTO job_attempts (attempt_id, job_id, node_key, started_at)
@@ -158,6 +160,7 @@ export class PostgresStore implements Store {
         jobs.map((j) => j.lease?.nodeKey ?? null),
         jobs.map((j) => j.lease?.leaseExpiresAt ?? null),
         jobs.map((j) => (j.lease ? JSON.stringify(j.lease.route) : null)),
+        jobs.map((j) => j.requestId ?? null),
       ],
     );
   }
@@ -318,7 +321,7 @@ export class PostgresStore implements Store {
       [row] = await this.rows(
         c,
         `UPDATE jobs SET status = 'queued', attempt_id = NULL, node_key = NULL, lease_expires_at = NULL,
-           error = $1, updated_at = $2
+           error = $1, updated_at = $2, failed_nodes = failed_nodes || jsonb_build_array(node_key)
          WHERE id = $3 AND attempt_id = $4 AND status IN (${toQueued}) AND attempts < max_attempts RETURNING *`,
         [errorJson, now, jobId, attemptId],
       );
@@ -401,6 +404,18 @@ export class PostgresStore implements Store {
   async countJobs(): Promise<Record<JobStatus, number>> {
     const rows = await this.rows(this.pool, `SELECT status, COUNT(*)::int AS n FROM jobs GROUP BY status`);
     return countsByStatus(rows as { status: string; n: number }[]);
+  }
+
+  async queuedByModel(): Promise<Record<string, number>> {
+    const rows = await this.rows(
+      this.pool,
+      `SELECT model, COUNT(*)::int AS n FROM jobs WHERE status = 'queued' GROUP BY model`,
+    );
+    return Object.fromEntries(rows.map((r) => [r.model as string, r.n as number]));
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query("SELECT 1");
   }
 
   async upsertNode(input: UpsertNodeInput): Promise<UpsertNodeResult> {

@@ -78,9 +78,10 @@ export class SqliteStore implements Store {
     return {
       insertJob: db.prepare(
         `INSERT INTO jobs (id, status, model, workflow_id, input, params, input_hash, stream, max_attempts,
-           queue_deadline_at, created_at, updated_at, attempts, attempt_id, node_key, lease_expires_at, route)
+           queue_deadline_at, created_at, updated_at, attempts, attempt_id, node_key, lease_expires_at, route,
+           request_id)
          VALUES (@id, @status, @model, @workflowId, @input, @params, @inputHash, @stream, @maxAttempts,
-           @queueDeadlineAt, @now, @now, @attempts, @attemptId, @nodeKey, @leaseExpiresAt, @route)`,
+           @queueDeadlineAt, @now, @now, @attempts, @attemptId, @nodeKey, @leaseExpiresAt, @route, @requestId)`,
       ),
       getJob: db.prepare(`SELECT * FROM jobs WHERE id = ?`),
       endedJobs: db.prepare(`SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status IN (${ended})`),
@@ -115,7 +116,7 @@ export class SqliteStore implements Store {
       ),
       requeue: db.prepare(
         `UPDATE jobs SET status = 'queued', attempt_id = NULL, node_key = NULL, lease_expires_at = NULL,
-           error = ?, updated_at = ?
+           error = ?, updated_at = ?, failed_nodes = json_insert(failed_nodes, '$[#]', node_key)
          WHERE id = ? AND attempt_id = ? AND status IN (${toQueued}) AND attempts < max_attempts RETURNING *`,
       ),
       fail: db.prepare(
@@ -138,6 +139,8 @@ export class SqliteStore implements Store {
          WHERE id = ? AND status IN (${toCancelled}) RETURNING *`,
       ),
       countJobs: db.prepare(`SELECT status, COUNT(*) AS n FROM jobs GROUP BY status`),
+      queuedByModel: db.prepare(`SELECT model, COUNT(*) AS n FROM jobs WHERE status = 'queued' GROUP BY model`),
+      ping: db.prepare(`SELECT 1`),
       nodeByName: db.prepare(`SELECT key FROM nodes WHERE name = ?`),
       upsertNode: db.prepare(
         `INSERT INTO nodes (key, name, capabilities, hardware, compute_class, online, first_seen_at, last_seen_at)
@@ -194,6 +197,7 @@ export class SqliteStore implements Store {
       nodeKey: lease?.nodeKey ?? null,
       leaseExpiresAt: lease?.leaseExpiresAt ?? null,
       route: lease ? JSON.stringify(lease.route) : null,
+      requestId: job.requestId ?? null,
     });
     if (lease) this.q.insertAttempt.run(lease.attemptId, job.id, lease.nodeKey, job.now);
   }
@@ -388,6 +392,15 @@ export class SqliteStore implements Store {
 
   async countJobs(): Promise<Record<JobStatus, number>> {
     return countsByStatus(this.q.countJobs.all() as { status: string; n: number }[]);
+  }
+
+  async queuedByModel(): Promise<Record<string, number>> {
+    const rows = this.q.queuedByModel.all() as { model: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.model, r.n]));
+  }
+
+  async ping(): Promise<void> {
+    this.q.ping.get();
   }
 
   async upsertNode(input: UpsertNodeInput): Promise<UpsertNodeResult> {

@@ -1,14 +1,14 @@
 import type { FastifyInstance } from "fastify";
-import { HavnError, jobIdPattern } from "@havn/protocol";
+import { HavnError } from "@havn/protocol";
 import type { JobRow, Store } from "@havn/store";
-import type { NodeRegistry } from "../../gateway/node-registry.js";
 import type { JobService } from "../../jobs/job-service.js";
+import { registerRoute, routes } from "../route-table.js";
 
-/** A job as the API shows it (snake_case, like every havn wire format). */
+/** A job as the API shows it (snake_case, like every havn wire format). Never the prompt. */
 export function jobView(job: JobRow) {
   return {
     id: job.id,
-    object: "job",
+    object: "job" as const,
     status: job.status,
     model: job.model,
     workflow_id: job.workflowId,
@@ -25,74 +25,65 @@ export function jobView(job: JobRow) {
     receipt: job.receipt,
     error: job.error,
     route: job.route,
+    request_id: job.requestId,
   };
 }
 
-function checkJobId(id: string): string {
-  if (!jobIdPattern.test(id))
-    throw new HavnError("JOB_NOT_FOUND", "No job with this id.", { context: { Job: id.slice(0, 80) } });
-  return id;
-}
+const noJob = (raw: Record<string, string>) =>
+  new HavnError("JOB_NOT_FOUND", "No job with this id.", { context: { Job: String(raw.id).slice(0, 80) } });
 
 export interface JobRouteDeps {
   readonly jobs: JobService;
   readonly store: Store;
-  readonly registry: NodeRegistry;
-  readonly coordinatorKey: string;
-  readonly version: string;
 }
 
-/** havn's native job API and the operator's health check. */
+/** havn's native job API (`/v1/jobs`, `/v1/outputs`, `/v1/log`; the bare paths are aliases). */
 export function registerJobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
-  const { jobs, store, registry } = deps;
+  const { jobs, store } = deps;
 
-  app.get<{ Params: { id: string } }>("/jobs/:id", async (request) =>
-    jobView(await jobs.get(checkJobId(request.params.id))),
+  registerRoute<{ id: string }>(app, routes.getJob, async (_req, _reply, { id }) => jobView(await jobs.get(id)), noJob);
+
+  registerRoute<{ id: string }>(
+    app,
+    routes.cancelJob,
+    async (_req, _reply, { id }) => jobView(await jobs.cancel(id)),
+    noJob,
   );
 
-  app.post<{ Params: { id: string } }>("/jobs/:id/cancel", async (request) =>
-    jobView(await jobs.cancel(checkJobId(request.params.id))),
+  const noOutput = (raw: Record<string, string>) =>
+    new HavnError("OUTPUT_NOT_FOUND", "No output with this content id.", {
+      context: { CID: String(raw.cid).slice(0, 128) },
+    });
+  registerRoute<{ cid: string }>(
+    app,
+    routes.getOutput,
+    async (_req, reply, { cid }) => {
+      const bytes = await store.getOutput(cid);
+      if (!bytes) throw noOutput({ cid });
+      return reply.type("application/octet-stream").send(Buffer.from(bytes));
+    },
+    noOutput,
   );
 
-  /** An output by content id: the bytes the receipt's `outputs_cid` names. */
-  app.get<{ Params: { cid: string } }>("/outputs/:cid", async (request, reply) => {
-    const bytes = request.params.cid.length <= 128 ? await store.getOutput(request.params.cid) : undefined;
-    if (!bytes)
-      throw new HavnError("JOB_NOT_FOUND", "No output with this content id.", {
-        context: { CID: request.params.cid.slice(0, 128) },
-      });
-    return reply.type("application/octet-stream").send(Buffer.from(bytes));
-  });
-
-  /** One entry of the hash-chained execution log. */
-  app.get<{ Params: { seq: string } }>("/log/:seq", async (request) => {
-    const seq = Number(request.params.seq);
-    const entry = Number.isSafeInteger(seq) && seq > 0 ? await store.getLogEntry(seq) : undefined;
-    if (!entry)
-      throw new HavnError("JOB_NOT_FOUND", "No execution log entry at this position.", {
-        context: { Seq: request.params.seq.slice(0, 32) },
-      });
-    return {
-      seq: entry.seq,
-      job_id: entry.jobId,
-      prev_hash: entry.prevHash,
-      entry_hash: entry.entryHash,
-      receipt: entry.receipt,
-      created_at: entry.createdAt,
-    };
-  });
-
-  app.get("/health", async () => {
-    const head = await store.logHead();
-    return {
-      status: "ok",
-      version: deps.version,
-      coordinator_key: deps.coordinatorKey,
-      store: store.kind,
-      nodes_online: registry.size,
-      free_slots: registry.freeSlots(),
-      jobs: await store.countJobs(),
-      log: head ? { seq: head.seq, entry_hash: head.entryHash } : { seq: 0, entry_hash: null },
-    };
-  });
+  const noEntry = (raw: Record<string, string>) =>
+    new HavnError("LOG_ENTRY_NOT_FOUND", "The execution log has no entry at this position.", {
+      context: { Seq: String(raw.seq).slice(0, 32) },
+    });
+  registerRoute<{ seq: number }>(
+    app,
+    routes.getLogEntry,
+    async (_req, _reply, { seq }) => {
+      const entry = await store.getLogEntry(seq);
+      if (!entry) throw noEntry({ seq: String(seq) });
+      return {
+        seq: entry.seq,
+        job_id: entry.jobId,
+        prev_hash: entry.prevHash,
+        entry_hash: entry.entryHash,
+        receipt: entry.receipt,
+        created_at: entry.createdAt,
+      };
+    },
+    noEntry,
+  );
 }

@@ -15,8 +15,9 @@ import type { CoordinatorConfig } from "../../config.js";
 import type { NodeRegistry } from "../../gateway/node-registry.js";
 import type { JobEvents } from "../../jobs/job-events.js";
 import { errorOfEndedJob, shuttingDown, type JobService } from "../../jobs/job-service.js";
-import type { ModelCatalog } from "../../router/model-catalog.js";
+import { normaliseModelName, type ModelCatalog } from "../../router/model-catalog.js";
 import { sendError } from "../errors.js";
+import { registerRoute, routes } from "../route-table.js";
 
 export interface OpenAIRouteDeps {
   readonly jobs: JobService;
@@ -48,7 +49,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
     if (ended === undefined) {
       throw new HavnError("JOB_TIMEOUT", "The job did not finish within the request timeout; it keeps running.", {
         context: { Job: job.id },
-        details: { job_id: job.id, poll: `/jobs/${job.id}` },
+        details: { job_id: job.id, poll: `/v1/jobs/${job.id}` },
       });
     }
     if (ended.status !== "completed" || !ended.output) throw errorOfEndedJob(ended);
@@ -69,6 +70,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
       "cache-control": "no-cache",
       connection: "keep-alive",
       "x-havn-job-id": job.id,
+      "x-request-id": request.id,
     });
     const created = Math.floor(job.createdAt / 1000);
     const write = (data: unknown) => raw.write(`data: ${JSON.stringify(data)}\n\n`);
@@ -153,7 +155,6 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
       unsubscribe();
       jobs.cancel(job.id).catch(() => {});
     });
-    request.log.debug({ job: job.id }, "streaming job");
   }
 
   async function handle(kind: Kind, request: FastifyRequest, reply: FastifyReply) {
@@ -162,8 +163,9 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
       if (parsed.kind === "completion" && parsed.body.echo)
         throw new HavnError("REQUEST_INVALID", "echo is not supported on the coordinator.");
       const { model, stream: wantsStream, includeUsage, job: spec } = parsed;
-      const job = await jobs.submit({ model, input: spec.input, params: spec.params, stream: wantsStream });
-      request.log.info({ job: job.id, model: job.model, stream: wantsStream }, "job accepted");
+      // The client's own x-request-id (not one the coordinator made up) travels with the job.
+      const requestId = request.headers["x-request-id"] === request.id ? request.id : null;
+      const job = await jobs.submit({ model, input: spec.input, params: spec.params, stream: wantsStream, requestId });
       if (wantsStream) return stream(kind, job, includeUsage, request, reply);
       return await answer(kind, job, reply);
     } catch (err) {
@@ -171,27 +173,39 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
     }
   }
 
-  app.post("/v1/chat/completions", (request, reply) => handle("chat", request, reply));
-  app.post("/v1/completions", (request, reply) => handle("completion", request, reply));
+  registerRoute(app, routes.chatCompletions, (request, reply) => handle("chat", request, reply));
+  registerRoute(app, routes.completions, (request, reply) => handle("completion", request, reply));
 
-  app.get("/v1/models", async () => {
+  /**
+   * Only models some available node serves now: a model whose every node is gone or whose
+   * backend is down is not listed (its jobs would only wait). Registry metadata is added when
+   * the registry names the model.
+   */
+  registerRoute(app, routes.models, async () => {
     const { catalog, registry } = deps;
     const online = new Map<string, number>();
-    for (const node of registry.all()) for (const m of node.models) online.set(m, (online.get(m) ?? 0) + 1);
-    const names = new Map<string, { weight: number | null; tier: string | null; task_type: string | null }>();
-    for (const m of catalog.registryModels())
-      names.set(m.name, { weight: m.weight, tier: m.tier, task_type: m.taskType });
-    for (const m of catalog.advertisedModels())
-      if (!names.has(m)) names.set(m, { weight: null, tier: null, task_type: "CHAT" });
+    for (const node of registry.all()) {
+      if (!node.available) continue;
+      for (const m of node.models) online.set(m, (online.get(m) ?? 0) + 1);
+    }
+    const meta = new Map(catalog.registryModels().map((m) => [normaliseModelName(m.name), m]));
     return {
-      object: "list",
-      data: [...names.entries()].map(([id, meta]) => ({
-        id,
-        object: "model",
-        created: 0,
-        owned_by: "havn",
-        havn: { ...meta, online_nodes: online.get(id) ?? 0 },
-      })),
+      object: "list" as const,
+      data: [...online.entries()].map(([id, nodes]) => {
+        const m = meta.get(normaliseModelName(id));
+        return {
+          id,
+          object: "model" as const,
+          created: 0,
+          owned_by: "havn",
+          havn: {
+            online_nodes: nodes,
+            weight: m?.weight ?? null,
+            tier: m?.tier ?? null,
+            task_type: m?.taskType ?? "CHAT",
+          },
+        };
+      }),
     };
   });
 }

@@ -1,0 +1,151 @@
+import type { FastifyInstance } from "fastify";
+import type { NodeRow, Store } from "@havn/store";
+import { nodeState, type NodeRegistry, type NodeSession } from "../../gateway/node-registry.js";
+import type { CoordinatorMetrics } from "../../telemetry/metrics.js";
+import { openApiDocument } from "../openapi.js";
+import { registerRoute, routes } from "../route-table.js";
+import { registerDocsPage } from "./docs-page.js";
+
+/** How long `/health` waits for the database before calling it failing, in ms. */
+const storeCheckTimeoutMs = 2_000;
+
+export interface OperatorRouteDeps {
+  readonly store: Store;
+  readonly registry: NodeRegistry;
+  readonly metrics: CoordinatorMetrics;
+  readonly coordinatorKey: string;
+  readonly version: string;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+/** A node as its operator sees it: connected (with live state) or known from the database. */
+function nodeView(row: NodeRow | undefined, session: NodeSession | undefined) {
+  const s = session;
+  const capabilities = s?.capabilities ?? row!.capabilities;
+  const hardware = s?.hardware ?? row!.hardware;
+  return {
+    key: s?.key ?? row!.key,
+    name: s?.name ?? row!.name,
+    state: s ? nodeState(s) : ("offline" as const),
+    backend: s ? s.backend : null,
+    models: capabilities.models.map((m) => m.name),
+    capabilities,
+    hardware,
+    compute_class: hardware.compute_class,
+    slots: capabilities.slots,
+    slots_in_use: s?.inFlight.size ?? 0,
+    latency_ewma_ms: s?.latencyEwmaMs === null || s === undefined ? null : Math.round(s.latencyEwmaMs),
+    connected_at: s?.connectedAt ?? null,
+    last_heartbeat_at: s?.lastHeartbeatAt ?? null,
+    first_seen_at: row?.firstSeenAt ?? s!.connectedAt,
+    last_seen_at: s?.lastSeenAt ?? row!.lastSeenAt,
+  };
+}
+
+/**
+ * What an operator reads: `/health` (for load balancers and people), `/v1/nodes`, `/metrics`
+ * (Prometheus), `/openapi.json` and `/docs`.
+ */
+export function registerOperatorRoutes(app: FastifyInstance, deps: OperatorRouteDeps): void {
+  const { store, registry, metrics } = deps;
+
+  /**
+   * `ok`, `degraded` or `failing`, with a sentence for each reason. Degraded: the coordinator
+   * works, but some jobs cannot run now (no node, queued models nobody serves, nodes whose backend
+   * is down). Failing: it cannot work at all (its database does not answer) — 503, so a load
+   * balancer takes it out.
+   */
+  registerRoute(app, routes.health, async (_request, reply) => {
+    const reasons: string[] = [];
+    const t0 = performance.now();
+    let storeCheck: { ok: boolean; latency_ms?: number; error?: string };
+    try {
+      await withTimeout(store.ping(), storeCheckTimeoutMs);
+      storeCheck = { ok: true, latency_ms: Math.round((performance.now() - t0) * 100) / 100 };
+    } catch (err) {
+      storeCheck = { ok: false, error: (err as Error).message };
+      reasons.push(`the ${store.kind} database does not answer (${(err as Error).message})`);
+    }
+    const sessions = registry.all();
+    const unavailable = sessions.filter((s) => !s.available);
+    if (sessions.length === 0) reasons.push("no node is connected: new jobs wait in the queue until one connects");
+    for (const s of unavailable)
+      reasons.push(`node ${s.name} is unavailable: ${s.backend.reason ?? "its backend fails its health checks"}`);
+    let queued = 0;
+    const unserved: string[] = [];
+    let jobs: Record<string, number> | null = null;
+    let log: { seq: number; entry_hash: string | null } | null = null;
+    if (storeCheck.ok) {
+      try {
+        const [byModel, counts, head] = await withTimeout(
+          Promise.all([store.queuedByModel(), store.countJobs(), store.logHead()]),
+          storeCheckTimeoutMs,
+        );
+        for (const [model, n] of Object.entries(byModel)) {
+          queued += n;
+          if (!registry.serves(model)) {
+            unserved.push(model);
+            reasons.push(`${n} job${n === 1 ? "" : "s"} queued for ${model}, which no available node serves`);
+          }
+        }
+        jobs = counts;
+        log = head ? { seq: head.seq, entry_hash: head.entryHash } : { seq: 0, entry_hash: null };
+      } catch (err) {
+        storeCheck = { ok: false, error: (err as Error).message };
+        reasons.push(`the ${store.kind} database does not answer (${(err as Error).message})`);
+      }
+    }
+    const status = !storeCheck.ok ? "failing" : reasons.length > 0 ? "degraded" : "ok";
+    return reply.code(status === "failing" ? 503 : 200).send({
+      status,
+      reasons,
+      version: deps.version,
+      coordinator_key: deps.coordinatorKey,
+      store: store.kind,
+      checks: {
+        store: storeCheck,
+        nodes: {
+          online: sessions.length,
+          available: sessions.length - unavailable.length,
+          unavailable: unavailable.length,
+        },
+        queue: { queued, unserved_models: unserved },
+      },
+      nodes_online: sessions.length,
+      free_slots: registry.freeSlots(),
+      jobs,
+      log,
+    });
+  });
+
+  registerRoute(app, routes.nodes, async () => {
+    const rows = await store.listNodes();
+    const byKey = new Map(rows.map((r) => [r.key, r]));
+    const connected = registry.all();
+    const online = new Set(connected.map((s) => s.key));
+    return {
+      object: "list" as const,
+      data: [
+        ...connected.map((s) => nodeView(byKey.get(s.key), s)),
+        ...rows.filter((r) => !online.has(r.key)).map((r) => nodeView(r, undefined)),
+      ],
+    };
+  });
+
+  registerRoute(app, routes.metrics, async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+
+  const document = JSON.stringify(openApiDocument(deps.version));
+  registerRoute(app, routes.openapi, async (_request, reply) => reply.type("application/json").send(document));
+  registerDocsPage(app);
+}

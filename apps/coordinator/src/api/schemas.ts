@@ -1,0 +1,237 @@
+import { z } from "zod";
+import {
+  backendHealthSchema,
+  capabilitiesSchema,
+  chatCompletionRequestSchema,
+  completionRequestSchema,
+  computeClasses,
+  cosignedReceiptSchema,
+  errorCatalog,
+  generationParamsSchema,
+  hardwareSchema,
+  jobOutputSchema,
+} from "@havn/protocol";
+import { jobStatuses } from "@havn/store";
+
+/**
+ * The shapes of the coordinator's HTTP API, as zod schemas: request bodies (from the protocol
+ * package, which validates them), path parameters (validated by the routes) and responses
+ * (checked against real answers by tests). `/openapi.json` is generated from these and from the
+ * route table (`routes.ts`); nothing is written twice.
+ */
+
+const errorCodes = Object.keys(errorCatalog) as [keyof typeof errorCatalog, ...(keyof typeof errorCatalog)[]];
+
+/** Every error on every route: OpenAI's shape, with havn's catalog code, retryability and details. */
+export const errorResponseSchema = z
+  .object({
+    error: z.object({
+      message: z.string(),
+      type: z.enum(["invalid_request_error", "server_error"]),
+      param: z.null(),
+      code: z.enum(errorCodes).describe("A code from the error catalog (docs/errors.md)."),
+      retryable: z.boolean().describe("Whether the same request may succeed later."),
+      details: z.unknown().optional(),
+    }),
+  })
+  .describe("An error: OpenAI's shape, with havn's catalog code and retryability.");
+
+const routeDecisionSchema = z
+  .object({
+    node_key: z.string(),
+    score: z.number(),
+    candidates: z.number().int(),
+    reasons: z.record(z.string(), z.number()),
+  })
+  .describe("Why the router picked the node: its score and the terms of it.");
+
+const errorBodySchema = z.object({
+  code: z.enum(errorCodes),
+  message: z.string(),
+  retryable: z.boolean(),
+  details: z.unknown().optional(),
+});
+
+export const jobViewSchema = z
+  .object({
+    id: z.string().describe("The job id; also the `id` of the OpenAI completion."),
+    object: z.literal("job"),
+    status: z.enum(jobStatuses),
+    model: z.string(),
+    workflow_id: z.string().nullable(),
+    params: generationParamsSchema,
+    input_hash: z.string().describe("SHA-256 of the job's canonical input (the prompt is not returned)."),
+    attempts: z.number().int(),
+    max_attempts: z.number().int(),
+    node_key: z.string().nullable(),
+    created_at: z.number().int().describe("Epoch milliseconds."),
+    updated_at: z.number().int(),
+    finished_at: z.number().int().nullable(),
+    output: jobOutputSchema.nullable(),
+    output_cid: z.string().nullable().describe("CIDv1 of the output text's UTF-8 bytes."),
+    receipt: cosignedReceiptSchema.nullable(),
+    error: errorBodySchema.nullable(),
+    route: routeDecisionSchema.nullable(),
+    request_id: z.string().nullable().describe("The client's x-request-id, when it sent one."),
+  })
+  .describe("A job: its status, output, co-signed receipt and routing decision.");
+
+export const logEntrySchema = z
+  .object({
+    seq: z.number().int().min(1),
+    job_id: z.string(),
+    prev_hash: z.string(),
+    entry_hash: z.string(),
+    receipt: cosignedReceiptSchema,
+    created_at: z.number().int(),
+  })
+  .describe("One entry of the hash-chained execution log.");
+
+const check = z.object({ ok: z.boolean(), latency_ms: z.number().optional(), error: z.string().optional() });
+
+export const healthSchema = z
+  .object({
+    status: z
+      .enum(["ok", "degraded", "failing"])
+      .describe("`ok` and `degraded` answer HTTP 200, `failing` 503 — as load balancers expect."),
+    reasons: z.array(z.string()).describe("Why the status is not `ok`, one sentence each."),
+    version: z.string(),
+    coordinator_key: z.string().describe("The coordinator's Ed25519 public key: it co-signs every receipt."),
+    store: z.enum(["sqlite", "postgres"]),
+    checks: z.object({
+      store: check,
+      nodes: z.object({ online: z.number().int(), available: z.number().int(), unavailable: z.number().int() }),
+      queue: z.object({
+        queued: z.number().int(),
+        unserved_models: z.array(z.string()).describe("Models with queued jobs that no available node serves."),
+      }),
+    }),
+    nodes_online: z.number().int(),
+    free_slots: z.number().int(),
+    jobs: z.record(z.string(), z.number().int()).nullable().describe("Jobs by status (null when the store is down)."),
+    log: z.object({ seq: z.number().int(), entry_hash: z.string().nullable() }).nullable(),
+  })
+  .describe("Whether the coordinator can do its work, and why not.");
+
+export const nodeViewSchema = z
+  .object({
+    key: z.string().describe("The node's Ed25519 public key: its identity."),
+    name: z.string(),
+    state: z
+      .enum(["available", "unavailable", "offline"])
+      .describe("`unavailable`: connected, but its backend fails its health checks; it gets no jobs."),
+    backend: backendHealthSchema.nullable().describe("The node's last report of its backend (null when offline)."),
+    models: z.array(z.string()),
+    capabilities: capabilitiesSchema,
+    hardware: hardwareSchema,
+    compute_class: z.enum(computeClasses),
+    slots: z.number().int(),
+    slots_in_use: z.number().int(),
+    latency_ewma_ms: z.number().nullable().describe("Mean dispatch-to-result time of its recent jobs."),
+    connected_at: z.number().int().nullable(),
+    last_heartbeat_at: z.number().int().nullable(),
+    first_seen_at: z.number().int(),
+    last_seen_at: z.number().int(),
+  })
+  .describe("A node as its operator sees it.");
+
+export const nodeListSchema = z.object({ object: z.literal("list"), data: z.array(nodeViewSchema) });
+
+export const modelListSchema = z
+  .object({
+    object: z.literal("list"),
+    data: z.array(
+      z.object({
+        id: z.string(),
+        object: z.literal("model"),
+        created: z.number().int(),
+        owned_by: z.string(),
+        havn: z.object({
+          online_nodes: z.number().int().describe("Available nodes serving the model now."),
+          weight: z.number().nullable().describe("Manifest weight for `model: auto` (null: not in the registry)."),
+          tier: z.string().nullable(),
+          task_type: z.string().nullable(),
+        }),
+      }),
+    ),
+  })
+  .describe("Models a node can serve now (OpenAI's list, with havn's extension).");
+
+const usageSchema = z.object({
+  prompt_tokens: z.number().int(),
+  completion_tokens: z.number().int(),
+  total_tokens: z.number().int(),
+});
+const havnExtensionSchema = z
+  .object({
+    job_id: z.string(),
+    output_cid: z.string().nullable(),
+    receipt: cosignedReceiptSchema.nullable(),
+  })
+  .describe("havn's extension: the job id and the receipt the node signed and the coordinator co-signed.");
+const finish = z.enum(["stop", "length"]).nullable();
+
+export const chatCompletionResponseSchema = z
+  .object({
+    id: z.string().describe("The job id."),
+    object: z.literal("chat.completion"),
+    created: z.number().int(),
+    model: z.string(),
+    choices: z.array(
+      z.object({
+        index: z.number().int(),
+        message: z.object({ role: z.literal("assistant"), content: z.string() }),
+        finish_reason: finish,
+        logprobs: z.null(),
+      }),
+    ),
+    usage: usageSchema,
+    havn: havnExtensionSchema,
+  })
+  .describe("A chat completion. With `stream: true` the answer is server-sent events of chunks instead.");
+
+export const completionResponseSchema = z
+  .object({
+    id: z.string().describe("The job id."),
+    object: z.literal("text_completion"),
+    created: z.number().int(),
+    model: z.string(),
+    choices: z.array(
+      z.object({ index: z.number().int(), text: z.string(), finish_reason: finish, logprobs: z.null() }),
+    ),
+    usage: usageSchema,
+    havn: havnExtensionSchema,
+  })
+  .describe("A text completion. With `stream: true` the answer is server-sent events of chunks instead.");
+
+export const jobIdParamsSchema = z.object({
+  id: z
+    .string()
+    .regex(/^job-[0-9a-f]{12,32}$/)
+    .describe("A job id (the `id` of an OpenAI completion)."),
+});
+export const outputParamsSchema = z.object({
+  cid: z.string().min(1).max(128).describe("The output's CIDv1, as in the receipt's `outputs_cid`."),
+});
+export const logSeqParamsSchema = z.object({
+  seq: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).describe("A log position, from 1."),
+});
+
+/** Request bodies, named for the API document. */
+export const requestSchemas = {
+  ChatCompletionRequest: chatCompletionRequestSchema,
+  CompletionRequest: completionRequestSchema,
+} as const;
+
+/** Response bodies, named for the API document. */
+export const responseSchemas = {
+  Error: errorResponseSchema,
+  Job: jobViewSchema,
+  LogEntry: logEntrySchema,
+  Health: healthSchema,
+  Node: nodeViewSchema,
+  NodeList: nodeListSchema,
+  ModelList: modelListSchema,
+  ChatCompletion: chatCompletionResponseSchema,
+  Completion: completionResponseSchema,
+} as const;
