@@ -10,7 +10,7 @@ export default defineConfig({
     include: ["packages/*/test/**/*.test.ts", "apps/*/test/**/*.test.ts"],
     // node-llama-cpp's native addon and embedded PostgreSQL want real processes, not worker threads.
     pool: "forks",
-    globalSetup: ["packages/store/test/global-setup.ts"],
+    globalSetup: ["scripts/vitest-build.ts", "packages/store/test/global-setup.ts"],
     reporters: ["default", "./scripts/summary-reporter.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,

@@ -1,47 +1,16 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildTinyModel } from "@havn/engine";
 
+// The real binary, as a user runs it: compiled (the test run builds first), in its own processes.
 const bin = fileURLToPath(new URL("../bin/havn.js", import.meta.url));
 const children: ChildProcess[] = [];
-
-/** Starts `havn …` and resolves with the first URL it prints on stdout. */
-function startHavn(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = "";
-    let err = "";
-    const timer = setTimeout(() => reject(new Error(`havn ${args[0]} printed no URL: ${out}${err}`)), 30_000);
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /(http:\/\/[0-9.:a-z]+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, url: m[1]!.replace(/\/v1$/, "") });
-      }
-    });
-    child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-    child.once("exit", (code) => reject(new Error(`havn ${args[0]} exited ${code}: ${out}${err}`)));
-  });
-}
-
-/** Runs `havn …` to the end. */
-function runHavn(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.once("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 const dirs: string[] = [];
 const tempDir = () => {
   const d = mkdtempSync(join(tmpdir(), "havn-cli-"));
@@ -49,16 +18,117 @@ const tempDir = () => {
   return d;
 };
 
+/** A user's machine: a home for havn's state and a working directory, both fresh. */
+function machine() {
+  return { home: tempDir(), cwd: tempDir() };
+}
+type Machine = ReturnType<typeof machine>;
+
+function spawnHavn(args: string[], m: Machine) {
+  const child = spawn(process.execPath, [bin, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    cwd: m.cwd,
+    env: { ...process.env, HAVN_HOME: m.home, HAVN_COORDINATOR: "" },
+  });
+  children.push(child);
+  const out = { stdout: "", stderr: "" };
+  child.stdout.on("data", (d: Buffer) => (out.stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (out.stderr += d.toString()));
+  return { child, out };
+}
+
+/** Starts `havn …` and resolves with the first URL it prints on stdout. */
+function startHavn(args: string[], m: Machine) {
+  const { child, out } = spawnHavn(args, m);
+  return new Promise<{ child: ChildProcess; url: string; out: typeof out }>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`havn ${args[0]} printed no URL: ${out.stdout}${out.stderr}`)),
+      30_000,
+    );
+    child.stdout!.on("data", () => {
+      const match = /(http:\/\/[0-9.:a-z]+)/.exec(out.stdout);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, url: match[1]!.replace(/\/v1$/, ""), out });
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`havn ${args[0]} exited ${code}: ${out.stdout}${out.stderr}`)));
+  });
+}
+
+/** Runs `havn …` to the end. */
+function runHavn(args: string[], m: Machine) {
+  const { child, out } = spawnHavn(args, m);
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.once("exit", (code) => resolve({ code, ...out })),
+  );
+}
+
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const json = async <T>(url: string) => (await (await fetch(url)).json()) as T;
+/** Parsed JSON log lines of a process's stderr (other lines, such as `error …`, are skipped). */
+const logLines = (stderr: string) =>
+  stderr
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+const errorLines = (stderr: string) => stderr.split("\n").filter((l) => l.startsWith("error"));
+
 afterAll(() => {
   for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
+describe("the binary", () => {
+  const m = machine();
+  it("prints its version and its help", async () => {
+    const version = await runHavn(["--version"], m);
+    expect(version).toMatchObject({ code: 0, stdout: "0.1.0\n" });
+    const help = await runHavn(["--help"], m);
+    expect(help.code).toBe(0);
+    for (const command of ["up", "coordinator", "node", "ask", "receipt", "serve-model"])
+      expect(help.stdout).toContain(command);
+    const nodeHelp = await runHavn(["node", "--help"], m);
+    for (const flag of ["--log-level", "--log-format", "--data-dir", "--metrics-port"])
+      expect(nodeHelp.stdout).toContain(flag);
+  });
+
+  it("bad flags: a one-line message, a hint and a failing exit code", async () => {
+    const r = await runHavn(["up", "--port", "banana"], m);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(
+      /error: option '--port <n>' argument 'banana' is invalid\. expected an integer from 0 to 65535/,
+    );
+    expect(r.stderr).toContain("(add --help for usage)");
+    const unknown = await runHavn(["node", "--wat"], m);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/unknown option '--wat'/);
+  });
+});
+
 describe("havn up, as a user runs it", () => {
+  const m = machine();
   let url: string;
   let up: ChildProcess;
+  let upOut: { stdout: string; stderr: string };
   beforeAll(async () => {
-    ({ url, child: up } = await startHavn(["up", "--port", "0", "--data-dir", tempDir()]));
+    ({ url, child: up, out: upOut } = await startHavn(["up", "--port", "0", "--log-level", "debug"], m));
+  });
+
+  it("keeps its state in its own directory under the havn home, the built-in node's key apart", () => {
+    expect(readdirSync(join(m.home, "up")).sort()).toEqual(
+      expect.arrayContaining(["builtin-node", "coordinator.key", "havn.db"]),
+    );
+    expect(readdirSync(join(m.home, "up", "builtin-node"))).toContain("node.key");
+    // Nothing in the folder it was started in.
+    expect(readdirSync(m.cwd)).toEqual([]);
   });
 
   it("serves the official openai client, streamed and not", async () => {
@@ -83,29 +153,72 @@ describe("havn up, as a user runs it", () => {
   });
 
   it("havn ask streams an answer ending with its job id, and havn receipt verifies it", async () => {
-    const asked = await runHavn(["ask", "Hello there", "--coordinator", url, "--seed", "7", "--max-tokens", "20"]);
+    const asked = await runHavn(["ask", "Hello there", "--coordinator", url, "--seed", "7", "--max-tokens", "20"], m);
     expect(asked.code).toBe(0);
     const id = /\njob: (job-[0-9a-f]+)\n$/.exec(asked.stdout)?.[1];
     expect(id).toBeDefined();
-    const verified = await runHavn(["receipt", id!, "--coordinator", url]);
+    const verified = await runHavn(["receipt", id!, "--coordinator", url], m);
     expect(verified.code).toBe(0);
     expect(verified.stdout).toMatch(/signature verified/);
     expect(verified.stdout).toMatch(/co-signature verified/);
-    const json = await runHavn(["receipt", id!, "--coordinator", url, "--json"]);
+    expect(verified.stdout).toMatch(/chain link verified/);
+    const json = await runHavn(["receipt", id!, "--coordinator", url, "--json"], m);
     expect(JSON.parse(json.stdout)).toMatchObject({
       job_id: id,
       verified: true,
       checks: { node: true, coordinator: true, chain: true, output: true },
     });
     // A coordinator key other than the one that co-signed: the check fails, and so does the exit code.
-    const wrongKey = await runHavn(["receipt", id!, "--coordinator", url, "--coordinator-key", "A".repeat(43)]);
+    const wrongKey = await runHavn(["receipt", id!, "--coordinator", url, "--coordinator-key", "A".repeat(43)], m);
     expect(wrongKey.code).toBe(1);
   });
 
+  it("logs each job with one correlation id from the coordinator to the node and back, and never the prompt", async () => {
+    const prompt = "please keep this sentence out of every log";
+    const asked = await runHavn(["ask", prompt, "--coordinator", url, "--max-tokens", "8"], m);
+    const id = /\njob: (job-[0-9a-f]+)\n$/.exec(asked.stdout)![1]!;
+    await until(() =>
+      logLines(upOut.stderr).some((l) => l.job === id && l.name === "node" && l.msg === "job completed"),
+    );
+    const lines = logLines(upOut.stderr).filter((l) => l.job === id);
+    expect(lines.filter((l) => l.name === "coordinator").map((l) => l.msg)).toEqual(
+      expect.arrayContaining(["job admitted", "job placed", "job started", "job completed"]),
+    );
+    expect(lines.filter((l) => l.name === "node").map((l) => l.msg)).toEqual(
+      expect.arrayContaining(["job received", "job completed"]),
+    );
+    // One format everywhere: pino JSON lines with a level, a time and a message.
+    for (const l of logLines(upOut.stderr))
+      expect(l).toMatchObject({ level: expect.any(Number), time: expect.any(Number), msg: expect.any(String) });
+    expect(upOut.stderr).not.toContain(prompt);
+  });
+
   it("havn receipt for an unknown job fails with a code", async () => {
-    const r = await runHavn(["receipt", "job-000000000000000000000000", "--coordinator", url]);
+    const r = await runHavn(["receipt", "job-000000000000000000000000", "--coordinator", url], m);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/JOB_NOT_FOUND/);
+    expect(r.stderr).toMatch(/^error JOB_NOT_FOUND: No job with this id\./m);
+  });
+
+  it("a second havn up on the same port: one line with the fix, exit 1", async () => {
+    const port = new URL(url).port;
+    const r = await runHavn(["coordinator", "--port", port, "--data-dir", tempDir()], m);
+    expect(r.code).toBe(1);
+    expect(errorLines(r.stderr)).toEqual([
+      `error CONFIG_PORT_IN_USE: 127.0.0.1:${port} is already in use: stop the process that holds it, or choose another port with --port.`,
+    ]);
+  });
+
+  it("havn node in the same folder: both nodes stay connected, each with its own key", async () => {
+    const node = await startHavn(["node", "--coordinator", url, "--backend", "builtin"], m);
+    expect(node.out.stdout).toMatch(/^node \S+ connected to http/);
+    await until(async () => (await json<{ nodes_online: number }>(`${url}/health`)).nodes_online === 2);
+    // A while later, nobody has knocked anybody off.
+    await new Promise((r) => setTimeout(r, 2_500));
+    const nodes = await json<{ data: { name: string; state: string }[] }>(`${url}/v1/nodes`);
+    expect(nodes.data.filter((n) => n.state === "available")).toHaveLength(2);
+    expect(upOut.stderr + node.out.stderr).not.toMatch(/replaced|NODE_KEY_IN_USE|disconnected/);
+    expect(readdirSync(join(m.home, "node"))).toContain("node.key");
+    node.child.kill("SIGTERM");
   });
 
   it("stops cleanly on SIGTERM", async () => {
@@ -115,23 +228,131 @@ describe("havn up, as a user runs it", () => {
   });
 });
 
-describe("a node on the openai backend, pointed at havn serve-model", () => {
-  it("answers through coordinator → node → OpenAI-compatible server → built-in engine", async () => {
-    const model = await startHavn(["serve-model", "--port", "0"]);
-    const coordinator = await startHavn(["up", "--no-node", "--port", "0", "--data-dir", tempDir()]);
-    const node = await startHavn([
-      "node",
-      "--coordinator",
-      coordinator.url,
-      "--backend",
-      "openai",
-      "--backend-url",
-      `${model.url}/v1`,
-      "--name",
-      "openai-node",
-      "--data-dir",
-      tempDir(),
+describe("failing fast and clearly", () => {
+  const m = machine();
+
+  it("a missing --model-file (it used to be a raw ENOENT)", async () => {
+    const r = await runHavn(["node", "--model-file", join(m.cwd, "nope.gguf")], m);
+    expect(r.code).toBe(1);
+    expect(errorLines(r.stderr)).toEqual([
+      `error BACKEND_MODEL_FILE_UNREADABLE: The model file ${join(m.cwd, "nope.gguf")} does not exist: check the path given to --model-file.`,
     ]);
+  });
+
+  it("a --backend-url without /v1 (it used to say BACKEND_MODEL_NOT_LOADED), and one nobody listens at", async () => {
+    const model = await startHavn(["serve-model", "--port", "0"], m);
+    const r = await runHavn(["node", "--backend", "openai", "--backend-url", model.url], m);
+    expect(r.code).toBe(1);
+    expect(errorLines(r.stderr)).toEqual([
+      `error BACKEND_URL_INVALID: ${model.url} is not the API's base URL: use --backend-url ${model.url}/v1.`,
+    ]);
+    const dead = await runHavn(["node", "--backend", "openai", "--backend-url", "http://127.0.0.1:9/v1"], m);
+    expect(dead.code).toBe(1);
+    expect(errorLines(dead.stderr)[0]).toMatch(
+      /^error BACKEND_UNAVAILABLE: Nothing answers at http:\/\/127\.0\.0\.1:9\/v1 \(ECONNREFUSED\)/,
+    );
+    model.child.kill("SIGTERM");
+  });
+
+  it("a coordinator nobody answers at: the node says which URL and keeps retrying with backoff", async () => {
+    const port = await freePort();
+    const { child, out } = spawnHavn(["node", "--coordinator", `http://127.0.0.1:${port}`], m);
+    const cannot = () => logLines(out.stderr).filter((l) => String(l.msg).startsWith("cannot reach the coordinator"));
+    await until(() => cannot().length >= 3);
+    expect(cannot()[0]!.msg).toMatch(
+      new RegExp(
+        `^cannot reach the coordinator at http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\); retrying in \\d+\\.\\d s$`,
+      ),
+    );
+    const delays = cannot().map((l) => l.retry_in_ms as number);
+    expect(delays[2]!).toBeGreaterThan(delays[0]!);
+    expect(child.exitCode).toBeNull();
+    child.kill("SIGTERM");
+  });
+
+  it("a ./data left by an earlier version is found, and the user told what to do with it", async () => {
+    const old = machine();
+    mkdirSync(join(old.cwd, "data"));
+    writeFileSync(join(old.cwd, "data", "havn.db"), "");
+    const port = await freePort();
+    const { child, out } = spawnHavn(["coordinator", "--port", String(port)], old);
+    await until(() => out.stdout.includes("listening"));
+    const notice = logLines(out.stderr).find((l) => String(l.msg).startsWith("found ./data"));
+    expect(notice?.msg).toContain("pass --data-dir ./data");
+    child.kill("SIGTERM");
+  });
+});
+
+describe("waiting, said out loud", () => {
+  const m = machine();
+
+  it("havn ask says it is queued for a node, then answers when one connects", async () => {
+    const coordinator = await startHavn(["up", "--no-node", "--port", "0"], m);
+    const { child, out } = spawnHavn(
+      ["ask", "anyone there?", "--coordinator", coordinator.url, "--model", "havn-tiny"],
+      m,
+    );
+    await until(() => out.stderr.includes("queued"));
+    expect(out.stderr).toBe("queued — waiting for a node for model havn-tiny\n");
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    const node = await startHavn(["node", "--coordinator", coordinator.url], m);
+    expect(await exited).toBe(0);
+    expect(out.stdout).toMatch(/\njob: job-[0-9a-f]+\n$/);
+    node.child.kill("SIGTERM");
+    coordinator.child.kill("SIGTERM");
+  });
+
+  it("a model file is hashed and loaded with a log line per stage (no terminal), served with a line per request", async () => {
+    const file = join(m.cwd, "my-model.gguf");
+    writeFileSync(file, buildTinyModel());
+    const served = await startHavn(["serve-model", "--port", "0", "--model-file", file], m);
+    const stages = logLines(served.out.stderr).map((l) => l.msg);
+    expect(stages).toEqual(
+      expect.arrayContaining(["hashing my-model.gguf", "hashing done", "loading my-model.gguf", "loading done"]),
+    );
+    expect(readdirSync(m.cwd)).toEqual(["my-model.gguf"]);
+    const r = await fetch(`${served.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-request-id": "req-77" },
+      body: JSON.stringify({ model: "my-model", messages: [{ role: "user", content: "hi" }], max_tokens: 4 }),
+    });
+    expect(r.headers.get("x-request-id")).toBe("req-77");
+    await r.json();
+    await until(() => logLines(served.out.stderr).some((l) => l.msg === "request"));
+    expect(logLines(served.out.stderr).find((l) => l.msg === "request")).toMatchObject({
+      name: "serve-model",
+      request_id: "req-77",
+      method: "POST",
+      path: "/v1/chat/completions",
+      status: 200,
+      model: "my-model",
+      tokens: 4,
+    });
+    served.child.kill("SIGTERM");
+  });
+});
+
+describe("a node on the openai backend, pointed at havn serve-model", () => {
+  it("answers through coordinator → node → OpenAI-compatible server → built-in engine, and serves its own metrics", async () => {
+    const m = machine();
+    const model = await startHavn(["serve-model", "--port", "0"], m);
+    const coordinator = await startHavn(["up", "--no-node", "--port", "0"], m);
+    const node = await startHavn(
+      [
+        "node",
+        "--coordinator",
+        coordinator.url,
+        "--backend",
+        "openai",
+        "--backend-url",
+        `${model.url}/v1`,
+        "--name",
+        "openai-node",
+        "--metrics-port",
+        "0",
+      ],
+      m,
+    );
     expect(node.url).toBe(coordinator.url);
     const client = new OpenAI({ baseURL: `${coordinator.url}/v1`, apiKey: "x", maxRetries: 0 });
     const viaNode = await client.chat.completions.create({
@@ -151,9 +372,24 @@ describe("a node on the openai backend, pointed at havn serve-model", () => {
       },
     );
     expect(viaNode.choices[0]!.message.content).toBe(direct.choices[0]!.message.content);
-    const job = (await (await fetch(`${coordinator.url}/jobs/${viaNode.id}`)).json()) as {
-      receipt: { receipt: { backend: string } };
-    };
+    const job = await json<{ receipt: { receipt: { backend: string } } }>(`${coordinator.url}/v1/jobs/${viaNode.id}`);
     expect(job.receipt.receipt.backend).toBe("openai");
+
+    const metricsUrl = logLines(node.out.stderr).find((l) => l.msg === "serving node metrics")!.url as string;
+    const metrics = await (await fetch(metricsUrl)).text();
+    expect(metrics).toMatch(/^havn_node_jobs_total\{model="havn-tiny",outcome="completed"\} 1$/m);
+    expect(metrics).toMatch(/^havn_node_backend_up 1$/m);
+    expect(metrics).toMatch(/^havn_node_connected 1$/m);
+    for (const c of [node, coordinator, model]) c.child.kill("SIGTERM");
   });
 });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}

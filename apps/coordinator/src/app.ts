@@ -77,12 +77,11 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     bodyLimit: config.bodyLimitBytes,
     // One line per job (with its id) instead of two per request: request lines drown the
     // correlation that matters and cost ~10% of throughput.
-    logController: new LogController({ disableRequestLogging: true }),
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "request_id" }),
     return503OnClosing: true,
     // A client's x-request-id is kept (and echoed, and logged with its job) when it looks like a
     // request id; otherwise the request gets an id of our own.
     requestIdHeader: false,
-    requestIdLogLabel: "request_id",
     genReqId: (req) => {
       const given = req.headers["x-request-id"];
       return typeof given === "string" && requestIdPattern.test(given) ? given : randomUUID();

@@ -4,16 +4,26 @@ import { join } from "node:path";
 import { buildApp, type CoordinatorApp, type CoordinatorOptions } from "@havn/coordinator";
 import { BuiltinBackend, type Backend } from "@havn/engine";
 import { NodeAgent } from "@havn/node-agent";
-import { generateKeyPair, type Hardware } from "@havn/protocol";
+import { generateKeyPair, type Hardware, type KeyPair } from "@havn/protocol";
+import type { Logger } from "pino";
 import { openStore, type Store } from "@havn/store";
 import { openTestStore, type StoreKind } from "@havn/store/testing";
 import { ScriptedBackend, type ScriptedBackendOptions } from "./backends.js";
 
+/** What every node spec may set besides its backend. */
+interface NodeSpecCommon {
+  readonly name?: string;
+  /** The node's key. Default: a fresh one. */
+  readonly keys?: KeyPair;
+  /** How often the node checks its backend, in ms. Default 5 000 (as `havn node`). */
+  readonly healthCheckMs?: number;
+}
+
 /** A node to start: the built-in engine, a scripted backend, or any backend you made. */
 export type NodeSpec =
-  | { readonly backend: "builtin"; readonly name?: string; readonly slots?: number }
-  | ({ readonly backend: "scripted" } & ScriptedBackendOptions)
-  | { readonly backend: Backend; readonly name?: string };
+  | ({ readonly backend: "builtin"; readonly slots?: number } & NodeSpecCommon)
+  | ({ readonly backend: "scripted" } & ScriptedBackendOptions & NodeSpecCommon)
+  | ({ readonly backend: Backend } & NodeSpecCommon);
 
 export interface NetworkOptions {
   /** `sqlite` (in memory, default) or `postgres` (needs `pgAdminUrl`), or a store you opened. */
@@ -21,6 +31,8 @@ export interface NetworkOptions {
   readonly pgAdminUrl?: string;
   readonly nodes?: readonly NodeSpec[];
   readonly coordinator?: CoordinatorOptions;
+  /** Where the coordinator and the nodes log (pino). Default: nowhere. */
+  readonly logger?: Logger;
 }
 
 export interface TestNode {
@@ -58,7 +70,13 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Networ
       : options.store === "postgres"
         ? await openTestStore("postgres", options.pgAdminUrl)
         : await openStore({ sqlitePath: ":memory:" });
-  const coordinator = await buildApp({ logLevel: "silent", dataDir, ...options.coordinator, store });
+  const coordinator = await buildApp({
+    logLevel: "silent",
+    dataDir,
+    ...options.coordinator,
+    store,
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
   const url = await coordinator.app.listen({ port: 0, host: "127.0.0.1" });
   const nodes: TestNode[] = [];
   let counter = 0;
@@ -74,11 +92,13 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Networ
     const agent = new NodeAgent({
       coordinatorUrl: url,
       backend,
-      keys: generateKeyPair(),
+      keys: spec.keys ?? generateKeyPair(),
       name: spec.name ?? `test-node-${counter}`,
       hardware: testHardware,
       reconnectMs: 50,
       maxReconnectMs: 500,
+      healthCheckMs: spec.healthCheckMs,
+      logger: options.logger,
     });
     await agent.start();
     await agent.ready;

@@ -242,7 +242,10 @@ export class Dispatcher {
     const exhausted = jobs.length < limit && claimed.length === claims.length;
     // Everything queued for these models is now on a node: new jobs for them may skip the queue.
     if (exhausted && !this.again) for (const m of models) if (!unrouted.has(m)) this.drained.add(m);
-    return jobs.length === limit || claimed.length < claims.length;
+    // Another pass at once only if this one got somewhere: a full read that placed nothing (every
+    // job waits for a busy node, say the one node that did not fail it) would otherwise spin
+    // without yielding; a freed slot or a new node wakes the dispatcher instead.
+    return (jobs.length === limit && claimed.length > 0) || claimed.length < claims.length;
   }
 
   /** Sends a leased attempt down its node's socket and records it as in flight there. */

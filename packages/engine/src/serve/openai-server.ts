@@ -1,5 +1,11 @@
 import { randomUUID } from "node:crypto";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from "fastify";
 import { pino, type Logger } from "pino";
 import {
   chatCompletionChunk,
@@ -46,9 +52,8 @@ export function createOpenAIServer(backend: Backend, options: ServeModelOptions 
     bodyLimit: options.bodyLimitBytes ?? 4 * 1024 * 1024,
     loggerInstance: logger as FastifyBaseLogger,
     // One line per request, written below with what matters (model, tokens), not Fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "request_id" }),
     requestIdHeader: false,
-    requestIdLogLabel: "request_id",
     genReqId: (req) => {
       const given = req.headers["x-request-id"];
       return typeof given === "string" && requestIdPattern.test(given) ? given : randomUUID();
