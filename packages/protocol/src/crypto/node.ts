@@ -2,7 +2,6 @@ import {
   createHash,
   createPrivateKey,
   createPublicKey,
-  generateKeyPairSync,
   randomBytes,
   randomFillSync,
   sign,
@@ -54,13 +53,21 @@ function secretKeyObject(secretKey: string): KeyObject {
   });
 }
 
+/** The raw 32-byte public key: the last 32 bytes of its SPKI DER (RFC 8410), base64url. */
+function publicKeyFromSecret(secretKey: string): string {
+  const spki = createPublicKey(secretKeyObject(secretKey)).export({ format: "der", type: "spki" });
+  return spki.subarray(spki.length - 32).toString("base64url");
+}
+
 export const nodeCrypto: CryptoProvider = {
   sha256: (data) => createHash("sha256").update(data).digest(),
+  // A key is a random 32-byte seed (what Ed25519 secret keys are). Not generateKeyPairSync with
+  // a JWK export: Node 20 has been seen to deadlock in that pair when called in a long loop.
   generateKeyPair() {
-    const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-    return { secretKey: privateKey.export({ format: "jwk" }).d!, publicKey: publicKey.export({ format: "jwk" }).x! };
+    const secretKey = randomBytes(32).toString("base64url");
+    return { secretKey, publicKey: publicKeyFromSecret(secretKey) };
   },
-  publicKeyFromSecret: (secretKey) => createPublicKey(secretKeyObject(secretKey)).export({ format: "jwk" }).x!,
+  publicKeyFromSecret,
   sign: (secretKey, message) => sign(null, message, secretKeyObject(secretKey)).toString("base64url"),
   verify(publicKey, message, signature) {
     const sig = Buffer.from(signature, "base64url");
