@@ -1,4 +1,4 @@
-// Package boundaries are lint rules, not wiki pages (DESIGN §2).
+// Package boundaries are lint rules, not wiki pages (docs/architecture.md, "Packages").
 import tseslint from "typescript-eslint";
 
 const workspace = (names) => names.map((n) => `@havn/${n}`);
@@ -49,7 +49,13 @@ export default tseslint.config(
   }),
   // The browser entry and what it loads: additionally nothing from node:*.
   boundary(
-    ["packages/protocol/src/browser.ts", "packages/protocol/src/shared.ts", "packages/protocol/src/crypto/portable.ts"],
+    [
+      "packages/protocol/src/browser.ts",
+      "packages/protocol/src/core-browser.ts",
+      "packages/protocol/src/core-shared.ts",
+      "packages/protocol/src/schemas.ts",
+      "packages/protocol/src/crypto/portable.ts",
+    ],
     {
       forbid: [...workspace([...allPackages, ...allApps]), ...dbDrivers, ...inferenceLibs, "fastify", "ws", "node:*"],
       message: "protocol's browser entry imports no workspace package and nothing from node:*.",

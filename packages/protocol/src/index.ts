@@ -1,36 +1,3 @@
-// Node.js entry: primitives from node:crypto (OpenSSL).
-import { nodeCrypto } from "./crypto/node.js";
-import { createCryptoSuite } from "./crypto/suite.js";
-import { makeIdFactory } from "./ids.js";
-import { createReceiptSigning } from "./receipt-signing.js";
-
-export * from "./shared.js";
-
-const suite = createCryptoSuite(nodeCrypto);
-const receipts = createReceiptSigning(suite);
-const ids = makeIdFactory(suite.randomHex);
-
-export const {
-  sha256,
-  sha256Hex,
-  hashCanonical,
-  contentId,
-  generateKeyPair,
-  keyPairFromSecret,
-  sign,
-  verify,
-  verifyMessage,
-  signMessage,
-  randomHex,
-} = suite;
-export const {
-  signReceipt,
-  receiptMessage,
-  verifyNodeSignature,
-  logEntryHash,
-  cosignMessage,
-  cosignedReceipt,
-  cosignReceipt,
-  verifyCosignedReceipt,
-} = receipts;
-export const { jobId: newJobId, attemptId: newAttemptId } = ids;
+// Node.js entry: the zod-free core (primitives from node:crypto) and the wire schemas.
+export * from "./core.js";
+export * from "./schemas.js";

@@ -1,14 +1,7 @@
 import { createParser } from "eventsource-parser";
-import {
-  contentId,
-  HavnError,
-  verifyCosignedReceipt,
-  type ChatMessage,
-  type CosignedReceipt,
-  type ErrorBody,
-  type JobOutput,
-  type ReceiptVerification,
-} from "@havn/protocol";
+// The zod-free core: the schemas cost ~120 ms to import, and a client validates none.
+import { contentId, HavnError, verifyCosignedReceipt } from "@havn/protocol/core";
+import type { ChatMessage, CosignedReceipt, ErrorBody, JobOutput, ReceiptVerification } from "@havn/protocol";
 
 export interface HavnClientOptions {
   /** The coordinator's base URL, e.g. `http://127.0.0.1:8787`. */

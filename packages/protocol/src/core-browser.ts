@@ -1,0 +1,36 @@
+// Browser core entry (`@havn/protocol/core` in browsers): no zod; pure-JS primitives, nothing from node:*.
+import { portableCrypto } from "./crypto/portable.js";
+import { createCryptoSuite } from "./crypto/suite.js";
+import { makeIdFactory } from "./ids.js";
+import { createReceiptSigning } from "./receipt-signing.js";
+
+export * from "./core-shared.js";
+
+const suite = createCryptoSuite(portableCrypto);
+const receipts = createReceiptSigning(suite);
+const ids = makeIdFactory(suite.randomHex);
+
+export const {
+  sha256,
+  sha256Hex,
+  hashCanonical,
+  contentId,
+  generateKeyPair,
+  keyPairFromSecret,
+  sign,
+  verify,
+  verifyMessage,
+  signMessage,
+  randomHex,
+} = suite;
+export const {
+  signReceipt,
+  receiptMessage,
+  verifyNodeSignature,
+  logEntryHash,
+  cosignMessage,
+  cosignedReceipt,
+  cosignReceipt,
+  verifyCosignedReceipt,
+} = receipts;
+export const { jobId: newJobId, attemptId: newAttemptId } = ids;
