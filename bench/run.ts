@@ -1,43 +1,183 @@
-// `npm run bench`: coordinator overhead and end-to-end throughput, measured side by side on loopback.
-import { spawn, type ChildProcess } from "node:child_process";
+// `npm run bench`: havn measured side by side with what it is compared against, on loopback.
+//
+//   (a) start-up:   `havn --version`, `--help` and `ask` beside `node -e 0` (and through npx)
+//   (b) overhead:   a chat completion straight to the backend, through a two-hop reference proxy
+//                   chain, and through havn (coordinator + node: also two hops)
+//   (c) throughput: jobs/s through havn on SQLite and PostgreSQL beside the same load straight to a
+//                   backend and through the reference chain
+//
+// Every figure is a set of trials in which the compared targets run interleaved, in an order that
+// rotates each trial, so a drift of this VM's speed lands on all of them; medians are reported with
+// their range, and each trial prints the machine's load, one core's speed and the CPU that
+// processes outside the bench used meanwhile (a trial where they used more than a quarter of a core
+// is flagged CONTENDED). havn runs as the CLI runs it, with its defaults (see `cliSettings`).
+//
+// `npm run bench -- startup overhead instant paced throughput sqlite postgres` runs only the parts
+// named; no names runs everything but `logging` (the cost of per-job log lines), which runs only
+// when named.
+import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync, sign, verify } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { Agent, request } from "node:http";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { startEmbeddedPostgres } from "@havn/store/embedded-postgres";
 
 const roles = fileURLToPath(new URL("./roles.ts", import.meta.url));
+const havnBin = fileURLToPath(new URL("../apps/cli/bin/havn.js", import.meta.url));
 const children: ChildProcess[] = [];
-/** The coordinators' databases; removed when the bench ends. */
+/** Data dirs, logs and databases of this run; removed at the end. */
 const scratch = mkdtempSync(join(tmpdir(), "havn-bench-"));
+let scratchCount = 0;
+const scratchDir = (name: string) => join(scratch, `${name}-${++scratchCount}`);
 
-function start(role: string, options: object = {}): Promise<string> {
-  const child = spawn(process.execPath, ["--import", "tsx", roles, role, JSON.stringify({ ...options, scratch })], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  children.push(child);
+/** How havn runs here, and where it differs from the CLI's defaults. */
+const cliSettings = [
+  "`havn coordinator --port 0 --data-dir <fresh>`: every default (SQLite, log level info, JSON logs",
+  "  to a file, as a service's logs go), PostgreSQL through --database-url;",
+  "`havn node --backend openai --backend-url <backend>/v1 --slots 128`: the default of 4 slots suits",
+  "  one GPU; the bench backend serves 1,024 at once, and 4 would queue jobs at the node.",
+];
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+function waitForUrl(child: ChildProcess, pattern: RegExp, what: string): Promise<string> {
   return new Promise((resolve, reject) => {
     let out = "";
     child.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
-      const m = /READY (\S+)/.exec(out);
+      const m = pattern.exec(out);
       if (m) resolve(m[1]!);
     });
-    child.once("exit", (code) => reject(new Error(`${role} exited with ${code}`)));
+    child.once("exit", (code) => reject(new Error(`${what} exited with ${code}: ${out}`)));
   });
 }
 
-function stop(child: ChildProcess | undefined) {
-  if (child && child.exitCode === null) child.kill("SIGKILL");
+/** A process of bench/roles.ts; resolves with the URL it serves. */
+function startRole(role: string, options: object = {}): Promise<string> {
+  const child = spawn(process.execPath, ["--import", "tsx", roles, role, JSON.stringify(options)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  children.push(child);
+  return waitForUrl(child, /READY (\S+)/, role);
 }
+
+/** The real `havn` binary; its logs go to a file. Resolves with the first URL it prints. */
+function startHavn(args: string[]): Promise<string> {
+  const log = openSync(`${scratchDir("log")}.jsonl`, "w");
+  const child = spawn(process.execPath, [havnBin, ...args], {
+    stdio: ["ignore", "pipe", log],
+    env: { ...process.env, HAVN_HOME: scratchDir("home") },
+  });
+  closeSync(log);
+  children.push(child);
+  return waitForUrl(child, /(http:\/\/127\.0\.0\.1:\d+)/, `havn ${args[0]}`);
+}
+
+function stopAll() {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill("SIGKILL");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The machine
+
+/** One core's speed now: µs per Ed25519 verification (the CPU work every job does most of). */
+function coreSpeedUs(): number {
+  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+  const message = Buffer.alloc(600, 7);
+  const signature = sign(null, message, privateKey);
+  const times = [0, 1, 2].map(() => {
+    const t0 = performance.now();
+    for (let i = 0; i < 300; i++) verify(null, message, publicKey, signature);
+    return (performance.now() - t0) / 0.3;
+  });
+  return Math.min(...times);
+}
+
+const ticksPerSecond = 100; // USER_HZ on Linux
+
+/** CPU seconds used by the whole machine and by this process and its descendants. */
+function cpuSample(): { busy: number; ours: number; at: number } {
+  const at = performance.now();
+  try {
+    const cpu = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const idle = cpu[3]! + cpu[4]!;
+    const busy = cpu.reduce((a, b) => a + b, 0) - idle;
+    const parent = new Map<number, number>();
+    const used = new Map<number, number>();
+    for (const entry of readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        parent.set(Number(entry), Number(fields[1]));
+        // utime + stime, and cutime + cstime: the children it has reaped (exited commands).
+        used.set(Number(entry), Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]));
+      } catch {
+        // exited meanwhile
+      }
+    }
+    let ours = 0;
+    for (const [pid, ticks] of used) {
+      for (let p: number | undefined = pid; p !== undefined && p > 1; p = parent.get(p)) {
+        if (p === process.pid) {
+          ours += ticks;
+          break;
+        }
+      }
+    }
+    return { busy: busy / ticksPerSecond, ours: ours / ticksPerSecond, at };
+  } catch {
+    return { busy: 0, ours: 0, at };
+  }
+}
+
+/** Cores' worth of CPU that processes outside the bench used between two samples. */
+const othersCores = (a: ReturnType<typeof cpuSample>, b: ReturnType<typeof cpuSample>) =>
+  Math.max(0, b.busy - a.busy - (b.ours - a.ours)) / ((b.at - a.at) / 1000);
+const contendedAbove = 0.25;
+
+/** Prints a trial's conditions; returns whether it was contended. */
+function trialHeader(label: string, before: ReturnType<typeof cpuSample>, core: number): () => boolean {
+  const load = loadavg()[0]!.toFixed(2);
+  return () => {
+    const others = othersCores(before, cpuSample());
+    const contended = others > contendedAbove;
+    console.log(
+      `      ${label}: load ${load}, core ${core.toFixed(0)} µs/verify, others used ${others.toFixed(2)} cores${contended ? "  CONTENDED" : ""}`,
+    );
+    return contended;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+
+function pct(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+}
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length / 2;
+  return s.length % 2 ? s[Math.floor(mid)]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : "—");
+/** `median (min–max)` */
+const spread = (xs: readonly number[], digits = 2) =>
+  `${fmt(median(xs), digits)} (${fmt(Math.min(...xs), digits)}–${fmt(Math.max(...xs), digits)})`;
+const rotate = <T>(xs: readonly T[], k: number) => xs.map((_, i) => xs[(i + k) % xs.length]!);
+
+// ---------------------------------------------------------------------------------------------
+// Load
 
 /**
  * The i-th request of a run. Requests differ, so a paced backend takes a different time for
- * each (as a real model does); direct and through-havn runs send the same sequence, so both see
- * the same backend times and their difference is havn's.
+ * each (as a real model does); every target gets the same sequence, so all see the same backend
+ * times and their difference is what stands between the client and the backend.
  */
 const bodyOf = (i: number) =>
   JSON.stringify({
@@ -45,8 +185,6 @@ const bodyOf = (i: number) =>
     messages: [{ role: "user", content: `benchmark ${i}` }],
     max_tokens: 8,
     temperature: 0,
-    // A seed of its own per request: havn and the backend otherwise each draw a random one,
-    // and a paced backend's time depends on it.
     seed: i,
   });
 
@@ -55,12 +193,7 @@ const bodyOf = (i: number) =>
  * closed loop: the measured requests run on warm connections, in steady state, with no burst of
  * `concurrency` clients starting at once. Returns the measured requests' latencies in ms.
  */
-async function load(
-  url: string,
-  concurrency: number,
-  warmUp: number,
-  total: number,
-): Promise<{ latencies: number[]; seconds: number; errors: number }> {
+async function load(url: string, concurrency: number, warmUp: number, total: number) {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const target = new URL("/v1/chat/completions", url);
   const latencies: number[] = [];
@@ -103,179 +236,346 @@ async function load(
   );
   const seconds = (performance.now() - started) / 1000;
   agent.destroy();
-  return { latencies, seconds, errors };
+  return { latencies, seconds, errors, perSecond: latencies.length / seconds };
 }
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+/** A two-hop chain of minimal reverse proxies in front of `backend`: havn's shape, none of its work. */
+async function referenceChain(backend: string): Promise<string> {
+  const second = await startRole("proxy", { target: backend });
+  return startRole("proxy", { target: second });
 }
-const f = (n: number) => n.toFixed(2).padStart(8);
 
-/** One backend the overhead is measured against, and the requests sent at each concurrency. */
+/** A coordinator and an openai node as the CLI runs them, in front of `backend`. */
+async function havnInFront(backend: string, databaseUrl?: string): Promise<string> {
+  const coordinator = await startHavn([
+    "coordinator",
+    "--port",
+    "0",
+    "--data-dir",
+    scratchDir("coordinator"),
+    ...(databaseUrl ? ["--database-url", databaseUrl] : []),
+  ]);
+  await startHavn([
+    "node",
+    "--coordinator",
+    coordinator,
+    "--backend",
+    "openai",
+    "--backend-url",
+    `${backend}/v1`,
+    "--slots",
+    "128",
+    "--data-dir",
+    scratchDir("node"),
+  ]);
+  return coordinator;
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) Start-up
+
+function timeCommand(command: string, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    execFile(command, args, { env: { ...process.env, HAVN_HOME: scratch } }, (err) => {
+      if (err) reject(err);
+      else resolve(performance.now() - t0);
+    });
+  });
+}
+
+async function startup() {
+  console.log("\n(a) CLI start-up: wall time of whole processes, interleaved, ms");
+  const backend = await startRole("backend", {});
+  const coordinator = await havnInFront(backend);
+  const node = process.execPath;
+  const commands: [string, string, string[]][] = [
+    ["node -e 0", node, ["-e", "0"]],
+    ["havn --version", node, [havnBin, "--version"]],
+    ["havn --help", node, [havnBin, "--help"]],
+    [
+      "havn ask (8 tokens)",
+      node,
+      [havnBin, "ask", "start-up", "--coordinator", coordinator, "--model", "havn-tiny", "--max-tokens", "8"],
+    ],
+  ];
+  const viaNpx: [string, string, string[]][] = [
+    ["npx node -e 0", "npx", ["node", "-e", "0"]],
+    ["npx havn --version", "npx", ["havn", "--version"]],
+  ];
+  const times = new Map<string, number[]>();
+  const rounds = async (set: typeof commands, n: number) => {
+    for (const [, cmd, args] of set) await timeCommand(cmd, args); // warm the page cache
+    for (let round = 0; round < n; round++) {
+      for (const [name, cmd, args] of rotate(set, round)) {
+        const list = times.get(name) ?? [];
+        list.push(await timeCommand(cmd, args));
+        times.set(name, list);
+      }
+    }
+  };
+  const before = cpuSample();
+  const done = trialHeader("15 rounds (7 through npx)", before, coreSpeedUs());
+  await rounds(commands, 15);
+  await rounds(viaNpx, 7);
+  done();
+  const base = times.get("node -e 0")!;
+  const npxBase = times.get("npx node -e 0")!;
+  console.log(`    ${"command".padEnd(22)} ${"median (min–max)".padEnd(26)} minus its baseline (median of pairs)`);
+  const results: Record<string, { median: number; overBase: number }> = {};
+  for (const [name, list] of times) {
+    const baseList = name.startsWith("npx") ? npxBase : base;
+    const over = median(list.map((t, i) => t - baseList[i]!));
+    results[name] = { median: median(list), overBase: over };
+    const baseline = name === "node -e 0" || name === "npx node -e 0" ? "" : `+${fmt(over, 0)} ms`;
+    console.log(`    ${name.padEnd(22)} ${spread(list, 0).padEnd(26)} ${baseline}`);
+  }
+  stopAll();
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) Overhead
+
 interface Profile {
   readonly name: string;
   readonly description: string;
   readonly tokenDelayMs: number;
   readonly tokenDelayJitterMs: number;
-  readonly runs: readonly (readonly [concurrency: number, requests: number])[];
+  readonly runs: readonly { readonly concurrency: number; readonly requests: number; readonly trials: number }[];
 }
 
 const profiles: readonly Profile[] = [
   {
     name: "instant",
-    description: "backend answers at once (8 tokens): havn's own cost, and at 64 in flight its capacity",
+    description: "backend answers at once (8 tokens): the cost of the hops; at 64 in flight, capacity",
     tokenDelayMs: 0,
     tokenDelayJitterMs: 0,
     runs: [
-      [1, 1_000],
-      [64, 6_000],
+      { concurrency: 1, requests: 600, trials: 5 },
+      { concurrency: 64, requests: 4_000, trials: 5 },
     ],
   },
   {
     name: "paced",
-    description: "backend takes 15–35 ms a token (8 tokens, ~200 ms, no CPU): a model served on a GPU elsewhere",
+    description: "backend takes 15–35 ms a token (8 tokens, ~200 ms, no CPU): a model on a GPU elsewhere",
     tokenDelayMs: 25,
     tokenDelayJitterMs: 10,
     runs: [
-      [1, 150],
-      [64, 3_000],
+      { concurrency: 1, requests: 60, trials: 3 },
+      { concurrency: 64, requests: 2_000, trials: 3 },
     ],
   },
 ];
 
+const targets = ["direct", "reference", "havn"] as const;
+
 async function overhead(profile: Profile) {
   console.log(`\n    ${profile.name}: ${profile.description}`);
-  const backend = await start("backend", {
+  const backend = await startRole("backend", {
     tokenDelayMs: profile.tokenDelayMs,
     tokenDelayJitterMs: profile.tokenDelayJitterMs,
   });
-  const coordinator = await start("coordinator");
-  await start("node", { coordinator, backendUrl: backend, slots: 128 });
-  console.log(
-    "    concurrency   requests   direct p50   direct p99     havn p50     havn p99   overhead p50   overhead p99",
-  );
+  const urls = { direct: backend, reference: await referenceChain(backend), havn: await havnInFront(backend) };
   const rows = [];
-  for (const [concurrency, total] of profile.runs) {
-    const warmUp = Math.min(200, Math.ceil(total / 5));
-    const direct = await load(backend, concurrency, warmUp, total);
-    const havn = await load(coordinator, concurrency, warmUp, total);
+  for (const { concurrency, requests, trials } of profile.runs) {
+    const warmUp = Math.min(200, Math.ceil(requests / 5));
+    console.log(`    concurrency ${concurrency}, ${requests} requests after ${warmUp} to warm up, ${trials} trials`);
+    const p50 = { direct: [] as number[], reference: [] as number[], havn: [] as number[] };
+    const p99 = { direct: [] as number[], reference: [] as number[], havn: [] as number[] };
+    let contended = 0;
+    for (let t = 0; t < trials; t++) {
+      const done = trialHeader(`trial ${t + 1}`, cpuSample(), coreSpeedUs());
+      for (const target of rotate(targets, t)) {
+        const r = await load(urls[target], concurrency, warmUp, requests);
+        if (r.errors > 0) console.log(`      ${target}: ${r.errors} errors`);
+        p50[target].push(pct(r.latencies, 50));
+        p99[target].push(pct(r.latencies, 99));
+      }
+      if (done()) contended++;
+    }
+    const over = (xs: number[], base: number[]) => xs.map((x, i) => x - base[i]!);
     const row = {
       profile: profile.name,
       concurrency,
-      total,
-      directP50: pct(direct.latencies, 50),
-      directP99: pct(direct.latencies, 99),
-      havnP50: pct(havn.latencies, 50),
-      havnP99: pct(havn.latencies, 99),
-      errors: direct.errors + havn.errors,
+      p50,
+      p99,
+      havnOverP50: over(p50.havn, p50.direct),
+      havnOverP99: over(p99.havn, p99.direct),
+      referenceOverP50: over(p50.reference, p50.direct),
+      referenceOverP99: over(p99.reference, p99.direct),
+      contended,
     };
     rows.push(row);
+    console.log(`      ${"".padEnd(12)} ${"p50, ms".padEnd(24)} ${"p99, ms".padEnd(24)}`);
+    for (const target of targets)
+      console.log(`      ${target.padEnd(12)} ${spread(p50[target]).padEnd(24)} ${spread(p99[target]).padEnd(24)}`);
     console.log(
-      `    ${String(concurrency).padStart(11)} ${String(total).padStart(10)} ${f(row.directP50)} ms ${f(row.directP99)} ms ${f(row.havnP50)} ms ${f(row.havnP99)} ms ${f(row.havnP50 - row.directP50)} ms   ${f(row.havnP99 - row.directP99)} ms${row.errors ? `  (${row.errors} errors)` : ""}`,
+      `      added to direct: reference chain p50 ${spread(row.referenceOverP50)}, p99 ${spread(row.referenceOverP99)}`,
+    );
+    console.log(
+      `                       havn            p50 ${spread(row.havnOverP50)}, p99 ${spread(row.havnOverP99)}`,
+    );
+    const ratio = median(row.havnOverP50) / Math.max(0.01, median(row.referenceOverP50));
+    console.log(
+      `      havn adds ${fmt(ratio, 1)}× what two bare proxy hops add (p50)${contended ? `; ${contended} contended trial(s)` : ""}`,
     );
   }
-  for (const c of children.splice(0)) stop(c);
+  stopAll();
   return rows;
 }
 
-/** Trials per store: this shared VM's speed drifts, so the median of three is reported. */
-const trials = 3;
+// ---------------------------------------------------------------------------------------------
+// (c) Throughput
 
-async function throughput(label: string, databaseUrl: () => Promise<string | undefined>) {
-  const rates: number[] = [];
-  for (let trial = 1; trial <= trials; trial++) {
-    const url = await start("network", { databaseUrl: await databaseUrl(), nodes: 50, slots: 8 });
-    const r = await load(url, 256, 2_000, 20_000);
-    const jobsPerSecond = r.latencies.length / r.seconds;
-    rates.push(jobsPerSecond);
-    console.log(
-      `    ${label.padEnd(10)} trial ${trial}: ${r.latencies.length} jobs in ${r.seconds.toFixed(2)} s = ${jobsPerSecond.toFixed(0).padStart(5)} jobs/s   p50 ${pct(r.latencies, 50).toFixed(1)} ms  p99 ${pct(r.latencies, 99).toFixed(1)} ms${r.errors ? `  (${r.errors} errors)` : ""}`,
-    );
-    for (const c of children.splice(0)) stop(c);
+const throughputTrials = 3;
+
+async function throughput(stores: readonly ("sqlite" | "postgres")[]) {
+  console.log("\n(c) Throughput: 256 requests in flight, 2,000 to warm up, then 20,000 measured; jobs/s");
+  console.log("    direct: one backend process answering at once; reference: the two-proxy chain to it;");
+  console.log("    havn: a fresh `havn coordinator` per trial and 50 nodes (8 slots each) in one other process");
+  let server: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
+  let admin: pg.Client | undefined;
+  let databases = 0;
+  if (stores.includes("postgres")) {
+    server = await startEmbeddedPostgres();
+    admin = new pg.Client({ connectionString: server.url });
+    await admin.connect();
   }
-  const median = pct(rates, 50);
-  console.log(
-    `    ${label.padEnd(10)} median ${median.toFixed(0)} jobs/s (range ${Math.min(...rates).toFixed(0)}–${Math.max(...rates).toFixed(0)})`,
-  );
-  return median;
+  const freshDatabase = async () => {
+    const name = `havn_bench_${++databases}`;
+    await admin!.query(`CREATE DATABASE ${name}`);
+    return server!.url.replace(/\/postgres$/, `/${name}`);
+  };
+  const names = ["direct", "reference", ...stores.map((s) => (s === "sqlite" ? "havn SQLite" : "havn PostgreSQL"))];
+  const rates = new Map<string, number[]>(names.map((n) => [n, []]));
+  try {
+    for (let t = 0; t < throughputTrials; t++) {
+      const done = trialHeader(`trial ${t + 1}`, cpuSample(), coreSpeedUs());
+      for (const name of rotate(names, t)) {
+        let url: string;
+        if (name === "direct" || name === "reference") {
+          const backend = await startRole("backend", {});
+          url = name === "direct" ? backend : await referenceChain(backend);
+        } else {
+          url = await startHavn([
+            "coordinator",
+            "--port",
+            "0",
+            "--data-dir",
+            scratchDir("coordinator"),
+            ...(name === "havn PostgreSQL" ? ["--database-url", await freshDatabase()] : []),
+          ]);
+          await startRole("nodes", { coordinator: url, nodes: 50, slots: 8 });
+        }
+        const r = await load(url, 256, 2_000, 20_000);
+        rates.get(name)!.push(r.perSecond);
+        console.log(
+          `      ${name.padEnd(16)} ${fmt(r.perSecond, 0).padStart(6)} jobs/s   p50 ${fmt(pct(r.latencies, 50), 1)} ms  p99 ${fmt(pct(r.latencies, 99), 1)} ms${r.errors ? `  (${r.errors} errors)` : ""}`,
+        );
+        stopAll();
+      }
+      done();
+    }
+  } finally {
+    await admin?.end();
+    await server?.stop();
+  }
+  const reference = median(rates.get("reference")!);
+  console.log(`    ${"".padEnd(16)} ${"jobs/s, median (min–max)".padEnd(30)} of the reference chain`);
+  for (const [name, list] of rates)
+    console.log(`    ${name.padEnd(16)} ${spread(list, 0).padEnd(30)} ${fmt(median(list) / reference, 2)}×`);
+  return rates;
 }
 
 /**
- * `npm run bench -- overhead sqlite` runs only the parts named (`instant` or `paced` alone for one
- * overhead profile); no names runs everything.
+ * `npm run bench -- logging`: what the coordinator's per-job log lines cost — SQLite throughput
+ * with the CLI's default (`info`: a line when each job ends) against
+ * `--log-level warn`, interleaved.
  */
+async function loggingCost() {
+  console.log("\n(d) The cost of per-job logs: SQLite throughput at --log-level info (default) and warn, jobs/s");
+  const rates = new Map<string, number[]>([
+    ["info", []],
+    ["warn", []],
+  ]);
+  for (let t = 0; t < throughputTrials * 2; t++) {
+    const done = trialHeader(`trial ${t + 1}`, cpuSample(), coreSpeedUs());
+    for (const level of rotate(["info", "warn"], t)) {
+      const url = await startHavn([
+        "coordinator",
+        "--port",
+        "0",
+        "--data-dir",
+        scratchDir("coordinator"),
+        "--log-level",
+        level,
+      ]);
+      await startRole("nodes", { coordinator: url, nodes: 50, slots: 8 });
+      const r = await load(url, 256, 2_000, 20_000);
+      rates.get(level)!.push(r.perSecond);
+      console.log(`      --log-level ${level.padEnd(5)} ${fmt(r.perSecond, 0).padStart(6)} jobs/s`);
+      stopAll();
+    }
+    done();
+  }
+  for (const [level, list] of rates) console.log(`    ${level.padEnd(6)} ${spread(list, 0)}`);
+  console.log(`    info / warn: ${fmt(median(rates.get("info")!) / median(rates.get("warn")!), 3)}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+
 const only = new Set(process.argv.slice(2));
 const wants = (part: string) => only.size === 0 || only.has(part);
 
-/**
- * One core's speed right now, as the time of one Ed25519 verification (the CPU work every job
- * does most of): this VM's speed drifts by tens of percent, so runs are compared through it.
- */
-function coreSpeed(): number {
-  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
-  const message = Buffer.alloc(600, 7);
-  const signature = sign(null, message, privateKey);
-  const times = [0, 1, 2].map(() => {
-    const t0 = performance.now();
-    for (let i = 0; i < 1_000; i++) verify(null, message, publicKey, signature);
-    return performance.now() - t0;
-  });
-  return Math.min(...times);
-}
-
 async function main() {
-  console.log(`havn benchmarks — node ${process.version}, ${new Date().toISOString()}`);
-  console.log(`core speed: one Ed25519 verification takes ${coreSpeed().toFixed(0)} µs (less is faster)`);
-  const rows = [];
+  console.log(
+    `havn benchmarks — node ${process.version}, ${availableParallelism()} cores, ${new Date().toISOString()}`,
+  );
+  console.log(`core speed: one Ed25519 verification takes ${coreSpeedUs().toFixed(0)} µs (less is faster)`);
+  console.log("havn runs as the CLI runs it:");
+  for (const line of cliSettings) console.log(`    ${line}`);
+
+  const startupResults = wants("startup") ? await startup() : undefined;
+
+  const overheadRows = [];
   const chosen = profiles.filter((p) => wants("overhead") || wants(p.name));
   if (chosen.length > 0) {
-    console.log("\n(a) Coordinator overhead: a chat completion through havn vs. straight to the node's backend");
-    console.log("    coordinator (SQLite), node agent (openai backend) and backend each in their own process");
-    for (const profile of chosen) rows.push(...(await overhead(profile)));
+    console.log(
+      "\n(b) Overhead: a chat completion straight to the backend, through two bare proxy hops, and through havn",
+    );
+    console.log("    each in its own process; latencies in ms, median of trials (min–max)");
+    for (const profile of chosen) overheadRows.push(...(await overhead(profile)));
   }
 
-  if (wants("sqlite") || wants("postgres")) {
-    console.log(
-      "\n(b) End-to-end throughput: 50 in-process nodes on a backend that answers at once, 256 requests in flight",
-    );
-    console.log("    (coordinator + nodes in one process; the load generator in this one)\n");
-  }
-  const sqlite = wants("sqlite") ? await throughput("SQLite", async () => undefined) : NaN;
-  let postgres = NaN;
-  if (wants("postgres")) {
-    const server = await startEmbeddedPostgres();
-    const admin = new pg.Client({ connectionString: server.url });
-    await admin.connect();
-    let databases = 0;
-    try {
-      // A fresh database per trial: every trial starts from the same empty tables.
-      postgres = await throughput("PostgreSQL", async () => {
-        const name = `havn_bench_${++databases}`;
-        await admin.query(`CREATE DATABASE ${name}`);
-        return server.url.replace(/\/postgres$/, `/${name}`);
-      });
-    } finally {
-      await admin.end();
-      await server.stop();
-    }
-  }
+  const stores = (["sqlite", "postgres"] as const).filter((s) => wants("throughput") || wants(s));
+  const rates = stores.length > 0 ? await throughput(stores) : undefined;
+  // Opt-in: six more throughput runs.
+  if (only.has("logging")) await loggingCost();
 
   console.log("\nTargets (reported, not gated):");
-  for (const r of rows.filter((r) => r.concurrency === 64)) {
-    console.log(
-      `    overhead at concurrency 64 (${r.profile}) p50 ≤ 3 ms, p99 ≤ 15 ms:`.padEnd(66) +
-        `p50 ${(r.havnP50 - r.directP50).toFixed(2)} ms, p99 ${(r.havnP99 - r.directP99).toFixed(2)} ms`,
+  const line = (what: string, value: string) => console.log(`    ${what.padEnd(58)}${value}`);
+  if (startupResults) {
+    line("havn --version ≤ 300 ms:", `${fmt(startupResults["havn --version"]!.median, 0)} ms`);
+    line("havn --help ≤ 300 ms:", `${fmt(startupResults["havn --help"]!.median, 0)} ms`);
+    line(
+      "havn ask adds ≤ 300 ms over node -e 0:",
+      `${fmt(startupResults["havn ask (8 tokens)"]!.overBase, 0)} ms (the request included)`,
+    );
+    line(
+      "npx havn --version ≤ 300 ms:",
+      `${fmt(startupResults["npx havn --version"]!.median, 0)} ms, of which npx itself ${fmt(startupResults["npx node -e 0"]!.median, 0)} ms`,
     );
   }
-  if (!Number.isNaN(sqlite))
-    console.log(
-      `${"    SQLite ≥ 2,000 jobs/s (median):".padEnd(66)}${sqlite.toFixed(0)} jobs/s (${(sqlite / 2000).toFixed(2)}x target)`,
+  for (const r of overheadRows.filter((r) => r.concurrency === 64))
+    line(
+      `overhead at concurrency 64 (${r.profile}) p50 ≤ 3 ms, p99 ≤ 15 ms:`,
+      `p50 ${fmt(median(r.havnOverP50))} ms, p99 ${fmt(median(r.havnOverP99))} ms`,
     );
-  if (!Number.isNaN(postgres))
-    console.log(
-      `${"    PostgreSQL ≥ 1,000 jobs/s (median):".padEnd(66)}${postgres.toFixed(0)} jobs/s (${(postgres / 1000).toFixed(2)}x target)`,
-    );
+  if (rates?.has("havn SQLite"))
+    line("SQLite ≥ 2,000 jobs/s (median):", `${fmt(median(rates.get("havn SQLite")!), 0)} jobs/s`);
+  if (rates?.has("havn PostgreSQL"))
+    line("PostgreSQL ≥ 1,000 jobs/s (median):", `${fmt(median(rates.get("havn PostgreSQL")!), 0)} jobs/s`);
 }
 
 main()
@@ -284,6 +584,6 @@ main()
     process.exitCode = 1;
   })
   .finally(() => {
-    for (const c of children) stop(c);
+    stopAll();
     rmSync(scratch, { recursive: true, force: true });
   });
