@@ -14,7 +14,8 @@
 //
 // `npm run bench -- startup overhead instant paced throughput sqlite postgres` runs only the parts
 // named; no names runs everything but `logging` (the cost of per-job log lines), which runs only
-// when named.
+// when named. `npm run bench -- smoke` runs every part with a few requests each: a check that the
+// bench works (a test runs it), not a measurement.
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync, sign, verify } from "node:crypto";
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -24,6 +25,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { startEmbeddedPostgres } from "@havn/store/embedded-postgres";
+
+const only = new Set(process.argv.slice(2));
+/** A few requests per part: proves the bench runs end to end; its figures mean nothing. */
+const smoke = only.delete("smoke");
+const wants = (part: string) => only.size === 0 || only.has(part);
 
 const roles = fileURLToPath(new URL("./roles.ts", import.meta.url));
 const havnBin = fileURLToPath(new URL("../apps/cli/bin/havn.js", import.meta.url));
@@ -316,8 +322,8 @@ async function startup() {
   };
   const before = cpuSample();
   const done = trialHeader("15 rounds (7 through npx)", before, coreSpeedUs());
-  await rounds(commands, 15);
-  await rounds(viaNpx, 7);
+  await rounds(commands, smoke ? 2 : 15);
+  await rounds(viaNpx, smoke ? 1 : 7);
   done();
   const base = times.get("node -e 0")!;
   const npxBase = times.get("npx node -e 0")!;
@@ -368,6 +374,10 @@ const profiles: readonly Profile[] = [
   },
 ];
 
+const smokeRuns = [
+  { concurrency: 1, requests: 20, trials: 1 },
+  { concurrency: 8, requests: 100, trials: 1 },
+];
 const targets = ["direct", "reference", "havn"] as const;
 
 async function overhead(profile: Profile) {
@@ -378,7 +388,7 @@ async function overhead(profile: Profile) {
   });
   const urls = { direct: backend, reference: await referenceChain(backend), havn: await havnInFront(backend) };
   const rows = [];
-  for (const { concurrency, requests, trials } of profile.runs) {
+  for (const { concurrency, requests, trials } of smoke ? smokeRuns : profile.runs) {
     const warmUp = Math.min(200, Math.ceil(requests / 5));
     console.log(`    concurrency ${concurrency}, ${requests} requests after ${warmUp} to warm up, ${trials} trials`);
     const p50 = { direct: [] as number[], reference: [] as number[], havn: [] as number[] };
@@ -428,10 +438,17 @@ async function overhead(profile: Profile) {
 // ---------------------------------------------------------------------------------------------
 // (c) Throughput
 
-const throughputTrials = 3;
+const throughputTrials = smoke ? 1 : 3;
+/** In flight, warm-up and measured requests of a throughput run. */
+const throughputLoad: [inFlight: number, warmUp: number, measured: number] = smoke
+  ? [32, 100, 500]
+  : [256, 2_000, 20_000];
 
 async function throughput(stores: readonly ("sqlite" | "postgres")[]) {
-  console.log("\n(c) Throughput: 256 requests in flight, 2,000 to warm up, then 20,000 measured; jobs/s");
+  const [inFlight, warmUp, measured] = throughputLoad;
+  console.log(
+    `\n(c) Throughput: ${inFlight} requests in flight, ${warmUp} to warm up, then ${measured} measured; jobs/s`,
+  );
   console.log("    direct: one backend process answering at once; reference: the two-proxy chain to it;");
   console.log("    havn: a fresh `havn coordinator` per trial and 50 nodes (8 slots each) in one other process");
   let server: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
@@ -468,7 +485,7 @@ async function throughput(stores: readonly ("sqlite" | "postgres")[]) {
           ]);
           await startRole("nodes", { coordinator: url, nodes: 50, slots: 8 });
         }
-        const r = await load(url, 256, 2_000, 20_000);
+        const r = await load(url, ...throughputLoad);
         rates.get(name)!.push(r.perSecond);
         console.log(
           `      ${name.padEnd(16)} ${fmt(r.perSecond, 0).padStart(6)} jobs/s   p50 ${fmt(pct(r.latencies, 50), 1)} ms  p99 ${fmt(pct(r.latencies, 99), 1)} ms${r.errors ? `  (${r.errors} errors)` : ""}`,
@@ -512,7 +529,7 @@ async function loggingCost() {
         level,
       ]);
       await startRole("nodes", { coordinator: url, nodes: 50, slots: 8 });
-      const r = await load(url, 256, 2_000, 20_000);
+      const r = await load(url, ...throughputLoad);
       rates.get(level)!.push(r.perSecond);
       console.log(`      --log-level ${level.padEnd(5)} ${fmt(r.perSecond, 0).padStart(6)} jobs/s`);
       stopAll();
@@ -525,13 +542,11 @@ async function loggingCost() {
 
 // ---------------------------------------------------------------------------------------------
 
-const only = new Set(process.argv.slice(2));
-const wants = (part: string) => only.size === 0 || only.has(part);
-
 async function main() {
   console.log(
     `havn benchmarks — node ${process.version}, ${availableParallelism()} cores, ${new Date().toISOString()}`,
   );
+  if (smoke) console.log("SMOKE RUN: a few requests per part, to check the bench works; the figures mean nothing");
   console.log(`core speed: one Ed25519 verification takes ${coreSpeedUs().toFixed(0)} µs (less is faster)`);
   console.log("havn runs as the CLI runs it:");
   for (const line of cliSettings) console.log(`    ${line}`);
@@ -539,7 +554,7 @@ async function main() {
   const startupResults = wants("startup") ? await startup() : undefined;
 
   const overheadRows = [];
-  const chosen = profiles.filter((p) => wants("overhead") || wants(p.name));
+  const chosen = profiles.filter((p) => (wants("overhead") || wants(p.name)) && (!smoke || p.name === "instant"));
   if (chosen.length > 0) {
     console.log(
       "\n(b) Overhead: a chat completion straight to the backend, through two bare proxy hops, and through havn",
@@ -548,7 +563,9 @@ async function main() {
     for (const profile of chosen) overheadRows.push(...(await overhead(profile)));
   }
 
-  const stores = (["sqlite", "postgres"] as const).filter((s) => wants("throughput") || wants(s));
+  const stores = (["sqlite", "postgres"] as const).filter(
+    (s) => (wants("throughput") || wants(s)) && (!smoke || s === "sqlite"),
+  );
   const rates = stores.length > 0 ? await throughput(stores) : undefined;
   // Opt-in: six more throughput runs.
   if (only.has("logging")) await loggingCost();

@@ -270,6 +270,18 @@ describe("failing fast and clearly", () => {
     child.kill("SIGTERM");
   });
 
+  it("--log-format pretty writes lines for people instead of JSON", async () => {
+    const port = await freePort();
+    const { child, out } = spawnHavn(
+      ["node", "--coordinator", `http://127.0.0.1:${port}`, "--log-format", "pretty"],
+      m,
+    );
+    await until(() => out.stderr.includes("cannot reach the coordinator"));
+    expect(out.stderr).toMatch(/WARN.*cannot reach the coordinator at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
+    expect(logLines(out.stderr)).toEqual([]);
+    child.kill("SIGTERM");
+  });
+
   it("a ./data left by an earlier version is found, and the user told what to do with it", async () => {
     const old = machine();
     mkdirSync(join(old.cwd, "data"));

@@ -1,4 +1,4 @@
-import { defaultDataDir, listenError } from "@havn/protocol/local";
+import { listenError } from "@havn/protocol/local";
 import { buildApp, type BuildAppOptions, type CoordinatorApp } from "./app.js";
 
 export interface StartOptions extends BuildAppOptions {
@@ -23,17 +23,4 @@ export async function startCoordinator(
     throw listenError(err, host, port);
   }
   return { coordinator, url: address.replace("://[::1]", "://localhost") };
-}
-
-/** Reads the environment, listens, and shuts down cleanly on SIGINT/SIGTERM. */
-export async function main(): Promise<void> {
-  const { coordinator } = await startCoordinator({
-    port: Number(process.env.PORT ?? 8787),
-    host: process.env.HOST ?? "127.0.0.1",
-    dataDir: process.env.HAVN_DATA_DIR ?? defaultDataDir("coordinator"),
-    databaseUrl: process.env.DATABASE_URL || undefined,
-  });
-  const stop = () => void coordinator.close().then(() => process.exit(0));
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
 }

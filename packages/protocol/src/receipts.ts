@@ -4,7 +4,7 @@ const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 const b64url = z.string().regex(/^[A-Za-z0-9_-]+$/);
 
 /**
- * What a node attests about one attempt (DESIGN §3 step 4). Signed by the node's Ed25519 key
+ * What a node attests about one attempt (docs/architecture.md §3, step 4). Signed by the node's Ed25519 key
  * with the `receipt` domain tag; hashes are hex SHA-256 of canonical JSON.
  */
 export const receiptSchema = z.strictObject({

@@ -1,0 +1,159 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { buildTinyModel } from "@havn/engine";
+
+// Every command the README shows is run here (or by .ci/run: `npm ci`, `npm test`), the way a
+// user types it — through npm and npx — so the README cannot quietly go stale.
+const root = fileURLToPath(new URL("../../../", import.meta.url));
+const readme = readFileSync(join(root, "README.md"), "utf8");
+const home = mkdtempSync(join(tmpdir(), "havn-readme-"));
+const children: ChildProcess[] = [];
+afterAll(() => {
+  // npm and npx start the real process in a shell of their own: stop each command's whole group.
+  for (const c of children) stop(c, "SIGKILL");
+  rmSync(home, { recursive: true, force: true });
+});
+
+/** The commands in the README's `sh` blocks, comments and continuation lines joined. */
+function readmeCommands(): string[] {
+  const blocks = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  const commands: string[] = [];
+  for (const block of blocks) {
+    let current = "";
+    for (const raw of block.split("\n")) {
+      const line = raw.trim().startsWith("#") ? "" : raw.replace(/\s+#.*$/, "").trim();
+      if (!line) continue;
+      current += `${current ? " " : ""}${line.replace(/\\$/, "").trim()}`;
+      if (!line.endsWith("\\")) {
+        commands.push(current);
+        current = "";
+      }
+    }
+  }
+  return commands;
+}
+
+/** How each README command is exercised: by this file, or by .ci/run. */
+const exercised: [prefix: string, where: string][] = [
+  ["npm ci && npm start", "`npm ci` by .ci/run; `npm start` here"],
+  ["npm test", ".ci/run"],
+  ['npx havn ask "Hello, network"', "here"],
+  ["npx havn receipt", "here"],
+  ["npx havn node --coordinator http://coordinator:8787 --backend openai", "here"],
+  ["npx havn node --coordinator http://coordinator:8787 --model-file", "here"],
+  ["npx havn serve-model --port 8080", "here"],
+  ["npm run build", "here"],
+  ["npm run bench", "here (`-- smoke`)"],
+  ["npm run docs", "here"],
+];
+
+function run(command: string, args: string[], env: Record<string, string> = {}) {
+  const child = spawn(command, args, {
+    cwd: root,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, HAVN_HOME: home, HAVN_COORDINATOR: "", ...env },
+  });
+  children.push(child);
+  const out = { stdout: "", stderr: "" };
+  child.stdout.on("data", (d: Buffer) => (out.stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (out.stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  const printed = (pattern: RegExp, timeoutMs = 60_000) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${pattern} in: ${out.stdout}${out.stderr}`)), timeoutMs);
+      const check = () => {
+        const m = pattern.exec(out.stdout);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m);
+        }
+      };
+      child.stdout.on("data", check);
+      check();
+    });
+  return { child, out, exited, printed };
+}
+function stop(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM") {
+  try {
+    if (child.pid) process.kill(-child.pid, signal);
+  } catch {
+    // the group has exited already
+  }
+}
+
+describe("the README's commands", () => {
+  it("are each exercised by a test or by .ci/run", () => {
+    const commands = readmeCommands();
+    expect(commands.length).toBeGreaterThan(8);
+    for (const command of commands) {
+      const covered = exercised.some(([prefix]) => command.startsWith(prefix));
+      expect([command, covered]).toEqual([command, true]);
+    }
+  });
+
+  it("npm start, then npx havn ask and npx havn receipt, then the three ways to run a node", async () => {
+    const start = run("npm", ["start", "--", "--port", "0"]);
+    const url = (await start.printed(/havn is up at (http:\/\/\S+)/))[1]!;
+    expect(start.out.stdout).toContain(`API docs     ${url}/docs`);
+
+    const ask = run("npx", ["havn", "ask", "Hello, network", "--coordinator", url]);
+    expect(await ask.exited).toBe(0);
+    const id = /\njob: (job-[0-9a-f]+)\n$/.exec(ask.out.stdout)![1]!;
+    const receipt = run("npx", ["havn", "receipt", id, "--coordinator", url]);
+    expect(await receipt.exited).toBe(0);
+
+    const serve = run("npx", ["havn", "serve-model", "--port", "0"]);
+    const modelUrl = (await serve.printed(/serving havn-tiny at (http:\/\/\S+)/))[1]!;
+    expect(modelUrl).toMatch(/\/v1$/);
+    const openaiNode = run("npx", [
+      "havn",
+      "node",
+      "--coordinator",
+      url,
+      "--backend",
+      "openai",
+      "--backend-url",
+      modelUrl,
+      "--model",
+      "havn-tiny",
+      "--name",
+      "my-4090",
+      "--data-dir",
+      join(home, "openai-node"),
+    ]);
+    await openaiNode.printed(/node my-4090 connected/);
+
+    const gguf = join(home, "Qwen2.5-7B-Instruct-Q4_K_M.gguf");
+    writeFileSync(gguf, buildTinyModel());
+    const fileNode = run("npx", ["havn", "node", "--coordinator", url, "--model-file", gguf]);
+    await fileNode.printed(/connected to/);
+    const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] };
+    expect(models.data.map((m) => m.id).sort()).toEqual(["Qwen2.5-7B-Instruct-Q4_K_M", "havn-tiny"]);
+    for (const c of [fileNode, openaiNode, serve, start]) stop(c.child);
+  });
+
+  it("npm run build and npm run docs (written elsewhere: the drift tests compare docs/)", async () => {
+    const build = run("npm", ["run", "build"]);
+    expect(await build.exited).toBe(0);
+    expect(build.out.stdout).toMatch(/havn build: 9 workspaces compiled to dist\//);
+    const out = join(home, "docs");
+    const docs = run("npm", ["run", "docs"], { HAVN_DOCS_OUT: out });
+    expect(await docs.exited).toBe(0);
+    for (const file of ["errors.md", "wire-schemas.json", "openapi.json"])
+      expect(readFileSync(join(out, file), "utf8")).toBe(readFileSync(join(root, "docs", file), "utf8"));
+  });
+
+  it("npm run bench (a smoke run: every part, a few requests each)", async () => {
+    const bench = run("npm", ["run", "bench", "--", "smoke"]);
+    expect(await bench.exited).toBe(0);
+    expect(bench.out.stdout).toContain("SMOKE RUN");
+    for (const part of ["(a) CLI start-up", "(b) Overhead", "(c) Throughput", "Targets (reported, not gated):"])
+      expect(bench.out.stdout).toContain(part);
+    expect(bench.out.stdout).not.toMatch(/\d+ errors/);
+  }, 180_000);
+});
