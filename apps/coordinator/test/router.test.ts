@@ -27,6 +27,7 @@ function node(
     latencyEwmaMs: opts.latency === undefined ? 100 : opts.latency,
     send: () => {},
     close: () => {},
+    terminate: () => {},
     ping: async () => true,
   } satisfies NodeSession;
 }

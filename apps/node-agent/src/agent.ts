@@ -56,9 +56,9 @@ export interface NodeAgentOptions {
   /** Prometheus metrics to keep (`havn node --metrics-port`). */
   readonly metrics?: NodeMetrics | undefined;
   /**
-   * Called when the coordinator refuses this node for good — its key is live on another
-   * connection, its name belongs to another key, its hello does not verify. The agent has
-   * stopped; `ready` rejects with the same error if it was never welcomed.
+   * Called when the coordinator refuses this node for good after it had been welcomed — its key
+   * is live on another connection, its name belongs to another key. The agent has stopped. Before
+   * the first welcome, a refusal rejects `ready` instead.
    */
   readonly onFatal?: ((err: HavnError) => void) | undefined;
 }
@@ -145,10 +145,15 @@ export class NodeAgent {
    * Throws (a catalog error naming the fix) when the backend cannot serve at all.
    */
   async start(): Promise<void> {
-    this.info = await this.options.backend.info();
-    this.runtimeHash = hashCanonical(this.info.runtime);
-    this.hardware = this.options.hardware ?? (await detectHardware());
-    await this.checkHealth();
+    try {
+      this.info = await this.options.backend.info();
+      this.runtimeHash = hashCanonical(this.info.runtime);
+      this.hardware = this.options.hardware ?? (await detectHardware());
+      await this.checkHealth();
+    } catch (err) {
+      this.readyReject?.(err as HavnError);
+      throw err;
+    }
     const m = this.options.metrics;
     m?.slots.set(this.info.slots);
     m?.connected.set(0);
@@ -449,12 +454,21 @@ export class NodeAgent {
     clearInterval(this.healthTimer);
     this.log.error({ code: err.code, fix: err.context.Fix }, err.shortMessage);
     if (!this.welcomed) this.readyReject?.(err);
-    this.options.onFatal?.(err);
+    else this.options.onFatal?.(err);
+  }
+
+  /** Whoever still waits for the first welcome learns that it will not come. */
+  private abandonReady() {
+    if (!this.welcomed)
+      this.readyReject?.(
+        new HavnError("COORDINATOR_UNREACHABLE", "The node stopped before a coordinator welcomed it."),
+      );
   }
 
   /** Disconnects for good; running jobs are abandoned (the coordinator re-queues them). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.abandonReady();
     clearTimeout(this.reconnectTimer);
     clearInterval(this.heartbeat);
     clearInterval(this.healthTimer);
@@ -475,6 +489,7 @@ export class NodeAgent {
   /** Drops the connection abruptly, as a crash or a network cut would (fault injection). */
   kill(): void {
     this.stopped = true;
+    this.abandonReady();
     clearTimeout(this.reconnectTimer);
     clearInterval(this.heartbeat);
     clearInterval(this.healthTimer);

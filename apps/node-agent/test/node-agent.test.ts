@@ -3,7 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { loadOrCreateKeyFile } from "@havn/protocol/local";
-import { computeClassOf, parseNvidiaSmi } from "../src/index.ts";
+import { OpenAIBackend } from "@havn/engine";
+import { generateKeyPair } from "@havn/protocol";
+import { ScriptedBackend } from "@havn/testkit";
+import { computeClassOf, NodeAgent, parseNvidiaSmi } from "../src/index.ts";
 
 describe("hardware", () => {
   it("parses nvidia-smi's CSV, names with commas included", () => {
@@ -48,5 +51,33 @@ describe("node key file", () => {
     loadOrCreateKeyFile(path);
     chmodSync(path, 0o644);
     expect(() => loadOrCreateKeyFile(path)).toThrow(/readable by other users/);
+  });
+});
+
+describe("the agent's ready promise", () => {
+  const hardware = { cpu: { model: "x", cores: 1 }, memory_mb: 1, gpus: [], compute_class: "S" as const };
+
+  it("rejects when the agent is stopped before any coordinator welcomed it (nobody waits forever)", async () => {
+    const agent = new NodeAgent({
+      coordinatorUrl: "http://127.0.0.1:9",
+      backend: new ScriptedBackend(),
+      keys: generateKeyPair(),
+      hardware,
+      reconnectMs: 20,
+    });
+    await agent.start();
+    await agent.stop();
+    await expect(agent.ready).rejects.toMatchObject({ code: "COORDINATOR_UNREACHABLE" });
+  });
+
+  it("rejects when the backend cannot start", async () => {
+    const agent = new NodeAgent({
+      coordinatorUrl: "http://127.0.0.1:9",
+      backend: new OpenAIBackend({ baseUrl: "http://127.0.0.1:9/v1" }),
+      keys: generateKeyPair(),
+      hardware,
+    });
+    await expect(agent.start()).rejects.toMatchObject({ code: "BACKEND_UNAVAILABLE" });
+    await expect(agent.ready).rejects.toMatchObject({ code: "BACKEND_UNAVAILABLE" });
   });
 });

@@ -294,6 +294,12 @@ describe("a wrong backend fails fast, with one sentence that names the fix", () 
     expect(err.message).toContain("havn-tiny");
   });
 
+  it("never repeats credentials or a query from the URL in what it says", async () => {
+    const err = await failure(new OpenAIBackend({ baseUrl: "http://user:s3cret@127.0.0.1:9/v1?api-key=s3cret" }));
+    expect(err.message).toContain("Nothing answers at http://127.0.0.1:9/v1 (");
+    expect(err.message).not.toContain("s3cret");
+  });
+
   it("a URL that is not http(s) is refused at once", () => {
     expect(() => new OpenAIBackend({ baseUrl: "localhost:11434" })).toThrow(
       expect.objectContaining({ code: "BACKEND_URL_INVALID" }),

@@ -23,7 +23,6 @@ export const nodeCloseCodes = {
   authFailed: 4001,
   helloTimeout: 4002,
   protocolViolation: 4003,
-  heartbeatTimeout: 4008,
   /** The node name belongs to another key. */
   nameTaken: 4009,
   shuttingDown: 4010,

@@ -225,10 +225,13 @@ export class NodeGateway {
       latencyEwmaMs: null,
       send,
       close: (code, reason) => socket.close(code, reason),
+      terminate: () => socket.terminate(),
       ping: (timeoutMs) => pingSocket(socket, timeoutMs),
     };
     const previous = registry.add(session);
-    previous?.close(closeCodes.replaced, "replaced by a new connection with the same key");
+    // It did not answer a ping: a close handshake would wait ws's 30 s close timeout before its
+    // attempts are re-queued. Drop it at once.
+    previous?.terminate();
     catalog.noteAdvertised([...session.models]);
     send({ type: "welcome", node_key: session.key, heartbeat_interval_ms: config.heartbeatIntervalMs });
     log.info(
@@ -398,15 +401,15 @@ export class NodeGateway {
     session.available = available;
     session.backend = backend ?? { ok: available };
     if (before === available) return;
-    if (available) {
-      this.deps.log.info({ node: session.name }, "node available again");
-      this.deps.dispatcher.notify();
-    } else {
+    if (available) this.deps.log.info({ node: session.name }, "node available again");
+    else
       this.deps.log.warn(
         { node: session.name, code: session.backend.code, reason: session.backend.reason },
         "node unavailable: its backend fails its health checks; no jobs go to it",
       );
-    }
+    // Either way routing changes: a node back takes queued work; a node gone may leave a job only
+    // the node that failed it can now run (see Router.eligible).
+    this.deps.dispatcher.notify();
   }
 }
 

@@ -52,6 +52,8 @@ export interface NodeSession {
   latencyEwmaMs: number | null;
   send(message: CoordinatorMessageBody): void;
   close(code: number, reason: string): void;
+  /** Drops the connection without a close handshake: for a peer that no longer answers. */
+  terminate(): void;
   /** Whether the node's connection answers a WebSocket ping within `timeoutMs`. */
   ping(timeoutMs: number): Promise<boolean>;
 }

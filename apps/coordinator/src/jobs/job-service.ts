@@ -110,12 +110,13 @@ export class JobService {
         context: { Job: id },
       });
     }
-    const node = before.nodeKey ? this.registry.get(before.nodeKey) : undefined;
-    if (before.attemptId && node?.inFlight.delete(before.attemptId)) {
-      node.send({ type: "cancel", job_id: id, attempt_id: before.attemptId, reason: "cancelled by the client" });
+    // The cancelled row, not the one read before: the job may have been leased in between.
+    const node = job.nodeKey ? this.registry.get(job.nodeKey) : undefined;
+    if (job.attemptId && node?.inFlight.delete(job.attemptId)) {
+      node.send({ type: "cancel", job_id: id, attempt_id: job.attemptId, reason: "cancelled by the client" });
       this.dispatcher.capacityFreed(node);
     }
-    this.events.emitTransition(job, before.attemptId, node?.name);
+    this.events.emitTransition(job, job.attemptId, node?.name);
     return job;
   }
 

@@ -15,6 +15,9 @@ import type { Router } from "../router/router.js";
 import type { JobTelemetry } from "../telemetry/job-telemetry.js";
 import { attemptErrors } from "./attempt-errors.js";
 
+/** How much further down the queue a pass reads when the oldest jobs it read all wait. */
+const lookFurther = 8;
+
 export interface DispatcherOptions {
   readonly leaseMs: number;
   readonly batchSize: number;
@@ -186,18 +189,11 @@ export class Dispatcher {
     }
   }
 
-  /** One pass; returns true when the queue may hold more work for free slots. */
-  private async pass(): Promise<boolean> {
-    const free = this.registry.freeSlots();
-    const models = this.registry.modelsWithFreeSlots();
-    if (free === 0 || models.length === 0) return false;
-    const limit = Math.min(free, this.options.batchSize);
-    const jobs = await this.store.listClaimable(models, limit);
-    const unrouted = new Set<string>();
-
+  /** Routes jobs to nodes with free slots, reserving each slot it promises; `unrouted` are models left waiting. */
+  private route(jobs: readonly JobRow[], now: number): { claims: ClaimRequest[]; unrouted: Set<string> } {
     const nodes = this.registry.all();
     const claims: ClaimRequest[] = [];
-    const now = Date.now();
+    const unrouted = new Set<string>();
     for (const job of jobs) {
       const pick = this.router.choose(
         this.router.eligible(nodes, job.model, job.input.kind, this.reserved, job.failedNodes),
@@ -215,6 +211,26 @@ export class Dispatcher {
         leaseExpiresAt: now + this.options.leaseMs,
         route: pick.decision,
       });
+    }
+    return { claims, unrouted };
+  }
+
+  /** One pass; returns true when the queue may hold more work for free slots. */
+  private async pass(): Promise<boolean> {
+    const free = this.registry.freeSlots();
+    const models = this.registry.modelsWithFreeSlots();
+    if (free === 0 || models.length === 0) return false;
+    const now = Date.now();
+    let limit = Math.min(free, this.options.batchSize);
+    let jobs = await this.store.listClaimable(models, limit);
+    let { claims, unrouted } = this.route(jobs, now);
+    // The oldest jobs may all wait for one busy node (the only one that has not failed them),
+    // leaving free slots idle while younger jobs could take them: look once further down the queue.
+    if (claims.length < free && jobs.length === limit && limit < this.options.batchSize) {
+      for (const c of claims) this.reserve(c.nodeKey, -1);
+      limit = Math.min(this.options.batchSize, limit * lookFurther);
+      jobs = await this.store.listClaimable(models, limit);
+      ({ claims, unrouted } = this.route(jobs, now));
     }
 
     let claimed: ClaimedAttempt[] = [];

@@ -1,4 +1,3 @@
-import { nodeCloseCodes } from "@havn/protocol";
 import type { Store } from "@havn/store";
 import type { FastifyBaseLogger } from "fastify";
 import type { CoordinatorConfig } from "../config.js";
@@ -55,7 +54,9 @@ export class Sweeper {
       for (const session of this.registry.all()) {
         if (now - session.lastSeenAt > this.config.nodeTimeoutMs) {
           this.log.warn({ node: session.name }, "node missed its heartbeats; dropping it");
-          session.close(nodeCloseCodes.heartbeatTimeout, "heartbeat timeout");
+          // No close handshake: a node that sends nothing would not finish one, and ws would wait
+          // 30 s before its attempts are re-queued.
+          session.terminate();
         }
       }
       for (const session of this.registry.all()) {

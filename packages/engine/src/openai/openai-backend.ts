@@ -44,6 +44,11 @@ interface ServerModel {
  */
 export class OpenAIBackend implements Backend {
   private readonly baseUrl: string;
+  /**
+   * The base URL as messages show it: without credentials or a query. Messages travel — into
+   * logs, to the coordinator in heartbeats, to operators' screens.
+   */
+  private readonly shownUrl: string;
   private readonly agent = new Agent({ keepAliveTimeout: 30_000, connections: 256 });
   private infoPromise: Promise<BackendInfo> | undefined;
 
@@ -58,9 +63,10 @@ export class OpenAIBackend implements Backend {
     if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
       throw new HavnError(
         "BACKEND_URL_INVALID",
-        `${options.baseUrl} is not an http(s) URL: pass the server's API base, e.g. http://127.0.0.1:11434/v1 (Ollama).`,
+        "--backend-url is not an http(s) URL: pass the server's API base, e.g. http://127.0.0.1:11434/v1 (Ollama).",
       );
     }
+    this.shownUrl = `${url.protocol}//${url.host}${url.pathname}`.replace(/\/+$/, "");
   }
 
   private headers(): Record<string, string> {
@@ -94,7 +100,7 @@ export class OpenAIBackend implements Backend {
     } catch (err) {
       if (init.signal?.aborted) throw err;
       throw new HavnError("BACKEND_UNAVAILABLE", "The OpenAI-compatible server could not be reached.", {
-        context: { URL: url },
+        context: { URL: `${this.shownUrl}${path}` },
         cause: err,
       });
     }
@@ -103,7 +109,7 @@ export class OpenAIBackend implements Backend {
       throw new HavnError(
         response.statusCode === 404 ? "BACKEND_MODEL_NOT_LOADED" : "BACKEND_UNAVAILABLE",
         "The OpenAI-compatible server answered an error.",
-        { context: { URL: url, Status: response.statusCode }, details: text.slice(0, 2000) },
+        { context: { URL: `${this.shownUrl}${path}`, Status: response.statusCode }, details: text.slice(0, 2000) },
       );
     }
     return response;
@@ -129,7 +135,7 @@ export class OpenAIBackend implements Backend {
     } catch (err) {
       throw new HavnError(
         "BACKEND_UNAVAILABLE",
-        `Nothing answers at ${this.baseUrl} (${networkReason(err)}): start the model server, or fix --backend-url.`,
+        `Nothing answers at ${this.shownUrl} (${networkReason(err)}): start the model server, or fix --backend-url.`,
         { cause: err },
       );
     }
@@ -138,13 +144,14 @@ export class OpenAIBackend implements Backend {
       await response.body.dump();
       throw new HavnError(
         "BACKEND_UNAVAILABLE",
-        `${this.baseUrl} refused the API key (HTTP ${status}): set --api-key or HAVN_BACKEND_API_KEY.`,
+        `${this.shownUrl} refused the API key (HTTP ${status}): set --api-key or HAVN_BACKEND_API_KEY.`,
       );
     }
     if (status === 404) {
       await response.body.dump();
       if (!/\/v1$/.test(this.baseUrl)) {
         const withV1 = `${this.baseUrl}/v1`;
+        const shownWithV1 = `${this.shownUrl}/v1`;
         const ok = await get(`${withV1}/models`).then(
           async (r) => {
             await r.body.dump();
@@ -155,27 +162,27 @@ export class OpenAIBackend implements Backend {
         throw new HavnError(
           "BACKEND_URL_INVALID",
           ok
-            ? `${this.baseUrl} is not the API's base URL: use --backend-url ${withV1}.`
-            : `${this.baseUrl} has no /models: an OpenAI-compatible base URL ends in /v1 (Ollama: http://127.0.0.1:11434/v1).`,
+            ? `${this.shownUrl} is not the API's base URL: use --backend-url ${shownWithV1}.`
+            : `${this.shownUrl} has no /models: an OpenAI-compatible base URL ends in /v1 (Ollama: http://127.0.0.1:11434/v1).`,
         );
       }
       throw new HavnError(
         "BACKEND_NOT_OPENAI_COMPATIBLE",
-        `${this.baseUrl}/models does not exist: is --backend-url an OpenAI-compatible server (Ollama, LM Studio, llama.cpp server, vLLM)?`,
+        `${this.shownUrl}/models does not exist: is --backend-url an OpenAI-compatible server (Ollama, LM Studio, llama.cpp server, vLLM)?`,
       );
     }
     if (status >= 500) {
       await response.body.dump();
       throw new HavnError(
         "BACKEND_UNAVAILABLE",
-        `${this.baseUrl}/models answered HTTP ${status}: the server is failing.`,
+        `${this.shownUrl}/models answered HTTP ${status}: the server is failing.`,
       );
     }
     const body = (await response.body.json().catch(() => undefined)) as { data?: unknown } | undefined;
     if (status !== 200 || !body || !Array.isArray(body.data)) {
       throw new HavnError(
         "BACKEND_NOT_OPENAI_COMPATIBLE",
-        `${this.baseUrl}/models did not answer an OpenAI model list (HTTP ${status}): is --backend-url an OpenAI-compatible server?`,
+        `${this.shownUrl}/models did not answer an OpenAI model list (HTTP ${status}): is --backend-url an OpenAI-compatible server?`,
       );
     }
     const header = response.headers.server;
@@ -194,7 +201,7 @@ export class OpenAIBackend implements Backend {
         if (missing.length > 0) {
           throw new HavnError(
             "BACKEND_MODEL_NOT_LOADED",
-            `${this.baseUrl} does not list ${missing.join(", ")}: load or pull it on the server, or pick one it lists with --model.`,
+            `${this.shownUrl} does not list ${missing.join(", ")}: load or pull it on the server, or pick one it lists with --model.`,
             { context: { Listed: listed.map((m) => m.id).join(", ") || "(none)" } },
           );
         }
@@ -202,7 +209,7 @@ export class OpenAIBackend implements Backend {
       if (chosen.length === 0) {
         throw new HavnError(
           "BACKEND_MODEL_NOT_LOADED",
-          `${this.baseUrl} lists no models: load one on the server first (Ollama: ollama pull llama3.2).`,
+          `${this.shownUrl} lists no models: load one on the server first (Ollama: ollama pull llama3.2).`,
         );
       }
       const models: BackendModel[] = chosen.map((m) => ({
@@ -241,7 +248,7 @@ export class OpenAIBackend implements Backend {
         return {
           ok: false,
           code: "BACKEND_MODEL_NOT_LOADED",
-          reason: `${this.baseUrl} no longer lists ${missing.join(", ")}`,
+          reason: `${this.shownUrl} no longer lists ${missing.join(", ")}`,
         };
       return { ok: true };
     } catch (err) {
@@ -287,7 +294,7 @@ export class OpenAIBackend implements Backend {
           if (chunk.error) {
             // Servers report a failure after the 200 as an in-band event.
             throw new HavnError("BACKEND_UNAVAILABLE", "The server failed in the middle of a stream.", {
-              context: { URL: this.baseUrl },
+              context: { URL: this.shownUrl },
               details: chunk.error,
             });
           }
@@ -345,7 +352,7 @@ export class OpenAIBackend implements Backend {
     const input: JobInput = request.input;
     if (input.kind !== "completion") {
       throw new HavnError("BACKEND_UNSUPPORTED", "An OpenAI-compatible server cannot score chat input.", {
-        context: { Backend: this.baseUrl },
+        context: { Backend: this.shownUrl },
       });
     }
     const response = await this.request("/completions", {
@@ -364,7 +371,7 @@ export class OpenAIBackend implements Backend {
     const lp = result.choices?.[0]?.logprobs;
     if (!lp?.tokens || !lp.token_logprobs || !lp.text_offset) {
       throw new HavnError("BACKEND_UNSUPPORTED", "The server returned no prompt logprobs (echo + logprobs).", {
-        context: { Backend: this.baseUrl },
+        context: { Backend: this.shownUrl },
       });
     }
     const start = input.prompt.length;

@@ -17,12 +17,14 @@ export interface OperatorRouteDeps {
   readonly version: string;
 }
 
+class StoreTimeout extends Error {}
+
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     promise.finally(() => clearTimeout(timer)),
     new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+      timer = setTimeout(() => reject(new StoreTimeout(`no answer within ${ms} ms`)), ms);
     }),
   ]);
 }
@@ -68,23 +70,34 @@ export function registerOperatorRoutes(app: FastifyInstance, deps: OperatorRoute
     const reasons: string[] = [];
     const t0 = performance.now();
     let storeCheck: { ok: boolean; latency_ms?: number; error?: string };
+    // A database that errors is failing; one that is only slow (a busy pool) is degraded: a load
+    // balancer should not take out a replica for being busy.
+    let slow = false;
     try {
       await withTimeout(store.ping(), storeCheckTimeoutMs);
       storeCheck = { ok: true, latency_ms: Math.round((performance.now() - t0) * 100) / 100 };
     } catch (err) {
-      storeCheck = { ok: false, error: (err as Error).message };
-      reasons.push(`the ${store.kind} database does not answer (${(err as Error).message})`);
+      slow = err instanceof StoreTimeout;
+      storeCheck = { ok: slow, error: (err as Error).message };
+      reasons.push(
+        slow
+          ? `the ${store.kind} database took over ${storeCheckTimeoutMs} ms to answer`
+          : `the ${store.kind} database does not answer (${(err as Error).message})`,
+      );
     }
     const sessions = registry.all();
     const unavailable = sessions.filter((s) => !s.available);
     if (sessions.length === 0) reasons.push("no node is connected: new jobs wait in the queue until one connects");
+    // The node's own reason (it may name its backend's address) is for operators: GET /v1/nodes.
     for (const s of unavailable)
-      reasons.push(`node ${s.name} is unavailable: ${s.backend.reason ?? "its backend fails its health checks"}`);
+      reasons.push(
+        `node ${s.name} is unavailable: its backend fails its health checks (${s.backend.code ?? "BACKEND_UNAVAILABLE"})`,
+      );
     let queued = 0;
     const unserved: string[] = [];
     let jobs: Record<string, number> | null = null;
     let log: { seq: number; entry_hash: string | null } | null = null;
-    if (storeCheck.ok) {
+    if (storeCheck.ok && !slow) {
       try {
         const [byModel, counts, head] = await withTimeout(
           Promise.all([store.queuedByModel(), store.countJobs(), store.logHead()]),
@@ -100,8 +113,13 @@ export function registerOperatorRoutes(app: FastifyInstance, deps: OperatorRoute
         jobs = counts;
         log = head ? { seq: head.seq, entry_hash: head.entryHash } : { seq: 0, entry_hash: null };
       } catch (err) {
-        storeCheck = { ok: false, error: (err as Error).message };
-        reasons.push(`the ${store.kind} database does not answer (${(err as Error).message})`);
+        slow = err instanceof StoreTimeout;
+        storeCheck = { ok: slow, error: (err as Error).message };
+        reasons.push(
+          slow
+            ? `the ${store.kind} database took over ${storeCheckTimeoutMs} ms to answer`
+            : `the ${store.kind} database does not answer (${(err as Error).message})`,
+        );
       }
     }
     const status = !storeCheck.ok ? "failing" : reasons.length > 0 ? "degraded" : "ok";
