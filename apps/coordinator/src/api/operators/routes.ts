@@ -69,14 +69,11 @@ export function registerOperatorRoutes(app: FastifyInstance, deps: OperatorRoute
   registerRoute(app, routes.health, async (_request, reply) => {
     const reasons: string[] = [];
     const t0 = performance.now();
-    let storeCheck: { ok: boolean; latency_ms?: number; error?: string };
+    let storeCheck: { ok: boolean; latency_ms?: number; error?: string } = { ok: false };
     // A database that errors is failing; one that is only slow (a busy pool) is degraded: a load
     // balancer should not take out a replica for being busy.
     let slow = false;
-    try {
-      await withTimeout(store.ping(), storeCheckTimeoutMs);
-      storeCheck = { ok: true, latency_ms: Math.round((performance.now() - t0) * 100) / 100 };
-    } catch (err) {
+    const trouble = (err: unknown) => {
       slow = err instanceof StoreTimeout;
       storeCheck = { ok: slow, error: (err as Error).message };
       reasons.push(
@@ -84,6 +81,12 @@ export function registerOperatorRoutes(app: FastifyInstance, deps: OperatorRoute
           ? `the ${store.kind} database took over ${storeCheckTimeoutMs} ms to answer`
           : `the ${store.kind} database does not answer (${(err as Error).message})`,
       );
+    };
+    try {
+      await withTimeout(store.ping(), storeCheckTimeoutMs);
+      storeCheck = { ok: true, latency_ms: Math.round((performance.now() - t0) * 100) / 100 };
+    } catch (err) {
+      trouble(err);
     }
     const sessions = registry.all();
     const unavailable = sessions.filter((s) => !s.available);
@@ -113,13 +116,7 @@ export function registerOperatorRoutes(app: FastifyInstance, deps: OperatorRoute
         jobs = counts;
         log = head ? { seq: head.seq, entry_hash: head.entryHash } : { seq: 0, entry_hash: null };
       } catch (err) {
-        slow = err instanceof StoreTimeout;
-        storeCheck = { ok: slow, error: (err as Error).message };
-        reasons.push(
-          slow
-            ? `the ${store.kind} database took over ${storeCheckTimeoutMs} ms to answer`
-            : `the ${store.kind} database does not answer (${(err as Error).message})`,
-        );
+        trouble(err);
       }
     }
     const status = !storeCheck.ok ? "failing" : reasons.length > 0 ? "degraded" : "ok";
