@@ -7,6 +7,7 @@ import { loadOrCreateKeyFile } from "@havn/protocol/local";
 import {
   isTerminal,
   openStore,
+  type AdmissionOutcome,
   type CompleteJobInput,
   type CompleteJobResult,
   type NewJob,
@@ -137,10 +138,9 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     metrics.completionBatch.observe(items.length);
     return store.completeJobs(items, sealer);
   }, config.completionBatchSize);
-  const admissions = new Batcher<NewJob, void>(async (items) => {
+  const admissions = new Batcher<NewJob, AdmissionOutcome>((items) => {
     metrics.admissionBatch.observe(items.length);
-    await store.insertJobs(items);
-    return items.map(() => undefined);
+    return store.insertJobs(items);
   }, config.dispatchBatchSize);
   const gateway = new NodeGateway({
     store,

@@ -85,8 +85,9 @@ describe("dispatch", () => {
     const written: number[] = [];
     store.insertJobs = async (jobs) => {
       await gate;
-      await insert(jobs);
+      const outcomes = await insert(jobs);
       written.push(performance.now());
+      return outcomes;
     };
     return { open, written };
   }

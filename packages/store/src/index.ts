@@ -14,7 +14,22 @@ export { SqliteStore } from "./sqlite/sqlite-store.js";
 export type { SqliteStoreOptions } from "./sqlite/sqlite-store.js";
 export { PostgresStore } from "./postgres/postgres-store.js";
 export type { PostgresStoreOptions } from "./postgres/postgres-store.js";
+export { apiKeyScopes } from "./accounts/types.js";
 export type {
+  AccountRole,
+  AccountRow,
+  AccountStore,
+  ApiKeyRow,
+  ApiKeyScope,
+  CreateAccountResult,
+  NewAccount,
+  NewApiKey,
+  NewSession,
+  SessionRow,
+  UseSessionResult,
+} from "./accounts/types.js";
+export type {
+  AdmissionOutcome,
   ClaimedAttempt,
   AdmissionLease,
   ClaimRequest,

@@ -63,6 +63,10 @@ export function rowToJob(r: RawRow): JobRow {
     route: jsonOrNull(r.route),
     requestId: (r.request_id as string | null) ?? null,
     failedNodes: r.failed_nodes === undefined || r.failed_nodes === null ? [] : json<string[]>(r.failed_nodes),
+    accountId: (r.account_id as string | null) ?? null,
+    idempotencyKey: (r.idempotency_key as string | null) ?? null,
+    outputPublic: Boolean(r.output_public),
+    dataDeletedAt: numOrNull(r.data_deleted_at),
   };
 }
 
@@ -70,6 +74,7 @@ export function rowToNode(r: RawRow): NodeRow {
   return {
     key: r.key as string,
     name: r.name as string,
+    accountId: (r.account_id as string | null) ?? null,
     capabilities: json<Capabilities>(r.capabilities),
     hardware: json<Hardware>(r.hardware),
     computeClass: r.compute_class as ComputeClass,
@@ -135,8 +140,15 @@ export function newJobRow(job: NewJob): JobRow {
     route: lease?.route ?? null,
     requestId: job.requestId ?? null,
     failedNodes: [],
+    accountId: job.accountId ?? null,
+    idempotencyKey: job.idempotencyKey ?? null,
+    outputPublic: false,
+    dataDeletedAt: null,
   };
 }
+
+/** What a job's prompt becomes when its data is deleted: hashes and the receipt say what it was. */
+export const redactedInput = JSON.stringify({ kind: "completion", prompt: "" });
 
 export function rowToClaim(r: RawRow): ClaimedAttempt {
   return {
@@ -219,4 +231,31 @@ export function planCompletions(
       return results;
     },
   };
+}
+
+/**
+ * Who may join as a node key under a name, the same for both stores. A key is bound to the first
+ * account it joins with, and a name belongs to its key's account: another account is refused
+ * (`key_owned`, `name_taken`); the same account may move its name to a new key (`moveFrom`: the
+ * old key, which gives the name up). Names of keys no account holds stay first come, first served.
+ */
+export function nodeClaim(
+  keyRow: { readonly account_id: string | null } | undefined,
+  nameRow: { readonly key: string; readonly account_id: string | null } | undefined,
+  input: { readonly key: string; readonly accountId?: string | null | undefined },
+):
+  | { readonly ok: true; readonly accountId: string | null; readonly moveFrom?: string }
+  | { readonly ok: false; readonly reason: "name_taken" | "key_owned" } {
+  const joining = input.accountId ?? null;
+  if (keyRow?.account_id && joining && keyRow.account_id !== joining) return { ok: false, reason: "key_owned" };
+  const accountId = keyRow?.account_id ?? joining;
+  if (nameRow === undefined || nameRow.key === input.key) return { ok: true, accountId };
+  if (nameRow.account_id !== null && nameRow.account_id === accountId)
+    return { ok: true, accountId, moveFrom: nameRow.key };
+  return { ok: false, reason: "name_taken" };
+}
+
+/** The name a key keeps when its account moves the name to another key: unique, and says why. */
+export function retiredName(name: string, key: string): string {
+  return `${name}~${key.slice(0, 8)}`;
 }

@@ -10,6 +10,7 @@ import type {
   LogPosition,
   Receipt,
 } from "@havn/protocol";
+import type { AccountStore } from "./accounts/types.js";
 import type { JobStatus } from "./job-states.js";
 
 /** Why the router picked a node: kept with the job and shown by `GET /jobs/{id}`. */
@@ -49,6 +50,14 @@ export interface JobRow {
   readonly requestId: string | null;
   /** Nodes an attempt of this job failed on, oldest first: a retry prefers any other node. */
   readonly failedNodes: readonly string[];
+  /** The account that submitted the job: it alone (and admins) may see or cancel it. */
+  readonly accountId: string | null;
+  /** The submission's `Idempotency-Key`, while it is kept. */
+  readonly idempotencyKey: string | null;
+  /** Whether the owner made the output readable by anyone who knows its CID. */
+  readonly outputPublic: boolean;
+  /** When the prompt and output were deleted (hashes and the receipt stay); null while kept. */
+  readonly dataDeletedAt: number | null;
 }
 
 export interface NewJob {
@@ -64,6 +73,9 @@ export interface NewJob {
   readonly now: number;
   /** The client's `x-request-id`, if any. */
   readonly requestId?: string | null;
+  readonly accountId?: string | null;
+  /** One job per (account, key): a second admission with the same key is not inserted. */
+  readonly idempotencyKey?: string | null;
   /**
    * Set when the router placed the job on a node with a free slot at admission: the row is
    * written leased with its first attempt — queued → leased in the same transaction — and the
@@ -142,6 +154,8 @@ export interface EndedAttempt {
 export interface NodeRow {
   readonly key: string;
   readonly name: string;
+  /** The account the key was bound to when it first joined with a credential of one. */
+  readonly accountId: string | null;
   readonly capabilities: Capabilities;
   readonly hardware: Hardware;
   readonly computeClass: ComputeClass;
@@ -153,12 +167,22 @@ export interface NodeRow {
 export interface UpsertNodeInput {
   readonly key: string;
   readonly name: string;
+  /**
+   * The account joining the node (by its operator's key), or null (the network's join token, or
+   * dev mode). A key is bound to the first account it joins with; a name belongs to its key's
+   * account, which may move it to another of its keys.
+   */
+  readonly accountId?: string | null;
   readonly capabilities: Capabilities;
   readonly hardware: Hardware;
   readonly now: number;
 }
 
-export type UpsertNodeResult = { readonly ok: true } | { readonly ok: false; readonly reason: "name_taken" };
+export type UpsertNodeResult =
+  { readonly ok: true } | { readonly ok: false; readonly reason: "name_taken" | "key_owned" };
+
+/** What became of each job of an admission batch. */
+export type AdmissionOutcome = "inserted" | "duplicate";
 
 export interface LogEntry {
   readonly seq: number;
@@ -186,15 +210,20 @@ export type StoreNotification = { readonly kind: "queued" } | { readonly kind: "
 export interface Store {
   readonly kind: "sqlite" | "postgres";
   readonly caps: StoreCapabilities;
+  /** Accounts, API keys, sessions, wallet-login nonces, invites. */
+  readonly accounts: AccountStore;
   migrate(): Promise<void>;
   close(): Promise<void>;
 
   insertJob(job: NewJob): Promise<JobRow>;
   /**
    * Inserts many jobs in one transaction (one round trip on PostgreSQL): admission batches. Jobs
-   * with a `lease` are written leased, each with its first attempt.
+   * with a `lease` are written leased, each with its first attempt. A job whose (account,
+   * idempotency key) is taken is not inserted (`duplicate`) and does not roll back its neighbours.
    */
-  insertJobs(jobs: readonly NewJob[]): Promise<void>;
+  insertJobs(jobs: readonly NewJob[]): Promise<readonly AdmissionOutcome[]>;
+  /** The job an account submitted with this idempotency key, while the key is kept. */
+  jobByIdempotencyKey(accountId: string, key: string): Promise<JobRow | undefined>;
   getJob(id: string): Promise<JobRow | undefined>;
   /** Those of these jobs that have ended (completed, failed or cancelled), in one query. */
   endedJobs(ids: readonly string[]): Promise<JobRow[]>;
@@ -236,6 +265,22 @@ export interface Store {
   listNodes(): Promise<NodeRow[]>;
 
   getOutput(cid: string): Promise<Uint8Array | undefined>;
+  /**
+   * Whether a job whose output is `cid` (and still kept) belongs to `accountId`, or was made
+   * public by its owner; `accountId` null asks for public ones only.
+   */
+  outputReadableBy(cid: string, accountId: string | null): Promise<boolean>;
+  /** Makes a job's output readable, or not, by anyone who knows its CID. */
+  setOutputPublic(jobId: string, outputPublic: boolean, now: number): Promise<JobRow | undefined>;
+  /**
+   * Deletes an ended job's prompt and output (its output's bytes too, when no kept job shares
+   * them), leaving hashes, the receipt and the log entry. Undefined when there is no ended job.
+   */
+  deleteJobData(jobId: string, now: number): Promise<JobRow | undefined>;
+  /** Retention: deletes the data of up to `limit` jobs that ended before `endedBefore`; returns how many. */
+  expireJobData(endedBefore: number, now: number, limit: number): Promise<number>;
+  /** Forgets idempotency keys of jobs created before `createdBefore`: they may be used again. */
+  clearIdempotencyKeys(createdBefore: number): Promise<number>;
   getLogEntry(seq: number): Promise<LogEntry | undefined>;
   /** The newest log entry, or undefined for an empty log. */
   logHead(): Promise<{ seq: number; entryHash: string } | undefined>;

@@ -6,7 +6,7 @@ import {
   type GenerationParams,
   type JobInput,
 } from "@havn/protocol";
-import { isTerminal, newJobRow, type JobRow, type NewJob, type Store } from "@havn/store";
+import { isTerminal, newJobRow, type AdmissionOutcome, type JobRow, type NewJob, type Store } from "@havn/store";
 import type { CoordinatorConfig } from "../config.js";
 import type { NodeRegistry } from "../gateway/node-registry.js";
 import type { Batcher } from "../queue/batcher.js";
@@ -36,7 +36,7 @@ function promptChars(input: JobInput): number {
 export class JobService {
   constructor(
     private readonly store: Store,
-    private readonly admissions: Batcher<NewJob, void>,
+    private readonly admissions: Batcher<NewJob, AdmissionOutcome>,
     private readonly dispatcher: Dispatcher,
     private readonly events: JobEvents,
     private readonly catalog: ModelCatalog,

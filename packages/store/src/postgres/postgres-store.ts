@@ -1,12 +1,17 @@
 import pg from "pg";
 import type { ErrorBody } from "@havn/protocol";
 import type { JobStatus } from "../job-states.js";
+import { PostgresAccounts } from "../accounts/postgres.js";
+import type { AccountStore } from "../accounts/types.js";
 import { loadMigrations } from "../migrations.js";
 import {
   admissionStatus,
   countsByStatus,
   newJobRow,
+  nodeClaim,
   planCompletions,
+  redactedInput,
+  retiredName,
   rowToClaim,
   rowToJob,
   rowToNode,
@@ -14,6 +19,7 @@ import {
   type RawRow,
 } from "../rows.js";
 import type {
+  AdmissionOutcome,
   ClaimedAttempt,
   ClaimRequest,
   CompleteJobInput,
@@ -61,12 +67,14 @@ export class PostgresStore implements Store {
   readonly caps = { skipLocked: true, sharedByReplicas: true, notifications: true } as const;
   private readonly pool: pg.Pool;
   private readonly connectionString: string;
+  readonly accounts: AccountStore;
 
   constructor(options: PostgresStoreOptions) {
     this.connectionString = options.connectionString;
     this.pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 10, types });
     // An idle client that loses its connection emits here; without a listener it crashes the process.
     this.pool.on("error", () => {});
+    this.accounts = new PostgresAccounts(this.pool, (fn) => this.tx(fn));
   }
 
   private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -123,27 +131,33 @@ export class PostgresStore implements Store {
     return newJobRow(job);
   }
 
-  async insertJobs(jobs: readonly NewJob[]): Promise<void> {
-    if (jobs.length === 0) return;
+  async insertJobs(jobs: readonly NewJob[]): Promise<readonly AdmissionOutcome[]> {
+    if (jobs.length === 0) return [];
     // One statement for the batch: a round trip per job would cap admission at ~1.4k/s per connection.
     // Jobs placed at admission are written leased with their first attempt (queued → leased in
-    // this transaction); the foreign key is checked at the end of the statement.
-    await this.pool.query(
+    // this transaction); the foreign key is checked at the end of the statement. A job whose
+    // idempotency key its account already used is skipped, and only it.
+    const { rows } = await this.pool.query(
       `WITH j AS (
          INSERT INTO jobs (id, status, model, workflow_id, input, params, input_hash, stream, max_attempts,
            queue_deadline_at, created_at, updated_at, attempts, attempt_id, node_key, lease_expires_at, route,
-           request_id)
+           request_id, account_id, idempotency_key)
          SELECT id, status, model, workflow_id, input, params, input_hash, stream, max_attempts, deadline, now, now,
-           CASE WHEN attempt_id IS NULL THEN 0 ELSE 1 END, attempt_id, node_key, lease_expires_at, route, request_id
+           CASE WHEN attempt_id IS NULL THEN 0 ELSE 1 END, attempt_id, node_key, lease_expires_at, route, request_id,
+           account_id, idempotency_key
          FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::text[], $7::boolean[],
            $8::int[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::jsonb[],
-           $16::text[])
+           $16::text[], $17::text[], $18::text[])
            AS j(id, model, workflow_id, input, params, input_hash, stream, max_attempts, deadline, now, status,
-             attempt_id, node_key, lease_expires_at, route, request_id)
+             attempt_id, node_key, lease_expires_at, route, request_id, account_id, idempotency_key)
+         ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING id, attempt_id, node_key, created_at
+       ),
+       a AS (
+         INSERT INTO job_attempts (attempt_id, job_id, node_key, started_at)
+         SELECT attempt_id, id, node_key, created_at FROM j WHERE attempt_id IS NOT NULL
        )
-       INSERT INTO job_attempts (attempt_id, job_id, node_key, started_at)
-       SELECT attempt_id, id, node_key, created_at FROM j WHERE attempt_id IS NOT NULL`,
+       SELECT id FROM j`,
       [
         jobs.map((j) => j.id),
         jobs.map((j) => j.model),
@@ -161,8 +175,20 @@ export class PostgresStore implements Store {
         jobs.map((j) => j.lease?.leaseExpiresAt ?? null),
         jobs.map((j) => (j.lease ? JSON.stringify(j.lease.route) : null)),
         jobs.map((j) => j.requestId ?? null),
+        jobs.map((j) => j.accountId ?? null),
+        jobs.map((j) => j.idempotencyKey ?? null),
       ],
     );
+    const inserted = new Set(rows.map((r: { id: string }) => r.id));
+    return jobs.map((j) => (inserted.has(j.id) ? "inserted" : "duplicate"));
+  }
+
+  async jobByIdempotencyKey(accountId: string, key: string): Promise<JobRow | undefined> {
+    const [row] = await this.rows(this.pool, `SELECT * FROM jobs WHERE account_id = $1 AND idempotency_key = $2`, [
+      accountId,
+      key,
+    ]);
+    return row && rowToJob(row);
   }
 
   async getJob(id: string): Promise<JobRow | undefined> {
@@ -420,14 +446,28 @@ export class PostgresStore implements Store {
 
   async upsertNode(input: UpsertNodeInput): Promise<UpsertNodeResult> {
     return this.tx(async (c): Promise<UpsertNodeResult> => {
-      const [owner] = await this.rows(c, `SELECT key FROM nodes WHERE name = $1 FOR UPDATE`, [input.name]);
-      if (owner !== undefined && owner.key !== input.key) return { ok: false, reason: "name_taken" };
+      const [keyRow] = await this.rows(c, `SELECT account_id FROM nodes WHERE key = $1 FOR UPDATE`, [input.key]);
+      const [nameRow] = await this.rows(c, `SELECT key, account_id FROM nodes WHERE name = $1 FOR UPDATE`, [
+        input.name,
+      ]);
+      const decision = nodeClaim(
+        keyRow as { account_id: string | null } | undefined,
+        nameRow as { key: string; account_id: string | null } | undefined,
+        input,
+      );
+      if (!decision.ok) return decision;
+      if (decision.moveFrom)
+        await c.query(`UPDATE nodes SET name = $1 WHERE key = $2`, [
+          retiredName(input.name, decision.moveFrom),
+          decision.moveFrom,
+        ]);
       await c.query(
-        `INSERT INTO nodes (key, name, capabilities, hardware, compute_class, online, first_seen_at, last_seen_at)
-         VALUES ($1, $2, $3, $4, $5, true, $6, $6)
+        `INSERT INTO nodes (key, name, capabilities, hardware, compute_class, online, first_seen_at, last_seen_at,
+           account_id)
+         VALUES ($1, $2, $3, $4, $5, true, $6, $6, $7)
          ON CONFLICT (key) DO UPDATE SET name = excluded.name, capabilities = excluded.capabilities,
            hardware = excluded.hardware, compute_class = excluded.compute_class, online = true,
-           last_seen_at = excluded.last_seen_at`,
+           last_seen_at = excluded.last_seen_at, account_id = COALESCE(nodes.account_id, excluded.account_id)`,
         [
           input.key,
           input.name,
@@ -435,6 +475,7 @@ export class PostgresStore implements Store {
           JSON.stringify(input.hardware),
           input.hardware.compute_class,
           input.now,
+          decision.accountId,
         ],
       );
       return { ok: true };
@@ -461,6 +502,73 @@ export class PostgresStore implements Store {
   async getOutput(cid: string): Promise<Uint8Array | undefined> {
     const [row] = await this.rows(this.pool, `SELECT bytes FROM outputs WHERE cid = $1`, [cid]);
     return row && new Uint8Array(row.bytes as Buffer);
+  }
+
+  async outputReadableBy(cid: string, accountId: string | null): Promise<boolean> {
+    const rows = await this.rows(
+      this.pool,
+      `SELECT 1 FROM jobs WHERE output_cid = $1 AND data_deleted_at IS NULL AND (account_id = $2 OR output_public)
+       LIMIT 1`,
+      [cid, accountId],
+    );
+    return rows.length > 0;
+  }
+
+  async setOutputPublic(jobId: string, outputPublic: boolean, now: number): Promise<JobRow | undefined> {
+    const [row] = await this.rows(
+      this.pool,
+      `UPDATE jobs SET output_public = $1, updated_at = $2 WHERE id = $3 RETURNING *`,
+      [outputPublic, now, jobId],
+    );
+    return row && rowToJob(row);
+  }
+
+  /** Redacts ended jobs and drops their outputs' bytes where no kept job shares them. */
+  private async deleteData(c: Queryable, ids: readonly string[], now: number): Promise<JobRow[]> {
+    const rows = await this.rows(
+      c,
+      `UPDATE jobs SET input = '${redactedInput}'::jsonb, output = NULL, data_deleted_at = $1, updated_at = $1
+       WHERE id = ANY($2) AND status IN (${ended}) AND data_deleted_at IS NULL RETURNING *`,
+      [now, ids],
+    );
+    const cids = [...new Set(rows.map((r) => r.output_cid as string | null).filter((c): c is string => c !== null))];
+    if (cids.length > 0)
+      await c.query(
+        `DELETE FROM outputs o WHERE o.cid = ANY($1)
+           AND NOT EXISTS (SELECT 1 FROM jobs WHERE output_cid = o.cid AND data_deleted_at IS NULL)`,
+        [cids],
+      );
+    return rows.map(rowToJob);
+  }
+
+  async deleteJobData(jobId: string, now: number): Promise<JobRow | undefined> {
+    return (await this.tx((c) => this.deleteData(c, [jobId], now)))[0];
+  }
+
+  async expireJobData(endedBefore: number, now: number, limit: number): Promise<number> {
+    return this.tx(async (c) => {
+      const ids = await this.rows(
+        c,
+        `SELECT id FROM jobs WHERE finished_at < $1 AND data_deleted_at IS NULL AND status IN (${ended})
+         LIMIT $2 FOR UPDATE SKIP LOCKED`,
+        [endedBefore, limit],
+      );
+      return (
+        await this.deleteData(
+          c,
+          ids.map((r) => r.id as string),
+          now,
+        )
+      ).length;
+    });
+  }
+
+  async clearIdempotencyKeys(createdBefore: number): Promise<number> {
+    const r = await this.pool.query(
+      `UPDATE jobs SET idempotency_key = NULL WHERE idempotency_key IS NOT NULL AND created_at < $1`,
+      [createdBefore],
+    );
+    return r.rowCount ?? 0;
   }
 
   async getLogEntry(seq: number): Promise<LogEntry | undefined> {

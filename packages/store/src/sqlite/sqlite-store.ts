@@ -1,14 +1,19 @@
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import type { ErrorBody } from "@havn/protocol";
 import type { JobStatus } from "../job-states.js";
+import { SqliteAccounts } from "../accounts/sqlite.js";
+import type { AccountStore } from "../accounts/types.js";
 import { loadMigrations } from "../migrations.js";
 import {
   admissionStatus,
   countsByStatus,
   newJobRow,
+  nodeClaim,
   planCompletions,
+  redactedInput,
+  retiredName,
   rowToClaim,
   rowToJob,
   rowToNode,
@@ -16,6 +21,7 @@ import {
   type RawRow,
 } from "../rows.js";
 import type {
+  AdmissionOutcome,
   ClaimedAttempt,
   ClaimRequest,
   CompleteJobInput,
@@ -56,9 +62,20 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private prepared: ReturnType<SqliteStore["prepare"]> | undefined;
 
+  readonly accounts: AccountStore;
+
   constructor(options: SqliteStoreOptions = {}) {
     this.path = options.path ?? "./data/havn.db";
-    if (this.path !== ":memory:") mkdirSync(dirname(this.path), { recursive: true });
+    if (this.path !== ":memory:") {
+      // Every prompt, output and credential hash is in this file: only its owner may read it.
+      // SQLite creates the -wal and -shm files with the database file's permissions.
+      const dir = dirname(this.path);
+      const created = !existsSync(dir);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      if (created) chmodSync(dir, 0o700);
+      if (!existsSync(this.path)) closeSync(openSync(this.path, "a", 0o600));
+      chmodSync(this.path, 0o600);
+    }
     this.db = new Database(this.path);
     this.db.pragma("journal_mode = WAL");
     // NORMAL in WAL mode is durable across process crashes; only an OS crash can lose the last
@@ -66,6 +83,7 @@ export class SqliteStore implements Store {
     this.db.pragma("synchronous = NORMAL");
     this.db.pragma("busy_timeout = 5000");
     this.db.pragma("foreign_keys = ON");
+    this.accounts = new SqliteAccounts(this.db);
   }
 
   private get q(): ReturnType<SqliteStore["prepare"]> {
@@ -79,9 +97,11 @@ export class SqliteStore implements Store {
       insertJob: db.prepare(
         `INSERT INTO jobs (id, status, model, workflow_id, input, params, input_hash, stream, max_attempts,
            queue_deadline_at, created_at, updated_at, attempts, attempt_id, node_key, lease_expires_at, route,
-           request_id)
+           request_id, account_id, idempotency_key)
          VALUES (@id, @status, @model, @workflowId, @input, @params, @inputHash, @stream, @maxAttempts,
-           @queueDeadlineAt, @now, @now, @attempts, @attemptId, @nodeKey, @leaseExpiresAt, @route, @requestId)`,
+           @queueDeadlineAt, @now, @now, @attempts, @attemptId, @nodeKey, @leaseExpiresAt, @route, @requestId,
+           @accountId, @idempotencyKey)
+         ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
       ),
       getJob: db.prepare(`SELECT * FROM jobs WHERE id = ?`),
       endedJobs: db.prepare(`SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status IN (${ended})`),
@@ -141,18 +161,41 @@ export class SqliteStore implements Store {
       countJobs: db.prepare(`SELECT status, COUNT(*) AS n FROM jobs GROUP BY status`),
       queuedByModel: db.prepare(`SELECT model, COUNT(*) AS n FROM jobs WHERE status = 'queued' GROUP BY model`),
       ping: db.prepare(`SELECT 1`),
-      nodeByName: db.prepare(`SELECT key FROM nodes WHERE name = ?`),
+      nodeByName: db.prepare(`SELECT key, account_id FROM nodes WHERE name = ?`),
+      nodeOwner: db.prepare(`SELECT account_id FROM nodes WHERE key = ?`),
+      renameNode: db.prepare(`UPDATE nodes SET name = ? WHERE key = ?`),
       upsertNode: db.prepare(
-        `INSERT INTO nodes (key, name, capabilities, hardware, compute_class, online, first_seen_at, last_seen_at)
-         VALUES (@key, @name, @capabilities, @hardware, @computeClass, 1, @now, @now)
+        `INSERT INTO nodes (key, name, capabilities, hardware, compute_class, online, first_seen_at, last_seen_at,
+           account_id)
+         VALUES (@key, @name, @capabilities, @hardware, @computeClass, 1, @now, @now, @accountId)
          ON CONFLICT (key) DO UPDATE SET name = excluded.name, capabilities = excluded.capabilities,
            hardware = excluded.hardware, compute_class = excluded.compute_class, online = 1,
-           last_seen_at = excluded.last_seen_at`,
+           last_seen_at = excluded.last_seen_at, account_id = COALESCE(nodes.account_id, excluded.account_id)`,
       ),
       setOnline: db.prepare(`UPDATE nodes SET online = ?, last_seen_at = ? WHERE key = ?`),
       getNode: db.prepare(`SELECT * FROM nodes WHERE key = ?`),
       listNodes: db.prepare(`SELECT * FROM nodes ORDER BY first_seen_at`),
       getOutput: db.prepare(`SELECT bytes FROM outputs WHERE cid = ?`),
+      byIdempotencyKey: db.prepare(`SELECT * FROM jobs WHERE account_id = ? AND idempotency_key = ?`),
+      outputOwned: db.prepare(
+        `SELECT 1 FROM jobs WHERE output_cid = ? AND data_deleted_at IS NULL AND (account_id = ? OR output_public = 1)
+         LIMIT 1`,
+      ),
+      setOutputPublic: db.prepare(`UPDATE jobs SET output_public = ?, updated_at = ? WHERE id = ? RETURNING *`),
+      deleteData: db.prepare(
+        `UPDATE jobs SET input = '${redactedInput}', output = NULL, data_deleted_at = ?, updated_at = ?
+         WHERE id = ? AND status IN (${ended}) AND data_deleted_at IS NULL RETURNING *`,
+      ),
+      expiredData: db.prepare(
+        `SELECT id FROM jobs WHERE finished_at < ? AND data_deleted_at IS NULL AND status IN (${ended}) LIMIT ?`,
+      ),
+      deleteOutputIfUnused: db.prepare(
+        `DELETE FROM outputs WHERE cid = ? AND NOT EXISTS
+           (SELECT 1 FROM jobs WHERE output_cid = ? AND data_deleted_at IS NULL)`,
+      ),
+      clearIdempotency: db.prepare(
+        `UPDATE jobs SET idempotency_key = NULL WHERE idempotency_key IS NOT NULL AND created_at < ?`,
+      ),
       getLog: db.prepare(`SELECT * FROM execution_log WHERE seq = ?`),
     };
   }
@@ -178,9 +221,10 @@ export class SqliteStore implements Store {
     if (this.db.open) this.db.close();
   }
 
-  private insertSync(job: NewJob): void {
+  /** Inserts a job (and its first attempt, when placed); false when its idempotency key is taken. */
+  private insertSync(job: NewJob): boolean {
     const lease = job.lease;
-    this.q.insertJob.run({
+    const { changes } = this.q.insertJob.run({
       id: job.id,
       status: admissionStatus(job),
       model: job.model,
@@ -198,8 +242,12 @@ export class SqliteStore implements Store {
       leaseExpiresAt: lease?.leaseExpiresAt ?? null,
       route: lease ? JSON.stringify(lease.route) : null,
       requestId: job.requestId ?? null,
+      accountId: job.accountId ?? null,
+      idempotencyKey: job.idempotencyKey ?? null,
     });
+    if (changes === 0) return false;
     if (lease) this.q.insertAttempt.run(lease.attemptId, job.id, lease.nodeKey, job.now);
+    return true;
   }
 
   async insertJob(job: NewJob): Promise<JobRow> {
@@ -207,11 +255,16 @@ export class SqliteStore implements Store {
     return newJobRow(job);
   }
 
-  async insertJobs(jobs: readonly NewJob[]): Promise<void> {
+  async insertJobs(jobs: readonly NewJob[]): Promise<readonly AdmissionOutcome[]> {
     // One transaction, one WAL commit, for the whole batch.
-    this.db.transaction(() => {
-      for (const job of jobs) this.insertSync(job);
-    })();
+    return this.db.transaction(() =>
+      jobs.map((job): AdmissionOutcome => (this.insertSync(job) ? "inserted" : "duplicate")),
+    )();
+  }
+
+  async jobByIdempotencyKey(accountId: string, key: string): Promise<JobRow | undefined> {
+    const row = this.q.byIdempotencyKey.get(accountId, key) as RawRow | undefined;
+    return row && rowToJob(row);
   }
 
   async getJob(id: string): Promise<JobRow | undefined> {
@@ -406,11 +459,18 @@ export class SqliteStore implements Store {
   async upsertNode(input: UpsertNodeInput): Promise<UpsertNodeResult> {
     return this.db
       .transaction((): UpsertNodeResult => {
-        const owner = this.q.nodeByName.get(input.name) as { key: string } | undefined;
-        if (owner !== undefined && owner.key !== input.key) return { ok: false, reason: "name_taken" };
+        const keyRow = this.q.nodeOwner.get(input.key) as { account_id: string | null } | undefined;
+        const decision = nodeClaim(
+          keyRow,
+          this.q.nodeByName.get(input.name) as { key: string; account_id: string | null } | undefined,
+          input,
+        );
+        if (!decision.ok) return decision;
+        if (decision.moveFrom) this.q.renameNode.run(retiredName(input.name, decision.moveFrom), decision.moveFrom);
         this.q.upsertNode.run({
           key: input.key,
           name: input.name,
+          accountId: decision.accountId,
           capabilities: JSON.stringify(input.capabilities),
           hardware: JSON.stringify(input.hardware),
           computeClass: input.hardware.compute_class,
@@ -437,6 +497,42 @@ export class SqliteStore implements Store {
   async getOutput(cid: string): Promise<Uint8Array | undefined> {
     const row = this.q.getOutput.get(cid) as { bytes: Buffer } | undefined;
     return row && new Uint8Array(row.bytes);
+  }
+
+  async outputReadableBy(cid: string, accountId: string | null): Promise<boolean> {
+    return this.q.outputOwned.get(cid, accountId) !== undefined;
+  }
+
+  async setOutputPublic(jobId: string, outputPublic: boolean, now: number): Promise<JobRow | undefined> {
+    const row = this.q.setOutputPublic.get(outputPublic ? 1 : 0, now, jobId) as RawRow | undefined;
+    return row && rowToJob(row);
+  }
+
+  /** Redacts one ended job and drops its output's bytes if no kept job shares them. */
+  private deleteDataSync(jobId: string, now: number): JobRow | undefined {
+    const row = this.q.deleteData.get(now, now, jobId) as RawRow | undefined;
+    if (row === undefined) return undefined;
+    const job = rowToJob(row);
+    if (job.outputCid) this.q.deleteOutputIfUnused.run(job.outputCid, job.outputCid);
+    return job;
+  }
+
+  async deleteJobData(jobId: string, now: number): Promise<JobRow | undefined> {
+    return this.db.transaction(() => this.deleteDataSync(jobId, now)).immediate();
+  }
+
+  async expireJobData(endedBefore: number, now: number, limit: number): Promise<number> {
+    return this.db
+      .transaction(() => {
+        const ids = this.q.expiredData.all(endedBefore, limit) as { id: string }[];
+        for (const { id } of ids) this.deleteDataSync(id, now);
+        return ids.length;
+      })
+      .immediate();
+  }
+
+  async clearIdempotencyKeys(createdBefore: number): Promise<number> {
+    return this.q.clearIdempotency.run(createdBefore).changes;
   }
 
   async getLogEntry(seq: number): Promise<LogEntry | undefined> {

@@ -1,0 +1,55 @@
+import type { AccountRole, AccountRow, ApiKeyRow, ApiKeyScope, SessionRow } from "./types.js";
+
+type Raw = Record<string, unknown>;
+const num = (v: unknown) => (typeof v === "number" ? v : Number(v));
+const numOrNull = (v: unknown) => (v === null || v === undefined ? null : num(v));
+const str = (v: unknown) => (v === null || v === undefined ? null : String(v));
+
+export function rowToAccount(r: Raw): AccountRow {
+  return {
+    id: String(r.id),
+    email: str(r.email),
+    wallet: str(r.wallet),
+    passwordHash: str(r.password_hash),
+    role: r.role as AccountRole,
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+export function rowToApiKey(r: Raw): ApiKeyRow {
+  return {
+    id: String(r.id),
+    accountId: String(r.account_id),
+    name: String(r.name),
+    prefix: String(r.prefix),
+    keyHash: String(r.key_hash),
+    scopes: (typeof r.scopes === "string" ? JSON.parse(r.scopes) : r.scopes) as ApiKeyScope[],
+    createdAt: num(r.created_at),
+    lastUsedAt: numOrNull(r.last_used_at),
+    revokedAt: numOrNull(r.revoked_at),
+  };
+}
+
+export function rowToSession(r: Raw): SessionRow {
+  return {
+    id: String(r.id),
+    accountId: String(r.account_id),
+    familyId: String(r.family_id),
+    tokenHash: String(r.token_hash),
+    createdAt: num(r.created_at),
+    expiresAt: num(r.expires_at),
+    usedAt: numOrNull(r.used_at),
+    revokedAt: numOrNull(r.revoked_at),
+  };
+}
+
+/** Which unique constraint an insert broke, from either driver's message. */
+export function uniqueViolation(err: unknown): "email" | "wallet" | undefined {
+  const e = err as { code?: string; message?: string; constraint?: string };
+  const text = `${e.constraint ?? ""} ${e.message ?? ""}`;
+  if (!(e.code === "23505" || e.code === "SQLITE_CONSTRAINT_UNIQUE")) return undefined;
+  if (text.includes("email")) return "email";
+  if (text.includes("wallet")) return "wallet";
+  return undefined;
+}
