@@ -15,6 +15,8 @@ const o = JSON.parse(json ?? "{}") as {
   slots?: number;
   tokenDelayMs?: number;
   tokenDelayJitterMs?: number;
+  /** The coordinator's join token, which nodes join with. */
+  joinToken?: string;
 };
 const hardware: Hardware = { cpu: { model: "bench", cores: 2 }, memory_mb: 1024, gpus: [], compute_class: "S" };
 
@@ -68,6 +70,7 @@ switch (role) {
         keys: generateKeyPair(),
         name: `bench-${i}-${process.pid}`,
         hardware,
+        ...(o.joinToken ? { credential: { join_token: o.joinToken } } : {}),
       });
       await agent.start();
       agents.push(agent);

@@ -41,11 +41,37 @@ const scratchDir = (name: string) => join(scratch, `${name}-${++scratchCount}`);
 
 /** How havn runs here, and where it differs from the CLI's defaults. */
 const cliSettings = [
-  "`havn coordinator --port 0 --data-dir <fresh>`: every default (SQLite, log level info, JSON logs",
-  "  to a file, as a service's logs go), PostgreSQL through --database-url;",
+  "`havn coordinator --port 0 --data-dir <fresh> --rate-limit 0`: production mode and every other",
+  "  default (SQLite, log level info, JSON logs to a file, as a service's logs go); PostgreSQL through",
+  "  --database-url. Requests carry an API key; nodes join with the join token. No rate limit: the",
+  "  bench measures capacity, and one key sends far more than the default 1,200 a minute;",
   "`havn node --backend openai --backend-url <backend>/v1 --slots 128`: the default of 4 slots suits",
   "  one GPU; the bench backend serves 1,024 at once, and 4 would queue jobs at the node.",
 ];
+
+/** The bench's credentials: the network's join token, and an admin whose API key the load carries. */
+const joinToken = `bench-join-${Math.random().toString(36).slice(2)}-token`;
+const admin = { email: "bench@example.com", password: "bench-password-1" };
+/** API key per coordinator URL (each trial's coordinator is fresh). */
+const apiKeys = new Map<string, string>();
+
+async function apiKeyFor(coordinator: string): Promise<string> {
+  const known = apiKeys.get(coordinator);
+  if (known) return known;
+  const post = async (path: string, body: unknown, token?: string) => {
+    const r = await fetch(`${coordinator}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+    });
+    if (!r.ok) throw new Error(`${path}: HTTP ${r.status} ${await r.text()}`);
+    return (await r.json()) as Record<string, string>;
+  };
+  const session = await post("/auth/login", admin);
+  const key = (await post("/v1/keys", { name: "bench", scopes: ["jobs"] }, session.access_token!)).key!;
+  apiKeys.set(coordinator, key);
+  return key;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Processes
@@ -64,7 +90,7 @@ function waitForUrl(child: ChildProcess, pattern: RegExp, what: string): Promise
 
 /** A process of bench/roles.ts; resolves with the URL it serves. */
 function startRole(role: string, options: object = {}): Promise<string> {
-  const child = spawn(process.execPath, ["--import", "tsx", roles, role, JSON.stringify(options)], {
+  const child = spawn(process.execPath, ["--import", "tsx", roles, role, JSON.stringify({ joinToken, ...options })], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(child);
@@ -76,7 +102,13 @@ function startHavn(args: string[]): Promise<string> {
   const log = openSync(`${scratchDir("log")}.jsonl`, "w");
   const child = spawn(process.execPath, [havnBin, ...args], {
     stdio: ["ignore", "pipe", log],
-    env: { ...process.env, HAVN_HOME: scratchDir("home") },
+    env: {
+      ...process.env,
+      HAVN_HOME: scratchDir("home"),
+      HAVN_JOIN_TOKEN: joinToken,
+      HAVN_ADMIN_EMAIL: admin.email,
+      HAVN_ADMIN_PASSWORD: admin.password,
+    },
   });
   closeSync(log);
   children.push(child);
@@ -201,6 +233,8 @@ const bodyOf = (i: number) =>
  */
 async function load(url: string, concurrency: number, warmUp: number, total: number) {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  // havn wants a credential; the backend and the proxies ignore it.
+  const authorization = `Bearer ${apiKeys.get(url) ?? "none"}`;
   const target = new URL("/v1/chat/completions", url);
   const latencies: number[] = [];
   let next = 0;
@@ -214,7 +248,11 @@ async function load(url: string, concurrency: number, warmUp: number, total: num
         {
           method: "POST",
           agent,
-          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+          headers: {
+            "content-type": "application/json",
+            "content-length": Buffer.byteLength(body),
+            authorization,
+          },
         },
         (res) => {
           res.resume();
@@ -251,16 +289,26 @@ async function referenceChain(backend: string): Promise<string> {
   return startRole("proxy", { target: second });
 }
 
-/** A coordinator and an openai node as the CLI runs them, in front of `backend`. */
-async function havnInFront(backend: string, databaseUrl?: string): Promise<string> {
-  const coordinator = await startHavn([
+/** A production coordinator as the CLI runs it, with an API key ready for the load. */
+async function startHavnCoordinator(databaseUrl?: string, extra: string[] = []): Promise<string> {
+  const url = await startHavn([
     "coordinator",
     "--port",
     "0",
     "--data-dir",
     scratchDir("coordinator"),
+    "--rate-limit",
+    "0",
     ...(databaseUrl ? ["--database-url", databaseUrl] : []),
+    ...extra,
   ]);
+  await apiKeyFor(url);
+  return url;
+}
+
+/** A coordinator and an openai node as the CLI runs them, in front of `backend`. */
+async function havnInFront(backend: string, databaseUrl?: string): Promise<string> {
+  const coordinator = await startHavnCoordinator(databaseUrl);
   await startHavn([
     "node",
     "--coordinator",
@@ -280,10 +328,13 @@ async function havnInFront(backend: string, databaseUrl?: string): Promise<strin
 // ---------------------------------------------------------------------------------------------
 // (a) Start-up
 
+/** The API key `havn ask` sends (HAVN_API_KEY), for the start-up part's coordinator. */
+let askKey = "";
+
 function timeCommand(command: string, args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    execFile(command, args, { env: { ...process.env, HAVN_HOME: scratch } }, (err) => {
+    execFile(command, args, { env: { ...process.env, HAVN_HOME: scratch, HAVN_API_KEY: askKey } }, (err) => {
       if (err) reject(err);
       else resolve(performance.now() - t0);
     });
@@ -294,6 +345,7 @@ async function startup() {
   console.log("\n(a) CLI start-up: wall time of whole processes, interleaved, ms");
   const backend = await startRole("backend", {});
   const coordinator = await havnInFront(backend);
+  askKey = apiKeys.get(coordinator)!;
   const node = process.execPath;
   const commands: [string, string, string[]][] = [
     ["node -e 0", node, ["-e", "0"]],
@@ -475,14 +527,7 @@ async function throughput(stores: readonly ("sqlite" | "postgres")[]) {
           const backend = await startRole("backend", {});
           url = name === "direct" ? backend : await referenceChain(backend);
         } else {
-          url = await startHavn([
-            "coordinator",
-            "--port",
-            "0",
-            "--data-dir",
-            scratchDir("coordinator"),
-            ...(name === "havn PostgreSQL" ? ["--database-url", await freshDatabase()] : []),
-          ]);
+          url = await startHavnCoordinator(name === "havn PostgreSQL" ? await freshDatabase() : undefined);
           await startRole("nodes", { coordinator: url, nodes: 50, slots: 8 });
         }
         const r = await load(url, ...throughputLoad);

@@ -38,9 +38,16 @@ export function program(): Command {
   const dataDir = (role: string) =>
     new Option("--data-dir <dir>", `where this ${role}'s state lives (default ~/.havn/${role}; env HAVN_HOME)`);
   const databaseUrl = () =>
-    new Option("--database-url <url>", "PostgreSQL URL (env DATABASE_URL); default SQLite in the data dir").env(
-      "DATABASE_URL",
-    );
+    new Option(
+      "--database-url <url>",
+      "PostgreSQL URL (env DATABASE_URL or DATABASE_URL_FILE: a URL with a password belongs there, not in argv); default SQLite in the data dir",
+    ).env("DATABASE_URL");
+  /** A credential for the coordinator: a flag, HAVN_API_KEY, or what `havn login` saved. */
+  const apiKey = () =>
+    new Option(
+      "--api-key <key>",
+      "API key for the coordinator (env HAVN_API_KEY; default: what `havn login` saved)",
+    ).env("HAVN_API_KEY");
   /** Every command logs the same way: JSON lines on stderr, or `pretty` for people. */
   const logging = (command: Command) =>
     command
@@ -59,17 +66,34 @@ export function program(): Command {
       .addOption(host())
       .addOption(dataDir("up"))
       .addOption(databaseUrl())
-      .option("--no-node", "start without the built-in node"),
+      .option("--no-node", "start without the built-in node")
+      .option("--insecure", "dev mode beyond this machine: anyone who reaches it acts as the dev account", false),
   ).action(async (o) => (await import("./commands/up.js")).up(o));
 
   logging(
     cli
       .command("coordinator")
-      .description("run a coordinator")
+      .description(
+        "run a coordinator (production: credentials required; secrets from HAVN_JWT_SECRET, HAVN_JOIN_TOKEN, HAVN_ADMIN_EMAIL and HAVN_ADMIN_PASSWORD, each also as *_FILE)",
+      )
       .addOption(port(defaultPort))
       .addOption(host())
       .addOption(dataDir("coordinator"))
-      .addOption(databaseUrl()),
+      .addOption(databaseUrl())
+      .addOption(
+        new Option("--mode <mode>", "production, or dev (no credentials)")
+          .choices(["production", "dev"])
+          .default("production"),
+      )
+      .addOption(new Option("--registration <how>", "who may register").choices(["open", "invite"]).default("open"))
+      .option("--cors-origin <origin...>", "browser origins that may call the API (CORS)")
+      .option(
+        "--rate-limit <n>",
+        "requests per minute per credential (0: none); anonymous callers get 120 per address",
+        parseInteger(0, 10_000_000),
+        1_200,
+      )
+      .option("--insecure", "with --mode dev: listen beyond this machine anyway", false),
   ).action(async (o) => (await import("./commands/coordinator.js")).coordinator(o));
 
   logging(
@@ -80,9 +104,21 @@ export function program(): Command {
       .addOption(new Option("--backend <kind>", "inference backend").choices(["builtin", "openai"]).default("builtin"))
       .option("--backend-url <url>", "OpenAI-compatible server, with /v1: e.g. http://127.0.0.1:11434/v1 (Ollama)")
       .addOption(
-        new Option("--api-key <key>", "API key for the OpenAI-compatible server (env HAVN_BACKEND_API_KEY)").env(
+        new Option("--backend-api-key <key>", "API key of the OpenAI-compatible server (env HAVN_BACKEND_API_KEY)").env(
           "HAVN_BACKEND_API_KEY",
         ),
+      )
+      .addOption(
+        new Option(
+          "--api-key <key>",
+          "your node-scoped API key, to join under your account (env HAVN_API_KEY; default: what `havn login` saved)",
+        ).env("HAVN_API_KEY"),
+      )
+      .addOption(
+        new Option(
+          "--join-token <token>",
+          "the network's join token (env HAVN_JOIN_TOKEN or HAVN_JOIN_TOKEN_FILE)",
+        ).env("HAVN_JOIN_TOKEN"),
       )
       .option("--model <name>", "model to serve (openai: one the server lists; builtin: name for --model-file)")
       .option("--model-file <path>", "builtin: a GGUF file to serve instead of the generated tiny model")
@@ -104,7 +140,7 @@ export function program(): Command {
       .option("--max-tokens <n>", "longest answer in tokens", parseInteger(1, 8192), 128)
       .option("--seed <n>", "sampling seed (same seed, same answer)", parseInteger(0, 0xffffffff))
       .option("--temperature <t>", "0 is greedy", parseNumber(0, 2), 0.7)
-      .addOption(new Option("--api-key <key>", "API key (env HAVN_API_KEY)").env("HAVN_API_KEY")),
+      .addOption(apiKey()),
   ).action(async (prompt: string, o) => {
     quickExit();
     await (await import("./commands/client.js")).ask(prompt, o);
@@ -117,10 +153,103 @@ export function program(): Command {
       .argument("<job-id>", "the job id (the completion's id)")
       .addOption(coordinatorOption())
       .option("--coordinator-key <key>", "expect this coordinator key instead of the one the coordinator publishes")
-      .option("--json", "print JSON", false),
+      .option("--json", "print JSON", false)
+      .addOption(apiKey()),
   ).action(async (jobId: string, o) => {
     quickExit();
     await (await import("./commands/client.js")).receipt(jobId, o);
+  });
+
+  logging(
+    cli
+      .command("login")
+      .description("sign in to a coordinator; client commands then use the saved credential (mode 0600)")
+      .addOption(coordinatorOption())
+      .option("--email <email>", "sign in with an email and a password (piped with --password-stdin, or typed)")
+      .option("--password-stdin", "read the password from standard input", false)
+      .option("--register", "create the account first", false)
+      .option("--api-key-stdin", "sign in with an API key read from standard input (or set HAVN_API_KEY)", false)
+      .addOption(apiKey().hideHelp()),
+  ).action(async (o) => {
+    quickExit();
+    await (await import("./commands/account.js")).login(o);
+  });
+
+  logging(
+    cli.command("logout").description("forget the saved credential for a coordinator").addOption(coordinatorOption()),
+  ).action(async (o) => {
+    quickExit();
+    await (await import("./commands/account.js")).logout(o);
+  });
+
+  logging(
+    cli
+      .command("whoami")
+      .description("the account and scopes your credential acts as")
+      .addOption(coordinatorOption())
+      .addOption(apiKey())
+      .option("--json", "print JSON", false),
+  ).action(async (o) => {
+    quickExit();
+    await (await import("./commands/account.js")).whoami(o);
+  });
+
+  const keys = cli.command("keys").description("your API keys (havn_sk_…)");
+  logging(
+    keys
+      .command("create")
+      .description("create an API key; it is printed once, on stdout")
+      .requiredOption("--name <name>", "what the key is for")
+      .option("--scopes <list>", "comma-separated: jobs, node, metrics, admin", "jobs")
+      .addOption(coordinatorOption())
+      .addOption(apiKey()),
+  ).action(async (o) => {
+    quickExit();
+    await (await import("./commands/account.js")).keysCreate(o);
+  });
+  logging(
+    keys
+      .command("list")
+      .description("list your API keys")
+      .addOption(coordinatorOption())
+      .addOption(apiKey())
+      .option("--json", "print JSON", false),
+  ).action(async (o) => {
+    quickExit();
+    await (await import("./commands/account.js")).keysList(o);
+  });
+  logging(
+    keys
+      .command("revoke")
+      .description("revoke an API key: it stops working at once")
+      .argument("<id>", "the key's id (key-…)")
+      .addOption(coordinatorOption())
+      .addOption(apiKey()),
+  ).action(async (id: string, o) => {
+    quickExit();
+    await (await import("./commands/account.js")).keysRevoke(id, o);
+  });
+
+  const admin = cli.command("admin").description("administer a coordinator");
+  logging(
+    admin
+      .command("create")
+      .description("create an admin account, on the coordinator's host (writes its database)")
+      .requiredOption("--email <email>", "the admin's email")
+      .option("--password-stdin", "read the password from standard input (or HAVN_PASSWORD[_FILE], or typed)", false)
+      .addOption(dataDir("coordinator"))
+      .addOption(databaseUrl()),
+  ).action(async (o) => (await import("./commands/account.js")).adminCreate(o));
+  logging(
+    admin
+      .command("invite")
+      .description("an invitation to register (shown once), for registration by invite")
+      .option("--days <n>", "how long it is valid", parseInteger(1, 30), 7)
+      .addOption(coordinatorOption())
+      .addOption(apiKey()),
+  ).action(async (o) => {
+    quickExit();
+    await (await import("./commands/account.js")).adminInvite(o);
   });
 
   logging(

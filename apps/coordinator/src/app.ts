@@ -1,8 +1,11 @@
 import { randomUUID } from "node:crypto";
+import cors from "@fastify/cors";
+import helmet from "@fastify/helmet";
+import rateLimit from "@fastify/rate-limit";
 import websocket from "@fastify/websocket";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { pino, type Logger } from "pino";
-import { cosignedReceipt, cosignMessage, logEntryHash, requestIdPattern } from "@havn/protocol";
+import { cosignedReceipt, cosignMessage, HavnError, logEntryHash, requestIdPattern } from "@havn/protocol";
 import { loadOrCreateKeyFile } from "@havn/protocol/local";
 import {
   isTerminal,
@@ -14,10 +17,13 @@ import {
   type ReceiptSealer,
   type Store,
 } from "@havn/store";
+import { installAuth } from "./api/auth/hook.js";
+import { registerAuthRoutes } from "./api/auth/routes.js";
 import { installErrorHandling } from "./api/errors.js";
 import { registerJobRoutes } from "./api/jobs/routes.js";
 import { registerOpenAIRoutes } from "./api/openai/routes.js";
 import { registerOperatorRoutes } from "./api/operators/routes.js";
+import { AuthService } from "./auth/auth-service.js";
 import { compileConfig, type CoordinatorConfig, type CoordinatorOptions } from "./config.js";
 import { closeCodes, NodeGateway } from "./gateway/node-gateway.js";
 import { nodeState, NodeRegistry } from "./gateway/node-registry.js";
@@ -45,6 +51,8 @@ export interface BuildAppOptions extends CoordinatorOptions {
    * stderr at `logLevel`.
    */
   readonly logger?: Logger;
+  /** An admin account to create if the coordinator has none yet (`HAVN_ADMIN_EMAIL` and its password). */
+  readonly bootstrapAdmin?: { readonly email: string; readonly password: string };
 }
 
 export interface CoordinatorApp {
@@ -56,6 +64,7 @@ export interface CoordinatorApp {
   readonly registry: NodeRegistry;
   readonly jobs: JobService;
   readonly metrics: CoordinatorMetrics;
+  readonly auth: AuthService;
   close(): Promise<void>;
 }
 
@@ -67,7 +76,7 @@ function makeLogger(config: CoordinatorConfig, given: Logger | undefined): Logge
 
 /** Wires the coordinator without listening; `main.ts` (or the CLI) listens. */
 export async function buildApp(options: BuildAppOptions = {}): Promise<CoordinatorApp> {
-  const { store: givenStore, logger: givenLogger, ...rest } = options;
+  const { store: givenStore, logger: givenLogger, bootstrapAdmin, ...rest } = options;
   const config = compileConfig(rest);
   const logger = makeLogger(config, givenLogger);
   const keys = loadOrCreateKeyFile(config.keyPath);
@@ -80,6 +89,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     // correlation that matters and cost ~10% of throughput.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "request_id" }),
     return503OnClosing: true,
+    // A request must arrive (headers and body) within this time: slow senders hold sockets.
+    requestTimeout: config.requestReceiveTimeoutMs,
     // A client's x-request-id is kept (and echoed, and logged with its job) when it looks like a
     // request id; otherwise the request gets an id of our own.
     requestIdHeader: false,
@@ -93,6 +104,37 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   });
   installErrorHandling(app);
   await app.register(websocket, { options: { maxPayload: config.maxFrameBytes } });
+  // Security headers; the docs page runs only scripts served from here (Swagger UI's bundle).
+  await app.register(helmet, { global: true, hsts: false });
+  if (config.corsOrigins.length > 0)
+    await app.register(cors, {
+      origin: [...config.corsOrigins],
+      allowedHeaders: ["authorization", "content-type", "idempotency-key", "x-request-id"],
+      exposedHeaders: ["x-request-id", "x-havn-job-id", "idempotent-replayed", "retry-after"],
+      methods: ["GET", "POST", "DELETE"],
+      maxAge: 600,
+    });
+  const auth = new AuthService(rawStore, config);
+  await auth.init(bootstrapAdmin);
+  installAuth(app, auth);
+  // Dev mode is one person on one machine: nothing to share fairly.
+  if (config.mode === "production" && (config.rateLimitPerMinute > 0 || config.anonymousRateLimitPerMinute > 0))
+    await app.register(rateLimit, {
+      global: true,
+      // After the credential is checked (onRequest), before the body is read.
+      hook: "preParsing",
+      timeWindow: 60_000,
+      // Per credential (API key, or account for a login); per address without one.
+      keyGenerator: (request) =>
+        request.principal ? `p:${request.principal.keyId ?? request.principal.accountId}` : `ip:${request.ip}`,
+      max: (request) =>
+        (request.principal ? config.rateLimitPerMinute : config.anonymousRateLimitPerMinute) || Number.MAX_SAFE_INTEGER,
+      errorResponseBuilder: (_request, context) =>
+        new HavnError(
+          "REQUEST_RATE_LIMITED",
+          `Too many requests: at most ${context.max} a minute; retry after ${context.after}.`,
+        ),
+    });
 
   const registry = new NodeRegistry();
   const metrics = new CoordinatorMetrics({
@@ -143,6 +185,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     return store.insertJobs(items);
   }, config.dispatchBatchSize);
   const gateway = new NodeGateway({
+    auth,
     store,
     registry,
     dispatcher,
@@ -161,9 +204,11 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
 
   for (const node of await store.listNodes()) catalog.noteAdvertised(node.capabilities.models.map((m) => m.name));
 
-  app.get("/nodes/connect", { websocket: true }, (socket) => gateway.accept(socket));
+  // Nodes prove their key in the hello and their right to join with its credential.
+  app.get("/nodes/connect", { websocket: true, config: { auth: "public" } }, (socket) => gateway.accept(socket));
   registerOpenAIRoutes(app, { jobs, events, catalog, registry, config });
-  registerJobRoutes(app, { jobs, store });
+  registerJobRoutes(app, { jobs, store, auth });
+  registerAuthRoutes(app, { auth, config });
   registerOperatorRoutes(app, {
     store,
     registry,
@@ -216,6 +261,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     registry,
     jobs,
     metrics,
+    auth,
     close: () => app.close(),
   };
 }

@@ -8,7 +8,72 @@ import { defaultDataDir } from "@havn/protocol/local";
  * Every coordinator option, with its default, unit and trade-off. `compileConfig` fills defaults
  * from this one table, rejects unknown keys and freezes the result.
  */
+const day = 24 * 60 * 60 * 1000;
+
 const configSchema = z.strictObject({
+  /**
+   * `production` (default): every route but health, docs and the public log needs a credential,
+   * nodes join with a credential, and a coordinator reachable from other machines refuses to start
+   * without an admin. `dev` (`havn up`): one dev account, which every request acts as, with any API
+   * key or none — for one person on one machine.
+   */
+  mode: z.enum(["production", "dev"]).default("production"),
+  /**
+   * HMAC secret that signs access tokens, at least 32 characters (env `HAVN_JWT_SECRET` or
+   * `HAVN_JWT_SECRET_FILE` in the CLI). Default: one generated at first start and kept in the
+   * database, so replicas on one PostgreSQL share it.
+   */
+  jwtSecret: z.string().min(32).optional(),
+  /**
+   * The network's join token (HavnAI's `SERVER_JOIN_TOKEN`; env `HAVN_JOIN_TOKEN[_FILE]`): a node
+   * presenting it may join without an operator key, its key bound to no account. Unset: nodes join
+   * with an operator's `node`-scoped API key. At least 16 characters.
+   */
+  joinToken: z.string().min(16).optional(),
+  /** Lifetime of an access token (JWT), in s. Default 900: short, since it cannot be revoked early. */
+  accessTokenTtlSeconds: z.number().int().min(30).default(900),
+  /** Lifetime of a refresh token, in s. Default 2 592 000 (30 days); each use replaces it. */
+  refreshTokenTtlSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .default(30 * 24 * 3600),
+  /** How long a Sign-In with Ethereum nonce may wait to be used, in s. Default 300. */
+  siweNonceTtlSeconds: z.number().int().min(10).default(300),
+  /**
+   * The domain a Sign-In with Ethereum message must name (EIP-4361 `domain`). Default: the request's
+   * Host header, which is what a wallet shows for the page that asks.
+   */
+  siweDomain: z.string().min(1).optional(),
+  /** `open` (default, as Iris): anyone may register. `invite`: registration needs an admin's invitation. */
+  registration: z.enum(["open", "invite"]).default("open"),
+  /**
+   * Requests per minute per credential (API key or login), in production mode (dev mode has no
+   * limits). Default 1 200 (20/s). 0: no limit. Beyond it: 429 REQUEST_RATE_LIMITED with
+   * `Retry-After`. Counted per replica.
+   */
+  rateLimitPerMinute: z.number().int().min(0).default(1_200),
+  /** Requests per minute per IP address without a credential (sign-in, health, docs). Default 120. */
+  anonymousRateLimitPerMinute: z.number().int().min(0).default(120),
+  /** Origins a browser may call the API from (CORS). Default none: only same-origin pages. */
+  corsOrigins: z.array(z.string().min(1)).default([]),
+  /**
+   * How long a job's `Idempotency-Key` is kept, in ms. Default 86 400 000 (24 h, as Stripe): a
+   * retry within it gets the same job, never a second run.
+   */
+  idempotencyWindowMs: z.number().int().min(60_000).default(day),
+  /**
+   * How long prompts and outputs are kept after a job ends, in ms; then they are deleted, leaving
+   * hashes, receipts and the log. Default 2 592 000 000 (30 days). 0: kept until the owner
+   * deletes them.
+   */
+  retentionMs: z
+    .number()
+    .int()
+    .min(0)
+    .default(30 * day),
+  /** How long a request may take to arrive (headers and body), in ms: slow senders hold sockets. Default 30 000. */
+  requestReceiveTimeoutMs: z.number().int().min(1_000).default(30_000),
   /**
    * Where the SQLite file and the coordinator key live. Default `~/.havn/coordinator` (see
    * `defaultDataDir`): one directory per role, never shared with a node's.

@@ -5,5 +5,5 @@ export { routes } from "./api/route-table.js";
 export type { RouteSpec } from "./api/route-table.js";
 export { compileConfig } from "./config.js";
 export type { CoordinatorConfig, CoordinatorOptions } from "./config.js";
-export { startCoordinator } from "./main.js";
+export { createAdmin, startCoordinator } from "./main.js";
 export type { StartOptions } from "./main.js";

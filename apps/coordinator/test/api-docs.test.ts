@@ -117,13 +117,21 @@ describe("/docs", () => {
     const html = await page.text();
     expect(html).not.toMatch(/https?:\/\//);
     const assets = [...html.matchAll(/(?:src|href)="(\/docs\/[^"]+)"/g)].map((m) => m[1]!);
-    expect(assets.sort()).toEqual(["/docs/favicon-32x32.png", "/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"]);
+    expect(assets.sort()).toEqual([
+      "/docs/favicon-32x32.png",
+      "/docs/init.js",
+      "/docs/swagger-ui-bundle.js",
+      "/docs/swagger-ui.css",
+    ]);
     for (const asset of assets) {
       const r = await fetch(`${net.url}${asset}`);
       expect([asset, r.status]).toEqual([asset, 200]);
       expect((await r.arrayBuffer()).byteLength).toBeGreaterThan(100);
     }
-    expect(html).toContain('url: "/openapi.json"');
+    expect(await (await fetch(`${net.url}/docs/init.js`)).text()).toContain('url: "/openapi.json"');
+    // No inline script: the page's Content-Security-Policy lets only scripts from here run.
+    expect(html).not.toMatch(/<script>/);
+    expect(page.headers.get("content-security-policy")).toContain("script-src 'self'");
     const traversal = await fetch(`${net.url}/docs/..%2Fpackage.json`);
     expect(traversal.status).toBe(404);
   });

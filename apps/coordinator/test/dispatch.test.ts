@@ -17,13 +17,16 @@ const ask = (content: string) => ({
   max_tokens: 4,
   seed: 7,
 });
-const submit = (n: Network, content: string) =>
-  n.coordinator.jobs.submit({
-    model: "havn-tiny",
-    input: { kind: "chat", messages: [{ role: "user", content }] },
-    params: { max_tokens: 4, temperature: 0, top_p: 1, seed: 7, stop: [] },
-    stream: false,
-  });
+const submit = async (n: Network, content: string) =>
+  (
+    await n.coordinator.jobs.submit({
+      model: "havn-tiny",
+      input: { kind: "chat", messages: [{ role: "user", content }] },
+      params: { max_tokens: 4, temperature: 0, top_p: 1, seed: 7, stop: [] },
+      stream: false,
+      accountId: null,
+    })
+  ).job;
 
 /** Counts the coordinator's reads of the queue. */
 function countQueueReads(n: Network): () => number {

@@ -12,10 +12,12 @@ import {
   sign,
   signReceipt,
   type CoordinatorToNode,
+  type ErrorCode,
   type Hardware,
   type HelloPayload,
   type JobSpec,
   type KeyPair,
+  type NodeCredential,
   type NodeMessageBody,
   type Receipt,
 } from "@havn/protocol";
@@ -51,6 +53,11 @@ export interface NodeAgentOptions {
    * that fails in the backend triggers a check at once.
    */
   readonly healthCheckMs?: number | undefined;
+  /**
+   * What lets the node join a production coordinator: its operator's `node`-scoped API key, or the
+   * network's join token. Sent in the hello, never logged. Dev-mode coordinators need none.
+   */
+  readonly credential?: NodeCredential | undefined;
   /** Where the agent logs (its lines get `name: "node"`). Default: nowhere. */
   readonly logger?: Logger | undefined;
   /** Prometheus metrics to keep (`havn node --metrics-port`). */
@@ -68,7 +75,7 @@ interface Running {
 }
 
 /** How a refusal the coordinator closed the socket with reads, for the node's operator. */
-const refusals: Record<number, { code: "NODE_AUTH_FAILED" | "NODE_NAME_TAKEN" | "NODE_KEY_IN_USE"; fix: string }> = {
+const refusals: Record<number, { code: ErrorCode; fix: string }> = {
   [nodeCloseCodes.authFailed]: {
     code: "NODE_AUTH_FAILED",
     fix: "the key file may be corrupt; move it away to make a new key",
@@ -80,6 +87,14 @@ const refusals: Record<number, { code: "NODE_AUTH_FAILED" | "NODE_NAME_TAKEN" | 
   [nodeCloseCodes.keyInUse]: {
     code: "NODE_KEY_IN_USE",
     fix: "another process is connected with this node's key: give this node its own --data-dir",
+  },
+  [nodeCloseCodes.credentialRequired]: {
+    code: "NODE_CREDENTIAL_REQUIRED",
+    fix: "pass an operator's node-scoped API key (--api-key, HAVN_API_KEY) or the join token (--join-token, HAVN_JOIN_TOKEN)",
+  },
+  [nodeCloseCodes.keyOwned]: {
+    code: "NODE_KEY_OWNED",
+    fix: "this key joined under another account: use that account's key, or give this node its own --data-dir",
   },
 };
 
@@ -285,7 +300,13 @@ export class NodeAgent {
       hardware: this.hardware!,
       available: this.available,
     };
-    this.send({ type: "hello", payload, signature: sign("hello", payload, this.keys.secretKey) });
+    const credential = this.options.credential;
+    this.send({
+      type: "hello",
+      payload,
+      signature: sign("hello", payload, this.keys.secretKey),
+      ...(credential && (credential.api_key || credential.join_token) ? { credential } : {}),
+    });
   }
 
   private sendHeartbeat() {

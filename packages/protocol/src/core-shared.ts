@@ -7,3 +7,4 @@ export { jobIdPattern, requestIdPattern } from "./ids.js";
 export { domainTag, signatureDomains } from "./crypto/suite.js";
 export type { CryptoSuite, KeyPair, SignatureDomain } from "./crypto/suite.js";
 export type { ReceiptVerification } from "./receipt-signing.js";
+export { checksumAddress, evmAddressPattern } from "./wallets.js";

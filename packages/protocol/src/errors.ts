@@ -35,6 +35,11 @@ export const errorCatalog = {
     retryable: true,
     description: "Too many requests; retry after the `Retry-After` delay.",
   },
+  REQUEST_IDEMPOTENCY_MISMATCH: {
+    status: 422,
+    retryable: false,
+    description: "This `Idempotency-Key` was used for a different request; use a new key for a new request.",
+  },
   REQUEST_SHUTTING_DOWN: {
     status: 503,
     retryable: true,
@@ -51,6 +56,11 @@ export const errorCatalog = {
     status: 500,
     retryable: false,
     description: "The port to listen on is taken by another process; stop it or choose another port.",
+  },
+  CONFIG_INSECURE: {
+    status: 500,
+    retryable: false,
+    description: "The coordinator refused to start in a way that would let strangers in; the message names the fix.",
   },
   CONFIG_LISTEN_FAILED: {
     status: 500,
@@ -142,12 +152,61 @@ export const errorCatalog = {
     description:
       "Another live connection already uses this node key; each node needs its own key (its own `--data-dir`).",
   },
+  NODE_CREDENTIAL_REQUIRED: {
+    status: 401,
+    retryable: false,
+    description: "A node joins with an operator's `node`-scoped API key or the network's join token.",
+  },
+  NODE_KEY_OWNED: {
+    status: 409,
+    retryable: false,
+    description: "This node key belongs to another account.",
+  },
   NODE_NAME_TAKEN: {
     status: 409,
     retryable: false,
     description: "Another node key already registered this node name.",
   },
   // AUTH_: identities and keys.
+  AUTH_REQUIRED: {
+    status: 401,
+    retryable: false,
+    description: "The route needs a credential: `Authorization: Bearer <API key or access token>`.",
+  },
+  AUTH_INVALID: {
+    status: 401,
+    retryable: false,
+    description: "The credential is not one this coordinator issued, or it expired or was revoked.",
+  },
+  AUTH_FORBIDDEN: {
+    status: 403,
+    retryable: false,
+    description: "The credential is valid but lacks the scope or role the route needs.",
+  },
+  AUTH_KEY_NOT_FOUND: { status: 404, retryable: false, description: "This account has no API key with this id." },
+  AUTH_LOGIN_FAILED: { status: 401, retryable: false, description: "The email or the password is wrong." },
+  AUTH_EMAIL_TAKEN: { status: 409, retryable: false, description: "An account already has this email." },
+  AUTH_WALLET_TAKEN: { status: 409, retryable: false, description: "Another account already holds this wallet." },
+  AUTH_REGISTRATION_CLOSED: {
+    status: 403,
+    retryable: false,
+    description: "Registration on this coordinator needs an invitation (`invite`).",
+  },
+  AUTH_INVITE_INVALID: {
+    status: 403,
+    retryable: false,
+    description: "The invitation is unknown, used or expired.",
+  },
+  AUTH_REFRESH_INVALID: {
+    status: 401,
+    retryable: false,
+    description: "The refresh token is unknown, expired, revoked or was used before (its login is now revoked).",
+  },
+  AUTH_SIWE_INVALID: {
+    status: 401,
+    retryable: false,
+    description: "The Sign-In with Ethereum message or signature does not verify (domain, nonce, time or signer).",
+  },
   AUTH_KEY_FILE_INSECURE: {
     status: 500,
     retryable: false,

@@ -28,11 +28,17 @@ export const nodeCloseCodes = {
   shuttingDown: 4010,
   /** A live connection already uses this key: two processes share one key file. */
   keyInUse: 4011,
+  /** No valid credential (an operator's node-scoped API key, or the network's join token). */
+  credentialRequired: 4012,
+  /** The key belongs to another account than the credential's. */
+  keyOwned: 4013,
 } as const;
 export const fatalNodeCloseCodes: ReadonlySet<number> = new Set([
   nodeCloseCodes.authFailed,
   nodeCloseCodes.nameTaken,
   nodeCloseCodes.keyInUse,
+  nodeCloseCodes.credentialRequired,
+  nodeCloseCodes.keyOwned,
 ]);
 const v = z.literal(protocolVersion);
 const b64url = z
@@ -97,8 +103,24 @@ const errorFields = {
   retryable: z.boolean(),
 };
 
+/**
+ * How a node proves it may join (beside its key, which the signature proves): its operator's
+ * `node`-scoped API key, or the network's join token. Not signed, never logged.
+ */
+export const nodeCredentialSchema = z.strictObject({
+  api_key: z.string().min(1).max(256).optional(),
+  join_token: z.string().min(1).max(512).optional(),
+});
+export type NodeCredential = z.infer<typeof nodeCredentialSchema>;
+
 export const nodeToCoordinatorSchema = z.discriminatedUnion("type", [
-  z.strictObject({ v, type: z.literal("hello"), payload: helloPayloadSchema, signature: b64url }),
+  z.strictObject({
+    v,
+    type: z.literal("hello"),
+    payload: helloPayloadSchema,
+    signature: b64url,
+    credential: nodeCredentialSchema.optional(),
+  }),
   z.strictObject({
     v,
     type: z.literal("heartbeat"),

@@ -29,6 +29,7 @@ export {
   helloPayloadSchema,
   modelCapabilitySchema,
   nodeCloseCodes,
+  nodeCredentialSchema,
   nodeToCoordinatorSchema,
   protocolVersion,
 } from "./node-messages.js";
@@ -41,6 +42,7 @@ export type {
   Hardware,
   HelloPayload,
   ModelCapability,
+  NodeCredential,
   NodeMessageBody,
   NodeToCoordinator,
 } from "./node-messages.js";

@@ -6,9 +6,50 @@ import type { ChatMessage, CosignedReceipt, ErrorBody, JobOutput, ReceiptVerific
 export interface HavnClientOptions {
   /** The coordinator's base URL, e.g. `http://127.0.0.1:8787`. */
   readonly baseUrl: string;
-  /** Sent as `Authorization: Bearer …`. Any value works against a coordinator in dev mode. */
+  /**
+   * Sent as `Authorization: Bearer …`: an API key (`havn_sk_…`) or an access token from `login`.
+   * Any value, or none, works against a coordinator in dev mode.
+   */
   readonly apiKey?: string | undefined;
   readonly fetch?: typeof fetch;
+}
+
+/** An account, as the coordinator shows it. */
+export interface Account {
+  readonly id: string;
+  readonly email: string | null;
+  /** EIP-55 checksummed. */
+  readonly wallet: string | null;
+  readonly role: "user" | "admin";
+  readonly created_at: number;
+}
+
+/** A login: the account, a short-lived access token and the refresh token that renews it. */
+export interface Session {
+  readonly account: Account;
+  readonly access_token: string;
+  readonly token_type: "Bearer";
+  readonly expires_in: number;
+  readonly refresh_token: string;
+}
+
+export interface Me {
+  readonly account: Account;
+  readonly via: "api_key" | "access_token" | "dev";
+  readonly scopes: readonly string[];
+  readonly key_id: string | null;
+  readonly mode: "production" | "dev";
+}
+
+export interface ApiKey {
+  readonly id: string;
+  readonly name: string;
+  /** The key's first characters; the key itself is shown once, at creation. */
+  readonly prefix: string;
+  readonly scopes: readonly string[];
+  readonly created_at: number;
+  readonly last_used_at: number | null;
+  readonly revoked_at: number | null;
 }
 
 export interface ChatOptions {
@@ -26,6 +67,11 @@ export interface ChatOptions {
   readonly onAdmitted?: (job: { readonly jobId: string; readonly model: string }) => void;
   /** Sent as `x-request-id`: the coordinator logs it with the job and echoes it back. */
   readonly requestId?: string;
+  /**
+   * Sent as `Idempotency-Key`: a retry with the same key (after a dropped connection, say) gets
+   * the same job — its text — and never runs it twice.
+   */
+  readonly idempotencyKey?: string;
 }
 
 export interface ChatResult {
@@ -108,6 +154,55 @@ export class HavnClient {
     return response;
   }
 
+  private async json<T>(path: string, init: RequestInit = {}): Promise<T> {
+    return (await (await this.request(path, init)).json()) as T;
+  }
+
+  private post<T>(path: string, body: unknown): Promise<T> {
+    return this.json<T>(path, { method: "POST", body: JSON.stringify(body) });
+  }
+
+  /** Creates an account and signs in. */
+  register(email: string, password: string, invite?: string): Promise<Session> {
+    return this.post("/auth/register", { email, password, ...(invite ? { invite } : {}) });
+  }
+
+  login(email: string, password: string): Promise<Session> {
+    return this.post("/auth/login", { email, password });
+  }
+
+  /** Spends a refresh token for new tokens (each refresh token works once). */
+  refresh(refreshToken: string): Promise<Session> {
+    return this.post("/auth/refresh", { refresh_token: refreshToken });
+  }
+
+  async logout(refreshToken: string): Promise<void> {
+    await this.post("/auth/logout", { refresh_token: refreshToken });
+  }
+
+  /** Who this client's credential acts as. */
+  me(): Promise<Me> {
+    return this.json("/auth/me");
+  }
+
+  /** A new API key; `key` is in this answer only. */
+  createKey(name: string, scopes: readonly string[] = ["jobs"]): Promise<ApiKey & { key: string }> {
+    return this.post("/v1/keys", { name, scopes });
+  }
+
+  async listKeys(): Promise<ApiKey[]> {
+    return (await this.json<{ data: ApiKey[] }>("/v1/keys")).data;
+  }
+
+  revokeKey(id: string): Promise<ApiKey> {
+    return this.json(`/v1/keys/${encodeURIComponent(id)}`, { method: "DELETE" });
+  }
+
+  /** An invitation to register (admins): the code is in this answer only. */
+  createInvite(ttlSeconds = 7 * 24 * 3600): Promise<{ code: string; expires_at: number }> {
+    return this.post("/v1/admin/invites", { ttl_seconds: ttlSeconds });
+  }
+
   async health(): Promise<Health> {
     return (await (await this.request("/health")).json()) as Health;
   }
@@ -136,7 +231,10 @@ export class HavnClient {
       method: "POST",
       body: JSON.stringify(body),
       ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.requestId ? { headers: { "x-request-id": options.requestId } } : {}),
+      headers: {
+        ...(options.requestId ? { "x-request-id": options.requestId } : {}),
+        ...(options.idempotencyKey ? { "idempotency-key": options.idempotencyKey } : {}),
+      },
     });
     let text = "";
     let jobId = response.headers.get("x-havn-job-id") ?? "";

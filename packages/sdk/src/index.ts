@@ -1,2 +1,13 @@
 export { HavnClient } from "./client.js";
-export type { ChatOptions, ChatResult, HavnClientOptions, Health, JobView, ReceiptCheck } from "./client.js";
+export type {
+  Account,
+  ApiKey,
+  ChatOptions,
+  ChatResult,
+  HavnClientOptions,
+  Health,
+  JobView,
+  Me,
+  ReceiptCheck,
+  Session,
+} from "./client.js";

@@ -87,6 +87,12 @@ describe.each(storeKinds)("identity on %s", (kind) => {
     expect(await store.accounts.useSession("h4", 31)).toEqual({ ok: false, reason: "revoked" });
   });
 
+  it("a coordinator secret is made once: the first candidate stored is what every caller gets", async () => {
+    await open();
+    expect(await store.accounts.secret("jwt", "first", 1)).toBe("first");
+    expect(await store.accounts.secret("jwt", "second", 2)).toBe("first");
+  });
+
   it("wallet-login nonces and invitations are spent once, before they expire", async () => {
     await open();
     await store.accounts.createNonce("n1", 1, 100);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { buildApp, type CoordinatorApp, type CoordinatorOptions } from "@havn/coordinator";
 import { BuiltinBackend, type Backend } from "@havn/engine";
 import { NodeAgent } from "@havn/node-agent";
-import { generateKeyPair, type Hardware, type KeyPair } from "@havn/protocol";
+import { generateKeyPair, type Hardware, type KeyPair, type NodeCredential } from "@havn/protocol";
 import type { Logger } from "pino";
 import { openStore, type Store } from "@havn/store";
 import { openTestStore, type StoreKind } from "@havn/store/testing";
@@ -17,6 +17,8 @@ interface NodeSpecCommon {
   readonly keys?: KeyPair;
   /** How often the node checks its backend, in ms. Default 5 000 (as `havn node`). */
   readonly healthCheckMs?: number;
+  /** What the node joins with. Default: the network's (`NetworkOptions.nodeCredential`). */
+  readonly credential?: NodeCredential;
 }
 
 /** A node to start: the built-in engine, a scripted backend, or any backend you made. */
@@ -33,6 +35,11 @@ export interface NetworkOptions {
   readonly coordinator?: CoordinatorOptions;
   /** Where the coordinator and the nodes log (pino). Default: nowhere. */
   readonly logger?: Logger;
+  /**
+   * What nodes join with. Default: the coordinator's join token when it has one (a production
+   * network: `coordinator: { mode: "production", joinToken }`); none in dev mode.
+   */
+  readonly nodeCredential?: NodeCredential;
 }
 
 export interface TestNode {
@@ -72,6 +79,8 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Networ
         : await openStore({ sqlitePath: ":memory:" });
   const coordinator = await buildApp({
     logLevel: "silent",
+    // Dev mode unless the test asks for production: every request acts as the dev account.
+    mode: "dev",
     dataDir,
     ...options.coordinator,
     store,
@@ -98,6 +107,10 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Networ
       reconnectMs: 50,
       maxReconnectMs: 500,
       healthCheckMs: spec.healthCheckMs,
+      credential:
+        spec.credential ??
+        options.nodeCredential ??
+        (options.coordinator?.joinToken ? { join_token: options.coordinator.joinToken } : undefined),
       logger: options.logger,
     });
     await agent.start();

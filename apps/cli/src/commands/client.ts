@@ -1,4 +1,4 @@
-import { HavnClient } from "@havn/sdk";
+import { authedClient } from "../credentials-file.js";
 
 /** How long `havn ask` waits for the first token before saying that the job is queued. */
 const queuedNoticeMs = 1_000;
@@ -12,7 +12,7 @@ export async function ask(
   prompt: string,
   o: { coordinator: string; model: string; maxTokens?: number; seed?: number; temperature?: number; apiKey?: string },
 ): Promise<void> {
-  const client = new HavnClient({ baseUrl: o.coordinator, apiKey: o.apiKey });
+  const client = await authedClient(o);
   let model: string | undefined;
   let texted = false;
   const notice = setTimeout(() => {
@@ -50,9 +50,9 @@ const mark = (ok: boolean) => (ok ? "verified" : "FAILED");
  */
 export async function receipt(
   jobId: string,
-  o: { coordinator: string; json: boolean; coordinatorKey?: string },
+  o: { coordinator: string; json: boolean; coordinatorKey?: string; apiKey?: string },
 ): Promise<void> {
-  const client = new HavnClient({ baseUrl: o.coordinator });
+  const client = await authedClient(o);
   const check = await client.verifyReceipt(jobId, o.coordinatorKey);
   const r = check.job.receipt!;
   const ok = check.node && check.coordinator && check.chain && check.output;

@@ -4,16 +4,22 @@ import { NodeAgent, NodeMetrics, serveMetrics } from "@havn/node-agent";
 import { HavnError } from "@havn/protocol";
 import { listenError } from "@havn/protocol/local";
 import type { Logger } from "pino";
+import { bearerFor } from "../credentials-file.js";
 import { resolveDataDir } from "../data-dir.js";
 import { createLogger } from "../logging.js";
 import { onShutdown, reportError, type LogOptions } from "../options.js";
 import { Progress } from "../progress.js";
+import { envSecret } from "../secrets.js";
 
 export interface NodeCommandOptions extends LogOptions {
   readonly coordinator: string;
   readonly backend: "builtin" | "openai";
   readonly backendUrl?: string | undefined;
+  readonly backendApiKey?: string | undefined;
+  /** The operator's node-scoped API key for the coordinator. */
   readonly apiKey?: string | undefined;
+  /** The network's join token. */
+  readonly joinToken?: string | undefined;
   readonly model?: string | undefined;
   readonly modelFile?: string | undefined;
   readonly name?: string | undefined;
@@ -38,7 +44,7 @@ export function makeBackend(
       );
     return new OpenAIBackend({
       baseUrl: o.backendUrl,
-      apiKey: o.apiKey,
+      apiKey: o.backendApiKey,
       models: o.model ? [o.model] : undefined,
       slots: o.slots,
     });
@@ -72,11 +78,18 @@ export async function startNode(
   metrics?: NodeMetrics,
 ): Promise<{ agent: NodeAgent; backend: Backend }> {
   const backend = makeBackend(o, o.dataDir, log);
+  // The operator's key (flag, HAVN_API_KEY, or what `havn login` saved) or the join token.
+  const apiKey = await bearerFor(o.coordinator, o.apiKey).catch(() => undefined);
+  const joinToken = o.joinToken ?? envSecret("HAVN_JOIN_TOKEN");
   const agent = new NodeAgent({
     coordinatorUrl: o.coordinator,
     backend,
     keyPath: join(o.dataDir, "node.key"),
     name: o.name,
+    credential:
+      apiKey || joinToken
+        ? { ...(apiKey ? { api_key: apiKey } : {}), ...(joinToken ? { join_token: joinToken } : {}) }
+        : undefined,
     logger: log,
     metrics,
     onFatal,

@@ -3,6 +3,7 @@ import { startCoordinator } from "@havn/coordinator";
 import { resolveDataDir } from "../data-dir.js";
 import { createLogger } from "../logging.js";
 import { onShutdown, reportError, type LogOptions } from "../options.js";
+import { envSecret } from "../secrets.js";
 import { startNode } from "./node.js";
 
 export interface UpOptions extends LogOptions {
@@ -11,12 +12,15 @@ export interface UpOptions extends LogOptions {
   readonly dataDir?: string | undefined;
   readonly databaseUrl?: string | undefined;
   readonly node: boolean;
+  readonly insecure: boolean;
 }
 
 /**
- * `havn up`: coordinator and one built-in node in one process — the whole network on a laptop.
- * The coordinator's state is in the data dir; the built-in node's key and model are in its own
- * `builtin-node/` inside it, so a `havn node` started beside it never shares its key.
+ * `havn up`: coordinator and one built-in node in one process — the whole network on a laptop,
+ * in dev mode: one dev account, which every request acts as, with any API key or none. It listens
+ * on this machine only unless `--insecure`. The coordinator's state is in the data dir; the
+ * built-in node's key and model are in its own `builtin-node/` inside it, so a `havn node` started
+ * beside it never shares its key.
  */
 export async function up(o: UpOptions): Promise<void> {
   const log = await createLogger(o);
@@ -24,8 +28,10 @@ export async function up(o: UpOptions): Promise<void> {
   const { coordinator, url } = await startCoordinator({
     port: o.port,
     host: o.host,
+    insecure: o.insecure,
+    mode: "dev",
     dataDir,
-    databaseUrl: o.databaseUrl,
+    databaseUrl: o.databaseUrl ?? envSecret("DATABASE_URL"),
     logger: log,
   });
   let stopNode: (() => Promise<void>) | undefined;
@@ -51,8 +57,8 @@ export async function up(o: UpOptions): Promise<void> {
   const store = coordinator.store.kind === "sqlite" ? join(dataDir, "havn.db") : "PostgreSQL";
   process.stdout.write(
     [
-      `havn is up at ${url}`,
-      `  OpenAI API   ${url}/v1   (any API key works in dev mode)`,
+      `havn is up at ${url} — dev mode: every request acts as the dev account, with any API key or none`,
+      `  OpenAI API   ${url}/v1`,
       `  API docs     ${url}/docs`,
       `  store        ${store}`,
       `  nodes        ${o.node ? "1 built-in (model havn-tiny)" : "none yet — start one with `havn node`"}`,

@@ -1,31 +1,44 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
 import type { ErrorCode } from "@havn/protocol";
+import type { AuthLevel } from "../auth/auth-service.js";
 import {
+  apiKeyCreatedSchema,
+  apiKeyListSchema,
+  apiKeySchema,
   chatCompletionResponseSchema,
   completionResponseSchema,
   healthSchema,
+  inviteSchema,
   jobIdParamsSchema,
   jobViewSchema,
   logEntrySchema,
+  keyIdParamsSchema,
   logSeqParamsSchema,
+  meSchema,
   modelListSchema,
   nodeListSchema,
   outputParamsSchema,
   requestSchemas,
+  sessionSchema,
+  siweNonceSchema,
 } from "./schemas.js";
 
 /** One HTTP route: what it takes, what it answers, and the catalog errors it can answer with. */
 export interface RouteSpec {
-  readonly method: "GET" | "POST";
+  readonly method: "GET" | "POST" | "DELETE";
   /** OpenAPI-style path (`/v1/jobs/{id}`). */
   readonly path: string;
   /** Older paths that answer the same, documented as deprecated. */
   readonly aliases?: readonly string[];
   readonly operationId: string;
-  readonly tag: "OpenAI" | "Jobs" | "Log" | "Operators";
+  readonly tag: "OpenAI" | "Jobs" | "Log" | "Operators" | "Accounts";
   readonly summary: string;
   readonly description?: string;
+  /** Who may call it (see `AuthLevel`); every route says, and a test walks them all. */
+  readonly auth: AuthLevel;
+  /** A body limit of its own, in bytes, below the coordinator's (`bodyLimitBytes`). */
+  readonly bodyLimitBytes?: number;
   readonly params?: z.ZodObject;
   readonly body?: z.ZodType;
   /** The success answer: a schema (JSON), or a content type with a description. */
@@ -34,6 +47,11 @@ export interface RouteSpec {
     | { readonly contentType: string; readonly description: string };
   readonly errors: readonly ErrorCode[];
 }
+
+/** What a credential-protected route may answer besides its own errors. */
+const authErrors: readonly ErrorCode[] = ["AUTH_REQUIRED", "AUTH_INVALID", "AUTH_FORBIDDEN", "REQUEST_RATE_LIMITED"];
+/** Small bodies: credentials and settings, never prompts. */
+const smallBody = 16 * 1024;
 
 /** Errors any route that reads a JSON body can answer with. */
 const bodyErrors: readonly ErrorCode[] = [
@@ -44,7 +62,9 @@ const bodyErrors: readonly ErrorCode[] = [
 ];
 /** Errors of every route that admits a job. */
 const admissionErrors: readonly ErrorCode[] = [
+  ...authErrors,
   ...bodyErrors,
+  "REQUEST_IDEMPOTENCY_MISMATCH",
   "REQUEST_PROMPT_TOO_LONG",
   "MODEL_NOT_FOUND",
   "MODEL_TASK_UNSUPPORTED",
@@ -62,7 +82,9 @@ const completionDescription =
   "it ends: the completion's `id` is the job id, and `havn` carries the co-signed receipt. With " +
   "`stream: true` the answer is server-sent events (`text/event-stream`): OpenAI's chunks, the last " +
   "one with `havn`, then `[DONE]`; an error after the first byte arrives as an event with `error`. " +
-  "Send `x-request-id` to have it logged with the job and echoed back.";
+  "Send `x-request-id` to have it logged with the job and echoed back, and `Idempotency-Key` to make a " +
+  "retry safe: the same key (per account, for 24 h) returns the same job — its stream or its answer — and " +
+  "never runs it twice.";
 
 /** Every route of the coordinator's HTTP API, in the order the document lists them. */
 export const routes = {
@@ -70,6 +92,7 @@ export const routes = {
     method: "POST",
     path: "/v1/chat/completions",
     operationId: "createChatCompletion",
+    auth: "jobs",
     tag: "OpenAI",
     summary: "Chat completion (OpenAI-compatible), streamed or not",
     description: completionDescription,
@@ -85,6 +108,7 @@ export const routes = {
     method: "POST",
     path: "/v1/completions",
     operationId: "createCompletion",
+    auth: "jobs",
     tag: "OpenAI",
     summary: "Text completion (OpenAI-compatible), streamed or not",
     description: completionDescription,
@@ -100,69 +124,241 @@ export const routes = {
     method: "GET",
     path: "/v1/models",
     operationId: "listModels",
+    auth: "jobs",
     tag: "OpenAI",
     summary: "Models a node can serve now",
     description: "Only models at least one available node serves; `model: auto` picks among registry models.",
     response: { schema: modelListSchema, description: "The models." },
-    errors: [],
+    errors: authErrors,
   },
   getJob: {
     method: "GET",
     path: "/v1/jobs/{id}",
     aliases: ["/jobs/{id}"],
     operationId: "getJob",
+    auth: "jobs",
     tag: "Jobs",
     summary: "A job: status, output, co-signed receipt, routing decision",
     params: jobIdParamsSchema,
     response: { schema: jobViewSchema, description: "The job." },
-    errors: ["JOB_NOT_FOUND"],
+    errors: [...authErrors, "JOB_NOT_FOUND"],
   },
   cancelJob: {
     method: "POST",
     path: "/v1/jobs/{id}/cancel",
     aliases: ["/jobs/{id}/cancel"],
     operationId: "cancelJob",
+    auth: "jobs",
     tag: "Jobs",
     summary: "Cancel a job that has not ended (again: no change)",
     params: jobIdParamsSchema,
     response: { schema: jobViewSchema, description: "The job, cancelled." },
-    errors: ["JOB_NOT_FOUND", "JOB_ILLEGAL_TRANSITION"],
+    errors: [...authErrors, "JOB_NOT_FOUND", "JOB_ILLEGAL_TRANSITION"],
+  },
+  deleteJob: {
+    method: "DELETE",
+    path: "/v1/jobs/{id}",
+    operationId: "deleteJobData",
+    auth: "jobs",
+    tag: "Jobs",
+    summary: "Delete a job's prompt and output now (a running job is cancelled first)",
+    description:
+      "Leaves the hashes, the receipt and the log entry: the job still proves it ran. Retention does the same " +
+      "by itself after `retentionMs`.",
+    params: jobIdParamsSchema,
+    response: { schema: jobViewSchema, description: "The job, its data deleted." },
+    errors: [...authErrors, "JOB_NOT_FOUND"],
+  },
+  publishJob: {
+    method: "POST",
+    path: "/v1/jobs/{id}/visibility",
+    operationId: "setJobOutputVisibility",
+    auth: "jobs",
+    tag: "Jobs",
+    summary: "Make a job's output readable by anyone who knows its CID, or not",
+    params: jobIdParamsSchema,
+    body: requestSchemas.PublishRequest,
+    bodyLimitBytes: smallBody,
+    response: { schema: jobViewSchema, description: "The job." },
+    errors: [...authErrors, ...bodyErrors, "JOB_NOT_FOUND"],
   },
   getOutput: {
     method: "GET",
     path: "/v1/outputs/{cid}",
     aliases: ["/outputs/{cid}"],
     operationId: "getOutput",
+    auth: "optional",
     tag: "Jobs",
-    summary: "An output's bytes by content id",
+    summary: "An output's bytes by content id: its job's owner's, or one made public",
     params: outputParamsSchema,
     response: { contentType: "application/octet-stream", description: "The bytes whose CIDv1 is `cid`." },
-    errors: ["OUTPUT_NOT_FOUND"],
+    errors: ["AUTH_INVALID", "OUTPUT_NOT_FOUND"],
   },
   getLogEntry: {
     method: "GET",
     path: "/v1/log/{seq}",
     aliases: ["/log/{seq}"],
     operationId: "getLogEntry",
+    auth: "public",
     tag: "Log",
     summary: "One entry of the hash-chained execution log",
     params: logSeqParamsSchema,
     response: { schema: logEntrySchema, description: "The entry." },
     errors: ["LOG_ENTRY_NOT_FOUND"],
   },
+  register: {
+    method: "POST",
+    path: "/auth/register",
+    operationId: "register",
+    auth: "public",
+    tag: "Accounts",
+    summary: "Create an account with an email and a password (open, or by invitation)",
+    body: requestSchemas.RegisterRequest,
+    bodyLimitBytes: smallBody,
+    response: { schema: sessionSchema, description: "The account, signed in." },
+    errors: [
+      ...bodyErrors,
+      "AUTH_EMAIL_TAKEN",
+      "AUTH_REGISTRATION_CLOSED",
+      "AUTH_INVITE_INVALID",
+      "REQUEST_RATE_LIMITED",
+    ],
+  },
+  login: {
+    method: "POST",
+    path: "/auth/login",
+    operationId: "login",
+    auth: "public",
+    tag: "Accounts",
+    summary: "Sign in with an email and a password",
+    body: requestSchemas.LoginRequest,
+    bodyLimitBytes: smallBody,
+    response: { schema: sessionSchema, description: "The account and its tokens." },
+    errors: [...bodyErrors, "AUTH_LOGIN_FAILED", "REQUEST_RATE_LIMITED"],
+  },
+  refresh: {
+    method: "POST",
+    path: "/auth/refresh",
+    operationId: "refresh",
+    auth: "public",
+    tag: "Accounts",
+    summary: "Spend a refresh token for a new access and refresh token (each refresh token works once)",
+    body: requestSchemas.RefreshRequest,
+    bodyLimitBytes: smallBody,
+    response: { schema: sessionSchema, description: "New tokens." },
+    errors: [...bodyErrors, "AUTH_REFRESH_INVALID", "REQUEST_RATE_LIMITED"],
+  },
+  logout: {
+    method: "POST",
+    path: "/auth/logout",
+    operationId: "logout",
+    auth: "public",
+    tag: "Accounts",
+    summary: "End the login a refresh token belongs to",
+    body: requestSchemas.RefreshRequest,
+    bodyLimitBytes: smallBody,
+    response: { contentType: "application/json", description: "`{}`" },
+    errors: [...bodyErrors, "REQUEST_RATE_LIMITED"],
+  },
+  me: {
+    method: "GET",
+    path: "/auth/me",
+    operationId: "me",
+    auth: "account",
+    tag: "Accounts",
+    summary: "Who the credential acts as, and what it may do",
+    response: { schema: meSchema, description: "The account and the credential's scopes." },
+    errors: authErrors,
+  },
+  siweNonce: {
+    method: "POST",
+    path: "/auth/siwe/nonce",
+    operationId: "siweNonce",
+    auth: "public",
+    tag: "Accounts",
+    summary: "A nonce for a Sign-In with Ethereum message (single use, a few minutes)",
+    response: { schema: siweNonceSchema, description: "The nonce." },
+    errors: ["REQUEST_RATE_LIMITED"],
+  },
+  siweVerify: {
+    method: "POST",
+    path: "/auth/siwe/verify",
+    operationId: "siweVerify",
+    auth: "optional",
+    tag: "Accounts",
+    summary: "Sign in with a wallet (EIP-4361), or, signed in, bind the wallet to the account",
+    body: requestSchemas.SiweVerifyRequest,
+    bodyLimitBytes: smallBody,
+    response: { schema: sessionSchema, description: "The wallet's account, signed in (binding answers `Me`)." },
+    errors: [
+      ...bodyErrors,
+      "AUTH_INVALID",
+      "AUTH_SIWE_INVALID",
+      "AUTH_WALLET_TAKEN",
+      "AUTH_REGISTRATION_CLOSED",
+      "REQUEST_RATE_LIMITED",
+    ],
+  },
+  createKey: {
+    method: "POST",
+    path: "/v1/keys",
+    operationId: "createApiKey",
+    auth: "owner",
+    tag: "Accounts",
+    summary: "Create an API key (`havn_sk_…`, shown once): a login, or an admin-scoped key",
+    body: requestSchemas.CreateKeyRequest,
+    bodyLimitBytes: smallBody,
+    response: { schema: apiKeyCreatedSchema, description: "The key." },
+    errors: [...authErrors, ...bodyErrors],
+  },
+  listKeys: {
+    method: "GET",
+    path: "/v1/keys",
+    operationId: "listApiKeys",
+    auth: "owner",
+    tag: "Accounts",
+    summary: "The account's API keys (never the keys themselves)",
+    response: { schema: apiKeyListSchema, description: "The keys." },
+    errors: authErrors,
+  },
+  revokeKey: {
+    method: "DELETE",
+    path: "/v1/keys/{id}",
+    operationId: "revokeApiKey",
+    auth: "owner",
+    tag: "Accounts",
+    summary: "Revoke an API key: it stops working at once",
+    params: keyIdParamsSchema,
+    response: { schema: apiKeySchema, description: "The key, revoked." },
+    errors: [...authErrors, "AUTH_KEY_NOT_FOUND"],
+  },
+  createInvite: {
+    method: "POST",
+    path: "/v1/admin/invites",
+    operationId: "createInvite",
+    auth: "admin",
+    tag: "Accounts",
+    summary: "An invitation to register (admins), for a coordinator whose registration is by invite",
+    body: requestSchemas.InviteRequest,
+    bodyLimitBytes: smallBody,
+    response: { schema: inviteSchema, description: "The invitation (shown once)." },
+    errors: [...authErrors, ...bodyErrors],
+  },
   nodes: {
     method: "GET",
     path: "/v1/nodes",
     operationId: "listNodes",
+    auth: "admin",
     tag: "Operators",
     summary: "Every node this coordinator knows: state, backend health, slots in use, last heartbeat",
     response: { schema: nodeListSchema, description: "Connected nodes first, then offline ones." },
-    errors: [],
+    errors: authErrors,
   },
   health: {
     method: "GET",
     path: "/health",
     operationId: "getHealth",
+    auth: "public",
     tag: "Operators",
     summary: "ok, degraded (no node, unserved queued models, unavailable nodes) or failing (the store)",
     description: "HTTP 200 for `ok` and `degraded`, 503 for `failing`, with the reasons in `reasons`.",
@@ -173,15 +369,17 @@ export const routes = {
     method: "GET",
     path: "/metrics",
     operationId: "getMetrics",
+    auth: "metrics",
     tag: "Operators",
-    summary: "Prometheus metrics (text format)",
+    summary: "Prometheus metrics (text format): a `metrics`-scoped key (Prometheus' `authorization` setting)",
     response: { contentType: "text/plain; version=0.0.4", description: "Metrics in Prometheus text format." },
-    errors: [],
+    errors: authErrors,
   },
   openapi: {
     method: "GET",
     path: "/openapi.json",
     operationId: "getOpenApiDocument",
+    auth: "public",
     tag: "Operators",
     summary: "This document",
     response: { contentType: "application/json", description: "The OpenAPI 3.1 document." },
@@ -191,6 +389,7 @@ export const routes = {
     method: "GET",
     path: "/docs",
     operationId: "getDocs",
+    auth: "public",
     tag: "Operators",
     summary: "This document, rendered for people",
     response: { contentType: "text/html", description: "An HTML page." },
@@ -222,6 +421,12 @@ export function registerRoute<P = Record<string, never>>(
     return handler(request, reply, params);
   };
   for (const path of [spec.path, ...(spec.aliases ?? [])]) {
-    app.route({ method: spec.method, url: fastifyPath(path), handler: run });
+    app.route({
+      method: spec.method,
+      url: fastifyPath(path),
+      handler: run,
+      config: { auth: spec.auth },
+      ...(spec.bodyLimitBytes ? { bodyLimit: spec.bodyLimitBytes } : {}),
+    });
   }
 }

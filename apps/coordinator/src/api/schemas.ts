@@ -11,7 +11,7 @@ import {
   hardwareSchema,
   jobOutputSchema,
 } from "@havn/protocol";
-import { jobStatuses } from "@havn/store";
+import { apiKeyScopes, jobStatuses } from "@havn/store";
 
 /**
  * The shapes of the coordinator's HTTP API, as zod schemas: request bodies (from the protocol
@@ -73,6 +73,12 @@ export const jobViewSchema = z
     error: errorBodySchema.nullable(),
     route: routeDecisionSchema.nullable(),
     request_id: z.string().nullable().describe("The client's x-request-id, when it sent one."),
+    output_public: z.boolean().describe("Whether anyone who knows the output's CID may read it."),
+    data_deleted_at: z
+      .number()
+      .int()
+      .nullable()
+      .describe("When the prompt and output were deleted (retention, or the owner); hashes and the receipt stay."),
   })
   .describe("A job: its status, output, co-signed receipt and routing decision.");
 
@@ -217,11 +223,112 @@ export const logSeqParamsSchema = z.object({
   seq: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).describe("A log position, from 1."),
 });
 
+const email = z.string().trim().email().max(254).describe("An email address; compared case-insensitively.");
+const password = z.string().min(8).max(1024).describe("At least 8 characters.");
+
+export const registerRequestSchema = z.strictObject({
+  email,
+  password,
+  invite: z.string().min(1).max(256).optional().describe("An invitation, when registration is by invite."),
+});
+export const loginRequestSchema = z.strictObject({ email, password: z.string().min(1).max(1024) });
+export const refreshRequestSchema = z.strictObject({ refresh_token: z.string().min(1).max(256) });
+export const siweVerifyRequestSchema = z.strictObject({
+  message: z
+    .string()
+    .min(1)
+    .max(4096)
+    .describe("An EIP-4361 message naming this coordinator's domain and a nonce it issued."),
+  signature: z.string().min(1).max(1024).describe("The wallet's signature of the message (0x hex)."),
+});
+export const createKeyRequestSchema = z.strictObject({
+  name: z.string().trim().min(1).max(64),
+  scopes: z
+    .array(z.enum(apiKeyScopes))
+    .min(1)
+    .max(apiKeyScopes.length)
+    .default(["jobs"])
+    .describe(
+      "`jobs` submits and reads jobs, `node` joins nodes, `metrics` reads /metrics, `admin` (admins only) administers.",
+    ),
+});
+export const inviteRequestSchema = z.strictObject({
+  ttl_seconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(30 * 24 * 3600)
+    .default(7 * 24 * 3600),
+});
+export const publishRequestSchema = z.strictObject({
+  public: z.boolean().describe("Whether anyone who knows the output's CID may read it."),
+});
+
 /** Request bodies, named for the API document. */
 export const requestSchemas = {
   ChatCompletionRequest: chatCompletionRequestSchema,
   CompletionRequest: completionRequestSchema,
+  RegisterRequest: registerRequestSchema,
+  LoginRequest: loginRequestSchema,
+  RefreshRequest: refreshRequestSchema,
+  SiweVerifyRequest: siweVerifyRequestSchema,
+  CreateKeyRequest: createKeyRequestSchema,
+  InviteRequest: inviteRequestSchema,
+  PublishRequest: publishRequestSchema,
 } as const;
+
+export const accountSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal("account"),
+    email: z.string().nullable(),
+    wallet: z.string().nullable().describe("EIP-55 checksummed."),
+    role: z.enum(["user", "admin"]),
+    created_at: z.number().int(),
+  })
+  .describe("An account.");
+
+export const sessionSchema = z
+  .object({
+    account: accountSchema,
+    access_token: z.string().describe("A JWT; send it as `Authorization: Bearer …`. Short-lived."),
+    token_type: z.literal("Bearer"),
+    expires_in: z.number().int().describe("Seconds the access token is valid."),
+    refresh_token: z.string().describe("Spend it at /auth/refresh for a new pair; each one works once."),
+  })
+  .describe("A login: an account and its tokens.");
+
+export const meSchema = z
+  .object({
+    account: accountSchema,
+    via: z.enum(["api_key", "access_token", "dev"]),
+    scopes: z.array(z.enum(apiKeyScopes)),
+    key_id: z.string().nullable(),
+    mode: z.enum(["production", "dev"]),
+  })
+  .describe("Who the credential acts as, and what it may do.");
+
+export const apiKeySchema = z
+  .object({
+    id: z.string(),
+    object: z.literal("api_key"),
+    name: z.string(),
+    prefix: z.string().describe("The key's first characters, to tell keys apart; the key itself is never shown again."),
+    scopes: z.array(z.enum(apiKeyScopes)),
+    created_at: z.number().int(),
+    last_used_at: z.number().int().nullable(),
+    revoked_at: z.number().int().nullable(),
+  })
+  .describe("An API key, as its owner sees it.");
+export const apiKeyCreatedSchema = apiKeySchema
+  .extend({ key: z.string().describe("The key, `havn_sk_…`: shown this once.") })
+  .describe("A new API key, with the key itself (shown once).");
+export const apiKeyListSchema = z.object({ object: z.literal("list"), data: z.array(apiKeySchema) });
+export const siweNonceSchema = z.object({ nonce: z.string(), expires_at: z.number().int() });
+export const inviteSchema = z.object({
+  code: z.string().describe("The invitation (shown once): `invite` in /auth/register."),
+  expires_at: z.number().int(),
+});
 
 /** Response bodies, named for the API document. */
 export const responseSchemas = {
@@ -234,4 +341,19 @@ export const responseSchemas = {
   ModelList: modelListSchema,
   ChatCompletion: chatCompletionResponseSchema,
   Completion: completionResponseSchema,
+  Account: accountSchema,
+  Session: sessionSchema,
+  Me: meSchema,
+  ApiKey: apiKeySchema,
+  ApiKeyCreated: apiKeyCreatedSchema,
+  ApiKeyList: apiKeyListSchema,
+  SiweNonce: siweNonceSchema,
+  Invite: inviteSchema,
 } as const;
+
+export const keyIdParamsSchema = z.object({
+  id: z
+    .string()
+    .regex(/^key-[0-9a-f]{24}$/)
+    .describe("An API key's id."),
+});

@@ -17,6 +17,7 @@ import {
 } from "@havn/protocol";
 import type { CompleteJobInput, CompleteJobResult, Store } from "@havn/store";
 import type { CoordinatorConfig } from "../config.js";
+import type { AuthService } from "../auth/auth-service.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import { attemptErrors } from "../queue/attempt-errors.js";
 import type { Batcher } from "../queue/batcher.js";
@@ -42,6 +43,7 @@ export interface NodeGatewayDeps {
   readonly signatures: SignaturePool;
   readonly telemetry: JobTelemetry;
   readonly metrics: CoordinatorMetrics;
+  readonly auth: AuthService;
   readonly log: FastifyBaseLogger;
 }
 
@@ -173,6 +175,20 @@ export class NodeGateway {
       socket.close(closeCodes.authFailed, "authentication failed");
       return undefined;
     }
+    // The key proves who the node is; a credential proves it may join: its operator's node key,
+    // or the network's join token (neither is logged).
+    const joining = await this.deps.auth.nodeAccount(msg.credential);
+    if (!joining) {
+      sendError(
+        new HavnError(
+          "NODE_CREDENTIAL_REQUIRED",
+          "This coordinator admits nodes with an operator's node-scoped API key (--api-key or HAVN_API_KEY) or the network's join token (--join-token or HAVN_JOIN_TOKEN).",
+        ),
+      );
+      socket.close(closeCodes.credentialRequired, "credential required");
+      log.warn({ node: payload.name, key: payload.node_key }, "refused a node without a valid credential");
+      return undefined;
+    }
     // One key, one live connection. A node that crashed and reconnects finds its old socket
     // still registered (half-open): that one cannot answer a ping and is replaced. Two live
     // processes sharing one key file would knock each other off forever, so the newcomer is
@@ -196,15 +212,24 @@ export class NodeGateway {
     const upsert = await store.upsertNode({
       key: payload.node_key,
       name: payload.name,
+      accountId: joining.accountId,
       capabilities: payload.capabilities,
       hardware: payload.hardware,
       now,
     });
     if (!upsert.ok) {
-      sendError(
-        new HavnError("NODE_NAME_TAKEN", "Another node key already registered this name; choose another name."),
-      );
-      socket.close(closeCodes.nameTaken, "name taken");
+      if (upsert.reason === "key_owned") {
+        sendError(new HavnError("NODE_KEY_OWNED", "This node key belongs to another account."));
+        socket.close(closeCodes.keyOwned, "key owned by another account");
+      } else {
+        sendError(
+          new HavnError(
+            "NODE_NAME_TAKEN",
+            "Another account's node (or another key without an account) holds this name; choose another --name.",
+          ),
+        );
+        socket.close(closeCodes.nameTaken, "name taken");
+      }
       return undefined;
     }
     if (socket.readyState !== socket.OPEN) return undefined;

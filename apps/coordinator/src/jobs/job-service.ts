@@ -24,6 +24,21 @@ export interface SubmitJob {
   readonly workflowId?: string | null;
   /** The client's `x-request-id`, when it sent one. */
   readonly requestId?: string | null;
+  /** The account submitting (null only for jobs no account owns, which production never makes). */
+  readonly accountId: string | null;
+  /** The client's `Idempotency-Key`: a second submission with it returns the first job. */
+  readonly idempotencyKey?: string | null;
+}
+
+/** What `submit` returns: the job, and whether it is one an earlier submission with the same key made. */
+export interface Submitted {
+  readonly job: JobRow;
+  readonly replayed: boolean;
+}
+
+/** Who asks, for the checks that a job is theirs (see `AuthService.mayActFor`). */
+export interface JobActor {
+  readonly mayActFor: (accountId: string | null) => boolean;
 }
 
 const cancelledError: ErrorBody = { code: "JOB_CANCELLED", message: "The job was cancelled.", retryable: false };
@@ -51,8 +66,18 @@ export class JobService {
       : this.catalog.resolve(requested, "chat");
   }
 
-  async submit(request: SubmitJob): Promise<JobRow> {
+  /**
+   * Admits a job. With an idempotency key, a job the account already submitted with it (within
+   * `idempotencyWindowMs`) is returned instead — the same request must come with it — and two
+   * submissions racing with one key still make one job: the store admits only the first.
+   */
+  async submit(request: SubmitJob): Promise<Submitted> {
     const model = this.resolveModel(request.model);
+    const key = request.accountId !== null ? (request.idempotencyKey ?? null) : null;
+    if (key !== null) {
+      const earlier = await this.store.jobByIdempotencyKey(request.accountId!, key);
+      if (earlier) return { job: sameRequest(earlier, model, request), replayed: true };
+    }
     const chars = promptChars(request.input);
     if (chars > this.config.maxPromptChars) {
       throw new HavnError("REQUEST_PROMPT_TOO_LONG", "The prompt is longer than this coordinator accepts.", {
@@ -72,37 +97,69 @@ export class JobService {
       queueDeadlineAt: now + this.config.queueWaitMs,
       now,
       requestId: request.requestId ?? null,
+      accountId: request.accountId,
+      idempotencyKey: key,
     };
     // Placed on a node now when nothing older waits for this model; else it joins the queue.
     const lease = this.dispatcher.place(job);
     // The row is written (with others from the same turn) before anyone is answered.
+    let outcome: AdmissionOutcome;
+    let row: JobRow;
+    let node: string | null = null;
     if (lease === undefined) {
-      await this.admissions.add(job);
-      this.dispatcher.notify();
-      const row = newJobRow(job);
-      this.telemetry.admitted(row, null);
-      return row;
+      outcome = await this.admissions.add(job);
+      row = newJobRow(job);
+    } else {
+      const leased = { ...job, lease };
+      const written = this.admissions.add(leased);
+      row = newJobRow(leased);
+      node = this.registry.get(lease.nodeKey)!.name;
+      // Sent to its node now; what the node answers waits until the row is written (and a
+      // duplicate, never written, is taken back from the node).
+      await this.dispatcher.deliver(
+        row,
+        lease,
+        written.then((o) => {
+          if (o === "duplicate") throw new Error("duplicate idempotency key");
+        }),
+      );
+      outcome = await written;
     }
-    const leased = { ...job, lease };
-    const written = this.admissions.add(leased);
-    const row = newJobRow(leased);
-    const node = this.registry.get(lease.nodeKey)!.name;
-    // Sent to its node now; what the node answers waits until the row is written.
-    await this.dispatcher.deliver(row, lease, written);
-    await written;
+    if (outcome === "duplicate") {
+      // Another submission with this key was written first (same turn, or another replica).
+      const earlier = await this.store.jobByIdempotencyKey(request.accountId!, key!);
+      if (!earlier) throw new HavnError("INTERNAL_ERROR", "An idempotent job was neither written nor found.");
+      return { job: sameRequest(earlier, model, request), replayed: true };
+    }
+    if (lease === undefined) this.dispatcher.notify();
     this.telemetry.admitted(row, node);
-    return row;
+    return { job: row, replayed: false };
   }
 
-  async get(id: string): Promise<JobRow> {
+  /** A job the actor may see: its own (or any, for an admin). Another account's is "not found", not "forbidden". */
+  async get(id: string, actor?: JobActor): Promise<JobRow> {
     const job = await this.store.getJob(id);
-    if (!job) throw new HavnError("JOB_NOT_FOUND", "No job with this id.", { context: { Job: id } });
+    if (!job || (actor && !actor.mayActFor(job.accountId)))
+      throw new HavnError("JOB_NOT_FOUND", "No job with this id.", { context: { Job: id } });
     return job;
   }
 
+  /** Deletes an ended job's prompt and output now (a job still running is cancelled first). */
+  async deleteData(id: string, actor: JobActor): Promise<JobRow> {
+    const job = await this.get(id, actor);
+    if (!isTerminal(job.status)) await this.cancel(id, actor).catch(() => undefined);
+    return (await this.store.deleteJobData(id, Date.now())) ?? (await this.get(id, actor));
+  }
+
+  /** Makes a job's output readable by anyone who knows its CID, or not. */
+  async setOutputPublic(id: string, outputPublic: boolean, actor: JobActor): Promise<JobRow> {
+    await this.get(id, actor);
+    return (await this.store.setOutputPublic(id, outputPublic, Date.now()))!;
+  }
+
   /** Cancels a job that has not finished; cancelling a cancelled job again is a no-op. */
-  async cancel(id: string): Promise<JobRow> {
-    const before = await this.get(id);
+  async cancel(id: string, actor?: JobActor): Promise<JobRow> {
+    const before = await this.get(id, actor);
     if (before.status === "cancelled") return before;
     const job = await this.store.cancelJob(id, cancelledError, Date.now());
     if (!job) {
@@ -126,7 +183,7 @@ export class JobService {
    * nothing the node says about it is acted on before its submitter can subscribe, so only
    * events can change it. A row that has ended already is returned as it is.
    */
-  waitForEnd(submitted: JobRow, timeoutMs: number): Promise<JobRow | undefined> {
+  waitForEnd(submitted: JobRow, timeoutMs: number, readBack = false): Promise<JobRow | undefined> {
     if (isTerminal(submitted.status)) return Promise.resolve(submitted);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -144,8 +201,42 @@ export class JobService {
           reject(shuttingDown(submitted.id));
         }
       });
+      // A row read from the database (a replayed submission) may have ended between the read and
+      // the subscription: read it once more, now that no end can be missed.
+      if (readBack)
+        void this.store.getJob(submitted.id).then((job) => {
+          if (job && isTerminal(job.status)) {
+            clearTimeout(timer);
+            unsubscribe();
+            resolve(job);
+          }
+        }, reject);
     });
   }
+}
+
+/**
+ * An earlier job found by its idempotency key, if it is the same request: same model (as
+ * resolved), same input, same sampling settings (the seed aside: a request without one gets a
+ * random one). Another request under the same key is refused.
+ */
+function sameRequest(earlier: JobRow, model: string, request: SubmitJob): JobRow {
+  const a = earlier.params;
+  const b = request.params;
+  const same =
+    earlier.inputHash === hashCanonical(request.input) &&
+    (earlier.model === model || request.model.trim().toLowerCase() === "auto") &&
+    a.max_tokens === b.max_tokens &&
+    a.temperature === b.temperature &&
+    a.top_p === b.top_p &&
+    JSON.stringify(a.stop) === JSON.stringify(b.stop);
+  if (!same)
+    throw new HavnError(
+      "REQUEST_IDEMPOTENCY_MISMATCH",
+      "This Idempotency-Key was used for a different request; use a new key for a new request.",
+      { context: { Job: earlier.id } },
+    );
+  return earlier;
 }
 
 export function shuttingDown(jobId: string): HavnError {

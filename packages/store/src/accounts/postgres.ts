@@ -175,6 +175,15 @@ export class PostgresAccounts implements AccountStore {
     return r.rowCount === 1;
   }
 
+  async secret(name: string, candidate: string, now: number): Promise<string> {
+    await this.pool.query(
+      `INSERT INTO coordinator_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`,
+      [name, candidate, now],
+    );
+    const row = await this.one(`SELECT value FROM coordinator_secrets WHERE name = $1`, [name]);
+    return String(row!.value);
+  }
+
   async createInvite(codeHash: string, createdBy: string, now: number, expiresAt: number): Promise<void> {
     await this.pool.query(
       `INSERT INTO invites (code_hash, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4)`,

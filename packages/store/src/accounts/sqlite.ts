@@ -60,6 +60,10 @@ export class SqliteAccounts implements AccountStore {
       consumeNonce: db.prepare(
         `UPDATE siwe_nonces SET used_at = ? WHERE nonce = ? AND used_at IS NULL AND expires_at > ?`,
       ),
+      insertSecret: db.prepare(
+        `INSERT INTO coordinator_secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+      ),
+      getSecret: db.prepare(`SELECT value FROM coordinator_secrets WHERE name = ?`),
       insertInvite: db.prepare(
         `INSERT INTO invites (code_hash, created_by, created_at, expires_at) VALUES (?, ?, ?, ?)`,
       ),
@@ -185,6 +189,11 @@ export class SqliteAccounts implements AccountStore {
 
   async consumeNonce(nonce: string, now: number): Promise<boolean> {
     return this.q.consumeNonce.run(now, nonce, now).changes === 1;
+  }
+
+  async secret(name: string, candidate: string, now: number): Promise<string> {
+    this.q.insertSecret.run(name, candidate, now);
+    return (this.q.getSecret.get(name) as { value: string }).value;
   }
 
   async createInvite(codeHash: string, createdBy: string, now: number, expiresAt: number): Promise<void> {

@@ -115,6 +115,12 @@ export interface AccountStore {
   /** Spends a Sign-In with Ethereum nonce: true once, before it expires. */
   consumeNonce(nonce: string, now: number): Promise<boolean>;
 
+  /**
+   * A secret the coordinator keeps for itself: `candidate` is stored if the name has none yet,
+   * and whichever is stored is returned — every replica ends up with the same.
+   */
+  secret(name: string, candidate: string, now: number): Promise<string>;
+
   createInvite(codeHash: string, createdBy: string, now: number, expiresAt: number): Promise<void>;
   /** Spends an invitation for `accountId`: true once, before it expires. */
   consumeInvite(codeHash: string, accountId: string, now: number): Promise<boolean>;

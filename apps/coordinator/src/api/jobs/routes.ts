@@ -1,8 +1,10 @@
-import type { FastifyInstance } from "fastify";
-import { HavnError } from "@havn/protocol";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { HavnError, parseRequestBody } from "@havn/protocol";
 import type { JobRow, Store } from "@havn/store";
-import type { JobService } from "../../jobs/job-service.js";
+import type { AuthService } from "../../auth/auth-service.js";
+import type { JobActor, JobService } from "../../jobs/job-service.js";
 import { registerRoute, routes } from "../route-table.js";
+import { publishRequestSchema } from "../schemas.js";
 
 /** A job as the API shows it (snake_case, like every havn wire format). Never the prompt. */
 export function jobView(job: JobRow) {
@@ -26,6 +28,8 @@ export function jobView(job: JobRow) {
     error: job.error,
     route: job.route,
     request_id: job.requestId,
+    output_public: job.outputPublic,
+    data_deleted_at: job.dataDeletedAt,
   };
 }
 
@@ -35,18 +39,47 @@ const noJob = (raw: Record<string, string>) =>
 export interface JobRouteDeps {
   readonly jobs: JobService;
   readonly store: Store;
+  readonly auth: AuthService;
 }
 
-/** havn's native job API (`/v1/jobs`, `/v1/outputs`, `/v1/log`; the bare paths are aliases). */
+/**
+ * havn's native job API (`/v1/jobs`, `/v1/outputs`, `/v1/log`; the bare paths are aliases). A job
+ * is its submitter's: another account gets JOB_NOT_FOUND, as for a job that does not exist.
+ */
 export function registerJobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
-  const { jobs, store } = deps;
+  const { jobs, store, auth } = deps;
+  const actor = (request: FastifyRequest): JobActor => ({
+    mayActFor: (accountId) => auth.mayActFor(request.principal!, accountId),
+  });
 
-  registerRoute<{ id: string }>(app, routes.getJob, async (_req, _reply, { id }) => jobView(await jobs.get(id)), noJob);
+  registerRoute<{ id: string }>(
+    app,
+    routes.getJob,
+    async (request, _reply, { id }) => jobView(await jobs.get(id, actor(request))),
+    noJob,
+  );
 
   registerRoute<{ id: string }>(
     app,
     routes.cancelJob,
-    async (_req, _reply, { id }) => jobView(await jobs.cancel(id)),
+    async (request, _reply, { id }) => jobView(await jobs.cancel(id, actor(request))),
+    noJob,
+  );
+
+  registerRoute<{ id: string }>(
+    app,
+    routes.deleteJob,
+    async (request, _reply, { id }) => jobView(await jobs.deleteData(id, actor(request))),
+    noJob,
+  );
+
+  registerRoute<{ id: string }>(
+    app,
+    routes.publishJob,
+    async (request, _reply, { id }) => {
+      const body = parseRequestBody(publishRequestSchema, request.body);
+      return jobView(await jobs.setOutputPublic(id, body.public, actor(request)));
+    },
     noJob,
   );
 
@@ -57,7 +90,11 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRouteDeps): voi
   registerRoute<{ cid: string }>(
     app,
     routes.getOutput,
-    async (_req, reply, { cid }) => {
+    async (request, reply, { cid }) => {
+      // Its job's owner's (an admin's), or anyone's once made public; otherwise it does not exist.
+      const principal = request.principal;
+      const admin = principal !== undefined && auth.mayActFor(principal, null);
+      if (!admin && !(await store.outputReadableBy(cid, principal?.accountId ?? null))) throw noOutput({ cid });
       const bytes = await store.getOutput(cid);
       if (!bytes) throw noOutput({ cid });
       return reply.type("application/octet-stream").send(Buffer.from(bytes));

@@ -10,11 +10,11 @@ import {
   type JobOutput,
   type OpenAIKind as Kind,
 } from "@havn/protocol";
-import type { JobRow } from "@havn/store";
+import { isTerminal, type JobRow } from "@havn/store";
 import type { CoordinatorConfig } from "../../config.js";
 import type { NodeRegistry } from "../../gateway/node-registry.js";
-import type { JobEvents } from "../../jobs/job-events.js";
-import { errorOfEndedJob, shuttingDown, type JobService } from "../../jobs/job-service.js";
+import type { JobEvent, JobEvents } from "../../jobs/job-events.js";
+import { errorOfEndedJob, shuttingDown, type JobService, type Submitted } from "../../jobs/job-service.js";
 import { normaliseModelName, type ModelCatalog } from "../../router/model-catalog.js";
 import { sendError } from "../errors.js";
 import { registerRoute, routes } from "../route-table.js";
@@ -25,6 +25,26 @@ export interface OpenAIRouteDeps {
   readonly catalog: ModelCatalog;
   readonly registry: NodeRegistry;
   readonly config: CoordinatorConfig;
+}
+
+/** What an `Idempotency-Key` may be: Stripe's convention, up to 255 printable characters. */
+const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
+
+function idempotencyKeyOf(request: FastifyRequest): string | null {
+  const key = request.headers["idempotency-key"];
+  if (key === undefined) return null;
+  if (typeof key !== "string" || !idempotencyKeyPattern.test(key))
+    throw new HavnError("REQUEST_INVALID", "Idempotency-Key must be 1 to 255 printable ASCII characters.");
+  return key;
+}
+
+/** The event that says how an ended job ended (a replayed stream that subscribed too late for it). */
+function endEvent(job: JobRow): JobEvent {
+  return job.status === "completed"
+    ? { type: "completed", job }
+    : job.status === "cancelled"
+      ? { type: "cancelled", job }
+      : { type: "failed", job };
 }
 
 /** SSE comment lines keep proxies from closing a stream while a job waits in the queue. */
@@ -44,8 +64,8 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
     havn: havnExtension(job),
   });
 
-  async function answer(kind: Kind, job: JobRow, reply: FastifyReply) {
-    const ended = await jobs.waitForEnd(job, config.requestTimeoutMs);
+  async function answer(kind: Kind, { job, replayed }: Submitted, reply: FastifyReply) {
+    const ended = await jobs.waitForEnd(job, config.requestTimeoutMs, replayed);
     if (ended === undefined) {
       throw new HavnError("JOB_TIMEOUT", "The job did not finish within the request timeout; it keeps running.", {
         context: { Job: job.id },
@@ -61,16 +81,27 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
    * retry runs with the same seed and parameters, so its text repeats what the client already
    * has and the stream continues from where it stopped. Should the retry's text differ, the
    * stream ends with JOB_STREAM_INTERRUPTED (the job itself still completes: `GET /jobs/{id}`).
+   *
+   * A replayed submission (its Idempotency-Key named a job already admitted) gets that job's
+   * text in one piece when it ends — the tokens streamed before this connection are not kept —
+   * or at once if it has ended. With a key, a client that hangs up does not cancel the job: it
+   * said it would come back for it.
    */
-  function stream(kind: Kind, job: JobRow, includeUsage: boolean, request: FastifyRequest, reply: FastifyReply) {
+  function stream(
+    kind: Kind,
+    { job, replayed }: Submitted,
+    includeUsage: boolean,
+    idempotent: boolean,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ) {
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, {
+      ...(reply.getHeaders() as Record<string, string>),
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-cache",
       connection: "keep-alive",
-      "x-havn-job-id": job.id,
-      "x-request-id": request.id,
     });
     const created = Math.floor(job.createdAt / 1000);
     const write = (data: unknown) => raw.write(`data: ${JSON.stringify(data)}\n\n`);
@@ -78,8 +109,9 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
     if (kind === "chat") write(chatCompletionChunk(job.id, job.model, created, { role: "assistant", content: "" }));
 
     let sent = "";
-    // A job placed on a node at admission was dispatched before this subscription.
-    let attempt: string | null = job.attemptId;
+    // A job placed on a node at admission was dispatched before this subscription. A replayed
+    // job's current attempt streamed before it: its tokens would not start where the client is.
+    let attempt: string | null = replayed ? null : job.attemptId;
     let attemptText = "";
     let ended = false;
     const keepAlive = setInterval(() => raw.write(": keep-alive\n\n"), keepAliveMs);
@@ -113,7 +145,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
         ),
       );
 
-    const unsubscribe = events.subscribe(job.id, (event) => {
+    const listener = (event: JobEvent) => {
       if (ended) return;
       switch (event.type) {
         case "dispatched":
@@ -146,14 +178,25 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
           // Ended by us, not by the client: the job is not cancelled.
           return fail(shuttingDown(job.id));
       }
-    });
-    // A client that hangs up mid-stream no longer wants the answer: free the node.
+    };
+    const unsubscribe = events.subscribe(job.id, listener);
+    if (replayed) {
+      // It may have ended before (or while) it was read: then no event will come.
+      if (isTerminal(job.status)) listener(endEvent(job));
+      else
+        void jobs.get(job.id).then(
+          (now) => isTerminal(now.status) && listener(endEvent(now)),
+          () => {},
+        );
+    }
+    // A client that hangs up mid-stream no longer wants the answer: free the node — unless it
+    // sent an Idempotency-Key, which says it will retry for this very job.
     raw.on("close", () => {
       if (ended) return;
       ended = true;
       clearInterval(keepAlive);
       unsubscribe();
-      jobs.cancel(job.id).catch(() => {});
+      if (!idempotent) jobs.cancel(job.id).catch(() => {});
     });
   }
 
@@ -165,9 +208,20 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
       const { model, stream: wantsStream, includeUsage, job: spec } = parsed;
       // The client's own x-request-id (not one the coordinator made up) travels with the job.
       const requestId = request.headers["x-request-id"] === request.id ? request.id : null;
-      const job = await jobs.submit({ model, input: spec.input, params: spec.params, stream: wantsStream, requestId });
-      if (wantsStream) return stream(kind, job, includeUsage, request, reply);
-      return await answer(kind, job, reply);
+      const idempotencyKey = idempotencyKeyOf(request);
+      const submitted = await jobs.submit({
+        model,
+        input: spec.input,
+        params: spec.params,
+        stream: wantsStream,
+        requestId,
+        accountId: request.principal?.accountId ?? null,
+        idempotencyKey,
+      });
+      reply.header("x-havn-job-id", submitted.job.id);
+      if (submitted.replayed) reply.header("idempotent-replayed", "true");
+      if (wantsStream) return stream(kind, submitted, includeUsage, idempotencyKey !== null, request, reply);
+      return await answer(kind, submitted, reply);
     } catch (err) {
       return sendError(reply, err);
     }

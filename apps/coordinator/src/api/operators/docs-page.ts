@@ -23,19 +23,24 @@ const page = `<!doctype html>
     <noscript>This page renders <a href="/openapi.json">/openapi.json</a>, the OpenAPI document; it needs JavaScript.</noscript>
     <div id="swagger-ui"></div>
     <script src="/docs/swagger-ui-bundle.js"></script>
-    <script>
-      window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true, validatorUrl: null });
-    </script>
+    <script src="/docs/init.js"></script>
   </body>
 </html>
 `;
+
+/** Starts Swagger UI on the document; a file, not an inline script, so the page's CSP allows only 'self'. */
+const init = `window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true, validatorUrl: null });\n`;
 
 /** `GET /docs`: the OpenAPI document rendered by Swagger UI, with its assets under `/docs/`. */
 export function registerDocsPage(app: FastifyInstance): void {
   const dir = dirname(createRequire(import.meta.url).resolve("swagger-ui-dist/package.json"));
   const cache = new Map<string, Promise<Buffer>>();
-  app.get("/docs", async (_request, reply) => reply.type("text/html; charset=utf-8").send(page));
-  app.get<{ Params: { file: string } }>("/docs/:file", async (request, reply) => {
+  const config = { auth: "public" as const };
+  app.get("/docs", { config }, async (_request, reply) => reply.type("text/html; charset=utf-8").send(page));
+  app.get("/docs/init.js", { config }, async (_request, reply) =>
+    reply.type("text/javascript; charset=utf-8").send(init),
+  );
+  app.get<{ Params: { file: string } }>("/docs/:file", { config }, async (request, reply) => {
     const type = Object.hasOwn(assets, request.params.file) ? assets[request.params.file] : undefined;
     if (type === undefined) return reply.callNotFound();
     let bytes = cache.get(request.params.file);

@@ -1,0 +1,167 @@
+import { HavnError } from "@havn/protocol";
+import { HavnClient } from "@havn/sdk";
+import {
+  authedClient,
+  forgetCredentials,
+  saveCredentials,
+  savedCredentials,
+  type ClientOptions,
+} from "../credentials-file.js";
+import type { LogOptions } from "../options.js";
+import { envSecret, readStdin } from "../secrets.js";
+
+/** Reads a secret typed at a terminal without echoing it. */
+async function promptHidden(question: string): Promise<string> {
+  const input = process.stdin;
+  if (!input.isTTY) return readStdin();
+  process.stderr.write(question);
+  input.setRawMode(true);
+  input.resume();
+  input.setEncoding("utf8");
+  return new Promise((resolve, reject) => {
+    let value = "";
+    const onData = (chunk: string) => {
+      for (const ch of chunk) {
+        if (ch === "\r" || ch === "\n") {
+          input.setRawMode(false);
+          input.pause();
+          input.off("data", onData);
+          process.stderr.write("\n");
+          return resolve(value);
+        }
+        if (ch === "\u0003") {
+          input.setRawMode(false);
+          return reject(new HavnError("CONFIG_INVALID", "Cancelled."));
+        }
+        value = ch === "\u007f" ? value.slice(0, -1) : value + ch;
+      }
+    };
+    input.on("data", onData);
+  });
+}
+
+/** A password: piped in (`--password-stdin`), typed at a prompt, or from HAVN_PASSWORD[_FILE]. */
+async function password(o: { passwordStdin?: boolean }): Promise<string> {
+  const fromEnv = envSecret("HAVN_PASSWORD");
+  if (fromEnv) return fromEnv;
+  if (o.passwordStdin) return readStdin();
+  return promptHidden("password: ");
+}
+
+/**
+ * `havn login`: with an email and password (a login: tokens renewed as they expire) or with an
+ * API key (`--api-key-stdin`, or HAVN_API_KEY). What it saves (mode 0600) is what every client
+ * command for that coordinator sends.
+ */
+export async function login(
+  o: ClientOptions & { email?: string; passwordStdin?: boolean; apiKeyStdin?: boolean; register?: boolean },
+): Promise<void> {
+  if (o.apiKeyStdin || (!o.email && (o.apiKey || envSecret("HAVN_API_KEY")))) {
+    const key = o.apiKeyStdin ? (await readStdin()).trim() : (o.apiKey ?? envSecret("HAVN_API_KEY"))!;
+    const me = await new HavnClient({ baseUrl: o.coordinator, apiKey: key }).me();
+    saveCredentials(o.coordinator, { api_key: key, account: me.account.id });
+    process.stdout.write(
+      `logged in to ${o.coordinator} as ${describe(me.account)} with an API key (${me.scopes.join(", ")})\n`,
+    );
+    return;
+  }
+  if (!o.email) throw new HavnError("CONFIG_INVALID", "havn login needs --email (and a password), or --api-key-stdin.");
+  const client = new HavnClient({ baseUrl: o.coordinator });
+  const pass = await password(o);
+  const session = o.register ? await client.register(o.email, pass) : await client.login(o.email, pass);
+  saveCredentials(o.coordinator, {
+    refresh_token: session.refresh_token,
+    access_token: session.access_token,
+    access_expires_at: Date.now() + session.expires_in * 1000,
+    account: session.account.id,
+  });
+  process.stdout.write(
+    `${o.register ? "registered and logged in" : "logged in"} to ${o.coordinator} as ${describe(session.account)}\n`,
+  );
+}
+
+/** `havn logout`: forgets what `havn login` saved, and ends the login on the coordinator. */
+export async function logout(o: ClientOptions): Promise<void> {
+  const saved = forgetCredentials(o.coordinator);
+  if (saved?.refresh_token)
+    await new HavnClient({ baseUrl: o.coordinator }).logout(saved.refresh_token).catch(() => {});
+  process.stdout.write(saved ? `logged out of ${o.coordinator}\n` : `not logged in to ${o.coordinator}\n`);
+}
+
+const describe = (a: { id: string; email: string | null; wallet: string | null; role: string }) =>
+  `${a.email ?? a.wallet ?? a.id} (${a.id}${a.role === "admin" ? ", admin" : ""})`;
+
+/** `havn whoami`. */
+export async function whoami(o: ClientOptions & { json?: boolean }): Promise<void> {
+  const me = await (await authedClient(o)).me();
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(me, null, 2)}\n`);
+    return;
+  }
+  const how =
+    me.via === "api_key" ? `API key ${me.key_id}` : me.via === "dev" ? "dev mode (no credential needed)" : "a login";
+  process.stdout.write(`${describe(me.account)} via ${how}; scopes: ${me.scopes.join(", ")}\n`);
+  if (!savedCredentials(o.coordinator) && !o.apiKey && me.via !== "dev")
+    process.stdout.write("(credential from HAVN_API_KEY)\n");
+}
+
+/** `havn keys create`: the key is printed once, on stdout, alone — `havn keys create > key` keeps it. */
+export async function keysCreate(o: ClientOptions & { name: string; scopes: string }): Promise<void> {
+  const scopes = o.scopes
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const created = await (await authedClient(o)).createKey(o.name, scopes);
+  process.stderr.write(
+    `created ${created.id} (${created.scopes.join(", ")}): this is the only time the key is shown\n`,
+  );
+  process.stdout.write(`${created.key}\n`);
+}
+
+export async function keysList(o: ClientOptions & { json?: boolean }): Promise<void> {
+  const keys = await (await authedClient(o)).listKeys();
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(keys, null, 2)}\n`);
+    return;
+  }
+  const when = (ms: number | null) =>
+    ms === null ? "never" : new Date(ms).toISOString().slice(0, 16).replace("T", " ");
+  for (const k of keys)
+    process.stdout.write(
+      `${k.id}  ${k.prefix}  ${k.name.padEnd(16)}  ${k.scopes.join(",").padEnd(18)}  last used ${when(k.last_used_at)}${k.revoked_at ? "  REVOKED" : ""}\n`,
+    );
+  if (keys.length === 0) process.stdout.write("no API keys\n");
+}
+
+export async function keysRevoke(id: string, o: ClientOptions): Promise<void> {
+  await (await authedClient(o)).revokeKey(id);
+  process.stdout.write(`revoked ${id}\n`);
+}
+
+/** `havn admin create`, on the coordinator's host: writes the account straight into its database. */
+export async function adminCreate(
+  o: LogOptions & { email: string; passwordStdin?: boolean; dataDir?: string; databaseUrl?: string },
+): Promise<void> {
+  const [{ createLogger }, { resolveDataDir }, { createAdmin }] = await Promise.all([
+    import("../logging.js"),
+    import("../data-dir.js"),
+    import("@havn/coordinator"),
+  ]);
+  const log = await createLogger(o);
+  const pass = await password(o);
+  if (pass.length < 8) throw new HavnError("CONFIG_INVALID", "The password needs at least 8 characters.");
+  const account = await createAdmin({
+    dataDir: resolveDataDir("coordinator", o.dataDir, log),
+    databaseUrl: o.databaseUrl,
+    email: o.email,
+    password: pass,
+  });
+  process.stdout.write(`created admin ${account.email} (${account.id})\n`);
+}
+
+/** `havn admin invite`: an invitation code, for registration by invite. */
+export async function adminInvite(o: ClientOptions & { days: number }): Promise<void> {
+  const invite = await (await authedClient(o)).createInvite(o.days * 24 * 3600);
+  process.stderr.write(`valid until ${new Date(invite.expires_at).toISOString()}; shown once\n`);
+  process.stdout.write(`${invite.code}\n`);
+}

@@ -1,0 +1,92 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, join } from "node:path";
+import { HavnClient } from "@havn/sdk";
+
+/** What `havn login` keeps for one coordinator. */
+interface Saved {
+  readonly api_key?: string;
+  readonly refresh_token?: string;
+  readonly access_token?: string;
+  /** Epoch ms after which the access token is renewed first. */
+  readonly access_expires_at?: number;
+  readonly account?: string;
+}
+
+/** `$HAVN_CONFIG_HOME`, else `$XDG_CONFIG_HOME/havn`, else `~/.config/havn`: `credentials.json`, mode 0600. */
+export function credentialsPath(env: NodeJS.ProcessEnv = process.env): string {
+  const dir =
+    env.HAVN_CONFIG_HOME ||
+    (env.XDG_CONFIG_HOME ? join(env.XDG_CONFIG_HOME, "havn") : join(homedir(), ".config", "havn"));
+  return join(dir, "credentials.json");
+}
+
+const keyOf = (coordinator: string) => coordinator.replace(/\/+$/, "");
+
+function load(): Record<string, Saved> {
+  const path = credentialsPath();
+  if (!existsSync(path)) return {};
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as Record<string, Saved>;
+  } catch {
+    return {};
+  }
+}
+
+/** Writes the file readable by its owner only, replacing it whole (never half-written). */
+function store(all: Record<string, Saved>): void {
+  const path = credentialsPath();
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(all, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
+}
+
+export function saveCredentials(coordinator: string, saved: Saved): void {
+  store({ ...load(), [keyOf(coordinator)]: saved });
+}
+
+export function forgetCredentials(coordinator: string): Saved | undefined {
+  const all = load();
+  const saved = all[keyOf(coordinator)];
+  delete all[keyOf(coordinator)];
+  store(all);
+  return saved;
+}
+
+export function savedCredentials(coordinator: string): Saved | undefined {
+  return load()[keyOf(coordinator)];
+}
+
+/**
+ * The bearer credential a client command sends: `--api-key` or `HAVN_API_KEY`, else what `havn
+ * login` saved for this coordinator — an API key, or an access token renewed with its refresh
+ * token when it is about to expire. Undefined: none (a dev-mode coordinator needs none).
+ */
+export async function bearerFor(coordinator: string, explicit: string | undefined): Promise<string | undefined> {
+  if (explicit) return explicit;
+  const saved = savedCredentials(coordinator);
+  if (!saved) return undefined;
+  if (saved.api_key) return saved.api_key;
+  if (saved.access_token && (saved.access_expires_at ?? 0) > Date.now() + 30_000) return saved.access_token;
+  if (!saved.refresh_token) return undefined;
+  const session = await new HavnClient({ baseUrl: coordinator }).refresh(saved.refresh_token);
+  saveCredentials(coordinator, {
+    refresh_token: session.refresh_token,
+    access_token: session.access_token,
+    access_expires_at: Date.now() + session.expires_in * 1000,
+    ...(saved.account ? { account: saved.account } : {}),
+  });
+  return session.access_token;
+}
+
+export interface ClientOptions {
+  readonly coordinator: string;
+  readonly apiKey?: string | undefined;
+}
+
+/** A client that sends the credential client commands use (see `bearerFor`). */
+export async function authedClient(o: ClientOptions): Promise<HavnClient> {
+  return new HavnClient({ baseUrl: o.coordinator, apiKey: await bearerFor(o.coordinator, o.apiKey) });
+}
