@@ -1,5 +1,5 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
+import { homedir, hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { HavnClient } from "@havn/sdk";
 
@@ -23,25 +23,26 @@ export function credentialsPath(env: NodeJS.ProcessEnv = process.env): string {
 
 const keyOf = (coordinator: string) => coordinator.replace(/\/+$/, "");
 
-function load(): Record<string, Saved> {
-  const path = credentialsPath();
+function readJson<T>(path: string): Record<string, T> {
   if (!existsSync(path)) return {};
   try {
-    return JSON.parse(readFileSync(path, "utf8")) as Record<string, Saved>;
+    return JSON.parse(readFileSync(path, "utf8")) as Record<string, T>;
   } catch {
     return {};
   }
 }
 
-/** Writes the file readable by its owner only, replacing it whole (never half-written). */
-function store(all: Record<string, Saved>): void {
-  const path = credentialsPath();
+/** Writes a file readable by its owner only, replacing it whole (never half-written). */
+function writePrivateJson(path: string, value: unknown): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(all, null, 2)}\n`, { mode: 0o600 });
+  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
   chmodSync(tmp, 0o600);
   renameSync(tmp, path);
 }
+
+const load = () => readJson<Saved>(credentialsPath());
+const store = (all: Record<string, Saved>) => writePrivateJson(credentialsPath(), all);
 
 export function saveCredentials(coordinator: string, saved: Saved): void {
   store({ ...load(), [keyOf(coordinator)]: saved });
@@ -89,4 +90,31 @@ export interface ClientOptions {
 /** A client that sends the credential client commands use (see `bearerFor`). */
 export async function authedClient(o: ClientOptions): Promise<HavnClient> {
   return new HavnClient({ baseUrl: o.coordinator, apiKey: await bearerFor(o.coordinator, o.apiKey) });
+}
+
+/**
+ * The API key a node joins with when its operator gave none: one kept in the node's data dir
+ * (`node-api-key.json`, mode 0600) for this coordinator; else an API key `havn login` saved; else,
+ * with a saved login, a new `node`-scoped key made with it and kept, so restarts reuse it (a
+ * login's access token expires within the hour and is no node credential). Undefined: nothing
+ * saved for this coordinator. `made` is the new key's id when one was made.
+ */
+export async function nodeKeyFromLogin(
+  coordinator: string,
+  dataDir: string,
+): Promise<{ key: string; made?: string } | undefined> {
+  const file = join(dataDir, "node-api-key.json");
+  const kept = readJson<string>(file);
+  const mine = kept[keyOf(coordinator)];
+  if (mine) return { key: mine };
+  const saved = savedCredentials(coordinator);
+  if (!saved) return undefined;
+  if (saved.api_key) return { key: saved.api_key };
+  const bearer = await bearerFor(coordinator, undefined);
+  if (!bearer) return undefined;
+  const made = await new HavnClient({ baseUrl: coordinator, apiKey: bearer }).createKey(`node on ${hostname()}`, [
+    "node",
+  ]);
+  writePrivateJson(file, { ...kept, [keyOf(coordinator)]: made.key });
+  return { key: made.key, made: made.id };
 }

@@ -65,6 +65,10 @@ export interface CoordinatorApp {
   readonly jobs: JobService;
   readonly metrics: CoordinatorMetrics;
   readonly auth: AuthService;
+  /** Every route the coordinator registered, with who may call it: the access-rule test walks them. */
+  readonly routes: readonly { readonly method: string; readonly url: string; readonly auth: string | undefined }[];
+  /** Runs retention now (it also runs each minute): see `Sweeper.retain`. */
+  retain(): Promise<{ deleted: number; forgotten: number }>;
   close(): Promise<void>;
 }
 
@@ -101,6 +105,11 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   });
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
+  });
+  const registered: { method: string; url: string; auth: string | undefined }[] = [];
+  app.addHook("onRoute", (route) => {
+    for (const method of [route.method].flat())
+      if (method !== "HEAD") registered.push({ method, url: route.url, auth: route.config?.auth });
   });
   installErrorHandling(app);
   await app.register(websocket, { options: { maxPayload: config.maxFrameBytes } });
@@ -262,6 +271,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     jobs,
     metrics,
     auth,
+    routes: registered,
+    retain: () => sweeper.retain(),
     close: () => app.close(),
   };
 }

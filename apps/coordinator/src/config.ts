@@ -173,9 +173,12 @@ export type CoordinatorConfig = Readonly<
 export function compileConfig(options: CoordinatorOptions = {}): CoordinatorConfig {
   const parsed = configSchema.safeParse(options);
   if (!parsed.success) {
-    throw new HavnError("CONFIG_INVALID", "Invalid coordinator options.", {
-      details: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
-    });
+    const details = parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
+    throw new HavnError(
+      "CONFIG_INVALID",
+      `Invalid coordinator options: ${details.map((d) => `${d.path || "options"}: ${d.message}`).join("; ")}.`,
+      { details },
+    );
   }
   const c = parsed.data;
   return Object.freeze({

@@ -17,8 +17,8 @@ interface NodeSpecCommon {
   readonly keys?: KeyPair;
   /** How often the node checks its backend, in ms. Default 5 000 (as `havn node`). */
   readonly healthCheckMs?: number;
-  /** What the node joins with. Default: the network's (`NetworkOptions.nodeCredential`). */
-  readonly credential?: NodeCredential;
+  /** What the node joins with; null: nothing. Default: the network's (`NetworkOptions.nodeCredential`). */
+  readonly credential?: NodeCredential | null;
 }
 
 /** A node to start: the built-in engine, a scripted backend, or any backend you made. */
@@ -108,9 +108,11 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Networ
       maxReconnectMs: 500,
       healthCheckMs: spec.healthCheckMs,
       credential:
-        spec.credential ??
-        options.nodeCredential ??
-        (options.coordinator?.joinToken ? { join_token: options.coordinator.joinToken } : undefined),
+        spec.credential === null
+          ? undefined
+          : (spec.credential ??
+            options.nodeCredential ??
+            (options.coordinator?.joinToken ? { join_token: options.coordinator.joinToken } : undefined)),
       logger: options.logger,
     });
     await agent.start();

@@ -4,7 +4,7 @@ import { NodeAgent, NodeMetrics, serveMetrics } from "@havn/node-agent";
 import { HavnError } from "@havn/protocol";
 import { listenError } from "@havn/protocol/local";
 import type { Logger } from "pino";
-import { bearerFor } from "../credentials-file.js";
+import { nodeKeyFromLogin } from "../credentials-file.js";
 import { resolveDataDir } from "../data-dir.js";
 import { createLogger } from "../logging.js";
 import { onShutdown, reportError, type LogOptions } from "../options.js";
@@ -78,9 +78,18 @@ export async function startNode(
   metrics?: NodeMetrics,
 ): Promise<{ agent: NodeAgent; backend: Backend }> {
   const backend = makeBackend(o, o.dataDir, log);
-  // The operator's key (flag, HAVN_API_KEY, or what `havn login` saved) or the join token.
-  const apiKey = await bearerFor(o.coordinator, o.apiKey).catch(() => undefined);
-  const joinToken = o.joinToken ?? envSecret("HAVN_JOIN_TOKEN");
+  // The operator's key (flag, HAVN_API_KEY, or one made with what `havn login` saved) or the join token.
+  const joinToken = o.joinToken || envSecret("HAVN_JOIN_TOKEN");
+  let apiKey = o.apiKey;
+  if (!apiKey && !joinToken) {
+    const fromLogin = await nodeKeyFromLogin(o.coordinator, o.dataDir).catch((err: unknown) => {
+      log.warn({ err }, "could not make a node key with the saved login; run `havn login` again");
+      return undefined;
+    });
+    if (fromLogin?.made)
+      log.info({ key: fromLogin.made }, "made a node-scoped API key with the saved login, kept in the data dir");
+    apiKey = fromLogin?.key;
+  }
   const agent = new NodeAgent({
     coordinatorUrl: o.coordinator,
     backend,

@@ -390,13 +390,17 @@ export class AuthService {
 
   /**
    * Who a joining node is: its operator's account (a `node`-scoped API key), no account (the
-   * network's join token), or dev mode's account. Undefined: it may not join.
+   * network's join token), or dev mode's account. Undefined: it may not join. A login's access
+   * token is no node credential: it expires within the hour, and the node's next reconnect would
+   * be refused.
    */
   async nodeAccount(credential: NodeCredential | undefined): Promise<{ accountId: string | null } | undefined> {
     if (this.config.mode === "dev") return { accountId: devAccount.id };
     if (credential?.api_key) {
       const principal = await this.principalOf(credential.api_key).catch(() => undefined);
-      return principal?.scopes.has("node") ? { accountId: principal.accountId } : undefined;
+      return principal?.via === "api_key" && principal.scopes.has("node")
+        ? { accountId: principal.accountId }
+        : undefined;
     }
     const token = this.config.joinToken;
     if (credential?.join_token && token && sameHash(sha256Hex(credential.join_token), sha256Hex(token)))

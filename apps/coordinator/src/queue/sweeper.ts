@@ -8,6 +8,10 @@ import type { Dispatcher } from "./dispatcher.js";
 
 /** Jobs checked per sweep (one query) for waiters on other replicas' work; the rest wait for the next. */
 const maxWatchedPerSweep = 500;
+/** How often retention runs (deleting old jobs' data, forgetting old idempotency keys), in ms. */
+const retentionEveryMs = 60_000;
+/** Jobs whose data one retention pass deletes at most (one transaction); the rest wait a minute. */
+const retentionBatch = 1_000;
 
 /**
  * The background loop: re-queues expired leases, fails jobs past their queue wait, drops nodes
@@ -17,6 +21,7 @@ const maxWatchedPerSweep = 500;
 export class Sweeper {
   private timer: NodeJS.Timeout | undefined;
   private sweeping = false;
+  private retainedAt = 0;
 
   constructor(
     private readonly store: Store,
@@ -44,6 +49,21 @@ export class Sweeper {
   private async watchOtherReplicas(): Promise<void> {
     const ended = await this.store.endedJobs(this.events.watched().slice(0, maxWatchedPerSweep));
     for (const job of ended) this.events.announceEnded(job);
+  }
+
+  /**
+   * Retention: prompts and outputs of jobs that ended longer than `retentionMs` ago are deleted
+   * (hashes, receipts and the log stay), and idempotency keys older than their window are
+   * forgotten, so a key may name a new job again.
+   */
+  async retain(now = Date.now()): Promise<{ deleted: number; forgotten: number }> {
+    const deleted =
+      this.config.retentionMs > 0
+        ? await this.store.expireJobData(now - this.config.retentionMs, now, retentionBatch)
+        : 0;
+    const forgotten = await this.store.clearIdempotencyKeys(now - this.config.idempotencyWindowMs);
+    if (deleted > 0 || forgotten > 0) this.log.info({ deleted, forgotten }, "retention");
+    return { deleted, forgotten };
   }
 
   async sweep(): Promise<void> {
@@ -88,6 +108,10 @@ export class Sweeper {
       for (const job of await this.store.expireQueued(attemptErrors.noCapacity, now))
         this.events.emitTransition(job, null);
       if (this.store.caps.sharedByReplicas) await this.watchOtherReplicas();
+      if (now - this.retainedAt >= retentionEveryMs) {
+        this.retainedAt = now;
+        await this.retain(now);
+      }
       this.dispatcher.notify();
     } catch (err) {
       this.log.error({ err }, "sweep failed");

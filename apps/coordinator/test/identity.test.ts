@@ -1,0 +1,579 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import OpenAI from "openai";
+import { pino } from "pino";
+import { createSiweMessage } from "viem/siwe";
+import { privateKeyToAccount } from "viem/accounts";
+import { afterEach, describe, expect, inject, it } from "vitest";
+import { generateKeyPair } from "@havn/protocol";
+import { openStore } from "@havn/store";
+import type { ScriptedBackend } from "@havn/testkit";
+import { startNetwork, type Network, type NetworkOptions } from "@havn/testkit";
+import { startCoordinator } from "../src/index.ts";
+
+const joinToken = "join-token-for-tests-0123456789";
+let net: Network | undefined;
+afterEach(async () => {
+  await net?.close();
+  net = undefined;
+});
+
+/** A production network: credentials required, nodes join with the join token. */
+async function production(extra: Partial<NetworkOptions> = {}, coordinator: NetworkOptions["coordinator"] = {}) {
+  net = await startNetwork({
+    nodes: [{ backend: "scripted", name: "n1", slots: 4 }],
+    ...extra,
+    coordinator: { mode: "production", joinToken, rateLimitPerMinute: 0, ...coordinator },
+  });
+  return net;
+}
+
+interface Answer {
+  status: number;
+  body: Record<string, unknown> & { error?: { code: string } };
+  headers: Headers;
+}
+
+async function call(
+  n: Network,
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  const r = await fetch(`${n.url}${path}`, {
+    method,
+    headers: {
+      ...(options.body !== undefined ? { "content-type": "application/json" } : {}),
+      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+      ...options.headers,
+    },
+    ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+  });
+  const text = await r.text();
+  let body: Answer["body"] = {};
+  try {
+    body = JSON.parse(text) as Answer["body"];
+  } catch {
+    body = { text } as Answer["body"];
+  }
+  return { status: r.status, body, headers: r.headers };
+}
+
+/** Registers an account and gives it a login and keys of the scopes asked. */
+async function person(n: Network, name: string, keyScopes: Record<string, string[]> = { jobs: ["jobs"] }) {
+  const password = `${name}-correct-horse-battery`;
+  const reg = await call(n, "POST", "/auth/register", { body: { email: `${name}@example.com`, password } });
+  expect(reg.status).toBe(201);
+  const access = reg.body.access_token as string;
+  const keys: Record<string, string> = {};
+  const keyIds: Record<string, string> = {};
+  for (const [label, scopes] of Object.entries(keyScopes)) {
+    const k = await call(n, "POST", "/v1/keys", { token: access, body: { name: label, scopes } });
+    expect(k.status).toBe(201);
+    keys[label] = k.body.key as string;
+    keyIds[label] = k.body.id as string;
+  }
+  return {
+    accountId: (reg.body.account as { id: string }).id,
+    password,
+    access,
+    refresh: reg.body.refresh_token as string,
+    keys,
+    keyIds,
+  };
+}
+
+const chat = (content: string, extra: Record<string, unknown> = {}) => ({
+  model: "havn-tiny",
+  messages: [{ role: "user", content }],
+  max_tokens: 8,
+  ...extra,
+});
+
+describe.each(["sqlite", "postgres"] as const)("who may call what, on %s", (kind) => {
+  it("walks every route: anonymous, a wrong-scope key, a revoked key, another account's key", async () => {
+    const n = await production({ store: kind, pgAdminUrl: inject("pgAdminUrl") });
+    const alice = await person(n, "alice", { jobs: ["jobs"], node: ["node"], revoked: ["jobs"] });
+    const mallory = await person(n, "mallory", { jobs: ["jobs", "metrics"] });
+    const revoked = await call(n, "DELETE", `/v1/keys/${alice.keyIds.revoked}`, { token: alice.access });
+    expect(revoked.status).toBe(200);
+    const done = await call(n, "POST", "/v1/chat/completions", { token: alice.keys.jobs, body: chat("alice's") });
+    expect(done.status).toBe(200);
+    const job = done.body.id as string;
+    const cid = (done.body.havn as { output_cid: string }).output_cid;
+
+    type Case = {
+      /** Who may call it, as the route table says. */
+      readonly level: string;
+      readonly request: { method: string; path: string; body?: unknown };
+      /** A route about one of Alice's things: another account gets 404, not 403. */
+      readonly alices?: boolean;
+    };
+    // One entry per registered route; a route added without one fails the first assertion.
+    const cases: Record<string, Case> = {
+      "POST /v1/chat/completions": {
+        level: "jobs",
+        request: { method: "POST", path: "/v1/chat/completions", body: chat("x") },
+      },
+      "POST /v1/completions": {
+        level: "jobs",
+        request: { method: "POST", path: "/v1/completions", body: { model: "havn-tiny", prompt: "x", max_tokens: 4 } },
+      },
+      "GET /v1/models": { level: "jobs", request: { method: "GET", path: "/v1/models" } },
+      "GET /v1/jobs/:id": { level: "jobs", request: { method: "GET", path: `/v1/jobs/${job}` }, alices: true },
+      "GET /jobs/:id": { level: "jobs", request: { method: "GET", path: `/jobs/${job}` }, alices: true },
+      "POST /v1/jobs/:id/cancel": {
+        level: "jobs",
+        request: { method: "POST", path: `/v1/jobs/${job}/cancel` },
+        alices: true,
+      },
+      "POST /jobs/:id/cancel": {
+        level: "jobs",
+        request: { method: "POST", path: `/jobs/${job}/cancel` },
+        alices: true,
+      },
+      "DELETE /v1/jobs/:id": { level: "jobs", request: { method: "DELETE", path: `/v1/jobs/${job}` }, alices: true },
+      "POST /v1/jobs/:id/visibility": {
+        level: "jobs",
+        request: { method: "POST", path: `/v1/jobs/${job}/visibility`, body: { public: false } },
+        alices: true,
+      },
+      "GET /v1/outputs/:cid": {
+        level: "optional",
+        request: { method: "GET", path: `/v1/outputs/${cid}` },
+        alices: true,
+      },
+      "GET /outputs/:cid": { level: "optional", request: { method: "GET", path: `/outputs/${cid}` }, alices: true },
+      "GET /v1/log/:seq": { level: "public", request: { method: "GET", path: "/v1/log/1" } },
+      "GET /log/:seq": { level: "public", request: { method: "GET", path: "/log/1" } },
+      "POST /auth/register": { level: "public", request: { method: "POST", path: "/auth/register", body: {} } },
+      "POST /auth/login": { level: "public", request: { method: "POST", path: "/auth/login", body: {} } },
+      "POST /auth/refresh": { level: "public", request: { method: "POST", path: "/auth/refresh", body: {} } },
+      "POST /auth/logout": { level: "public", request: { method: "POST", path: "/auth/logout", body: {} } },
+      "GET /auth/me": { level: "account", request: { method: "GET", path: "/auth/me" } },
+      "POST /auth/siwe/nonce": { level: "public", request: { method: "POST", path: "/auth/siwe/nonce" } },
+      "POST /auth/siwe/verify": { level: "optional", request: { method: "POST", path: "/auth/siwe/verify", body: {} } },
+      "POST /v1/keys": { level: "owner", request: { method: "POST", path: "/v1/keys", body: { name: "x" } } },
+      "GET /v1/keys": { level: "owner", request: { method: "GET", path: "/v1/keys" } },
+      "DELETE /v1/keys/:id": { level: "owner", request: { method: "DELETE", path: `/v1/keys/${alice.keyIds.jobs}` } },
+      "POST /v1/admin/invites": { level: "admin", request: { method: "POST", path: "/v1/admin/invites", body: {} } },
+      "GET /v1/nodes": { level: "admin", request: { method: "GET", path: "/v1/nodes" } },
+      "GET /health": { level: "public", request: { method: "GET", path: "/health" } },
+      "GET /metrics": { level: "metrics", request: { method: "GET", path: "/metrics" } },
+      "GET /openapi.json": { level: "public", request: { method: "GET", path: "/openapi.json" } },
+      "GET /docs": { level: "public", request: { method: "GET", path: "/docs" } },
+      "GET /docs/init.js": { level: "public", request: { method: "GET", path: "/docs/init.js" } },
+      "GET /docs/:file": { level: "public", request: { method: "GET", path: "/docs/swagger-ui.css" } },
+      "GET /nodes/connect": { level: "public", request: { method: "GET", path: "/nodes/connect" } },
+    };
+    const registered = n.coordinator.routes.map((r) => ({ key: `${r.method} ${r.url}`, auth: r.auth }));
+    expect(registered.map((r) => r.key).sort()).toEqual(Object.keys(cases).sort());
+    for (const r of registered) expect([r.key, r.auth]).toEqual([r.key, cases[r.key]!.level]);
+
+    const send = (c: Case, token?: string) =>
+      call(n, c.request.method, c.request.path, { token, body: c.request.body });
+    for (const [key, c] of Object.entries(cases)) {
+      const anonymous = await send(c);
+      const revokedKey = await send(c, alice.keys.revoked);
+      if (c.level === "public") {
+        expect([key, anonymous.status]).not.toEqual([key, 401]);
+        continue;
+      }
+      // A revoked key is refused everywhere a credential is looked at.
+      expect([key, revokedKey.status, revokedKey.body.error?.code]).toEqual([key, 401, "AUTH_INVALID"]);
+      if (c.level === "optional") {
+        expect([key, anonymous.status]).not.toEqual([key, 401]);
+        if (c.alices) {
+          // Anonymous may ask, but Alice's private output is "not found" to anyone else.
+          expect([key, anonymous.status]).toEqual([key, 404]);
+          expect([key, (await send(c, mallory.keys.jobs)).status]).toEqual([key, 404]);
+        }
+        continue;
+      }
+      expect([key, anonymous.status, anonymous.body.error?.code]).toEqual([key, 401, "AUTH_REQUIRED"]);
+      expect(anonymous.headers.get("www-authenticate")).toBe("Bearer");
+      if (c.level === "account") continue; // any valid credential will do
+      // A key without the scope the route needs.
+      const wrongScope = c.level === "metrics" ? alice.keys.jobs : alice.keys.node;
+      const wrong = await send(c, wrongScope);
+      expect([key, wrong.status, wrong.body.error?.code]).toEqual([key, 403, "AUTH_FORBIDDEN"]);
+      if (c.alices) {
+        // Mallory's key has the scope; Alice's job is still not hers to see.
+        const theirs = await send(c, mallory.keys.jobs);
+        expect([key, theirs.status, theirs.body.error?.code]).toEqual([key, 404, "JOB_NOT_FOUND"]);
+      }
+    }
+    // Alice still has her job, untouched by Mallory's attempts.
+    const mine = await call(n, "GET", `/v1/jobs/${job}`, { token: alice.keys.jobs });
+    expect(mine.body).toMatchObject({ status: "completed", data_deleted_at: null });
+    // Mallory's metrics key reads /metrics; her jobs key does not administer.
+    expect((await call(n, "GET", "/metrics", { token: mallory.keys.jobs })).status).toBe(200);
+  });
+});
+
+describe("production mode", () => {
+  it("the official openai client works with a valid key and gets AuthenticationError with a made-up one", async () => {
+    const n = await production();
+    const alice = await person(n, "alice");
+    const good = new OpenAI({ baseURL: `${n.url}/v1`, apiKey: alice.keys.jobs, maxRetries: 0 });
+    const r = await good.chat.completions.create(chat("hello") as never);
+    expect((r as { choices: { message: { content: string } }[] }).choices[0]!.message.content).toBeTruthy();
+    const bad = new OpenAI({ baseURL: `${n.url}/v1`, apiKey: "sk-made-up-0000", maxRetries: 0 });
+    await expect(bad.chat.completions.create(chat("hello") as never)).rejects.toBeInstanceOf(
+      OpenAI.AuthenticationError,
+    );
+    const none = new OpenAI({ baseURL: `${n.url}/v1`, apiKey: "havn_sk_" + "A".repeat(43), maxRetries: 0 });
+    await expect(none.models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+  });
+
+  it("another account's stream is not its to watch: the job is the submitter's", async () => {
+    const n = await production({ nodes: [{ backend: "scripted", name: "slow", tokens: 20, tokenDelayMs: 20 }] });
+    const alice = await person(n, "alice");
+    const mallory = await person(n, "mallory");
+    const stream = await fetch(`${n.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${alice.keys.jobs}` },
+      body: JSON.stringify(chat("streamed", { stream: true, max_tokens: 20 })),
+    });
+    const id = stream.headers.get("x-havn-job-id")!;
+    expect((await call(n, "GET", `/v1/jobs/${id}`, { token: mallory.keys.jobs })).status).toBe(404);
+    expect((await call(n, "POST", `/v1/jobs/${id}/cancel`, { token: mallory.keys.jobs })).status).toBe(404);
+    expect(await stream.text()).toContain("[DONE]");
+    expect((await call(n, "GET", `/v1/jobs/${id}`, { token: alice.keys.jobs })).body.status).toBe("completed");
+  });
+
+  it("a node joins only with its operator's node key or the join token, bound to its account", async () => {
+    const n = await production({ nodes: [] });
+    const alice = await person(n, "alice", { jobs: ["jobs"], node: ["node"] });
+    const mallory = await person(n, "mallory", { node: ["node"] });
+    const refused = async (credential: { api_key?: string; join_token?: string } | null = null) =>
+      n.addNode({ backend: "scripted", name: `x-${Math.random()}`, credential });
+    await expect(refused()).rejects.toMatchObject({ code: "NODE_CREDENTIAL_REQUIRED" });
+    await expect(refused({ join_token: "not-the-join-token-at-all" })).rejects.toMatchObject({
+      code: "NODE_CREDENTIAL_REQUIRED",
+    });
+    await expect(refused({ api_key: alice.keys.jobs })).rejects.toMatchObject({ code: "NODE_CREDENTIAL_REQUIRED" });
+    // A login's access token expires within the hour: no credential for a node that reconnects.
+    await expect(refused({ api_key: alice.access })).rejects.toMatchObject({ code: "NODE_CREDENTIAL_REQUIRED" });
+    expect(n.coordinator.registry.size).toBe(0);
+
+    const keys = generateKeyPair();
+    await n.addNode({ backend: "scripted", name: "alices-gpu", keys, credential: { api_key: alice.keys.node } });
+    expect((await n.coordinator.store.getNode(keys.publicKey))?.accountId).toBe(alice.accountId);
+    await n.nodes[0]!.agent.stop();
+    await expect(
+      n.addNode({ backend: "scripted", name: "alices-gpu", keys, credential: { api_key: mallory.keys.node } }),
+    ).rejects.toMatchObject({ code: "NODE_KEY_OWNED" });
+    await expect(
+      n.addNode({ backend: "scripted", name: "alices-gpu", credential: { api_key: mallory.keys.node } }),
+    ).rejects.toMatchObject({ code: "NODE_NAME_TAKEN" });
+    // The join token admits a node with no account behind it.
+    await n.addNode({ backend: "scripted", name: "community", credential: { join_token: joinToken } });
+    expect(n.coordinator.registry.all().map((s) => s.name)).toEqual(["community"]);
+  });
+
+  it("logins rotate: a refresh token works once, and a replayed one ends the login", async () => {
+    const n = await production();
+    const alice = await person(n, "alice");
+    const wrong = await call(n, "POST", "/auth/login", { body: { email: "alice@example.com", password: "nope-nope" } });
+    expect([wrong.status, wrong.body.error?.code]).toEqual([401, "AUTH_LOGIN_FAILED"]);
+    const unknown = await call(n, "POST", "/auth/login", { body: { email: "who@example.com", password: "nope-nope" } });
+    expect(unknown.body.error?.code).toBe("AUTH_LOGIN_FAILED");
+    const next = await call(n, "POST", "/auth/refresh", { body: { refresh_token: alice.refresh } });
+    expect(next.status).toBe(200);
+    expect((await call(n, "GET", "/auth/me", { token: next.body.access_token as string })).body).toMatchObject({
+      via: "access_token",
+      scopes: ["jobs", "node"],
+    });
+    // A thief replays the first refresh token: refused, and the login it belongs to is over.
+    const replay = await call(n, "POST", "/auth/refresh", { body: { refresh_token: alice.refresh } });
+    expect([replay.status, replay.body.error?.code]).toEqual([401, "AUTH_REFRESH_INVALID"]);
+    const after = await call(n, "POST", "/auth/refresh", { body: { refresh_token: next.body.refresh_token } });
+    expect(after.status).toBe(401);
+    expect(
+      (await call(n, "POST", "/auth/register", { body: { email: "ALICE@example.com", password: "another-one" } })).body
+        .error?.code,
+    ).toBe("AUTH_EMAIL_TAKEN");
+    // A user may not mint an admin key; a forged token is not a credential.
+    const adminKey = await call(n, "POST", "/v1/keys", { token: alice.access, body: { name: "x", scopes: ["admin"] } });
+    expect(adminKey.body.error?.code).toBe("AUTH_FORBIDDEN");
+    const [h, p] = alice.access.split(".");
+    const forged = `${h}.${Buffer.from(JSON.stringify({ sub: alice.accountId, role: "admin" })).toString("base64url")}.${p}`;
+    expect((await call(n, "GET", "/v1/nodes", { token: forged })).body.error?.code).toBe("AUTH_INVALID");
+  });
+
+  it("signs in with a wallet (EIP-4361), once per nonce, and binds a wallet to a signed-in account", async () => {
+    const n = await production();
+    const wallet = privateKeyToAccount(`0x${"11".repeat(32)}`);
+    const host = new URL(n.url).host;
+    const message = async (address = wallet.address) => {
+      const { nonce } = (await call(n, "POST", "/auth/siwe/nonce")).body as { nonce: string };
+      return createSiweMessage({ address, chainId: 1, domain: host, nonce, uri: n.url, version: "1" });
+    };
+    const m = await message();
+    const signature = await wallet.signMessage({ message: m });
+    const signedIn = await call(n, "POST", "/auth/siwe/verify", { body: { message: m, signature } });
+    expect(signedIn.status).toBe(200);
+    expect(signedIn.body.account).toMatchObject({ wallet: wallet.address, email: null });
+    const again = await call(n, "POST", "/auth/siwe/verify", { body: { message: m, signature } });
+    expect(again.body.error?.code).toBe("AUTH_SIWE_INVALID");
+    // Another wallet's signature over this message, and a message for another domain.
+    const other = privateKeyToAccount(`0x${"22".repeat(32)}`);
+    const m2 = await message();
+    const forged = await call(n, "POST", "/auth/siwe/verify", {
+      body: { message: m2, signature: await other.signMessage({ message: m2 }) },
+    });
+    expect(forged.body.error?.code).toBe("AUTH_SIWE_INVALID");
+    const { nonce } = (await call(n, "POST", "/auth/siwe/nonce")).body as { nonce: string };
+    const elsewhere = createSiweMessage({
+      address: wallet.address,
+      chainId: 1,
+      domain: "evil.example",
+      nonce,
+      uri: "https://evil.example",
+      version: "1",
+    });
+    const phished = await call(n, "POST", "/auth/siwe/verify", {
+      body: { message: elsewhere, signature: await wallet.signMessage({ message: elsewhere }) },
+    });
+    expect(phished.body.error?.code).toBe("AUTH_SIWE_INVALID");
+    // Bob binds his wallet to his email account; Alice's wallet is taken.
+    const bob = await person(n, "bob");
+    const m3 = await message(other.address);
+    const bound = await call(n, "POST", "/auth/siwe/verify", {
+      token: bob.access,
+      body: { message: m3, signature: await other.signMessage({ message: m3 }) },
+    });
+    expect(bound.body.account).toMatchObject({ email: "bob@example.com", wallet: other.address });
+    const m4 = await message();
+    const taken = await call(n, "POST", "/auth/siwe/verify", {
+      token: bob.access,
+      body: { message: m4, signature: await wallet.signMessage({ message: m4 }) },
+    });
+    expect(taken.body.error?.code).toBe("AUTH_WALLET_TAKEN");
+  });
+
+  it("registration by invite: closed without one, open with an admin's", async () => {
+    const n = await production({}, { registration: "invite" });
+    const closed = await call(n, "POST", "/auth/register", {
+      body: { email: "x@example.com", password: "password-1" },
+    });
+    expect(closed.body.error?.code).toBe("AUTH_REGISTRATION_CLOSED");
+    await n.coordinator.store.accounts.create({ id: "acc-root", email: "root@example.com", role: "admin", now: 1 });
+    const root = await n.coordinator.auth.createKey(
+      { accountId: "acc-root", role: "admin", scopes: new Set(["admin", "jobs"]), via: "access_token" },
+      { name: "root", scopes: ["admin"] },
+    );
+    const invite = await call(n, "POST", "/v1/admin/invites", { token: root.key, body: {} });
+    expect(invite.status).toBe(201);
+    const code = invite.body.code as string;
+    const reg = await call(n, "POST", "/auth/register", {
+      body: { email: "x@example.com", password: "password-1", invite: code },
+    });
+    expect(reg.status).toBe(201);
+    const twice = await call(n, "POST", "/auth/register", {
+      body: { email: "y@example.com", password: "password-1", invite: code },
+    });
+    expect(twice.body.error?.code).toBe("AUTH_INVITE_INVALID");
+  });
+
+  it("guards: a rate limit per credential with Retry-After, CORS by allowlist, security headers", async () => {
+    const n = await production(
+      {},
+      { rateLimitPerMinute: 5, anonymousRateLimitPerMinute: 3, corsOrigins: ["https://app.example"] },
+    );
+    const alice = await person(n, "alice");
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) statuses.push((await call(n, "GET", "/v1/models", { token: alice.keys.jobs })).status);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
+    const limited = await call(n, "GET", "/v1/models", { token: alice.keys.jobs });
+    expect([limited.status, limited.body.error?.code]).toEqual([429, "REQUEST_RATE_LIMITED"]);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    const preflight = await fetch(`${n.url}/v1/chat/completions`, {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://app.example",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization,content-type",
+      },
+    });
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("https://app.example");
+    const foreign = await fetch(`${n.url}/health`, { headers: { origin: "https://evil.example" } });
+    expect(foreign.headers.get("access-control-allow-origin")).toBeNull();
+    expect(foreign.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(foreign.headers.get("content-security-policy")).toContain("default-src 'self'");
+  });
+
+  it("refuses to face the network without an admin, or in dev mode unless told", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "havn-insecure-"));
+    try {
+      const options = { port: 0, host: "0.0.0.0", dataDir: dir, logLevel: "silent" as const };
+      await expect(startCoordinator({ ...options, mode: "production" })).rejects.toMatchObject({
+        code: "CONFIG_INSECURE",
+        message: expect.stringContaining("havn admin create"),
+      });
+      await expect(startCoordinator({ ...options, mode: "dev" })).rejects.toMatchObject({ code: "CONFIG_INSECURE" });
+      const { coordinator } = await startCoordinator({ ...options, mode: "dev", insecure: true });
+      await coordinator.close();
+      const { coordinator: prod } = await startCoordinator({
+        ...options,
+        mode: "production",
+        bootstrapAdmin: { email: "root@example.com", password: "root-password-1" },
+      });
+      await prod.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("Idempotency-Key", () => {
+  it("the same key twice is one job and one run; another request under it is refused", async () => {
+    const n = await production();
+    const alice = await person(n, "alice");
+    const backend = n.nodes[0]!.backend as ScriptedBackend;
+    const before = backend.generated;
+    const headers = { "idempotency-key": "order-42" };
+    const first = await call(n, "POST", "/v1/chat/completions", {
+      token: alice.keys.jobs,
+      body: chat("once"),
+      headers,
+    });
+    const second = await call(n, "POST", "/v1/chat/completions", {
+      token: alice.keys.jobs,
+      body: chat("once"),
+      headers,
+    });
+    expect(second.body.id).toBe(first.body.id);
+    expect(second.headers.get("idempotent-replayed")).toBe("true");
+    expect(second.body.choices).toEqual(first.body.choices);
+    // Racing retries, streamed and not: still one job.
+    const racing = await Promise.all(
+      [false, true, false].map((stream) =>
+        call(n, "POST", "/v1/chat/completions", {
+          token: alice.keys.jobs,
+          body: chat("race", { stream }),
+          headers: { "idempotency-key": "race-1" },
+        }),
+      ),
+    );
+    const ids = new Set(racing.map((r) => r.headers.get("x-havn-job-id")));
+    expect(ids.size).toBe(1);
+    expect(backend.generated - before).toBe(2);
+    const mismatch = await call(n, "POST", "/v1/chat/completions", {
+      token: alice.keys.jobs,
+      body: chat("other"),
+      headers,
+    });
+    expect([mismatch.status, mismatch.body.error?.code]).toEqual([422, "REQUEST_IDEMPOTENCY_MISMATCH"]);
+    // Keys are per account: Bob's order-42 is his own job.
+    const bob = await person(n, "bob");
+    const bobs = await call(n, "POST", "/v1/chat/completions", { token: bob.keys.jobs, body: chat("once"), headers });
+    expect(bobs.body.id).not.toBe(first.body.id);
+    const bad = await call(n, "POST", "/v1/chat/completions", {
+      token: alice.keys.jobs,
+      body: chat("x"),
+      headers: { "idempotency-key": "a b" },
+    });
+    expect(bad.body.error?.code).toBe("REQUEST_INVALID");
+  });
+
+  it("a streaming client that drops with a key comes back for the same job's whole text; the job was not cancelled", async () => {
+    const n = await production({ nodes: [{ backend: "scripted", name: "slow", tokens: 20, tokenDelayMs: 20 }] });
+    const alice = await person(n, "alice");
+    const headers = {
+      authorization: `Bearer ${alice.keys.jobs}`,
+      "content-type": "application/json",
+      "idempotency-key": "s-1",
+    };
+    const body = JSON.stringify(chat("dropped", { stream: true, max_tokens: 20 }));
+    const abort = new AbortController();
+    const first = await fetch(`${n.url}/v1/chat/completions`, { method: "POST", headers, body, signal: abort.signal });
+    const id = first.headers.get("x-havn-job-id")!;
+    const reader = first.body!.getReader();
+    await reader.read();
+    abort.abort();
+    const retry = await fetch(`${n.url}/v1/chat/completions`, { method: "POST", headers, body });
+    expect(retry.headers.get("x-havn-job-id")).toBe(id);
+    let text = "";
+    for (const line of (await retry.text()).split("\n"))
+      if (line.startsWith("data: {"))
+        text +=
+          (JSON.parse(line.slice(6)) as { choices: { delta?: { content?: string } }[] }).choices[0]?.delta?.content ??
+          "";
+    const job = await call(n, "GET", `/v1/jobs/${id}`, { token: alice.keys.jobs });
+    expect(job.body.status).toBe("completed");
+    expect(text).toBe((job.body.output as { text: string }).text);
+    expect(job.body.attempts).toBe(1);
+  });
+});
+
+describe("secrets stay secret", () => {
+  it("no password, API key, token or join token is in the logs or the database of a run", async () => {
+    const raw: string[] = [];
+    const logger = pino(
+      { level: "trace" },
+      new Writable({
+        write(chunk: Buffer, _e, cb) {
+          raw.push(chunk.toString());
+          cb();
+        },
+      }),
+    );
+    const dir = mkdtempSync(join(tmpdir(), "havn-secrets-"));
+    try {
+      const store = await openStore({ sqlitePath: join(dir, "havn.db") });
+      const n = await production({ store, logger });
+      const alice = await person(n, "alice", { jobs: ["jobs"], node: ["node"] });
+      const next = await call(n, "POST", "/auth/refresh", { body: { refresh_token: alice.refresh } });
+      await n.addNode({ backend: "scripted", name: "keyed", credential: { api_key: alice.keys.node } });
+      await call(n, "POST", "/v1/chat/completions", { token: alice.keys.jobs, body: chat("secret run") });
+      await call(n, "GET", "/v1/jobs/job-000000000000000000000000", { token: alice.access });
+      await call(n, "GET", "/v1/models", { token: "havn_sk_" + "B".repeat(43) });
+      await n.close();
+      net = undefined;
+      const secrets: string[] = [
+        alice.password,
+        alice.keys.jobs!,
+        alice.keys.node!,
+        alice.access,
+        alice.refresh,
+        next.body.access_token as string,
+        next.body.refresh_token as string,
+        joinToken,
+      ];
+      const files = readdirSync(dir).map((f) => readFileSync(join(dir, f)).toString("latin1"));
+      const logs = raw.join("");
+      expect(logs.length).toBeGreaterThan(1_000);
+      for (const secret of secrets) {
+        expect([secret.slice(0, 12), logs.includes(secret)]).toEqual([secret.slice(0, 12), false]);
+        for (const f of files) expect([secret.slice(0, 12), f.includes(secret)]).toEqual([secret.slice(0, 12), false]);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("retention", () => {
+  it("deletes a job's prompt and output after the window, or when its owner asks; the receipt stays", async () => {
+    const n = await production({}, { retentionMs: 1 });
+    const alice = await person(n, "alice");
+    const mallory = await person(n, "mallory");
+    const a = await call(n, "POST", "/v1/chat/completions", { token: alice.keys.jobs, body: chat("keep briefly") });
+    const b = await call(n, "POST", "/v1/chat/completions", { token: alice.keys.jobs, body: chat("delete me") });
+    const cidB = (b.body.havn as { output_cid: string }).output_cid;
+    expect((await call(n, "DELETE", `/v1/jobs/${b.body.id}`, { token: mallory.keys.jobs })).status).toBe(404);
+    const deleted = await call(n, "DELETE", `/v1/jobs/${b.body.id}`, { token: alice.keys.jobs });
+    expect(deleted.body).toMatchObject({ output: null, data_deleted_at: expect.any(Number), status: "completed" });
+    expect((deleted.body.receipt as { receipt: { outputs_cid: string } }).receipt.outputs_cid).toBe(cidB);
+    expect((await call(n, "GET", `/v1/outputs/${cidB}`, { token: alice.keys.jobs })).status).toBe(404);
+    await new Promise((r) => setTimeout(r, 5));
+    expect((await n.coordinator.retain()).deleted).toBe(1);
+    const kept = await call(n, "GET", `/v1/jobs/${a.body.id}`, { token: alice.keys.jobs });
+    expect(kept.body).toMatchObject({ output: null, data_deleted_at: expect.any(Number) });
+    expect((await call(n, "GET", "/v1/log/1")).status).toBe(200);
+  });
+});
