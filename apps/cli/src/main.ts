@@ -40,14 +40,11 @@ export function program(): Command {
   const databaseUrl = () =>
     new Option(
       "--database-url <url>",
-      "PostgreSQL URL (env DATABASE_URL or DATABASE_URL_FILE: a URL with a password belongs there, not in argv); default SQLite in the data dir",
+      "PostgreSQL URL; one with a password belongs in DATABASE_URL or DATABASE_URL_FILE, not argv (ps shows argv); default SQLite in the data dir",
     ).env("DATABASE_URL");
   /** A credential for the coordinator: a flag, HAVN_API_KEY, or what `havn login` saved. */
   const apiKey = () =>
-    new Option(
-      "--api-key <key>",
-      "API key for the coordinator (env HAVN_API_KEY; default: what `havn login` saved)",
-    ).env("HAVN_API_KEY");
+    new Option("--api-key <key>", "API key for the coordinator (default: what `havn login` saved)").env("HAVN_API_KEY");
   /** Every command logs the same way: JSON lines on stderr, or `pretty` for people. */
   const logging = (command: Command) =>
     command
@@ -93,6 +90,12 @@ export function program(): Command {
         parseInteger(0, 10_000_000),
         1_200,
       )
+      .option(
+        "--retention-days <n>",
+        "days a job's prompt and output are kept after it ends (0: until its owner deletes them)",
+        parseNumber(0, 36_500),
+        30,
+      )
       .option("--insecure", "with --mode dev: listen beyond this machine anyway", false),
   ).action(async (o) => (await import("./commands/coordinator.js")).coordinator(o));
 
@@ -104,21 +107,18 @@ export function program(): Command {
       .addOption(new Option("--backend <kind>", "inference backend").choices(["builtin", "openai"]).default("builtin"))
       .option("--backend-url <url>", "OpenAI-compatible server, with /v1: e.g. http://127.0.0.1:11434/v1 (Ollama)")
       .addOption(
-        new Option("--backend-api-key <key>", "API key of the OpenAI-compatible server (env HAVN_BACKEND_API_KEY)").env(
-          "HAVN_BACKEND_API_KEY",
-        ),
+        new Option("--backend-api-key <key>", "API key of the OpenAI-compatible server").env("HAVN_BACKEND_API_KEY"),
       )
       .addOption(
         new Option(
           "--api-key <key>",
-          "your node-scoped API key, to join under your account (env HAVN_API_KEY; default: what `havn login` saved)",
+          "your node-scoped API key, to join under your account (default: one made once with what `havn login` saved)",
         ).env("HAVN_API_KEY"),
       )
       .addOption(
-        new Option(
-          "--join-token <token>",
-          "the network's join token (env HAVN_JOIN_TOKEN or HAVN_JOIN_TOKEN_FILE)",
-        ).env("HAVN_JOIN_TOKEN"),
+        new Option("--join-token <token>", "the network's join token (also HAVN_JOIN_TOKEN_FILE)").env(
+          "HAVN_JOIN_TOKEN",
+        ),
       )
       .option("--model <name>", "model to serve (openai: one the server lists; builtin: name for --model-file)")
       .option("--model-file <path>", "builtin: a GGUF file to serve instead of the generated tiny model")

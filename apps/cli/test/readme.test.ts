@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -46,22 +46,30 @@ const exercised: [prefix: string, where: string][] = [
   ["npx havn node --coordinator http://coordinator:8787 --backend openai", "here"],
   ["npx havn node --coordinator http://coordinator:8787 --model-file", "here"],
   ["npx havn serve-model --port 8080", "here"],
+  ["npx havn admin create --email ops@example.com", "here"],
+  ["HAVN_JOIN_TOKEN_FILE=/etc/havn/join-token npx havn coordinator --host 0.0.0.0", "here"],
+  ["npx havn login --coordinator http://coordinator:8787 --email me@example.com --register", "here"],
+  ["npx havn keys create --name laptop --scopes jobs --coordinator http://coordinator:8787", "here"],
+  ["npx havn whoami --coordinator http://coordinator:8787", "here"],
+  ["npx havn node --coordinator http://coordinator:8787 --name my-4090", "here"],
+  ["HAVN_JOIN_TOKEN_FILE=/etc/havn/join-token npx havn node --coordinator http://coordinator:8787", "here"],
   ["npm run build", "here"],
   ["npm run bench", "here (`-- smoke`)"],
   ["npm run docs", "here"],
 ];
 
-function run(command: string, args: string[], env: Record<string, string> = {}) {
+function run(command: string, args: string[], env: Record<string, string> = {}, input?: string) {
   const child = spawn(command, args, {
     cwd: root,
     detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, HAVN_HOME: home, HAVN_COORDINATOR: "", ...env },
+    stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    env: { ...process.env, HAVN_HOME: home, HAVN_COORDINATOR: "", HAVN_API_KEY: "", HAVN_JOIN_TOKEN: "", ...env },
   });
   children.push(child);
+  if (input !== undefined) child.stdin!.end(input);
   const out = { stdout: "", stderr: "" };
-  child.stdout.on("data", (d: Buffer) => (out.stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (out.stderr += d.toString()));
+  child.stdout!.on("data", (d: Buffer) => (out.stdout += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out.stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
   const printed = (pattern: RegExp, timeoutMs = 60_000) =>
     new Promise<RegExpExecArray>((resolve, reject) => {
@@ -73,7 +81,7 @@ function run(command: string, args: string[], env: Record<string, string> = {}) 
           resolve(m);
         }
       };
-      child.stdout.on("data", check);
+      child.stdout!.on("data", check);
       check();
     });
   return { child, out, exited, printed };
@@ -135,6 +143,53 @@ describe("the README's commands", () => {
     const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] };
     expect(models.data.map((m) => m.id).sort()).toEqual(["Qwen2.5-7B-Instruct-Q4_K_M", "havn-tiny"]);
     for (const c of [fileNode, openaiNode, serve, start]) stop(c.child);
+  });
+
+  it("a production coordinator: admin create, the coordinator, login --register, keys, whoami, two ways to join", async () => {
+    const secrets = join(home, "etc");
+    mkdirSync(secrets, { recursive: true });
+    const tokenFile = join(secrets, "join-token");
+    writeFileSync(tokenFile, "a-join-token-from-a-file\n", { mode: 0o600 });
+    const config = { HAVN_CONFIG_HOME: join(home, "config") };
+
+    const admin = run("npx", ["havn", "admin", "create", "--email", "ops@example.com"], {
+      HAVN_PASSWORD: "ops-password-123",
+    });
+    expect(await admin.exited).toBe(0);
+    expect(admin.out.stdout).toMatch(/^created admin ops@example\.com \(acc-[0-9a-f]+\)\n$/);
+    const coordinator = run("npx", ["havn", "coordinator", "--host", "0.0.0.0", "--port", "0"], {
+      HAVN_JOIN_TOKEN_FILE: tokenFile,
+    });
+    const port = (await coordinator.printed(/listening at http:\/\/\S+:(\d+) \(production mode\)/))[1]!;
+    const url = `http://127.0.0.1:${port}`;
+    const at = ["--coordinator", url];
+
+    const login = run(
+      "npx",
+      ["havn", "login", ...at, "--email", "me@example.com", "--register", "--password-stdin"],
+      config,
+      "my-password-123\n",
+    );
+    expect(await login.exited).toBe(0);
+    expect(login.out.stdout).toMatch(/^registered and logged in to .* as me@example\.com \(acc-[0-9a-f]+\)\n$/);
+    const created = run("npx", ["havn", "keys", "create", "--name", "laptop", "--scopes", "jobs", ...at], config);
+    expect(await created.exited).toBe(0);
+    expect(created.out.stdout).toMatch(/^havn_sk_[\w-]{43}\n$/);
+    const who = run("npx", ["havn", "whoami", ...at], config);
+    expect(await who.exited).toBe(0);
+    expect(who.out.stdout).toMatch(/^me@example\.com \(acc-[0-9a-f]+\) via a login; scopes: jobs, node\n/);
+
+    const own = run("npx", ["havn", "node", ...at, "--name", "my-4090", "--data-dir", join(home, "own-node")], config);
+    await own.printed(/node my-4090 connected/);
+    const community = run("npx", ["havn", "node", ...at, "--data-dir", join(home, "community-node")], {
+      HAVN_JOIN_TOKEN_FILE: tokenFile,
+    });
+    await community.printed(/connected to/);
+    const nodes = (await (
+      await fetch(`${url}/v1/nodes`, { headers: { authorization: `Bearer ${created.out.stdout.trim()}` } })
+    ).json()) as { error: { code: string } };
+    expect(nodes.error.code).toBe("AUTH_FORBIDDEN"); // a user's jobs key is no operator's
+    for (const c of [community, own, coordinator]) stop(c.child);
   });
 
   it("npm run build and npm run docs (written elsewhere: the drift tests compare docs/)", async () => {

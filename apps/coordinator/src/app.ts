@@ -3,7 +3,7 @@ import cors from "@fastify/cors";
 import helmet from "@fastify/helmet";
 import rateLimit from "@fastify/rate-limit";
 import websocket from "@fastify/websocket";
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from "fastify";
 import { pino, type Logger } from "pino";
 import { cosignedReceipt, cosignMessage, HavnError, logEntryHash, requestIdPattern } from "@havn/protocol";
 import { loadOrCreateKeyFile } from "@havn/protocol/local";
@@ -127,7 +127,13 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   await auth.init(bootstrapAdmin);
   installAuth(app, auth);
   // Dev mode is one person on one machine: nothing to share fairly.
-  if (config.mode === "production" && (config.rateLimitPerMinute > 0 || config.anonymousRateLimitPerMinute > 0))
+  const limits = [
+    config.rateLimitPerMinute,
+    config.anonymousRateLimitPerMinute,
+    config.accountRateLimitPerMinute,
+    config.addressRateLimitPerMinute,
+  ];
+  if (config.mode === "production" && limits.some((n) => n > 0)) {
     await app.register(rateLimit, {
       global: true,
       // After the credential is checked (onRequest), before the body is read.
@@ -144,6 +150,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
           `Too many requests: at most ${context.max} a minute; retry after ${context.after}.`,
         ),
     });
+    installWiderRateLimits(app, config);
+  }
 
   const registry = new NodeRegistry();
   const metrics = new CoordinatorMetrics({
@@ -275,4 +283,31 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     retain: () => sweeper.retain(),
     close: () => app.close(),
   };
+}
+
+/**
+ * Limits above one credential's: per account (all its keys and logins together) and per address
+ * (one client cycling through accounts). Each answers 429 REQUEST_RATE_LIMITED with Retry-After.
+ */
+function installWiderRateLimits(app: FastifyInstance, config: CoordinatorConfig): void {
+  const limiters = [
+    { max: config.accountRateLimitPerMinute, by: "account", key: (r: FastifyRequest) => `a:${r.principal!.accountId}` },
+    { max: config.addressRateLimitPerMinute, by: "address", key: (r: FastifyRequest) => `ip:${r.ip}` },
+  ]
+    .filter((l) => l.max > 0)
+    .map((l) => ({ ...l, check: app.createRateLimit({ max: l.max, timeWindow: 60_000, keyGenerator: l.key }) }));
+  if (limiters.length === 0) return;
+  app.addHook("preParsing", async (request, reply) => {
+    if (!request.principal) return; // anonymous callers have their per-address limit already
+    for (const l of limiters) {
+      const verdict = await l.check(request);
+      if (!verdict.isAllowed && verdict.isExceeded) {
+        reply.header("retry-after", verdict.ttlInSeconds);
+        throw new HavnError(
+          "REQUEST_RATE_LIMITED",
+          `Too many requests from this ${l.by}: at most ${l.max} a minute; retry after ${verdict.ttlInSeconds} s.`,
+        );
+      }
+    }
+  });
 }

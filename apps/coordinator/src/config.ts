@@ -55,6 +55,16 @@ const configSchema = z.strictObject({
   rateLimitPerMinute: z.number().int().min(0).default(1_200),
   /** Requests per minute per IP address without a credential (sign-in, health, docs). Default 120. */
   anonymousRateLimitPerMinute: z.number().int().min(0).default(120),
+  /**
+   * Requests per minute per account, across all its keys and logins: many keys do not multiply
+   * an account's share. Default three times `rateLimitPerMinute`; 0: no limit.
+   */
+  accountRateLimitPerMinute: z.number().int().min(0).optional(),
+  /**
+   * Requests per minute per IP address with credentials: one address cycling through many
+   * accounts. Default five times `rateLimitPerMinute`; 0: no limit.
+   */
+  addressRateLimitPerMinute: z.number().int().min(0).optional(),
   /** Origins a browser may call the API from (CORS). Default none: only same-origin pages. */
   corsOrigins: z.array(z.string().min(1)).default([]),
   /**
@@ -167,7 +177,13 @@ const configSchema = z.strictObject({
 
 export type CoordinatorOptions = z.input<typeof configSchema>;
 export type CoordinatorConfig = Readonly<
-  z.output<typeof configSchema> & { keyPath: string; sqlitePath: string; registryPath: string }
+  z.output<typeof configSchema> & {
+    keyPath: string;
+    sqlitePath: string;
+    registryPath: string;
+    accountRateLimitPerMinute: number;
+    addressRateLimitPerMinute: number;
+  }
 >;
 
 export function compileConfig(options: CoordinatorOptions = {}): CoordinatorConfig {
@@ -186,5 +202,7 @@ export function compileConfig(options: CoordinatorOptions = {}): CoordinatorConf
     keyPath: c.keyPath ?? join(c.dataDir, "coordinator.key"),
     sqlitePath: join(c.dataDir, "havn.db"),
     registryPath: c.registryPath ?? new URL("../registry.json", import.meta.url).pathname,
+    accountRateLimitPerMinute: c.accountRateLimitPerMinute ?? 3 * c.rateLimitPerMinute,
+    addressRateLimitPerMinute: c.addressRateLimitPerMinute ?? 5 * c.rateLimitPerMinute,
   });
 }

@@ -379,10 +379,15 @@ describe("production mode", () => {
     expect(twice.body.error?.code).toBe("AUTH_INVITE_INVALID");
   });
 
-  it("guards: a rate limit per credential with Retry-After, CORS by allowlist, security headers", async () => {
+  it("guards: rate limits per credential and per account with Retry-After, CORS by allowlist, security headers", async () => {
     const n = await production(
       {},
-      { rateLimitPerMinute: 5, anonymousRateLimitPerMinute: 3, corsOrigins: ["https://app.example"] },
+      {
+        rateLimitPerMinute: 5,
+        accountRateLimitPerMinute: 8,
+        anonymousRateLimitPerMinute: 3,
+        corsOrigins: ["https://app.example"],
+      },
     );
     const alice = await person(n, "alice");
     const statuses: number[] = [];
@@ -391,6 +396,15 @@ describe("production mode", () => {
     const limited = await call(n, "GET", "/v1/models", { token: alice.keys.jobs });
     expect([limited.status, limited.body.error?.code]).toEqual([429, "REQUEST_RATE_LIMITED"]);
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    // Many keys do not multiply an account's share: 8 a minute across bob's keys (2 spent making them).
+    const bob = await person(n, "bob", { a: ["jobs"], b: ["jobs"] });
+    const bobs: Answer[] = [];
+    for (const key of ["a", "a", "a", "b", "b", "b", "b", "b"])
+      bobs.push(await call(n, "GET", "/v1/models", { token: bob.keys[key]! }));
+    expect(bobs.slice(0, 6).map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(bobs.slice(6).map((r) => r.status)).toEqual([429, 429]);
+    expect((bobs[7]!.body.error as unknown as { message: string }).message).toMatch(/from this account/);
+    expect(Number(bobs[7]!.headers.get("retry-after"))).toBeGreaterThan(0);
     const preflight = await fetch(`${n.url}/v1/chat/completions`, {
       method: "OPTIONS",
       headers: {

@@ -13,6 +13,7 @@ export interface CoordinatorCommandOptions extends LogOptions {
   readonly registration: "open" | "invite";
   readonly corsOrigin?: string[] | undefined;
   readonly rateLimit: number;
+  readonly retentionDays: number;
   readonly insecure: boolean;
 }
 
@@ -44,6 +45,7 @@ export async function coordinator(o: CoordinatorCommandOptions): Promise<void> {
     mode: o.mode,
     registration: o.registration,
     rateLimitPerMinute: o.rateLimit,
+    retentionMs: Math.round(o.retentionDays * 24 * 3600 * 1000),
     ...(o.corsOrigin ? { corsOrigins: o.corsOrigin } : {}),
     ...(secrets.jwtSecret ? { jwtSecret: secrets.jwtSecret } : {}),
     ...(secrets.joinToken ? { joinToken: secrets.joinToken } : {}),
