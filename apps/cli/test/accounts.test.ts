@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { watch } from "./watched.js";
 
 // Accounts as a user and an operator meet them: a production coordinator, the CLI, real processes.
 const bin = fileURLToPath(new URL("../bin/havn.js", import.meta.url));
@@ -31,33 +32,8 @@ const baseEnv = {
   HAVN_JOIN_TOKEN: "",
 };
 
-function havn(args: string[], env: Record<string, string> = {}, input?: string) {
-  const child = spawn(process.execPath, [bin, ...args], {
-    stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
-    env: { ...baseEnv, ...env },
-  });
-  children.push(child);
-  if (input !== undefined) child.stdin!.end(input);
-  const out = { stdout: "", stderr: "" };
-  child.stdout!.on("data", (d: Buffer) => (out.stdout += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out.stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-  const printed = (pattern: RegExp) =>
-    new Promise<RegExpExecArray>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${pattern}: ${out.stdout}${out.stderr}`)), 30_000);
-      const check = () => {
-        const m = pattern.exec(out.stdout);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m);
-        }
-      };
-      child.stdout!.on("data", check);
-      check();
-      child.once("exit", () => reject(new Error(`exited: ${out.stdout}${out.stderr}`)));
-    });
-  return { child, out, exited, printed };
-}
+const havn = (args: string[], env: Record<string, string> = {}, input?: string) =>
+  watch(children, process.execPath, [bin, ...args], { env: { ...baseEnv, ...env }, input });
 const run = async (args: string[], env: Record<string, string> = {}, input?: string) => {
   const h = havn(args, env, input);
   const code = await h.exited;

@@ -1,10 +1,11 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildTinyModel } from "@havn/engine";
+import { watch } from "./watched.js";
 
 // Every command the README shows is run here (or by .ci/run: `npm ci`, `npm test`), the way a
 // user types it — through npm and npx — so the README cannot quietly go stale.
@@ -58,34 +59,13 @@ const exercised: [prefix: string, where: string][] = [
   ["npm run docs", "here"],
 ];
 
-function run(command: string, args: string[], env: Record<string, string> = {}, input?: string) {
-  const child = spawn(command, args, {
+const run = (command: string, args: string[], env: Record<string, string> = {}, input?: string) =>
+  watch(children, command, args, {
     cwd: root,
     detached: true,
-    stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     env: { ...process.env, HAVN_HOME: home, HAVN_COORDINATOR: "", HAVN_API_KEY: "", HAVN_JOIN_TOKEN: "", ...env },
+    input,
   });
-  children.push(child);
-  if (input !== undefined) child.stdin!.end(input);
-  const out = { stdout: "", stderr: "" };
-  child.stdout!.on("data", (d: Buffer) => (out.stdout += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out.stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-  const printed = (pattern: RegExp, timeoutMs = 60_000) =>
-    new Promise<RegExpExecArray>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${pattern} in: ${out.stdout}${out.stderr}`)), timeoutMs);
-      const check = () => {
-        const m = pattern.exec(out.stdout);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m);
-        }
-      };
-      child.stdout!.on("data", check);
-      check();
-    });
-  return { child, out, exited, printed };
-}
 function stop(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM") {
   try {
     if (child.pid) process.kill(-child.pid, signal);
