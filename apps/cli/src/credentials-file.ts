@@ -72,7 +72,21 @@ export async function bearerFor(coordinator: string, explicit: string | undefine
   if (saved.api_key) return saved.api_key;
   if (saved.access_token && (saved.access_expires_at ?? 0) > Date.now() + 30_000) return saved.access_token;
   if (!saved.refresh_token) return undefined;
-  const session = await new HavnClient({ baseUrl: coordinator }).refresh(saved.refresh_token);
+  let session;
+  try {
+    session = await new HavnClient({ baseUrl: coordinator }).refresh(saved.refresh_token);
+  } catch (err) {
+    // Another havn process refreshed this login a moment ago (a refresh token is single-use): its
+    // new tokens are in the file, or about to be.
+    const e = err as { code?: unknown; details?: { reason?: unknown } };
+    if (e.code !== "AUTH_REFRESH_INVALID" || e.details?.reason !== "raced") throw err;
+    for (let waited = 0; waited <= 3_000; waited += 100) {
+      const now = savedCredentials(coordinator);
+      if (now?.access_token && now.refresh_token !== saved.refresh_token) return now.access_token;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw err;
+  }
   saveCredentials(coordinator, {
     refresh_token: session.refresh_token,
     access_token: session.access_token,

@@ -85,6 +85,22 @@ export function program(): Command {
       .addOption(new Option("--registration <how>", "who may register").choices(["open", "invite"]).default("open"))
       .option("--cors-origin <origin...>", "browser origins that may call the API (CORS)")
       .option(
+        "--public-url <url>",
+        "the address clients reach this coordinator at (wallet sign-in names its host); default: the loopback address it listens on",
+      )
+      .addOption(
+        new Option(
+          "--node-admission <who>",
+          "which nodes may join: any account's node key, or only the join token and admins' keys",
+        )
+          .choices(["open", "token"])
+          .default("open"),
+      )
+      .option(
+        "--trust-proxy <addresses>",
+        "behind a reverse proxy: its addresses (comma-separated, CIDR allowed), whose X-Forwarded-For names the client",
+      )
+      .option(
         "--rate-limit <n>",
         "requests per minute per credential (0: none); anonymous callers get 120 per address",
         parseInteger(0, 10_000_000),

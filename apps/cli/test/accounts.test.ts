@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -73,6 +73,17 @@ describe("a production coordinator, as its admin and a user meet it", () => {
     expect(who.stdout).toMatch(
       /^root@example\.com \(acc-[0-9a-f]+, admin\) via a login; scopes: jobs, node, admin, metrics\n/,
     );
+    // The access token has run out and two commands refresh the login at once: both go on (the
+    // second uses what the first saved), and the login survives.
+    const file = JSON.parse(readFileSync(saved, "utf8")) as Record<string, { access_expires_at?: number }>;
+    for (const entry of Object.values(file)) entry.access_expires_at = 0;
+    writeFileSync(saved, JSON.stringify(file), { mode: 0o600 });
+    const both = await Promise.all([run(["whoami", "--coordinator", c.url]), run(["whoami", "--coordinator", c.url])]);
+    expect(both.map((r) => [r.code, r.stderr])).toEqual([
+      [0, ""],
+      [0, ""],
+    ]);
+    expect((await run(["whoami", "--coordinator", c.url])).code).toBe(0);
 
     const created = await run(["keys", "create", "--name", "ci", "--scopes", "jobs", "--coordinator", c.url]);
     expect(created.code).toBe(0);

@@ -1,11 +1,10 @@
 import { randomUUID } from "node:crypto";
 import cors from "@fastify/cors";
 import helmet from "@fastify/helmet";
-import rateLimit from "@fastify/rate-limit";
 import websocket from "@fastify/websocket";
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { pino, type Logger } from "pino";
-import { cosignedReceipt, cosignMessage, HavnError, logEntryHash, requestIdPattern } from "@havn/protocol";
+import { cosignedReceipt, cosignMessage, logEntryHash, requestIdPattern } from "@havn/protocol";
 import { loadOrCreateKeyFile } from "@havn/protocol/local";
 import {
   isTerminal,
@@ -17,9 +16,9 @@ import {
   type ReceiptSealer,
   type Store,
 } from "@havn/store";
-import { installAuth } from "./api/auth/hook.js";
 import { registerAuthRoutes } from "./api/auth/routes.js";
-import { installErrorHandling } from "./api/errors.js";
+import { frameworkErrorOptions, installErrorHandling } from "./api/errors.js";
+import { installAuthAndLimits } from "./api/guards.js";
 import { registerJobRoutes } from "./api/jobs/routes.js";
 import { registerOpenAIRoutes } from "./api/openai/routes.js";
 import { registerOperatorRoutes } from "./api/operators/routes.js";
@@ -68,7 +67,7 @@ export interface CoordinatorApp {
   /** Every route the coordinator registered, with who may call it: the access-rule test walks them. */
   readonly routes: readonly { readonly method: string; readonly url: string; readonly auth: string | undefined }[];
   /** Runs retention now (it also runs each minute): see `Sweeper.retain`. */
-  retain(): Promise<{ deleted: number; forgotten: number }>;
+  retain(): Promise<{ deleted: number; forgotten: number; purged: number }>;
   close(): Promise<void>;
 }
 
@@ -93,6 +92,9 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     // correlation that matters and cost ~10% of throughput.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "request_id" }),
     return503OnClosing: true,
+    ...frameworkErrorOptions,
+    // Behind a reverse proxy, the client's address comes from X-Forwarded-For (rate limits).
+    trustProxy: config.trustProxy,
     // A request must arrive (headers and body) within this time: slow senders hold sockets.
     requestTimeout: config.requestReceiveTimeoutMs,
     // A client's x-request-id is kept (and echoed, and logged with its job) when it looks like a
@@ -125,33 +127,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     });
   const auth = new AuthService(rawStore, config);
   await auth.init(bootstrapAdmin);
-  installAuth(app, auth);
-  // Dev mode is one person on one machine: nothing to share fairly.
-  const limits = [
-    config.rateLimitPerMinute,
-    config.anonymousRateLimitPerMinute,
-    config.accountRateLimitPerMinute,
-    config.addressRateLimitPerMinute,
-  ];
-  if (config.mode === "production" && limits.some((n) => n > 0)) {
-    await app.register(rateLimit, {
-      global: true,
-      // After the credential is checked (onRequest), before the body is read.
-      hook: "preParsing",
-      timeWindow: 60_000,
-      // Per credential (API key, or account for a login); per address without one.
-      keyGenerator: (request) =>
-        request.principal ? `p:${request.principal.keyId ?? request.principal.accountId}` : `ip:${request.ip}`,
-      max: (request) =>
-        (request.principal ? config.rateLimitPerMinute : config.anonymousRateLimitPerMinute) || Number.MAX_SAFE_INTEGER,
-      errorResponseBuilder: (_request, context) =>
-        new HavnError(
-          "REQUEST_RATE_LIMITED",
-          `Too many requests: at most ${context.max} a minute; retry after ${context.after}.`,
-        ),
-    });
-    installWiderRateLimits(app, config);
-  }
+  await installAuthAndLimits(app, auth, config);
 
   const registry = new NodeRegistry();
   const metrics = new CoordinatorMetrics({
@@ -222,7 +198,17 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   for (const node of await store.listNodes()) catalog.noteAdvertised(node.capabilities.models.map((m) => m.name));
 
   // Nodes prove their key in the hello and their right to join with its credential.
-  app.get("/nodes/connect", { websocket: true, config: { auth: "public" } }, (socket) => gateway.accept(socket));
+  // Nodes behind one address (a NAT) reconnect together after a restart: only the per-address
+  // ceiling applies here; each hello is signed and carries its credential.
+  app.get("/nodes/connect", { websocket: true, config: { auth: "public", rateLimit: false } }, (socket) =>
+    gateway.accept(socket),
+  );
+  auth.onKeyRevoked((keyId) => gateway.closeJoinedWith(keyId));
+  // Wallet sign-in on a loopback coordinator names the address it listens on (see `publicUrl`).
+  app.addHook("onListen", async () => {
+    const address = app.server.address();
+    if (address && typeof address === "object") auth.listeningOn({ host: address.address, port: address.port });
+  });
   registerOpenAIRoutes(app, { jobs, events, catalog, registry, config });
   registerJobRoutes(app, { jobs, store, auth });
   registerAuthRoutes(app, { auth, config });
@@ -283,31 +269,4 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     retain: () => sweeper.retain(),
     close: () => app.close(),
   };
-}
-
-/**
- * Limits above one credential's: per account (all its keys and logins together) and per address
- * (one client cycling through accounts). Each answers 429 REQUEST_RATE_LIMITED with Retry-After.
- */
-function installWiderRateLimits(app: FastifyInstance, config: CoordinatorConfig): void {
-  const limiters = [
-    { max: config.accountRateLimitPerMinute, by: "account", key: (r: FastifyRequest) => `a:${r.principal!.accountId}` },
-    { max: config.addressRateLimitPerMinute, by: "address", key: (r: FastifyRequest) => `ip:${r.ip}` },
-  ]
-    .filter((l) => l.max > 0)
-    .map((l) => ({ ...l, check: app.createRateLimit({ max: l.max, timeWindow: 60_000, keyGenerator: l.key }) }));
-  if (limiters.length === 0) return;
-  app.addHook("preParsing", async (request, reply) => {
-    if (!request.principal) return; // anonymous callers have their per-address limit already
-    for (const l of limiters) {
-      const verdict = await l.check(request);
-      if (!verdict.isAllowed && verdict.isExceeded) {
-        reply.header("retry-after", verdict.ttlInSeconds);
-        throw new HavnError(
-          "REQUEST_RATE_LIMITED",
-          `Too many requests from this ${l.by}: at most ${l.max} a minute; retry after ${verdict.ttlInSeconds} s.`,
-        );
-      }
-    }
-  });
 }

@@ -38,13 +38,38 @@ const configSchema = z.strictObject({
     .int()
     .min(60)
     .default(30 * 24 * 3600),
+  /**
+   * A refresh token presented again within this many s of being spent is refused without ending
+   * its login: two of the owner's programs refreshed at once (the CLI then uses what the other
+   * saved). Later, a reuse is taken for theft and ends the login. Default 30; 0: always end it.
+   */
+  refreshReuseGraceSeconds: z.number().int().min(0).max(300).default(30),
   /** How long a Sign-In with Ethereum nonce may wait to be used, in s. Default 300. */
   siweNonceTtlSeconds: z.number().int().min(10).default(300),
   /**
-   * The domain a Sign-In with Ethereum message must name (EIP-4361 `domain`). Default: the request's
-   * Host header, which is what a wallet shows for the page that asks.
+   * The address clients reach this coordinator at, e.g. `https://havn.example` behind a proxy.
+   * Sign-In with Ethereum messages must name its host (EIP-4361 `domain`), which is what a wallet
+   * checks against the page that asks. Default: the loopback address the coordinator listens on;
+   * a coordinator on another address without it refuses wallet sign-in (a request's own Host
+   * header would let any site have its visitors sign in for it).
    */
+  publicUrl: z.string().url().optional(),
+  /** The EIP-4361 `domain` wallet sign-in messages must name. Default: `publicUrl`'s host. */
   siweDomain: z.string().min(1).optional(),
+  /**
+   * Which nodes may join besides those with the join token: `open` (default) — any account's
+   * `node`-scoped key, so anyone who registers may run a node (stake and reputation keep them
+   * honest); `token` — only the join token or an admin's `node`-scoped key.
+   */
+  nodeAdmission: z.enum(["open", "token"]).default("open"),
+  /**
+   * Fastify's `trustProxy`: behind a reverse proxy, its addresses (comma-separated, CIDR allowed)
+   * or true (any) make `X-Forwarded-For` the client's address, for per-address rate limits.
+   * Default false: the address is the socket's.
+   */
+  trustProxy: z.union([z.boolean(), z.string().min(1)]).default(false),
+  /** Failed authentications per address per minute before 429, in production mode. Default 60; 0: no limit. */
+  authFailureLimitPerMinute: z.number().int().min(0).default(60),
   /** `open` (default, as Iris): anyone may register. `invite`: registration needs an admin's invitation. */
   registration: z.enum(["open", "invite"]).default("open"),
   /**
@@ -202,6 +227,7 @@ export function compileConfig(options: CoordinatorOptions = {}): CoordinatorConf
     keyPath: c.keyPath ?? join(c.dataDir, "coordinator.key"),
     sqlitePath: join(c.dataDir, "havn.db"),
     registryPath: c.registryPath ?? new URL("../registry.json", import.meta.url).pathname,
+    siweDomain: c.siweDomain ?? (c.publicUrl ? new URL(c.publicUrl).host : undefined),
     accountRateLimitPerMinute: c.accountRateLimitPerMinute ?? 3 * c.rateLimitPerMinute,
     addressRateLimitPerMinute: c.addressRateLimitPerMinute ?? 5 * c.rateLimitPerMinute,
   });

@@ -1,3 +1,4 @@
+import { connect } from "node:net";
 import fc from "fast-check";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -75,6 +76,34 @@ describe("bad input gets a 4xx with a catalog code", () => {
     });
     expect((await net.coordinator.app.inject({ url: "/jobs/job-000000000000000000000000" })).statusCode).toBe(404);
     expect((await net.coordinator.app.inject({ url: "/jobs/../../etc/passwd" })).statusCode).toBe(404);
+  });
+
+  it("an over-long path parameter gets 400, and only a decimal log position names an entry", async () => {
+    const long = await net.coordinator.app.inject({ url: `/v1/jobs/${"a".repeat(200)}` });
+    expect([long.statusCode, long.json().error.code]).toEqual([400, "REQUEST_INVALID"]);
+    for (const seq of ["0x1", "01", "1e3", "-1", "0", " 1", "99999999999999999"]) {
+      const r = await net.coordinator.app.inject({ url: `/v1/log/${encodeURIComponent(seq)}` });
+      // Not a position: no entry there (not entry 1 read as hex or octal).
+      expect([seq, r.statusCode, r.json().error.code]).toEqual([seq, 404, "LOG_ENTRY_NOT_FOUND"]);
+    }
+    expect((await post("/v1/chat/completions", JSON.stringify(valid))).status).toBe(200);
+    expect((await net.coordinator.app.inject({ url: "/v1/log/1" })).statusCode).toBe(200);
+  });
+
+  it("a request Node's HTTP parser refuses gets the catalog body, not Fastify's", async () => {
+    const { hostname, port } = new URL(net.url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () =>
+        socket.write("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n"),
+      );
+      let text = "";
+      socket.on("data", (c) => (text += c.toString()));
+      socket.on("close", () => resolve(text));
+      socket.on("error", reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4)) as { error: { code: string } };
+    expect(body.error.code).toBe("REQUEST_INVALID");
   });
 
   it("a GET with Content-Type: application/json and no body is accepted (HavnAI clients send it)", async () => {

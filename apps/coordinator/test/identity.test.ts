@@ -1,4 +1,5 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -85,6 +86,17 @@ async function person(n: Network, name: string, keyScopes: Record<string, string
   };
 }
 
+/** An admin account made on the coordinator's host, and a key of the scopes asked. */
+async function root(n: Network, scopes: ("admin" | "jobs" | "metrics" | "node")[] = ["admin"]) {
+  const id = `acc-root-${Math.random().toString(36).slice(2, 8)}`;
+  await n.coordinator.store.accounts.create({ id, email: `${id}@example.com`, role: "admin", now: 1 });
+  const made = await n.coordinator.auth.createKey(
+    { accountId: id, role: "admin", scopes: new Set(["admin", "jobs"]), via: "access_token" },
+    { name: "root", scopes },
+  );
+  return { accountId: id, key: made.key };
+}
+
 const chat = (content: string, extra: Record<string, unknown> = {}) => ({
   model: "havn-tiny",
   messages: [{ role: "user", content }],
@@ -96,7 +108,7 @@ describe.each(["sqlite", "postgres"] as const)("who may call what, on %s", (kind
   it("walks every route: anonymous, a wrong-scope key, a revoked key, another account's key", async () => {
     const n = await production({ store: kind, pgAdminUrl: inject("pgAdminUrl") });
     const alice = await person(n, "alice", { jobs: ["jobs"], node: ["node"], revoked: ["jobs"] });
-    const mallory = await person(n, "mallory", { jobs: ["jobs", "metrics"] });
+    const mallory = await person(n, "mallory", { jobs: ["jobs"] });
     const revoked = await call(n, "DELETE", `/v1/keys/${alice.keyIds.revoked}`, { token: alice.access });
     expect(revoked.status).toBe(200);
     const done = await call(n, "POST", "/v1/chat/completions", { token: alice.keys.jobs, body: chat("alice's") });
@@ -208,8 +220,13 @@ describe.each(["sqlite", "postgres"] as const)("who may call what, on %s", (kind
     // Alice still has her job, untouched by Mallory's attempts.
     const mine = await call(n, "GET", `/v1/jobs/${job}`, { token: alice.keys.jobs });
     expect(mine.body).toMatchObject({ status: "completed", data_deleted_at: null });
-    // Mallory's metrics key reads /metrics; her jobs key does not administer.
-    expect((await call(n, "GET", "/metrics", { token: mallory.keys.jobs })).status).toBe(200);
+    // /metrics is the operator's: a user may not make a metrics key; an admin's reads it.
+    const mine2 = await call(n, "POST", "/v1/keys", {
+      token: mallory.access,
+      body: { name: "m", scopes: ["metrics"] },
+    });
+    expect([mine2.status, mine2.body.error?.code]).toEqual([403, "AUTH_FORBIDDEN"]);
+    expect((await call(n, "GET", "/metrics", { token: (await root(n, ["metrics"])).key })).status).toBe(200);
   });
 });
 
@@ -274,8 +291,22 @@ describe("production mode", () => {
     expect(n.coordinator.registry.all().map((s) => s.name)).toEqual(["community"]);
   });
 
-  it("logins rotate: a refresh token works once, and a replayed one ends the login", async () => {
+  it("logins rotate: a refresh token spent twice at once is refused without ending the login", async () => {
     const n = await production();
+    const alice = await person(n, "alice");
+    const first = await call(n, "POST", "/auth/refresh", { body: { refresh_token: alice.refresh } });
+    expect(first.status).toBe(200);
+    // The owner's second program, a moment later with the same token: refused, login kept.
+    const raced = await call(n, "POST", "/auth/refresh", { body: { refresh_token: alice.refresh } });
+    expect([raced.status, raced.body.error?.code]).toEqual([401, "AUTH_REFRESH_INVALID"]);
+    expect((raced.body.error as unknown as { message: string }).message).toMatch(/just spent/);
+    const later = await call(n, "POST", "/auth/refresh", { body: { refresh_token: first.body.refresh_token } });
+    expect(later.status).toBe(200);
+  });
+
+  it("logins rotate: a refresh token works once, and a replayed one ends the login", async () => {
+    // No grace: a replay is taken for theft at once (by default, 30 s after the token was spent).
+    const n = await production({}, { refreshReuseGraceSeconds: 0 });
     const alice = await person(n, "alice");
     const wrong = await call(n, "POST", "/auth/login", { body: { email: "alice@example.com", password: "nope-nope" } });
     expect([wrong.status, wrong.body.error?.code]).toEqual([401, "AUTH_LOGIN_FAILED"]);
@@ -353,6 +384,86 @@ describe("production mode", () => {
       body: { message: m4, signature: await wallet.signMessage({ message: m4 }) },
     });
     expect(taken.body.error?.code).toBe("AUTH_WALLET_TAKEN");
+    // An account holds one wallet: Bob may not swap his for a third.
+    const third = privateKeyToAccount(`0x${"33".repeat(32)}`);
+    const m5 = await message(third.address);
+    const swapped = await call(n, "POST", "/auth/siwe/verify", {
+      token: bob.access,
+      body: { message: m5, signature: await third.signMessage({ message: m5 }) },
+    });
+    expect([swapped.status, swapped.body.error?.code]).toEqual([409, "AUTH_WALLET_BOUND"]);
+    // A leaked jobs key is not Carol's login: it may not bind a wallet (the wallet's logins would be the thief's).
+    const carol = await person(n, "carol");
+    const m6 = await message(third.address);
+    const byKey = await call(n, "POST", "/auth/siwe/verify", {
+      token: carol.keys.jobs,
+      body: { message: m6, signature: await third.signMessage({ message: m6 }) },
+    });
+    expect([byKey.status, byKey.body.error?.code]).toEqual([403, "AUTH_FORBIDDEN"]);
+  });
+
+  it("wallet sign-in names the coordinator's own address, never the request's Host header", async () => {
+    const n = await production();
+    const wallet = privateKeyToAccount(`0x${"44".repeat(32)}`);
+    const { nonce } = (await call(n, "POST", "/auth/siwe/nonce")).body as { nonce: string };
+    // A phishing site relays its visitor's signature, sending its own name as Host.
+    const message = createSiweMessage({
+      address: wallet.address,
+      chainId: 1,
+      domain: "evil.example",
+      nonce,
+      uri: "https://evil.example",
+      version: "1",
+    });
+    const body = JSON.stringify({ message, signature: await wallet.signMessage({ message }) });
+    const { port } = new URL(n.url);
+    const answer = await new Promise<{ status: number; code: string }>((resolve, reject) => {
+      const req = httpRequest(
+        {
+          host: "127.0.0.1",
+          port,
+          path: "/auth/siwe/verify",
+          method: "POST",
+          headers: {
+            host: "evil.example",
+            "content-type": "application/json",
+            "content-length": Buffer.byteLength(body),
+          },
+        },
+        (res) => {
+          let text = "";
+          res.on("data", (c: Buffer) => (text += c.toString()));
+          res.on("end", () =>
+            resolve({ status: res.statusCode!, code: (JSON.parse(text) as { error: { code: string } }).error.code }),
+          );
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+    expect(answer).toEqual({ status: 401, code: "AUTH_SIWE_INVALID" });
+    // On an address that is not loopback, wallet sign-in waits for --public-url.
+    const dir = mkdtempSync(join(tmpdir(), "havn-siwe-"));
+    try {
+      const { coordinator } = await startCoordinator({
+        port: 0,
+        host: "0.0.0.0",
+        dataDir: dir,
+        logLevel: "silent",
+        mode: "production",
+        bootstrapAdmin: { email: "root@example.com", password: "root-password-1" },
+      });
+      try {
+        await expect(coordinator.auth.siweVerify({ message, signature: "0x00" })).rejects.toMatchObject({
+          code: "AUTH_SIWE_INVALID",
+          message: expect.stringContaining("--public-url"),
+        });
+      } finally {
+        await coordinator.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("registration by invite: closed without one, open with an admin's", async () => {
@@ -361,12 +472,8 @@ describe("production mode", () => {
       body: { email: "x@example.com", password: "password-1" },
     });
     expect(closed.body.error?.code).toBe("AUTH_REGISTRATION_CLOSED");
-    await n.coordinator.store.accounts.create({ id: "acc-root", email: "root@example.com", role: "admin", now: 1 });
-    const root = await n.coordinator.auth.createKey(
-      { accountId: "acc-root", role: "admin", scopes: new Set(["admin", "jobs"]), via: "access_token" },
-      { name: "root", scopes: ["admin"] },
-    );
-    const invite = await call(n, "POST", "/v1/admin/invites", { token: root.key, body: {} });
+    const admin = await root(n);
+    const invite = await call(n, "POST", "/v1/admin/invites", { token: admin.key, body: {} });
     expect(invite.status).toBe(201);
     const code = invite.body.code as string;
     const reg = await call(n, "POST", "/auth/register", {
@@ -591,3 +698,174 @@ describe("retention", () => {
     expect((await call(n, "GET", "/v1/log/1")).status).toBe(200);
   });
 });
+
+describe("attacks on identity, refused", () => {
+  it("keys made in dev mode are nobody's in production, and the dev account is no admin", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "havn-devkeys-"));
+    try {
+      const options = { port: 0, host: "127.0.0.1", dataDir: dir, logLevel: "silent" as const };
+      const dev = await startCoordinator({ ...options, mode: "dev" });
+      const made = await fetch(`${dev.url}/v1/keys`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name: "dev", scopes: ["admin", "jobs"] }),
+      });
+      expect(made.status).toBe(201);
+      const { key } = (await made.json()) as { key: string };
+      await dev.coordinator.close();
+      // The same data directory, now a production coordinator.
+      const prod = await startCoordinator({ ...options, mode: "production" });
+      try {
+        const r = await fetch(`${prod.url}/v1/nodes`, { headers: { authorization: `Bearer ${key}` } });
+        expect(r.status).toBe(401);
+        expect(await prod.coordinator.auth.hasAdmin()).toBe(false);
+      } finally {
+        await prod.coordinator.close();
+      }
+      await expect(startCoordinator({ ...options, host: "0.0.0.0", mode: "production" })).rejects.toMatchObject({
+        code: "CONFIG_INSECURE",
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("registration by invite says nothing about which emails exist, and a failed one does not spend the invite", async () => {
+    const n = await production({}, { registration: "invite" });
+    const admin = await root(n);
+    await n.coordinator.store.accounts.create({ id: "acc-x", email: "known@example.com", role: "user", now: 1 });
+    const register = (email: string, invite?: string) =>
+      call(n, "POST", "/auth/register", { body: { email, password: "password-1", ...(invite ? { invite } : {}) } });
+    // Known or unknown email, the answer without an invitation is the same.
+    expect((await register("known@example.com")).body.error?.code).toBe("AUTH_REGISTRATION_CLOSED");
+    expect((await register("new@example.com")).body.error?.code).toBe("AUTH_REGISTRATION_CLOSED");
+    expect((await register("known@example.com", "made-up-invite")).body.error?.code).toBe("AUTH_INVITE_INVALID");
+    const code = (await call(n, "POST", "/v1/admin/invites", { token: admin.key, body: {} })).body.code as string;
+    expect((await register("known@example.com", code)).body.error?.code).toBe("AUTH_EMAIL_TAKEN");
+    expect((await register("new@example.com", code)).status).toBe(201);
+  });
+
+  it("revoking the key a node joined with disconnects the node for good", async () => {
+    const n = await production({ nodes: [] });
+    const alice = await person(n, "alice", { node: ["node"] });
+    await n.addNode({ backend: "scripted", name: "alices-gpu", credential: { api_key: alice.keys.node } });
+    expect(n.coordinator.registry.size).toBe(1);
+    const revoked = await call(n, "DELETE", `/v1/keys/${alice.keyIds.node}`, { token: alice.access });
+    expect(revoked.status).toBe(200);
+    await until(() => n.coordinator.registry.size === 0);
+    // Closed with a refusal (4012): the node stops instead of reconnecting.
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(n.coordinator.registry.size).toBe(0);
+    expect(n.nodes[0]!.agent.connected).toBe(false);
+  });
+
+  it("an output is its owner's job data: a node-scoped key of the same account does not read it", async () => {
+    const n = await production();
+    const alice = await person(n, "alice", { jobs: ["jobs"], node: ["node"] });
+    const done = await call(n, "POST", "/v1/chat/completions", { token: alice.keys.jobs, body: chat("mine") });
+    const cid = (done.body.havn as { output_cid: string }).output_cid;
+    expect((await call(n, "GET", `/v1/outputs/${cid}`, { token: alice.keys.jobs })).status).toBe(200);
+    expect((await call(n, "GET", `/v1/outputs/${cid}`, { token: alice.keys.node })).status).toBe(404);
+  });
+
+  it("an address that keeps presenting bad credentials is refused before the next is checked", async () => {
+    const n = await production({}, { authFailureLimitPerMinute: 5 });
+    const alice = await person(n, "alice");
+    const guesses: number[] = [];
+    for (let i = 0; i < 5; i++)
+      guesses.push((await call(n, "GET", "/v1/models", { token: `havn_sk_${String(i).repeat(43)}` })).status);
+    expect(guesses).toEqual([401, 401, 401, 401, 401]);
+    const limited = await call(n, "GET", "/v1/models", { token: "havn_sk_" + "9".repeat(43) });
+    expect([limited.status, limited.body.error?.code]).toEqual([429, "REQUEST_RATE_LIMITED"]);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    // Refused unchecked: even a good key from this address waits (a 200 would tell a guesser it won).
+    expect((await call(n, "GET", "/v1/models", { token: alice.keys.jobs })).status).toBe(429);
+    expect((await call(n, "GET", "/health")).status).toBe(200);
+  });
+
+  it("wrong passwords count: past the limit even the right one is refused unchecked", async () => {
+    const n = await production({}, { authFailureLimitPerMinute: 3 });
+    const alice = await person(n, "alice");
+    const login = (password: string) =>
+      call(n, "POST", "/auth/login", { body: { email: "alice@example.com", password } });
+    for (let i = 0; i < 3; i++) expect((await login(`wrong-${i}-password`)).body.error?.code).toBe("AUTH_LOGIN_FAILED");
+    const right = await login(alice.password);
+    expect([right.status, right.body.error?.code]).toEqual([429, "REQUEST_RATE_LIMITED"]);
+  });
+
+  it("an account holds at most 100 live keys", async () => {
+    const n = await production();
+    const alice = await person(n, "alice");
+    const principal = {
+      accountId: alice.accountId,
+      role: "user" as const,
+      scopes: new Set(["jobs"]),
+      via: "access_token" as const,
+    };
+    for (let i = 1; i < 100; i++)
+      await n.coordinator.auth.createKey(principal as never, { name: `k${i}`, scopes: ["jobs"] });
+    const over = await call(n, "POST", "/v1/keys", {
+      token: alice.access,
+      body: { name: "one more", scopes: ["jobs"] },
+    });
+    expect([over.status, over.body.error?.code]).toEqual([409, "AUTH_KEY_LIMIT"]);
+    expect((await call(n, "DELETE", `/v1/keys/${alice.keyIds.jobs}`, { token: alice.access })).status).toBe(200);
+    expect(
+      (await call(n, "POST", "/v1/keys", { token: alice.access, body: { name: "now", scopes: ["jobs"] } })).status,
+    ).toBe(201);
+  });
+
+  it("a retry with its Idempotency-Key gets its job even when the model can no longer be resolved", async () => {
+    const n = await production();
+    const alice = await person(n, "alice");
+    const first = await call(n, "POST", "/v1/chat/completions", {
+      token: alice.keys.jobs,
+      body: chat("kept"),
+      headers: { "idempotency-key": "first" },
+    });
+    expect(first.status).toBe(200);
+    const earlier = (await n.coordinator.store.jobByIdempotencyKey(alice.accountId, "first"))!;
+    // A job admitted for a model no node advertises any more (its operator left, the catalog changed).
+    const now = Date.now();
+    await n.coordinator.store.insertJob({
+      id: "job-0000000000000000000000aa",
+      model: "a-model-gone-away",
+      workflowId: null,
+      input: earlier.input,
+      params: earlier.params,
+      inputHash: earlier.inputHash,
+      stream: false,
+      maxAttempts: 3,
+      queueDeadlineAt: now + 60_000,
+      now,
+      accountId: alice.accountId,
+      idempotencyKey: "gone",
+    });
+    await n.coordinator.store.cancelJob(
+      "job-0000000000000000000000aa",
+      { code: "JOB_CANCELLED", message: "cancelled", retryable: false },
+      now,
+    );
+    const retry = await call(n, "POST", "/v1/chat/completions", {
+      token: alice.keys.jobs,
+      body: chat("kept", { model: "a-model-gone-away" }),
+      headers: { "idempotency-key": "gone" },
+    });
+    expect(retry.headers.get("x-havn-job-id")).toBe("job-0000000000000000000000aa");
+    expect(retry.body.error?.code).toBe("JOB_CANCELLED");
+    // Without the key, the same request is what it is: an unknown model.
+    const fresh = await call(n, "POST", "/v1/chat/completions", {
+      token: alice.keys.jobs,
+      body: chat("kept", { model: "a-model-gone-away" }),
+    });
+    expect(fresh.body.error?.code).toBe("MODEL_NOT_FOUND");
+  });
+});
+
+async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("until: timed out");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -7,6 +7,7 @@ import {
   fatalNodeCloseCodes,
   hashCanonical,
   HavnError,
+  helloPayloadSchema,
   nodeCloseCodes,
   protocolVersion,
   sign,
@@ -146,6 +147,11 @@ export class NodeAgent {
   constructor(private readonly options: NodeAgentOptions) {
     this.keys = options.keys ?? loadOrCreateKeyFile(options.keyPath ?? join(defaultDataDir("node"), "node.key"));
     this.name = options.name ?? `${hostname().slice(0, 48)}-${this.keys.publicKey.slice(0, 6)}`;
+    const named = helloPayloadSchema.shape.name.safeParse(this.name);
+    if (!named.success)
+      throw new HavnError("CONFIG_INVALID", "A node name is 1–64 characters, with no control characters and no ~.", {
+        context: { Name: JSON.stringify(this.name.slice(0, 80)) },
+      });
     this.ready = new Promise((resolve, reject) => {
       this.readyResolve = resolve;
       this.readyReject = reject;

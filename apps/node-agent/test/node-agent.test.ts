@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { loadOrCreateKeyFile } from "@havn/protocol/local";
 import { OpenAIBackend } from "@havn/engine";
-import { generateKeyPair } from "@havn/protocol";
+import { generateKeyPair, helloPayloadSchema } from "@havn/protocol";
 import { ScriptedBackend } from "@havn/testkit";
 import { computeClassOf, NodeAgent, parseNvidiaSmi } from "../src/index.ts";
 
@@ -51,6 +51,23 @@ describe("node key file", () => {
     loadOrCreateKeyFile(path);
     chmodSync(path, 0o644);
     expect(() => loadOrCreateKeyFile(path)).toThrow(/readable by other users/);
+  });
+});
+
+describe("a node's name", () => {
+  it("has no ~ (a name moved to another key leaves name~key behind) and no control characters", () => {
+    const make = (name: string) => () =>
+      new NodeAgent({
+        coordinatorUrl: "http://127.0.0.1:9",
+        backend: new ScriptedBackend(),
+        keys: generateKeyPair(),
+        name,
+      });
+    for (const bad of ["gpu~abc", "two\nlines", "", "x".repeat(65)])
+      expect(make(bad), JSON.stringify(bad)).toThrow(expect.objectContaining({ code: "CONFIG_INVALID" }));
+    expect(make("gpu-box 1")).not.toThrow();
+    // The coordinator refuses such a hello too, whatever agent sent it.
+    expect(helloPayloadSchema.shape.name.safeParse("gpu~abc").success).toBe(false);
   });
 });
 

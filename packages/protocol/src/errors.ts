@@ -19,6 +19,16 @@ export const errorCatalog = {
   },
   REQUEST_UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, description: "The body is not `application/json`." },
   REQUEST_TOO_LARGE: { status: 413, retryable: false, description: "The body exceeds the coordinator's size limit." },
+  REQUEST_HEADERS_TOO_LARGE: {
+    status: 431,
+    retryable: false,
+    description: "The request's headers exceed the HTTP server's size limit.",
+  },
+  REQUEST_TIMEOUT: {
+    status: 408,
+    retryable: true,
+    description: "The request's headers and body did not arrive within the coordinator's receive time.",
+  },
   REQUEST_PROMPT_TOO_LONG: {
     status: 400,
     retryable: false,
@@ -187,6 +197,16 @@ export const errorCatalog = {
   AUTH_LOGIN_FAILED: { status: 401, retryable: false, description: "The email or the password is wrong." },
   AUTH_EMAIL_TAKEN: { status: 409, retryable: false, description: "An account already has this email." },
   AUTH_WALLET_TAKEN: { status: 409, retryable: false, description: "Another account already holds this wallet." },
+  AUTH_WALLET_BOUND: {
+    status: 409,
+    retryable: false,
+    description: "This account already has another wallet; an account holds one, never silently replaced.",
+  },
+  AUTH_KEY_LIMIT: {
+    status: 409,
+    retryable: false,
+    description: "The account holds as many live API keys as it may (100): revoke one first.",
+  },
   AUTH_REGISTRATION_CLOSED: {
     status: 403,
     retryable: false,

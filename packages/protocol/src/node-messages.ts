@@ -79,7 +79,12 @@ export type Capabilities = z.infer<typeof capabilitiesSchema>;
 export const helloPayloadSchema = z.strictObject({
   nonce: z.string().min(16).max(128),
   node_key: b64url,
-  name: z.string().min(1).max(64),
+  /** A node's name: no control characters and no `~` (a name moved to another key leaves `name~key` behind). */
+  name: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[^~\p{Cc}]+$/u, "a node name has no control characters and no ~"),
   agent_version: z.string().min(1).max(64),
   capabilities: capabilitiesSchema,
   hardware: hardwareSchema,

@@ -255,7 +255,10 @@ export function nodeClaim(
   return { ok: false, reason: "name_taken" };
 }
 
-/** The name a key keeps when its account moves the name to another key: unique, and says why. */
+/**
+ * The name a key keeps when its account moves the name to another key: unique (the whole key,
+ * and no node may choose a name with `~`), and says why.
+ */
 export function retiredName(name: string, key: string): string {
-  return `${name}~${key.slice(0, 8)}`;
+  return `${name}~${key}`;
 }

@@ -37,6 +37,13 @@ describe.each(storeKinds)("identity on %s", (kind) => {
     expect((await store.accounts.byWallet(wallet))?.id).toBe("acc-alice");
     await account("acc-bob", null);
     expect(await store.accounts.bindWallet("acc-bob", wallet, 4)).toEqual({ ok: false, reason: "wallet_taken" });
+    // One wallet per account: binding it again is fine, another is refused, never replaced.
+    expect(await store.accounts.bindWallet("acc-alice", wallet, 4)).toEqual({ ok: true });
+    expect(await store.accounts.bindWallet("acc-alice", "0x" + "cd".repeat(20), 4)).toEqual({
+      ok: false,
+      reason: "has_wallet",
+    });
+    expect((await store.accounts.get("acc-alice"))?.wallet).toBe(wallet);
     expect(await store.accounts.create({ id: "acc-w", wallet, role: "user", now: 5 })).toEqual({
       ok: false,
       reason: "wallet_taken",
@@ -87,6 +94,38 @@ describe.each(storeKinds)("identity on %s", (kind) => {
     expect(await store.accounts.useSession("h4", 31)).toEqual({ ok: false, reason: "revoked" });
   });
 
+  it("refresh tokens: a second spend within the grace is refused without revoking the login", async () => {
+    await open();
+    await account("acc-g");
+    const s = { accountId: "acc-g", familyId: "fam-g", now: 1, expiresAt: 10_000 };
+    await store.accounts.createSession({ ...s, id: "ses-g1", tokenHash: "g1" });
+    expect(await store.accounts.useSession("g1", 100, 30)).toMatchObject({ ok: true });
+    await store.accounts.createSession({ ...s, id: "ses-g2", tokenHash: "g2" });
+    expect(await store.accounts.useSession("g1", 130, 30)).toEqual({ ok: false, reason: "raced" });
+    expect(await store.accounts.useSession("g2", 131, 30)).toMatchObject({ ok: true });
+    // Past the grace, a spent token is a stolen one.
+    expect(await store.accounts.useSession("g1", 200, 30)).toEqual({ ok: false, reason: "reused" });
+  });
+
+  it("expired nonces, sessions and unused invitations are purged; live and used ones stay", async () => {
+    await open();
+    await account("acc-p", "p@example.com", "admin");
+    await store.accounts.createNonce("old", 1, 100);
+    await store.accounts.createNonce("live", 1, 1_000);
+    const s = { accountId: "acc-p", now: 1 };
+    await store.accounts.createSession({ ...s, id: "ses-old", familyId: "f1", tokenHash: "old", expiresAt: 100 });
+    await store.accounts.createSession({ ...s, id: "ses-live", familyId: "f2", tokenHash: "live", expiresAt: 1_000 });
+    await store.accounts.createInvite("inv-old", "acc-p", 1, 100);
+    await store.accounts.createInvite("inv-used", "acc-p", 1, 100);
+    expect(await store.accounts.consumeInvite("inv-used", "acc-q", 50)).toBe(true);
+    await store.accounts.createInvite("inv-live", "acc-p", 1, 1_000);
+    expect(await store.accounts.purgeExpired(500)).toBe(3);
+    expect(await store.accounts.purgeExpired(500)).toBe(0);
+    expect(await store.accounts.consumeNonce("live", 600)).toBe(true);
+    expect(await store.accounts.useSession("live", 600)).toMatchObject({ ok: true });
+    expect(await store.accounts.consumeInvite("inv-live", "acc-r", 600)).toBe(true);
+  });
+
   it("a coordinator secret is made once: the first candidate stored is what every caller gets", async () => {
     await open();
     expect(await store.accounts.secret("jwt", "first", 1)).toBe("first");
@@ -105,6 +144,11 @@ describe.each(storeKinds)("identity on %s", (kind) => {
     await store.accounts.createInvite("code-hash", "acc-admin", 1, 100);
     expect(await store.accounts.consumeInvite("code-hash", "acc-new", 10)).toBe(true);
     expect(await store.accounts.consumeInvite("code-hash", "acc-new2", 11)).toBe(false);
+    // The account could not be made after all: the invitation is given back, to that account's spend only.
+    await store.accounts.releaseInvite("code-hash", "acc-new2");
+    expect(await store.accounts.consumeInvite("code-hash", "acc-new3", 12)).toBe(false);
+    await store.accounts.releaseInvite("code-hash", "acc-new");
+    expect(await store.accounts.consumeInvite("code-hash", "acc-new3", 12)).toBe(true);
   });
 
   it("a job's idempotency key admits it once per account, without rolling back the others of its batch", async () => {

@@ -12,6 +12,9 @@ export interface CoordinatorCommandOptions extends LogOptions {
   readonly mode: "production" | "dev";
   readonly registration: "open" | "invite";
   readonly corsOrigin?: string[] | undefined;
+  readonly publicUrl?: string | undefined;
+  readonly nodeAdmission: "open" | "token";
+  readonly trustProxy?: string | undefined;
   readonly rateLimit: number;
   readonly retentionDays: number;
   readonly insecure: boolean;
@@ -46,7 +49,10 @@ export async function coordinator(o: CoordinatorCommandOptions): Promise<void> {
     registration: o.registration,
     rateLimitPerMinute: o.rateLimit,
     retentionMs: Math.round(o.retentionDays * 24 * 3600 * 1000),
+    nodeAdmission: o.nodeAdmission,
     ...(o.corsOrigin ? { corsOrigins: o.corsOrigin } : {}),
+    ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
+    ...(o.trustProxy ? { trustProxy: o.trustProxy } : {}),
     ...(secrets.jwtSecret ? { jwtSecret: secrets.jwtSecret } : {}),
     ...(secrets.joinToken ? { joinToken: secrets.joinToken } : {}),
     ...(secrets.bootstrapAdmin ? { bootstrapAdmin: secrets.bootstrapAdmin } : {}),

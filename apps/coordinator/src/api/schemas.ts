@@ -220,7 +220,12 @@ export const outputParamsSchema = z.object({
   cid: z.string().min(1).max(128).describe("The output's CIDv1, as in the receipt's `outputs_cid`."),
 });
 export const logSeqParamsSchema = z.object({
-  seq: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).describe("A log position, from 1."),
+  seq: z
+    .string()
+    .regex(/^[1-9][0-9]{0,15}$/, "a log position is a decimal number from 1")
+    .transform(Number)
+    .pipe(z.number().max(Number.MAX_SAFE_INTEGER))
+    .describe("A log position, from 1."),
 });
 
 const email = z.string().trim().email().max(254).describe("An email address; compared case-insensitively.");

@@ -52,6 +52,8 @@ const loginScopes = (role: AccountRole): ReadonlySet<ApiKeyScope> =>
 const keyCacheMs = 10_000;
 /** `last_used_at` is written at most this often per key, in ms. */
 const touchEveryMs = 60_000;
+/** Live API keys one account may hold. */
+const maxKeysPerAccount = 100;
 /** The dev account of dev mode (`havn up`). */
 export const devAccount = { id: "acc-dev", email: "dev@localhost" } as const;
 
@@ -97,11 +99,31 @@ export class AuthService {
   private tokens: AccessTokens | undefined;
   private readonly keyCache = new Map<string, { principal: Principal; keyHash: string; until: number }>();
   private readonly touched = new Map<string, number>();
+  /** EIP-4361 domains a wallet sign-in may name (see `publicUrl`); set at listen when not configured. */
+  private siweDomains: readonly string[];
+  private readonly revokedListeners: ((keyId: string) => void)[] = [];
 
   constructor(
     private readonly store: Store,
     private readonly config: CoordinatorConfig,
-  ) {}
+  ) {
+    this.siweDomains = config.siweDomain ? [config.siweDomain] : [];
+  }
+
+  /**
+   * Where the coordinator listens, once it does: wallet sign-in on a loopback address may name
+   * it (a configured `publicUrl`/`siweDomain` wins). Any other address needs `publicUrl`.
+   */
+  listeningOn(address: { host: string; port: number }): void {
+    if (this.config.siweDomain) return;
+    if (["127.0.0.1", "::1", "localhost"].includes(address.host))
+      this.siweDomains = [`127.0.0.1:${address.port}`, `localhost:${address.port}`, `[::1]:${address.port}`];
+  }
+
+  /** Runs `listener` with a key's id when it is revoked here (nodes joined with it are closed). */
+  onKeyRevoked(listener: (keyId: string) => void): void {
+    this.revokedListeners.push(listener);
+  }
 
   /** Loads the signing secret (configured, or the one kept in the database) and makes dev mode's account. */
   async init(bootstrapAdmin?: { email: string; password: string }): Promise<void> {
@@ -111,8 +133,12 @@ export class AuthService {
     if (this.config.mode === "dev" && !(await this.store.accounts.get(devAccount.id))) {
       await this.store.accounts.create({ id: devAccount.id, email: devAccount.email, role: "admin", now });
     }
-    if (bootstrapAdmin && (await this.store.accounts.count("admin")) === 0)
-      await this.createAccount({ ...bootstrapAdmin, role: "admin" });
+    // Replicas starting together on one fresh database all try: the first makes it, the others
+    // find the email taken and go on.
+    if (bootstrapAdmin && !(await this.hasAdmin()))
+      await this.createAccount({ ...bootstrapAdmin, role: "admin" }).catch((err: unknown) => {
+        if (!(err instanceof HavnError && err.code === "AUTH_EMAIL_TAKEN")) throw err;
+      });
   }
 
   private get access(): AccessTokens {
@@ -127,7 +153,8 @@ export class AuthService {
 
   /** Whether an account can administer this coordinator yet (production needs one to face a network). */
   async hasAdmin(): Promise<boolean> {
-    return (await this.store.accounts.count("admin")) > 0;
+    const dev = await this.store.accounts.get(devAccount.id);
+    return (await this.store.accounts.count("admin")) - (dev?.role === "admin" ? 1 : 0) > 0;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -156,7 +183,8 @@ export class AuthService {
       const key = await this.store.accounts.keyByPrefix(prefix);
       if (!key || key.revokedAt !== null || !sameHash(key.keyHash, keyHash)) throw invalidCredential();
       const account = await this.store.accounts.get(key.accountId);
-      if (!account) throw invalidCredential();
+      // Keys made in dev mode on this database are nobody's outside it.
+      if (!account || (account.id === devAccount.id && this.config.mode !== "dev")) throw invalidCredential();
       // A key never grants more than its account may: a user's `admin` key is no admin.
       const scopes = new Set(key.scopes.filter((s) => s !== "admin" || account.role === "admin"));
       const principal: Principal = { accountId: account.id, role: account.role, scopes, via: "api_key", keyId: key.id };
@@ -224,16 +252,23 @@ export class AuthService {
     tokens: TokenPair;
   }> {
     const id = newId("acc");
+    // The invitation first: without a valid one, nothing is said about which emails exist.
+    let invite: string | undefined;
     if (this.config.registration === "invite") {
       if (!input.invite)
         throw new HavnError("AUTH_REGISTRATION_CLOSED", "Registration on this coordinator needs an invitation.");
-      if (await this.store.accounts.byEmail(normaliseEmail(input.email)))
-        throw new HavnError("AUTH_EMAIL_TAKEN", "An account already has this email.");
-      if (!(await this.store.accounts.consumeInvite(sha256Hex(input.invite), id, Date.now())))
+      invite = sha256Hex(input.invite);
+      if (!(await this.store.accounts.consumeInvite(invite, id, Date.now())))
         throw new HavnError("AUTH_INVITE_INVALID", "The invitation is unknown, used or expired.");
     }
-    const account = await this.createAccount({ email: input.email, password: input.password, role: "user", id });
-    return { account, tokens: await this.startSession(account) };
+    try {
+      const account = await this.createAccount({ email: input.email, password: input.password, role: "user", id });
+      return { account, tokens: await this.startSession(account) };
+    } catch (err) {
+      // The account was not made: the invitation is not spent.
+      if (invite) await this.store.accounts.releaseInvite(invite, id);
+      throw err;
+    }
   }
 
   /** `POST /auth/login`. The same answer, after the same work, for a wrong email as for a wrong password. */
@@ -266,13 +301,20 @@ export class AuthService {
 
   /** `POST /auth/refresh`: spends a refresh token for a new pair (rotation); a reused one ends its login. */
   async refresh(refreshToken: string): Promise<TokenPair> {
-    const used = await this.store.accounts.useSession(sha256Hex(refreshToken), Date.now());
+    const used = await this.store.accounts.useSession(
+      sha256Hex(refreshToken),
+      Date.now(),
+      this.config.refreshReuseGraceSeconds * 1000,
+    );
     if (!used.ok)
       throw new HavnError(
         "AUTH_REFRESH_INVALID",
         used.reason === "reused"
           ? "This refresh token was used before: its login is revoked; sign in again."
-          : "The refresh token is unknown, expired or revoked; sign in again.",
+          : used.reason === "raced"
+            ? "This refresh token was just spent by another request: use the tokens that request got."
+            : "The refresh token is unknown, expired or revoked; sign in again.",
+        { details: { reason: used.reason } },
       );
     const account = await this.store.accounts.get(used.session.accountId);
     if (!account) throw new HavnError("AUTH_REFRESH_INVALID", "The account no longer exists.");
@@ -310,25 +352,40 @@ export class AuthService {
   async siweVerify(input: {
     message: string;
     signature: string;
-    host: string;
     principal?: Principal | undefined;
   }): Promise<{ account: AccountRow; tokens?: TokenPair }> {
     const now = Date.now();
+    if (this.siweDomains.length === 0)
+      throw new HavnError(
+        "AUTH_SIWE_INVALID",
+        "Wallet sign-in needs the address clients reach this coordinator at: start it with --public-url.",
+      );
+    const binding = input.principal !== undefined && input.principal.via !== "dev";
+    // Binding a wallet gives it the account's logins: a scoped key (a leaked `jobs` key) may not.
+    if (binding && !this.allows(input.principal, "owner"))
+      throw new HavnError(
+        "AUTH_FORBIDDEN",
+        "Binding a wallet to an account needs its login (or an admin-scoped key), not a scoped API key.",
+      );
     const { address, nonce } = await verifySiwe({
       message: input.message,
       signature: input.signature,
-      domain: this.config.siweDomain ?? input.host,
+      domains: this.siweDomains,
       now,
     });
     if (!(await this.store.accounts.consumeNonce(nonce, now)))
       throw new HavnError("AUTH_SIWE_INVALID", "The nonce of this message is unknown, used or expired.");
     const holder = await this.store.accounts.byWallet(address);
-    if (input.principal && input.principal.via !== "dev") {
-      if (holder && holder.id !== input.principal.accountId)
+    if (binding) {
+      const accountId = input.principal!.accountId;
+      if (holder && holder.id !== accountId)
         throw new HavnError("AUTH_WALLET_TAKEN", "Another account already holds this wallet.");
-      const bound = await this.store.accounts.bindWallet(input.principal.accountId, address, now);
-      if (!bound.ok) throw new HavnError("AUTH_WALLET_TAKEN", "Another account already holds this wallet.");
-      return { account: await this.account(input.principal.accountId) };
+      const bound = await this.store.accounts.bindWallet(accountId, address, now);
+      if (!bound.ok)
+        throw bound.reason === "has_wallet"
+          ? new HavnError("AUTH_WALLET_BOUND", "This account already has another wallet: an account holds one.")
+          : new HavnError("AUTH_WALLET_TAKEN", "Another account already holds this wallet.");
+      return { account: await this.account(accountId) };
     }
     if (holder) return { account: holder, tokens: await this.startSession(holder) };
     if (this.config.registration === "invite")
@@ -347,9 +404,16 @@ export class AuthService {
     input: { name: string; scopes: readonly ApiKeyScope[] },
   ): Promise<{ key: string; row: ApiKeyRow }> {
     const wanted = [...new Set(input.scopes)];
-    const beyond = wanted.filter((s) => (s === "admin" ? principal.role !== "admin" : false));
+    // `metrics` is the operator's view of the whole coordinator, as `admin` is its control.
+    const beyond = wanted.filter((s) => (s === "admin" || s === "metrics") && principal.role !== "admin");
     if (beyond.length > 0)
-      throw new HavnError("AUTH_FORBIDDEN", "Only an admin account may create an admin-scoped key.");
+      throw new HavnError(
+        "AUTH_FORBIDDEN",
+        `Only an admin account may create a key with ${beyond.join(" or ")} scope.`,
+      );
+    const live = (await this.store.accounts.listKeys(principal.accountId)).filter((k) => k.revokedAt === null);
+    if (live.length >= maxKeysPerAccount)
+      throw new HavnError("AUTH_KEY_LIMIT", `This account has ${maxKeysPerAccount} live API keys: revoke one first.`);
     const { key, prefix, keyHash } = newApiKey();
     const row = await this.store.accounts.createKey({
       id: newId("key"),
@@ -374,6 +438,7 @@ export class AuthService {
     if (!key || !(await this.store.accounts.revokeKey(principal.accountId, keyId, Date.now())))
       throw new HavnError("AUTH_KEY_NOT_FOUND", "This account has no live API key with this id.");
     this.keyCache.delete(key.prefix);
+    for (const listener of this.revokedListeners) listener(keyId);
   }
 
   /** An invitation code (shown once), for registration by invite. */
@@ -394,13 +459,15 @@ export class AuthService {
    * token is no node credential: it expires within the hour, and the node's next reconnect would
    * be refused.
    */
-  async nodeAccount(credential: NodeCredential | undefined): Promise<{ accountId: string | null } | undefined> {
+  async nodeAccount(
+    credential: NodeCredential | undefined,
+  ): Promise<{ accountId: string | null; keyId?: string | undefined } | undefined> {
     if (this.config.mode === "dev") return { accountId: devAccount.id };
     if (credential?.api_key) {
       const principal = await this.principalOf(credential.api_key).catch(() => undefined);
-      return principal?.via === "api_key" && principal.scopes.has("node")
-        ? { accountId: principal.accountId }
-        : undefined;
+      if (principal?.via !== "api_key" || !principal.scopes.has("node")) return undefined;
+      if (this.config.nodeAdmission === "token" && principal.role !== "admin") return undefined;
+      return { accountId: principal.accountId, keyId: principal.keyId };
     }
     const token = this.config.joinToken;
     if (credential?.join_token && token && sameHash(sha256Hex(credential.join_token), sha256Hex(token)))

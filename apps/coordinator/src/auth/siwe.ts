@@ -9,7 +9,8 @@ import { HavnError, evmAddressPattern } from "@havn/protocol";
 export async function verifySiwe(input: {
   message: string;
   signature: string;
-  domain: string;
+  /** The domains the message may name (this coordinator's public host; on loopback, its aliases). */
+  domains: readonly string[];
   now: number;
 }): Promise<{ address: string; nonce: string }> {
   const [{ parseSiweMessage, validateSiweMessage }, { verifyMessage }] = await Promise.all([
@@ -21,7 +22,8 @@ export async function verifySiwe(input: {
   const message = parseSiweMessage(input.message);
   if (!message.address || !evmAddressPattern.test(message.address) || !message.nonce)
     throw invalid("is not an EIP-4361 message");
-  if (message.domain !== input.domain) throw invalid(`is for ${String(message.domain)}, not ${input.domain}`);
+  if (!message.domain || !input.domains.includes(message.domain))
+    throw invalid(`is for ${String(message.domain)}, not ${input.domains[0]}`);
   if (!validateSiweMessage({ message, time: new Date(input.now) })) throw invalid("is expired or not yet valid");
   const signed = await verifyMessage({
     address: message.address,

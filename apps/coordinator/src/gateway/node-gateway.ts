@@ -81,6 +81,24 @@ function pingSocket(socket: WebSocket, timeoutMs: number): Promise<boolean> {
 export class NodeGateway {
   constructor(private readonly deps: NodeGatewayDeps) {}
 
+  /**
+   * An operator revoked the API key these nodes joined with: they are closed (4012, for good),
+   * their attempts re-queued as for any lost node. Returns how many were closed.
+   */
+  closeJoinedWith(keyId: string): number {
+    const closing = this.deps.registry.all().filter((s) => s.joinedWithKey === keyId);
+    const err = new HavnError(
+      "NODE_CREDENTIAL_REQUIRED",
+      "The API key this node joined with was revoked: start it with another node-scoped key.",
+    );
+    for (const s of closing) {
+      s.send({ type: "error", code: err.code, message: err.shortMessage, retryable: false });
+      s.close(closeCodes.credentialRequired, "credential revoked");
+      this.deps.log.warn({ node: s.name, key: s.key, api_key: keyId }, "closed a node whose API key was revoked");
+    }
+    return closing.length;
+  }
+
   accept(socket: WebSocket): void {
     const { config, keys, metrics, log } = this.deps;
     metrics.nodeConnections.inc();
@@ -236,6 +254,7 @@ export class NodeGateway {
     const session: NodeSession = {
       key: payload.node_key,
       name: payload.name,
+      joinedWithKey: joining.keyId,
       capabilities: payload.capabilities,
       hardware: payload.hardware,
       models: new Set(payload.capabilities.models.map((m) => m.name)),

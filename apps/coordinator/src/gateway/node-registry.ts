@@ -27,6 +27,8 @@ export interface InFlightAttempt {
 export interface NodeSession {
   readonly key: string;
   readonly name: string;
+  /** The operator's API key the node joined with (undefined: the join token, or dev mode). */
+  readonly joinedWithKey?: string | undefined;
   readonly capabilities: Capabilities;
   readonly hardware: Hardware;
   /** Models this node serves, by exact name. */

@@ -72,12 +72,14 @@ export class JobService {
    * submissions racing with one key still make one job: the store admits only the first.
    */
   async submit(request: SubmitJob): Promise<Submitted> {
-    const model = this.resolveModel(request.model);
     const key = request.accountId !== null ? (request.idempotencyKey ?? null) : null;
+    // A replay is answered before the model is resolved: a retry after a restart, with no node
+    // for the model online yet, still gets the job it already has.
     if (key !== null) {
       const earlier = await this.store.jobByIdempotencyKey(request.accountId!, key);
-      if (earlier) return { job: sameRequest(earlier, model, request), replayed: true };
+      if (earlier) return { job: this.sameRequest(earlier, request), replayed: true };
     }
+    const model = this.resolveModel(request.model);
     const chars = promptChars(request.input);
     if (chars > this.config.maxPromptChars) {
       throw new HavnError("REQUEST_PROMPT_TOO_LONG", "The prompt is longer than this coordinator accepts.", {
@@ -129,7 +131,7 @@ export class JobService {
       // Another submission with this key was written first (same turn, or another replica).
       const earlier = await this.store.jobByIdempotencyKey(request.accountId!, key!);
       if (!earlier) throw new HavnError("INTERNAL_ERROR", "An idempotent job was neither written nor found.");
-      return { job: sameRequest(earlier, model, request), replayed: true };
+      return { job: this.sameRequest(earlier, request), replayed: true };
     }
     if (lease === undefined) this.dispatcher.notify();
     this.telemetry.admitted(row, node);
@@ -213,30 +215,38 @@ export class JobService {
         }, reject);
     });
   }
-}
+  /**
+   * An earlier job found by its idempotency key, if it is the same request: same model (as
+   * resolved; "auto" matches any), same input, same sampling settings (the seed aside: a request
+   * without one gets a random one). Another request under the same key is refused.
+   */
+  private sameRequest(earlier: JobRow, request: SubmitJob): JobRow {
+    const a = earlier.params;
+    const b = request.params;
+    const same =
+      earlier.inputHash === hashCanonical(request.input) &&
+      this.sameModel(earlier.model, request.model) &&
+      a.max_tokens === b.max_tokens &&
+      a.temperature === b.temperature &&
+      a.top_p === b.top_p &&
+      JSON.stringify(a.stop) === JSON.stringify(b.stop);
+    if (!same)
+      throw new HavnError(
+        "REQUEST_IDEMPOTENCY_MISMATCH",
+        "This Idempotency-Key was used for a different request; use a new key for a new request.",
+        { context: { Job: earlier.id } },
+      );
+    return earlier;
+  }
 
-/**
- * An earlier job found by its idempotency key, if it is the same request: same model (as
- * resolved), same input, same sampling settings (the seed aside: a request without one gets a
- * random one). Another request under the same key is refused.
- */
-function sameRequest(earlier: JobRow, model: string, request: SubmitJob): JobRow {
-  const a = earlier.params;
-  const b = request.params;
-  const same =
-    earlier.inputHash === hashCanonical(request.input) &&
-    (earlier.model === model || request.model.trim().toLowerCase() === "auto") &&
-    a.max_tokens === b.max_tokens &&
-    a.temperature === b.temperature &&
-    a.top_p === b.top_p &&
-    JSON.stringify(a.stop) === JSON.stringify(b.stop);
-  if (!same)
-    throw new HavnError(
-      "REQUEST_IDEMPOTENCY_MISMATCH",
-      "This Idempotency-Key was used for a different request; use a new key for a new request.",
-      { context: { Job: earlier.id } },
-    );
-  return earlier;
+  private sameModel(resolved: string, requested: string): boolean {
+    if (requested === resolved || requested.trim().toLowerCase() === "auto") return true;
+    try {
+      return this.catalog.resolve(requested, "chat") === resolved;
+    } catch {
+      return false;
+    }
+  }
 }
 
 export function shuttingDown(jobId: string): HavnError {

@@ -54,16 +54,18 @@ export class Sweeper {
   /**
    * Retention: prompts and outputs of jobs that ended longer than `retentionMs` ago are deleted
    * (hashes, receipts and the log stay), and idempotency keys older than their window are
-   * forgotten, so a key may name a new job again.
+   * forgotten, so a key may name a new job again; used or expired sign-in nonces, expired
+   * sessions and expired unused invites are removed.
    */
-  async retain(now = Date.now()): Promise<{ deleted: number; forgotten: number }> {
+  async retain(now = Date.now()): Promise<{ deleted: number; forgotten: number; purged: number }> {
     const deleted =
       this.config.retentionMs > 0
         ? await this.store.expireJobData(now - this.config.retentionMs, now, retentionBatch)
         : 0;
     const forgotten = await this.store.clearIdempotencyKeys(now - this.config.idempotencyWindowMs);
-    if (deleted > 0 || forgotten > 0) this.log.info({ deleted, forgotten }, "retention");
-    return { deleted, forgotten };
+    const purged = await this.store.accounts.purgeExpired(now);
+    if (deleted > 0 || forgotten > 0 || purged > 0) this.log.info({ deleted, forgotten, purged }, "retention");
+    return { deleted, forgotten, purged };
   }
 
   async sweep(): Promise<void> {

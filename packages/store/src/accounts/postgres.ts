@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { rowToAccount, rowToApiKey, rowToSession, uniqueViolation } from "./rows.js";
+import { rowToAccount, rowToApiKey, rowToSession, sessionUse, uniqueViolation } from "./rows.js";
 import type {
   AccountRole,
   AccountRow,
@@ -60,10 +60,13 @@ export class PostgresAccounts implements AccountStore {
     id: string,
     wallet: string,
     now: number,
-  ): Promise<{ ok: true } | { ok: false; reason: "wallet_taken" }> {
+  ): Promise<{ ok: true } | { ok: false; reason: "wallet_taken" | "has_wallet" }> {
     try {
-      await this.pool.query(`UPDATE accounts SET wallet = $1, updated_at = $2 WHERE id = $3`, [wallet, now, id]);
-      return { ok: true };
+      const r = await this.pool.query(
+        `UPDATE accounts SET wallet = $1, updated_at = $2 WHERE id = $3 AND (wallet IS NULL OR wallet = $1)`,
+        [wallet, now, id],
+      );
+      return r.rowCount === 1 ? { ok: true } : { ok: false, reason: "has_wallet" };
     } catch (err) {
       if (uniqueViolation(err) === "wallet") return { ok: false, reason: "wallet_taken" };
       throw err;
@@ -125,23 +128,19 @@ export class PostgresAccounts implements AccountStore {
     );
   }
 
-  async useSession(tokenHash: string, now: number): Promise<UseSessionResult> {
+  async useSession(tokenHash: string, now: number, graceMs = 0): Promise<UseSessionResult> {
     return this.tx(async (c): Promise<UseSessionResult> => {
       const row = (await c.query(`SELECT * FROM sessions WHERE token_hash = $1 FOR UPDATE`, [tokenHash])).rows[0] as
         Raw | undefined;
-      if (!row) return { ok: false, reason: "unknown" };
-      const session = rowToSession(row);
-      if (session.revokedAt !== null) return { ok: false, reason: "revoked" };
-      if (session.usedAt !== null) {
+      const session = row && rowToSession(row);
+      const step = sessionUse(session, now, graceMs);
+      if (step.revokeFamily)
         await c.query(`UPDATE sessions SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL`, [
           now,
-          session.familyId,
+          session!.familyId,
         ]);
-        return { ok: false, reason: "reused" };
-      }
-      if (session.expiresAt <= now) return { ok: false, reason: "expired" };
-      await c.query(`UPDATE sessions SET used_at = $1 WHERE id = $2`, [now, session.id]);
-      return { ok: true, session: { ...session, usedAt: now } };
+      if (step.use) await c.query(`UPDATE sessions SET used_at = $1 WHERE id = $2`, [now, session!.id]);
+      return step.result;
     });
   }
 
@@ -197,5 +196,25 @@ export class PostgresAccounts implements AccountStore {
       [accountId, now, codeHash],
     );
     return r.rowCount === 1;
+  }
+
+  async releaseInvite(codeHash: string, accountId: string): Promise<void> {
+    await this.pool.query(`UPDATE invites SET used_by = NULL, used_at = NULL WHERE code_hash = $1 AND used_by = $2`, [
+      codeHash,
+      accountId,
+    ]);
+  }
+
+  async purgeExpired(now: number): Promise<number> {
+    return this.tx(async (c) => {
+      let n = 0;
+      for (const sql of [
+        `DELETE FROM siwe_nonces WHERE expires_at <= $1`,
+        `DELETE FROM sessions WHERE expires_at <= $1`,
+        `DELETE FROM invites WHERE expires_at <= $1 AND used_at IS NULL`,
+      ])
+        n += (await c.query(sql, [now])).rowCount ?? 0;
+      return n;
+    });
   }
 }

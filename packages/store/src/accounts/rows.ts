@@ -1,4 +1,4 @@
-import type { AccountRole, AccountRow, ApiKeyRow, ApiKeyScope, SessionRow } from "./types.js";
+import type { AccountRole, AccountRow, ApiKeyRow, ApiKeyScope, SessionRow, UseSessionResult } from "./types.js";
 
 type Raw = Record<string, unknown>;
 const num = (v: unknown) => (typeof v === "number" ? v : Number(v));
@@ -42,6 +42,25 @@ export function rowToSession(r: Raw): SessionRow {
     usedAt: numOrNull(r.used_at),
     revokedAt: numOrNull(r.revoked_at),
   };
+}
+
+/**
+ * What spending a refresh token does (both stores, inside their transaction): `use` marks it spent,
+ * `revokeFamily` ends its login (a replay), or neither (refused as it stands).
+ */
+export function sessionUse(
+  session: SessionRow | undefined,
+  now: number,
+  graceMs: number,
+): { result: UseSessionResult; use?: true; revokeFamily?: true } {
+  if (!session) return { result: { ok: false, reason: "unknown" } };
+  if (session.revokedAt !== null) return { result: { ok: false, reason: "revoked" } };
+  if (session.usedAt !== null)
+    return now - session.usedAt <= graceMs
+      ? { result: { ok: false, reason: "raced" } }
+      : { result: { ok: false, reason: "reused" }, revokeFamily: true };
+  if (session.expiresAt <= now) return { result: { ok: false, reason: "expired" } };
+  return { result: { ok: true, session: { ...session, usedAt: now } }, use: true };
 }
 
 /** Which unique constraint an insert broke, from either driver's message. */

@@ -1,5 +1,5 @@
 import type Database from "better-sqlite3";
-import { rowToAccount, rowToApiKey, rowToSession, uniqueViolation } from "./rows.js";
+import { rowToAccount, rowToApiKey, rowToSession, sessionUse, uniqueViolation } from "./rows.js";
 import type {
   AccountRole,
   AccountRow,
@@ -35,7 +35,9 @@ export class SqliteAccounts implements AccountStore {
       get: db.prepare(`SELECT * FROM accounts WHERE id = ?`),
       byEmail: db.prepare(`SELECT * FROM accounts WHERE email = ?`),
       byWallet: db.prepare(`SELECT * FROM accounts WHERE wallet = ?`),
-      bindWallet: db.prepare(`UPDATE accounts SET wallet = ?, updated_at = ? WHERE id = ?`),
+      bindWallet: db.prepare(
+        `UPDATE accounts SET wallet = ?, updated_at = ? WHERE id = ? AND (wallet IS NULL OR wallet = ?)`,
+      ),
       setPassword: db.prepare(`UPDATE accounts SET password_hash = ?, updated_at = ? WHERE id = ?`),
       count: db.prepare(`SELECT COUNT(*) AS n FROM accounts`),
       countRole: db.prepare(`SELECT COUNT(*) AS n FROM accounts WHERE role = ?`),
@@ -70,6 +72,12 @@ export class SqliteAccounts implements AccountStore {
       consumeInvite: db.prepare(
         `UPDATE invites SET used_by = ?, used_at = ? WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?`,
       ),
+      releaseInvite: db.prepare(
+        `UPDATE invites SET used_by = NULL, used_at = NULL WHERE code_hash = ? AND used_by = ?`,
+      ),
+      purgeNonces: db.prepare(`DELETE FROM siwe_nonces WHERE expires_at <= ?`),
+      purgeSessions: db.prepare(`DELETE FROM sessions WHERE expires_at <= ?`),
+      purgeInvites: db.prepare(`DELETE FROM invites WHERE expires_at <= ? AND used_at IS NULL`),
     };
   }
 
@@ -111,10 +119,11 @@ export class SqliteAccounts implements AccountStore {
     id: string,
     wallet: string,
     now: number,
-  ): Promise<{ ok: true } | { ok: false; reason: "wallet_taken" }> {
+  ): Promise<{ ok: true } | { ok: false; reason: "wallet_taken" | "has_wallet" }> {
     try {
-      this.q.bindWallet.run(wallet, now, id);
-      return { ok: true };
+      return this.q.bindWallet.run(wallet, now, id, wallet).changes === 1
+        ? { ok: true }
+        : { ok: false, reason: "has_wallet" };
     } catch (err) {
       if (uniqueViolation(err) === "wallet") return { ok: false, reason: "wallet_taken" };
       throw err;
@@ -157,20 +166,15 @@ export class SqliteAccounts implements AccountStore {
     this.q.insertSession.run(s.id, s.accountId, s.familyId, s.tokenHash, s.now, s.expiresAt);
   }
 
-  async useSession(tokenHash: string, now: number): Promise<UseSessionResult> {
+  async useSession(tokenHash: string, now: number, graceMs = 0): Promise<UseSessionResult> {
     return this.db
       .transaction((): UseSessionResult => {
         const row = this.q.sessionByHash.get(tokenHash) as Raw | undefined;
-        if (!row) return { ok: false, reason: "unknown" };
-        const session = rowToSession(row);
-        if (session.revokedAt !== null) return { ok: false, reason: "revoked" };
-        if (session.usedAt !== null) {
-          this.q.revokeFamily.run(now, session.familyId);
-          return { ok: false, reason: "reused" };
-        }
-        if (session.expiresAt <= now) return { ok: false, reason: "expired" };
-        this.q.useSession.run(now, session.id);
-        return { ok: true, session: { ...session, usedAt: now } };
+        const session = row && rowToSession(row);
+        const step = sessionUse(session, now, graceMs);
+        if (step.revokeFamily) this.q.revokeFamily.run(now, session!.familyId);
+        if (step.use) this.q.useSession.run(now, session!.id);
+        return step.result;
       })
       .immediate();
   }
@@ -202,5 +206,18 @@ export class SqliteAccounts implements AccountStore {
 
   async consumeInvite(codeHash: string, accountId: string, now: number): Promise<boolean> {
     return this.q.consumeInvite.run(accountId, now, codeHash, now).changes === 1;
+  }
+
+  async releaseInvite(codeHash: string, accountId: string): Promise<void> {
+    this.q.releaseInvite.run(codeHash, accountId);
+  }
+
+  async purgeExpired(now: number): Promise<number> {
+    return this.db.transaction(
+      () =>
+        this.q.purgeNonces.run(now).changes +
+        this.q.purgeSessions.run(now).changes +
+        this.q.purgeInvites.run(now).changes,
+    )();
   }
 }

@@ -72,7 +72,7 @@ export interface NewSession {
 
 export type UseSessionResult =
   | { readonly ok: true; readonly session: SessionRow }
-  | { readonly ok: false; readonly reason: "unknown" | "expired" | "revoked" | "reused" };
+  | { readonly ok: false; readonly reason: "unknown" | "expired" | "revoked" | "reused" | "raced" };
 
 export type CreateAccountResult =
   | { readonly ok: true; readonly account: AccountRow }
@@ -88,8 +88,16 @@ export interface AccountStore {
   get(id: string): Promise<AccountRow | undefined>;
   byEmail(email: string): Promise<AccountRow | undefined>;
   byWallet(wallet: string): Promise<AccountRow | undefined>;
-  /** Binds a wallet to an account; refused when another account holds it. */
-  bindWallet(id: string, wallet: string, now: number): Promise<{ ok: true } | { ok: false; reason: "wallet_taken" }>;
+  /**
+   * Binds a wallet to an account that has none (or has this one); refused when another account
+   * holds it (`wallet_taken`) or this account holds another (`has_wallet`: one wallet per account,
+   * never silently replaced).
+   */
+  bindWallet(
+    id: string,
+    wallet: string,
+    now: number,
+  ): Promise<{ ok: true } | { ok: false; reason: "wallet_taken" | "has_wallet" }>;
   setPassword(id: string, passwordHash: string, now: number): Promise<void>;
   /** Accounts, or accounts with this role. */
   count(role?: AccountRole): Promise<number>;
@@ -105,9 +113,11 @@ export interface AccountStore {
   createSession(input: NewSession): Promise<void>;
   /**
    * Spends a refresh token, atomically. A token spent before revokes its whole family: whoever
-   * presents it second holds a stolen copy (or the owner does, and the thief already used it).
+   * presents it second holds a stolen copy (or the owner does, and the thief already used it) —
+   * unless it was spent less than `graceMs` ago (`raced`: two of the owner's programs refreshed at
+   * once; the second is refused, nothing is revoked).
    */
-  useSession(tokenHash: string, now: number): Promise<UseSessionResult>;
+  useSession(tokenHash: string, now: number, graceMs?: number): Promise<UseSessionResult>;
   revokeFamily(familyId: string, now: number): Promise<void>;
   revokeAccountSessions(accountId: string, now: number): Promise<void>;
 
@@ -124,4 +134,12 @@ export interface AccountStore {
   createInvite(codeHash: string, createdBy: string, now: number, expiresAt: number): Promise<void>;
   /** Spends an invitation for `accountId`: true once, before it expires. */
   consumeInvite(codeHash: string, accountId: string, now: number): Promise<boolean>;
+  /** Gives back an invitation spent for `accountId` (its account could not be made after all). */
+  releaseInvite(codeHash: string, accountId: string): Promise<void>;
+
+  /**
+   * Deletes what has expired and can no longer be used: Sign-In with Ethereum nonces, sessions
+   * (refresh tokens) and unused invitations. Returns how many rows went.
+   */
+  purgeExpired(now: number): Promise<number>;
 }

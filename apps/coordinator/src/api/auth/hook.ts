@@ -30,9 +30,12 @@ export function installAuth(app: FastifyInstance, auth: AuthService): void {
         context: { Route: `${request.method} ${request.routeOptions.url}` },
       });
     let principal: Principal | undefined;
+    // An address that keeps presenting bad credentials is refused before its next one is looked up.
+    if (request.headers.authorization !== undefined) app.signIns.check(request, reply);
     try {
       principal = await auth.authenticate(request.headers.authorization);
     } catch (err) {
+      app.signIns.failed(request);
       reply.header("www-authenticate", 'Bearer error="invalid_token"');
       throw err;
     }

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { HavnError, parseRequestBody } from "@havn/protocol";
 import { accountView, apiKeyView, type AuthService, type TokenPair } from "../../auth/auth-service.js";
 import type { CoordinatorConfig } from "../../config.js";
@@ -11,6 +11,9 @@ import {
   registerRequestSchema,
   siweVerifyRequestSchema,
 } from "../schemas.js";
+
+/** What a failed sign-in is: a wrong password, a spent or unknown refresh token, a bad wallet signature. */
+const failedSignIn = new Set<string>(["AUTH_LOGIN_FAILED", "AUTH_REFRESH_INVALID", "AUTH_SIWE_INVALID"]);
 
 const session = (account: Parameters<typeof accountView>[0], tokens: TokenPair) => ({
   account: accountView(account),
@@ -27,14 +30,29 @@ export function registerAuthRoutes(app: FastifyInstance, deps: { auth: AuthServi
     return reply.code(201).send(session(account, tokens));
   });
 
-  registerRoute(app, routes.login, async (request) => {
-    const { account, tokens } = await auth.login(parseRequestBody(loginRequestSchema, request.body));
+  /**
+   * A sign-in from an address that failed too often this minute is refused before it is checked;
+   * a failed one counts (see `SignInGuard`).
+   */
+  const counted = async <T>(request: FastifyRequest, reply: FastifyReply, attempt: () => Promise<T>): Promise<T> => {
+    app.signIns.check(request, reply);
+    try {
+      return await attempt();
+    } catch (err) {
+      if (err instanceof HavnError && failedSignIn.has(err.code)) app.signIns.failed(request);
+      throw err;
+    }
+  };
+
+  registerRoute(app, routes.login, async (request, reply) => {
+    const body = parseRequestBody(loginRequestSchema, request.body);
+    const { account, tokens } = await counted(request, reply, () => auth.login(body));
     return session(account, tokens);
   });
 
-  registerRoute(app, routes.refresh, async (request) => {
+  registerRoute(app, routes.refresh, async (request, reply) => {
     const { refresh_token } = parseRequestBody(refreshRequestSchema, request.body);
-    const tokens = await auth.refresh(refresh_token);
+    const tokens = await counted(request, reply, () => auth.refresh(refresh_token));
     const me = await auth.authenticate(`Bearer ${tokens.access_token}`);
     return session(await auth.account(me!.accountId), tokens);
   });
@@ -60,9 +78,9 @@ export function registerAuthRoutes(app: FastifyInstance, deps: { auth: AuthServi
     return { nonce, expires_at: expiresAt };
   });
 
-  registerRoute(app, routes.siweVerify, async (request) => {
+  registerRoute(app, routes.siweVerify, async (request, reply) => {
     const body = parseRequestBody(siweVerifyRequestSchema, request.body);
-    const result = await auth.siweVerify({ ...body, host: request.host, principal: request.principal });
+    const result = await counted(request, reply, () => auth.siweVerify({ ...body, principal: request.principal }));
     if (result.tokens) return session(result.account, result.tokens);
     const principal = request.principal!;
     return {

@@ -92,7 +92,8 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRouteDeps): voi
     routes.getOutput,
     async (request, reply, { cid }) => {
       // Its job's owner's (an admin's), or anyone's once made public; otherwise it does not exist.
-      const principal = request.principal;
+      // A key without the `jobs` scope (a node's, Prometheus') reads only what is public.
+      const principal = request.principal?.scopes.has("jobs") ? request.principal : undefined;
       const admin = principal !== undefined && auth.mayActFor(principal, null);
       if (!admin && !(await store.outputReadableBy(cid, principal?.accountId ?? null))) throw noOutput({ cid });
       const bytes = await store.getOutput(cid);
