@@ -193,7 +193,9 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     log: app.log,
   });
   const jobs = new JobService(store, admissions, dispatcher, events, catalog, registry, telemetry, config);
-  const sweeper = new Sweeper(store, registry, dispatcher, events, config, app.log);
+  const sweeper = new Sweeper(store, registry, dispatcher, events, config, app.log, (keyId) =>
+    gateway.closeJoinedWith(keyId),
+  );
 
   for (const node of await store.listNodes()) catalog.noteAdvertised(node.capabilities.models.map((m) => m.name));
 

@@ -64,12 +64,19 @@ const configSchema = z.strictObject({
   nodeAdmission: z.enum(["open", "token"]).default("open"),
   /**
    * Fastify's `trustProxy`: behind a reverse proxy, its addresses (comma-separated, CIDR allowed)
-   * or true (any) make `X-Forwarded-For` the client's address, for per-address rate limits.
-   * Default false: the address is the socket's.
+   * make `X-Forwarded-For` the client's address, for per-address limits. Default false: the
+   * address is the socket's. Never `true` (trust any hop): any client could then name any
+   * address, escaping its limits or spending someone else's.
    */
-  trustProxy: z.union([z.boolean(), z.string().min(1)]).default(false),
-  /** Failed authentications per address per minute before 429, in production mode. Default 60; 0: no limit. */
+  trustProxy: z.union([z.literal(false), z.string().min(1)]).default(false),
+  /**
+   * Failed sign-ins (bad credentials, passwords, refresh tokens, wallet signatures) per address
+   * (an IPv6 /64) per minute, in production mode; past it, logins from the address are refused
+   * unchecked and other failures answer 429. Default 60; 0: no limit.
+   */
   authFailureLimitPerMinute: z.number().int().min(0).default(60),
+  /** Wrong passwords per email per minute before its logins are refused unchecked. Default 10; 0: no limit. */
+  emailFailureLimitPerMinute: z.number().int().min(0).default(10),
   /** `open` (default, as Iris): anyone may register. `invite`: registration needs an admin's invitation. */
   registration: z.enum(["open", "invite"]).default("open"),
   /**
@@ -182,6 +189,12 @@ const configSchema = z.strictObject({
   completionBatchSize: z.number().int().min(1).default(256),
   /** How often expired leases and queue deadlines are checked, in ms. Default 1 000. */
   sweepIntervalMs: z.number().int().min(10).default(1_000),
+  /**
+   * How often the API keys that connected nodes joined with are checked, in ms: a key revoked on
+   * another replica closes its nodes here within this time (on the revoking replica: at once).
+   * Default 10 000 (the time a verified key stays cached).
+   */
+  nodeKeyCheckMs: z.number().int().min(10).default(10_000),
   /**
    * Worker threads that verify receipt signatures (~110 µs each on a slow core). Default: one per
    * core beyond the first, at most 4; 0 verifies on the event loop (single-core hosts).

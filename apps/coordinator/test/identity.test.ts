@@ -304,6 +304,23 @@ describe("production mode", () => {
     expect(later.status).toBe(200);
   });
 
+  it("logins rotate: a thief who spends a stolen refresh token first is ended by the owner's spend, grace or not", async () => {
+    const n = await production();
+    const alice = await person(n, "alice");
+    const stolen = await call(n, "POST", "/auth/refresh", {
+      body: { refresh_token: alice.refresh },
+      headers: { "user-agent": "thief/1.0" },
+    });
+    expect(stolen.status).toBe(200);
+    const owner = await call(n, "POST", "/auth/refresh", { body: { refresh_token: alice.refresh } });
+    expect([owner.status, owner.body.error?.code]).toEqual([401, "AUTH_REFRESH_INVALID"]);
+    const thiefNext = await call(n, "POST", "/auth/refresh", {
+      body: { refresh_token: stolen.body.refresh_token },
+      headers: { "user-agent": "thief/1.0" },
+    });
+    expect(thiefNext.status).toBe(401);
+  });
+
   it("logins rotate: a refresh token works once, and a replayed one ends the login", async () => {
     // No grace: a replay is taken for theft at once (by default, 30 s after the token was spent).
     const n = await production({}, { refreshReuseGraceSeconds: 0 });
@@ -373,15 +390,28 @@ describe("production mode", () => {
     // Bob binds his wallet to his email account; Alice's wallet is taken.
     const bob = await person(n, "bob");
     const m3 = await message(other.address);
+    // A stolen access token alone may not bind: the account's password is checked again.
+    const m3a = await message(other.address);
+    const sig3a = await other.signMessage({ message: m3a });
+    const noPassword = await call(n, "POST", "/auth/siwe/verify", {
+      token: bob.access,
+      body: { message: m3a, signature: sig3a },
+    });
+    expect([noPassword.status, noPassword.body.error?.code]).toEqual([403, "AUTH_FORBIDDEN"]);
+    const wrongPassword = await call(n, "POST", "/auth/siwe/verify", {
+      token: bob.access,
+      body: { message: m3a, signature: sig3a, password: "not-bobs-password" },
+    });
+    expect([wrongPassword.status, wrongPassword.body.error?.code]).toEqual([401, "AUTH_LOGIN_FAILED"]);
     const bound = await call(n, "POST", "/auth/siwe/verify", {
       token: bob.access,
-      body: { message: m3, signature: await other.signMessage({ message: m3 }) },
+      body: { message: m3, signature: await other.signMessage({ message: m3 }), password: bob.password },
     });
     expect(bound.body.account).toMatchObject({ email: "bob@example.com", wallet: other.address });
     const m4 = await message();
     const taken = await call(n, "POST", "/auth/siwe/verify", {
       token: bob.access,
-      body: { message: m4, signature: await wallet.signMessage({ message: m4 }) },
+      body: { message: m4, signature: await wallet.signMessage({ message: m4 }), password: bob.password },
     });
     expect(taken.body.error?.code).toBe("AUTH_WALLET_TAKEN");
     // An account holds one wallet: Bob may not swap his for a third.
@@ -389,7 +419,7 @@ describe("production mode", () => {
     const m5 = await message(third.address);
     const swapped = await call(n, "POST", "/auth/siwe/verify", {
       token: bob.access,
-      body: { message: m5, signature: await third.signMessage({ message: m5 }) },
+      body: { message: m5, signature: await third.signMessage({ message: m5 }), password: bob.password },
     });
     expect([swapped.status, swapped.body.error?.code]).toEqual([409, "AUTH_WALLET_BOUND"]);
     // A leaked jobs key is not Carol's login: it may not bind a wallet (the wallet's logins would be the thief's).
@@ -397,7 +427,7 @@ describe("production mode", () => {
     const m6 = await message(third.address);
     const byKey = await call(n, "POST", "/auth/siwe/verify", {
       token: carol.keys.jobs,
-      body: { message: m6, signature: await third.signMessage({ message: m6 }) },
+      body: { message: m6, signature: await third.signMessage({ message: m6 }), password: carol.password },
     });
     expect([byKey.status, byKey.body.error?.code]).toEqual([403, "AUTH_FORBIDDEN"]);
   });
@@ -730,7 +760,7 @@ describe("attacks on identity, refused", () => {
     }
   });
 
-  it("registration by invite says nothing about which emails exist, and a failed one does not spend the invite", async () => {
+  it("registration by invite says nothing about which emails exist without an invitation, and one invitation asks once", async () => {
     const n = await production({}, { registration: "invite" });
     const admin = await root(n);
     await n.coordinator.store.accounts.create({ id: "acc-x", email: "known@example.com", role: "user", now: 1 });
@@ -740,9 +770,13 @@ describe("attacks on identity, refused", () => {
     expect((await register("known@example.com")).body.error?.code).toBe("AUTH_REGISTRATION_CLOSED");
     expect((await register("new@example.com")).body.error?.code).toBe("AUTH_REGISTRATION_CLOSED");
     expect((await register("known@example.com", "made-up-invite")).body.error?.code).toBe("AUTH_INVITE_INVALID");
-    const code = (await call(n, "POST", "/v1/admin/invites", { token: admin.key, body: {} })).body.code as string;
-    expect((await register("known@example.com", code)).body.error?.code).toBe("AUTH_EMAIL_TAKEN");
-    expect((await register("new@example.com", code)).status).toBe(201);
+    const invite = async () =>
+      (await call(n, "POST", "/v1/admin/invites", { token: admin.key, body: {} })).body.code as string;
+    // An invitation asks about one email at most: it is spent on a taken one.
+    const first = await invite();
+    expect((await register("known@example.com", first)).body.error?.code).toBe("AUTH_EMAIL_TAKEN");
+    expect((await register("new@example.com", first)).body.error?.code).toBe("AUTH_INVITE_INVALID");
+    expect((await register("new@example.com", await invite())).status).toBe(201);
   });
 
   it("revoking the key a node joined with disconnects the node for good", async () => {
@@ -759,6 +793,17 @@ describe("attacks on identity, refused", () => {
     expect(n.nodes[0]!.agent.connected).toBe(false);
   });
 
+  it("a node key revoked on another replica disconnects its nodes here too", async () => {
+    const n = await production({ nodes: [] }, { nodeKeyCheckMs: 100, sweepIntervalMs: 50 });
+    const alice = await person(n, "alice", { node: ["node"] });
+    await n.addNode({ backend: "scripted", name: "alices-gpu", credential: { api_key: alice.keys.node } });
+    // Another replica revokes it: only the shared database knows.
+    expect(await n.coordinator.store.accounts.revokeKey(alice.accountId, alice.keyIds.node!, Date.now())).toBe(true);
+    await until(() => n.coordinator.registry.size === 0);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(n.nodes[0]!.agent.connected).toBe(false);
+  });
+
   it("an output is its owner's job data: a node-scoped key of the same account does not read it", async () => {
     const n = await production();
     const alice = await person(n, "alice", { jobs: ["jobs"], node: ["node"] });
@@ -768,7 +813,7 @@ describe("attacks on identity, refused", () => {
     expect((await call(n, "GET", `/v1/outputs/${cid}`, { token: alice.keys.node })).status).toBe(404);
   });
 
-  it("an address that keeps presenting bad credentials is refused before the next is checked", async () => {
+  it("bad credentials past the limit answer 429; a good key from the same address still works", async () => {
     const n = await production({}, { authFailureLimitPerMinute: 5 });
     const alice = await person(n, "alice");
     const guesses: number[] = [];
@@ -778,19 +823,37 @@ describe("attacks on identity, refused", () => {
     const limited = await call(n, "GET", "/v1/models", { token: "havn_sk_" + "9".repeat(43) });
     expect([limited.status, limited.body.error?.code]).toEqual([429, "REQUEST_RATE_LIMITED"]);
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
-    // Refused unchecked: even a good key from this address waits (a 200 would tell a guesser it won).
-    expect((await call(n, "GET", "/v1/models", { token: alice.keys.jobs })).status).toBe(429);
-    expect((await call(n, "GET", "/health")).status).toBe(200);
+    // A key cannot be guessed: a stranger flooding junk from a shared address locks no one out.
+    expect((await call(n, "GET", "/v1/models", { token: alice.keys.jobs })).status).toBe(200);
   });
 
-  it("wrong passwords count: past the limit even the right one is refused unchecked", async () => {
-    const n = await production({}, { authFailureLimitPerMinute: 3 });
+  it("wrong passwords count per address: past the limit even the right one is refused unchecked, bursts included", async () => {
+    const n = await production({}, { authFailureLimitPerMinute: 3, emailFailureLimitPerMinute: 0 });
     const alice = await person(n, "alice");
     const login = (password: string) =>
       call(n, "POST", "/auth/login", { body: { email: "alice@example.com", password } });
-    for (let i = 0; i < 3; i++) expect((await login(`wrong-${i}-password`)).body.error?.code).toBe("AUTH_LOGIN_FAILED");
+    // Ten guesses at once: the checks in flight count, so no more than three are checked.
+    const burst = await Promise.all(Array.from({ length: 10 }, (_, i) => login(`wrong-${i}-password`)));
+    const codes = burst.map((r) => r.body.error?.code);
+    expect(codes.filter((c) => c === "AUTH_LOGIN_FAILED").length).toBe(3);
+    expect(codes.filter((c) => c === "REQUEST_RATE_LIMITED").length).toBe(7);
     const right = await login(alice.password);
     expect([right.status, right.body.error?.code]).toEqual([429, "REQUEST_RATE_LIMITED"]);
+  });
+
+  it("wrong passwords count per email too: one account's guessers do not block another's login", async () => {
+    const n = await production({}, { authFailureLimitPerMinute: 0, emailFailureLimitPerMinute: 2 });
+    const alice = await person(n, "alice");
+    const bob = await person(n, "bob");
+    const login = (email: string, password: string) => call(n, "POST", "/auth/login", { body: { email, password } });
+    expect((await login("alice@example.com", "wrong-password-1")).status).toBe(401);
+    expect((await login("ALICE@example.com", "wrong-password-2")).status).toBe(401);
+    const refused = await login("alice@example.com", alice.password);
+    expect([refused.status, (refused.body.error as unknown as { message: string }).message]).toEqual([
+      429,
+      expect.stringMatching(/for this email/),
+    ]);
+    expect((await login("bob@example.com", bob.password)).status).toBe(200);
   });
 
   it("an account holds at most 100 live keys", async () => {

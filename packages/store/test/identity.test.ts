@@ -67,12 +67,15 @@ describe.each(storeKinds)("identity on %s", (kind) => {
     });
     expect(key).toMatchObject({ id: "key-1", scopes: ["jobs"], lastUsedAt: null, revokedAt: null });
     expect(await store.accounts.keyByPrefix("abcdefghijkl")).toEqual(key);
+    expect(await store.accounts.deadKeys(["key-1", "key-never"])).toEqual(["key-never"]);
     await store.accounts.touchKey("key-1", 20);
     expect((await store.accounts.listKeys("acc-k"))[0]?.lastUsedAt).toBe(20);
     expect(await store.accounts.revokeKey("acc-other", "key-1", 30)).toBe(false);
     expect(await store.accounts.revokeKey("acc-k", "key-1", 30)).toBe(true);
     expect(await store.accounts.revokeKey("acc-k", "key-1", 31)).toBe(false);
     expect((await store.accounts.keyByPrefix("abcdefghijkl"))?.revokedAt).toBe(30);
+    expect(await store.accounts.deadKeys(["key-1"])).toEqual(["key-1"]);
+    expect(await store.accounts.deadKeys([])).toEqual([]);
   });
 
   it("refresh tokens: each spent once; a second spend revokes the whole login", async () => {
@@ -94,17 +97,28 @@ describe.each(storeKinds)("identity on %s", (kind) => {
     expect(await store.accounts.useSession("h4", 31)).toEqual({ ok: false, reason: "revoked" });
   });
 
-  it("refresh tokens: a second spend within the grace is refused without revoking the login", async () => {
+  it("refresh tokens: a second spend by the same client within the grace is refused without revoking the login", async () => {
     await open();
     await account("acc-g");
     const s = { accountId: "acc-g", familyId: "fam-g", now: 1, expiresAt: 10_000 };
     await store.accounts.createSession({ ...s, id: "ses-g1", tokenHash: "g1" });
-    expect(await store.accounts.useSession("g1", 100, 30)).toMatchObject({ ok: true });
+    expect(await store.accounts.useSession("g1", 100, 30, "laptop")).toMatchObject({ ok: true });
     await store.accounts.createSession({ ...s, id: "ses-g2", tokenHash: "g2" });
-    expect(await store.accounts.useSession("g1", 130, 30)).toEqual({ ok: false, reason: "raced" });
-    expect(await store.accounts.useSession("g2", 131, 30)).toMatchObject({ ok: true });
+    expect(await store.accounts.useSession("g1", 130, 30, "laptop")).toEqual({ ok: false, reason: "raced" });
+    expect(await store.accounts.useSession("g2", 131, 30, "laptop")).toMatchObject({ ok: true });
     // Past the grace, a spent token is a stolen one.
-    expect(await store.accounts.useSession("g1", 200, 30)).toEqual({ ok: false, reason: "reused" });
+    expect(await store.accounts.useSession("g1", 200, 30, "laptop")).toEqual({ ok: false, reason: "reused" });
+  });
+
+  it("refresh tokens: a thief who spent one first is ended by the owner's spend, grace or not", async () => {
+    await open();
+    await account("acc-t");
+    const s = { accountId: "acc-t", familyId: "fam-t", now: 1, expiresAt: 10_000 };
+    await store.accounts.createSession({ ...s, id: "ses-t1", tokenHash: "t1" });
+    expect(await store.accounts.useSession("t1", 100, 30, "thief")).toMatchObject({ ok: true });
+    await store.accounts.createSession({ ...s, id: "ses-t2", tokenHash: "t2" });
+    expect(await store.accounts.useSession("t1", 105, 30, "owner")).toEqual({ ok: false, reason: "reused" });
+    expect(await store.accounts.useSession("t2", 106, 30, "thief")).toEqual({ ok: false, reason: "revoked" });
   });
 
   it("expired nonces, sessions and unused invitations are purged; live and used ones stay", async () => {

@@ -245,6 +245,14 @@ export const siweVerifyRequestSchema = z.strictObject({
     .max(4096)
     .describe("An EIP-4361 message naming this coordinator's domain and a nonce it issued."),
   signature: z.string().min(1).max(1024).describe("The wallet's signature of the message (0x hex)."),
+  password: z
+    .string()
+    .min(1)
+    .max(1024)
+    .optional()
+    .describe(
+      "To bind the wallet to the signed-in account: the account's password (a stolen access token alone may not).",
+    ),
 });
 export const createKeyRequestSchema = z.strictObject({
   name: z.string().trim().min(1).max(64),

@@ -52,6 +52,8 @@ const loginScopes = (role: AccountRole): ReadonlySet<ApiKeyScope> =>
 const keyCacheMs = 10_000;
 /** `last_used_at` is written at most this often per key, in ms. */
 const touchEveryMs = 60_000;
+/** `metrics` is the operator's view of the whole coordinator, as `admin` is its control. */
+const adminOnlyScopes: ReadonlySet<string> = new Set(["admin", "metrics"]);
 /** Live API keys one account may hold. */
 const maxKeysPerAccount = 100;
 /** The dev account of dev mode (`havn up`). */
@@ -185,8 +187,9 @@ export class AuthService {
       const account = await this.store.accounts.get(key.accountId);
       // Keys made in dev mode on this database are nobody's outside it.
       if (!account || (account.id === devAccount.id && this.config.mode !== "dev")) throw invalidCredential();
-      // A key never grants more than its account may: a user's `admin` key is no admin.
-      const scopes = new Set(key.scopes.filter((s) => s !== "admin" || account.role === "admin"));
+      // A key never grants more than its account may: a user's `admin` or `metrics` key (made
+      // before they were for admins only, or by an admin since demoted) grants neither.
+      const scopes = new Set(key.scopes.filter((s) => !adminOnlyScopes.has(s) || account.role === "admin"));
       const principal: Principal = { accountId: account.id, role: account.role, scopes, via: "api_key", keyId: key.id };
       this.keyCache.set(prefix, { principal, keyHash, until: now + keyCacheMs });
       if ((this.touched.get(key.id) ?? 0) + touchEveryMs <= now) {
@@ -261,14 +264,17 @@ export class AuthService {
       if (!(await this.store.accounts.consumeInvite(invite, id, Date.now())))
         throw new HavnError("AUTH_INVITE_INVALID", "The invitation is unknown, used or expired.");
     }
+    let account: AccountRow;
     try {
-      const account = await this.createAccount({ email: input.email, password: input.password, role: "user", id });
-      return { account, tokens: await this.startSession(account) };
+      account = await this.createAccount({ email: input.email, password: input.password, role: "user", id });
     } catch (err) {
-      // The account was not made: the invitation is not spent.
-      if (invite) await this.store.accounts.releaseInvite(invite, id);
+      // The account was not made: the invitation is given back — unless the email is taken, so
+      // that one invitation cannot ask about email after email.
+      const taken = err instanceof HavnError && err.code === "AUTH_EMAIL_TAKEN";
+      if (invite && !taken) await this.store.accounts.releaseInvite(invite, id);
       throw err;
     }
+    return { account, tokens: await this.startSession(account) };
   }
 
   /** `POST /auth/login`. The same answer, after the same work, for a wrong email as for a wrong password. */
@@ -299,12 +305,17 @@ export class AuthService {
     return { access_token: access.token, token_type: "Bearer", expires_in: access.expiresIn, refresh_token: refresh };
   }
 
-  /** `POST /auth/refresh`: spends a refresh token for a new pair (rotation); a reused one ends its login. */
-  async refresh(refreshToken: string): Promise<TokenPair> {
+  /**
+   * `POST /auth/refresh`: spends a refresh token for a new pair (rotation); a reused one ends its
+   * login — unless the same `client` (a fingerprint: address and user agent) spent it within the
+   * grace, which is two of the owner's programs refreshing at once.
+   */
+  async refresh(refreshToken: string, client?: string): Promise<TokenPair> {
     const used = await this.store.accounts.useSession(
       sha256Hex(refreshToken),
       Date.now(),
       this.config.refreshReuseGraceSeconds * 1000,
+      client,
     );
     if (!used.ok)
       throw new HavnError(
@@ -352,6 +363,8 @@ export class AuthService {
   async siweVerify(input: {
     message: string;
     signature: string;
+    /** Binding only: the account's password, checked again (a stolen access token alone may not bind). */
+    password?: string | undefined;
     principal?: Principal | undefined;
   }): Promise<{ account: AccountRow; tokens?: TokenPair }> {
     const now = Date.now();
@@ -367,6 +380,15 @@ export class AuthService {
         "AUTH_FORBIDDEN",
         "Binding a wallet to an account needs its login (or an admin-scoped key), not a scoped API key.",
       );
+    if (binding) {
+      const account = await this.account(input.principal!.accountId);
+      if (!account.passwordHash)
+        throw new HavnError("AUTH_WALLET_BOUND", "This account signs in with its wallet: it has one.");
+      if (input.password === undefined)
+        throw new HavnError("AUTH_FORBIDDEN", "Binding a wallet needs the account's password in `password`.");
+      if (!(await argonVerify(account.passwordHash, input.password).catch(() => false)))
+        throw new HavnError("AUTH_LOGIN_FAILED", "The password is wrong.");
+    }
     const { address, nonce } = await verifySiwe({
       message: input.message,
       signature: input.signature,
@@ -404,8 +426,7 @@ export class AuthService {
     input: { name: string; scopes: readonly ApiKeyScope[] },
   ): Promise<{ key: string; row: ApiKeyRow }> {
     const wanted = [...new Set(input.scopes)];
-    // `metrics` is the operator's view of the whole coordinator, as `admin` is its control.
-    const beyond = wanted.filter((s) => (s === "admin" || s === "metrics") && principal.role !== "admin");
+    const beyond = wanted.filter((s) => adminOnlyScopes.has(s) && principal.role !== "admin");
     if (beyond.length > 0)
       throw new HavnError(
         "AUTH_FORBIDDEN",

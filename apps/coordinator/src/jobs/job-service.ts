@@ -11,7 +11,7 @@ import type { CoordinatorConfig } from "../config.js";
 import type { NodeRegistry } from "../gateway/node-registry.js";
 import type { Batcher } from "../queue/batcher.js";
 import type { Dispatcher } from "../queue/dispatcher.js";
-import type { ModelCatalog } from "../router/model-catalog.js";
+import { normaliseModelName, type ModelCatalog } from "../router/model-catalog.js";
 import type { JobTelemetry } from "../telemetry/job-telemetry.js";
 import type { JobEvents } from "./job-events.js";
 
@@ -240,7 +240,8 @@ export class JobService {
   }
 
   private sameModel(resolved: string, requested: string): boolean {
-    if (requested === resolved || requested.trim().toLowerCase() === "auto") return true;
+    const asked = normaliseModelName(requested);
+    if (asked === normaliseModelName(resolved) || asked === "auto") return true;
     try {
       return this.catalog.resolve(requested, "chat") === resolved;
     } catch {

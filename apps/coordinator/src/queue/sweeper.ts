@@ -22,6 +22,7 @@ export class Sweeper {
   private timer: NodeJS.Timeout | undefined;
   private sweeping = false;
   private retainedAt = 0;
+  private nodeKeysAt = 0;
 
   constructor(
     private readonly store: Store,
@@ -30,7 +31,16 @@ export class Sweeper {
     private readonly events: JobEvents,
     private readonly config: CoordinatorConfig,
     private readonly log: FastifyBaseLogger,
+    /** Closes the nodes that joined with a key revoked since (here or on another replica). */
+    private readonly closeJoinedWith: (keyId: string) => void = () => {},
   ) {}
+
+  /** Nodes whose API key was revoked — on any replica — are closed within `nodeKeyCheckMs`. */
+  async checkNodeKeys(): Promise<void> {
+    const keyIds = new Set<string>();
+    for (const session of this.registry.all()) if (session.joinedWithKey) keyIds.add(session.joinedWithKey);
+    for (const keyId of await this.store.accounts.deadKeys([...keyIds])) this.closeJoinedWith(keyId);
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.sweep(), this.config.sweepIntervalMs);
@@ -110,6 +120,10 @@ export class Sweeper {
       for (const job of await this.store.expireQueued(attemptErrors.noCapacity, now))
         this.events.emitTransition(job, null);
       if (this.store.caps.sharedByReplicas) await this.watchOtherReplicas();
+      if (now - this.nodeKeysAt >= this.config.nodeKeyCheckMs) {
+        this.nodeKeysAt = now;
+        await this.checkNodeKeys();
+      }
       if (now - this.retainedAt >= retentionEveryMs) {
         this.retainedAt = now;
         await this.retain(now);

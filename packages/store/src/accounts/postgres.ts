@@ -109,6 +109,15 @@ export class PostgresAccounts implements AccountStore {
     return rows.map(rowToApiKey);
   }
 
+  async deadKeys(keyIds: readonly string[]): Promise<string[]> {
+    if (keyIds.length === 0) return [];
+    const { rows } = await this.pool.query(`SELECT id FROM api_keys WHERE revoked_at IS NULL AND id = ANY($1)`, [
+      keyIds,
+    ]);
+    const live = new Set(rows.map((r: { id: string }) => r.id));
+    return keyIds.filter((id) => !live.has(id));
+  }
+
   async revokeKey(accountId: string, keyId: string, now: number): Promise<boolean> {
     const r = await this.pool.query(
       `UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL`,
@@ -128,18 +137,23 @@ export class PostgresAccounts implements AccountStore {
     );
   }
 
-  async useSession(tokenHash: string, now: number, graceMs = 0): Promise<UseSessionResult> {
+  async useSession(tokenHash: string, now: number, graceMs = 0, client?: string): Promise<UseSessionResult> {
     return this.tx(async (c): Promise<UseSessionResult> => {
       const row = (await c.query(`SELECT * FROM sessions WHERE token_hash = $1 FOR UPDATE`, [tokenHash])).rows[0] as
         Raw | undefined;
       const session = row && rowToSession(row);
-      const step = sessionUse(session, now, graceMs);
+      const step = sessionUse(session, now, graceMs, client);
       if (step.revokeFamily)
         await c.query(`UPDATE sessions SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL`, [
           now,
           session!.familyId,
         ]);
-      if (step.use) await c.query(`UPDATE sessions SET used_at = $1 WHERE id = $2`, [now, session!.id]);
+      if (step.use)
+        await c.query(`UPDATE sessions SET used_at = $1, used_by = $2 WHERE id = $3`, [
+          now,
+          client ?? null,
+          session!.id,
+        ]);
       return step.result;
     });
   }

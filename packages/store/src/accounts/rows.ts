@@ -40,6 +40,7 @@ export function rowToSession(r: Raw): SessionRow {
     createdAt: num(r.created_at),
     expiresAt: num(r.expires_at),
     usedAt: numOrNull(r.used_at),
+    usedBy: r.used_by === null || r.used_by === undefined ? null : String(r.used_by),
     revokedAt: numOrNull(r.revoked_at),
   };
 }
@@ -52,11 +53,12 @@ export function sessionUse(
   session: SessionRow | undefined,
   now: number,
   graceMs: number,
+  client: string | undefined,
 ): { result: UseSessionResult; use?: true; revokeFamily?: true } {
   if (!session) return { result: { ok: false, reason: "unknown" } };
   if (session.revokedAt !== null) return { result: { ok: false, reason: "revoked" } };
   if (session.usedAt !== null)
-    return now - session.usedAt <= graceMs
+    return now - session.usedAt <= graceMs && client !== undefined && session.usedBy === client
       ? { result: { ok: false, reason: "raced" } }
       : { result: { ok: false, reason: "reused" }, revokeFamily: true };
   if (session.expiresAt <= now) return { result: { ok: false, reason: "expired" } };

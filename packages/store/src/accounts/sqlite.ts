@@ -55,7 +55,7 @@ export class SqliteAccounts implements AccountStore {
         `INSERT INTO sessions (id, account_id, family_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
       ),
       sessionByHash: db.prepare(`SELECT * FROM sessions WHERE token_hash = ?`),
-      useSession: db.prepare(`UPDATE sessions SET used_at = ? WHERE id = ? AND used_at IS NULL`),
+      useSession: db.prepare(`UPDATE sessions SET used_at = ?, used_by = ? WHERE id = ? AND used_at IS NULL`),
       revokeFamily: db.prepare(`UPDATE sessions SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL`),
       revokeAccount: db.prepare(`UPDATE sessions SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL`),
       insertNonce: db.prepare(`INSERT INTO siwe_nonces (nonce, created_at, expires_at) VALUES (?, ?, ?)`),
@@ -154,6 +154,18 @@ export class SqliteAccounts implements AccountStore {
     return (this.q.listKeys.all(accountId) as Raw[]).map(rowToApiKey);
   }
 
+  async deadKeys(keyIds: readonly string[]): Promise<string[]> {
+    if (keyIds.length === 0) return [];
+    const live = new Set(
+      (
+        this.db
+          .prepare(`SELECT id FROM api_keys WHERE revoked_at IS NULL AND id IN (${keyIds.map(() => "?").join(",")})`)
+          .all(...keyIds) as { id: string }[]
+      ).map((r) => r.id),
+    );
+    return keyIds.filter((id) => !live.has(id));
+  }
+
   async revokeKey(accountId: string, keyId: string, now: number): Promise<boolean> {
     return this.q.revokeKey.run(now, keyId, accountId).changes === 1;
   }
@@ -166,14 +178,14 @@ export class SqliteAccounts implements AccountStore {
     this.q.insertSession.run(s.id, s.accountId, s.familyId, s.tokenHash, s.now, s.expiresAt);
   }
 
-  async useSession(tokenHash: string, now: number, graceMs = 0): Promise<UseSessionResult> {
+  async useSession(tokenHash: string, now: number, graceMs = 0, client?: string): Promise<UseSessionResult> {
     return this.db
       .transaction((): UseSessionResult => {
         const row = this.q.sessionByHash.get(tokenHash) as Raw | undefined;
         const session = row && rowToSession(row);
-        const step = sessionUse(session, now, graceMs);
+        const step = sessionUse(session, now, graceMs, client);
         if (step.revokeFamily) this.q.revokeFamily.run(now, session!.familyId);
-        if (step.use) this.q.useSession.run(now, session!.id);
+        if (step.use) this.q.useSession.run(now, client ?? null, session!.id);
         return step.result;
       })
       .immediate();

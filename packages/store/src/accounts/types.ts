@@ -58,6 +58,8 @@ export interface SessionRow {
   readonly createdAt: number;
   readonly expiresAt: number;
   readonly usedAt: number | null;
+  /** Who spent it: an opaque fingerprint of the client (see `useSession`). */
+  readonly usedBy: string | null;
   readonly revokedAt: number | null;
 }
 
@@ -107,6 +109,8 @@ export interface AccountStore {
   listKeys(accountId: string): Promise<ApiKeyRow[]>;
   /** Revokes one of this account's keys; false when it has no such live key. */
   revokeKey(accountId: string, keyId: string, now: number): Promise<boolean>;
+  /** Of these key ids, those no longer live (revoked, or gone). */
+  deadKeys(keyIds: readonly string[]): Promise<string[]>;
   /** Records a key's use (at most once a minute per key is enough for `last_used_at`). */
   touchKey(keyId: string, now: number): Promise<void>;
 
@@ -114,10 +118,12 @@ export interface AccountStore {
   /**
    * Spends a refresh token, atomically. A token spent before revokes its whole family: whoever
    * presents it second holds a stolen copy (or the owner does, and the thief already used it) —
-   * unless it was spent less than `graceMs` ago (`raced`: two of the owner's programs refreshed at
-   * once; the second is refused, nothing is revoked).
+   * unless it was spent less than `graceMs` ago by the same `client` (a fingerprint of where it
+   * came from: `raced`, two of the owner's programs on one machine refreshed at once; the second
+   * is refused, nothing is revoked). A thief who spent it first is another client: the owner's
+   * second spend ends the thief's login with the owner's.
    */
-  useSession(tokenHash: string, now: number, graceMs?: number): Promise<UseSessionResult>;
+  useSession(tokenHash: string, now: number, graceMs?: number, client?: string): Promise<UseSessionResult>;
   revokeFamily(familyId: string, now: number): Promise<void>;
   revokeAccountSessions(accountId: string, now: number): Promise<void>;
 

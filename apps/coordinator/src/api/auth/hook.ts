@@ -30,12 +30,11 @@ export function installAuth(app: FastifyInstance, auth: AuthService): void {
         context: { Route: `${request.method} ${request.routeOptions.url}` },
       });
     let principal: Principal | undefined;
-    // An address that keeps presenting bad credentials is refused before its next one is looked up.
-    if (request.headers.authorization !== undefined) app.signIns.check(request, reply);
     try {
       principal = await auth.authenticate(request.headers.authorization);
     } catch (err) {
-      app.signIns.failed(request);
+      // Counted per address; past the limit this answers 429 instead.
+      app.signIns.failed(request, reply);
       reply.header("www-authenticate", 'Bearer error="invalid_token"');
       throw err;
     }

@@ -1,7 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { HavnError, parseRequestBody } from "@havn/protocol";
 import { accountView, apiKeyView, type AuthService, type TokenPair } from "../../auth/auth-service.js";
+import { sha256Hex } from "../../auth/credentials.js";
 import type { CoordinatorConfig } from "../../config.js";
+import { addressOf } from "../guards.js";
 import { registerRoute, routes } from "../route-table.js";
 import {
   createKeyRequestSchema,
@@ -14,6 +16,7 @@ import {
 
 /** What a failed sign-in is: a wrong password, a spent or unknown refresh token, a bad wallet signature. */
 const failedSignIn = new Set<string>(["AUTH_LOGIN_FAILED", "AUTH_REFRESH_INVALID", "AUTH_SIWE_INVALID"]);
+const isFailedSignIn = (err: unknown) => err instanceof HavnError && failedSignIn.has(err.code);
 
 const session = (account: Parameters<typeof accountView>[0], tokens: TokenPair) => ({
   account: accountView(account),
@@ -30,29 +33,32 @@ export function registerAuthRoutes(app: FastifyInstance, deps: { auth: AuthServi
     return reply.code(201).send(session(account, tokens));
   });
 
-  /**
-   * A sign-in from an address that failed too often this minute is refused before it is checked;
-   * a failed one counts (see `SignInGuard`).
-   */
+  /** A failed sign-in counts against the caller's address (see `SignInGuard`). */
   const counted = async <T>(request: FastifyRequest, reply: FastifyReply, attempt: () => Promise<T>): Promise<T> => {
-    app.signIns.check(request, reply);
     try {
       return await attempt();
     } catch (err) {
-      if (err instanceof HavnError && failedSignIn.has(err.code)) app.signIns.failed(request);
+      if (isFailedSignIn(err)) app.signIns.failed(request, reply);
       throw err;
     }
   };
 
   registerRoute(app, routes.login, async (request, reply) => {
     const body = parseRequestBody(loginRequestSchema, request.body);
-    const { account, tokens } = await counted(request, reply, () => auth.login(body));
+    const { account, tokens } = await app.signIns.password(
+      request,
+      reply,
+      body.email,
+      () => auth.login(body),
+      isFailedSignIn,
+    );
     return session(account, tokens);
   });
 
   registerRoute(app, routes.refresh, async (request, reply) => {
     const { refresh_token } = parseRequestBody(refreshRequestSchema, request.body);
-    const tokens = await counted(request, reply, () => auth.refresh(refresh_token));
+    const client = sha256Hex(`${addressOf(request)}\n${request.headers["user-agent"] ?? ""}`);
+    const tokens = await counted(request, reply, () => auth.refresh(refresh_token, client));
     const me = await auth.authenticate(`Bearer ${tokens.access_token}`);
     return session(await auth.account(me!.accountId), tokens);
   });
@@ -80,7 +86,12 @@ export function registerAuthRoutes(app: FastifyInstance, deps: { auth: AuthServi
 
   registerRoute(app, routes.siweVerify, async (request, reply) => {
     const body = parseRequestBody(siweVerifyRequestSchema, request.body);
-    const result = await counted(request, reply, () => auth.siweVerify({ ...body, principal: request.principal }));
+    const verify = () => counted(request, reply, () => auth.siweVerify({ ...body, principal: request.principal }));
+    // Binding checks the account's password: guarded as a login is.
+    const result =
+      request.principal && body.password !== undefined
+        ? await app.signIns.password(request, reply, `account:${request.principal.accountId}`, verify, isFailedSignIn)
+        : await verify();
     if (result.tokens) return session(result.account, result.tokens);
     const principal = request.principal!;
     return {
