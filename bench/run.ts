@@ -69,6 +69,12 @@ async function apiKeyFor(coordinator: string): Promise<string> {
   };
   const session = await post("/auth/login", admin);
   const key = (await post("/v1/keys", { name: "bench", scopes: ["jobs"] }, session.access_token!)).key!;
+  // A paid network: the admin funds its own account (a free one answers the same, and moves nothing).
+  await post(
+    "/v1/admin/ledger/credit",
+    { email: admin.email, amount_uhai: "1000000000000000", reason: "bench" },
+    session.access_token!,
+  );
   apiKeys.set(coordinator, key);
   return key;
 }

@@ -210,6 +210,30 @@ export function program(): Command {
     await (await import("./commands/account.js")).whoami(o);
   });
 
+  logging(
+    cli
+      .command("balance")
+      .description("what your account holds, in HAI")
+      .option("--history", "and its ledger transactions, newest first", false)
+      .addOption(coordinatorOption())
+      .addOption(apiKey())
+      .option("--json", "print JSON (exact µHAI)", false),
+  ).action(async (o) => {
+    quickExit();
+    await (await import("./commands/account.js")).balance(o);
+  });
+  logging(
+    cli
+      .command("faucet")
+      .description("dev mode only: free $HAI for your account")
+      .addOption(coordinatorOption())
+      .addOption(apiKey())
+      .option("--json", "print JSON", false),
+  ).action(async (o) => {
+    quickExit();
+    await (await import("./commands/account.js")).faucet(o);
+  });
+
   const keys = cli.command("keys").description("your API keys (havn_sk_…)");
   logging(
     keys
@@ -266,6 +290,39 @@ export function program(): Command {
   ).action(async (o) => {
     quickExit();
     await (await import("./commands/account.js")).adminInvite(o);
+  });
+
+  logging(
+    admin
+      .command("credit")
+      .description("add $HAI to an account or wallet (admins; standing in for deposits)")
+      .requiredOption("--amount <hai>", "in HAI, e.g. 12.5")
+      .requiredOption("--reason <text>", "kept with the transaction (the audit trail)")
+      .option("--account <id>", "a havn account (acc-…)")
+      .option("--email <email>", "a havn account, by its email")
+      .option("--wallet <address>", "an EVM wallet (0x…)")
+      .addOption(coordinatorOption())
+      .addOption(apiKey())
+      .option("--json", "print JSON", false),
+  ).action(async (o) => {
+    quickExit();
+    await (await import("./commands/account.js")).adminAdjust("credit", o);
+  });
+  logging(
+    admin
+      .command("debit")
+      .description("take $HAI from an account or wallet into the treasury (admins)")
+      .requiredOption("--amount <hai>", "in HAI, e.g. 12.5")
+      .requiredOption("--reason <text>", "kept with the transaction (the audit trail)")
+      .option("--account <id>", "a havn account (acc-…)")
+      .option("--email <email>", "a havn account, by its email")
+      .option("--wallet <address>", "an EVM wallet (0x…)")
+      .addOption(coordinatorOption())
+      .addOption(apiKey())
+      .option("--json", "print JSON", false),
+  ).action(async (o) => {
+    quickExit();
+    await (await import("./commands/account.js")).adminAdjust("debit", o);
   });
 
   logging(

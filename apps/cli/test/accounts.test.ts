@@ -97,8 +97,34 @@ describe("a production coordinator, as its admin and a user meet it", () => {
     // A node with the network's join token (from the environment, never argv).
     const node = havn(["node", "--coordinator", c.url, "--data-dir", tempDir()], { HAVN_JOIN_TOKEN: joinToken });
     await node.printed(/connected to/);
+    // A paid network: nothing runs on an empty balance; an admin's credit (a deposit) pays.
+    const broke = await run(["ask", "hello", "--coordinator", c.url, "--model", "havn-tiny", "--max-tokens", "8"]);
+    expect([broke.code, broke.stderr]).toEqual([1, expect.stringMatching(/^error LEDGER_INSUFFICIENT_FUNDS: /m)]);
+    const credited = await run([
+      "admin",
+      "credit",
+      "--email",
+      "root@example.com",
+      "--amount",
+      "12.5",
+      "--reason",
+      "first deposit",
+      "--coordinator",
+      c.url,
+    ]);
+    expect(credited.stdout).toMatch(/^credited 12\.5 HAI to custodial:acc-[0-9a-f]+ \(ltx-[0-9a-f]+\)\n$/);
+    expect((await run(["balance", "--coordinator", c.url])).stdout).toMatch(
+      /^12\.5 HAI \(custodial:acc-[0-9a-f]+\)\n$/,
+    );
     const asked = await run(["ask", "hello", "--coordinator", c.url, "--model", "havn-tiny", "--max-tokens", "8"]);
     expect(asked.code).toBe(0);
+    const history = await run(["balance", "--history", "--coordinator", c.url]);
+    expect(history.stdout).toMatch(/ charge +\+[0-9.]+ HAI {2}job-/);
+    expect(history.stdout).toMatch(/ credit +\+12\.5 HAI\n/);
+    const json = JSON.parse((await run(["balance", "--json", "--coordinator", c.url])).stdout) as {
+      balance_uhai: string;
+    };
+    expect(BigInt(json.balance_uhai)).toBeLessThan(12_500_000n);
     expect(asked.stdout).toMatch(/\njob: job-[0-9a-f]+\n$/);
     const withKey = await run(["ask", "hello", "--coordinator", c.url, "--model", "havn-tiny", "--max-tokens", "8"], {
       HAVN_API_KEY: key,
@@ -172,6 +198,11 @@ describe("a production coordinator, as its admin and a user meet it", () => {
       body: JSON.stringify({ name: "retry", scopes: ["jobs"] }),
     });
     const key = ((await keyRes.json()) as { key: string }).key;
+    await fetch(`${c.url}/v1/admin/ledger/credit`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({ email: "root@example.com", amount_uhai: "10000000", reason: "test funds" }),
+    });
     const node = havn(["node", "--coordinator", c.url, "--data-dir", tempDir(), "--metrics-port", "0"], {
       HAVN_JOIN_TOKEN: joinToken,
     });

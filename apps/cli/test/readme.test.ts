@@ -52,6 +52,8 @@ const exercised: [prefix: string, where: string][] = [
   ["npx havn login --coordinator http://coordinator:8787 --email me@example.com --register", "here"],
   ["npx havn keys create --name laptop --scopes jobs --coordinator http://coordinator:8787", "here"],
   ["npx havn whoami --coordinator http://coordinator:8787", "here"],
+  ["npx havn admin credit --email me@example.com --amount 10", "here"],
+  ["npx havn balance --history --coordinator http://coordinator:8787", "here"],
   ["npx havn node --coordinator http://coordinator:8787 --name my-4090", "here"],
   ["HAVN_JOIN_TOKEN_FILE=/etc/havn/join-token npx havn node --coordinator http://coordinator:8787", "here"],
   ["npm run build", "here"],
@@ -158,6 +160,26 @@ describe("the README's commands", () => {
     const who = run("npx", ["havn", "whoami", ...at], config);
     expect(await who.exited).toBe(0);
     expect(who.out.stdout).toMatch(/^me@example\.com \(acc-[0-9a-f]+\) via a login; scopes: jobs, node\n/);
+
+    // The admin (logged in on their own machine) credits me; I see it.
+    const ops = { HAVN_CONFIG_HOME: join(home, "ops-config") };
+    const opsLogin = run(
+      "npx",
+      ["havn", "login", ...at, "--email", "ops@example.com", "--password-stdin"],
+      ops,
+      "ops-password-123\n",
+    );
+    expect(await opsLogin.exited).toBe(0);
+    const credit = run(
+      "npx",
+      ["havn", "admin", "credit", "--email", "me@example.com", "--amount", "10", "--reason", "first deposit", ...at],
+      ops,
+    );
+    expect(await credit.exited).toBe(0);
+    expect(credit.out.stdout).toMatch(/^credited 10 HAI to custodial:acc-[0-9a-f]+ /);
+    const balance = run("npx", ["havn", "balance", "--history", ...at], config);
+    expect(await balance.exited).toBe(0);
+    expect(balance.out.stdout).toMatch(/^10 HAI \(custodial:acc-[0-9a-f]+\)\n.* credit +\+10 HAI\n$/);
 
     const own = run("npx", ["havn", "node", ...at, "--name", "my-4090", "--data-dir", join(home, "own-node")], config);
     await own.printed(/node my-4090 connected/);

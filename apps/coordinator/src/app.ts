@@ -20,9 +20,13 @@ import { registerAuthRoutes } from "./api/auth/routes.js";
 import { frameworkErrorOptions, installErrorHandling } from "./api/errors.js";
 import { installAuthAndLimits } from "./api/guards.js";
 import { registerJobRoutes } from "./api/jobs/routes.js";
+import { registerLedgerRoutes } from "./api/ledger/routes.js";
+import { LedgerService } from "./ledger/ledger-service.js";
+import { Pricing } from "./ledger/pricing.js";
+import { Wallets } from "./ledger/wallets.js";
 import { registerOpenAIRoutes } from "./api/openai/routes.js";
 import { registerOperatorRoutes } from "./api/operators/routes.js";
-import { AuthService } from "./auth/auth-service.js";
+import { AuthService, devAccount } from "./auth/auth-service.js";
 import { compileConfig, type CoordinatorConfig, type CoordinatorOptions } from "./config.js";
 import { closeCodes, NodeGateway } from "./gateway/node-gateway.js";
 import { nodeState, NodeRegistry } from "./gateway/node-registry.js";
@@ -192,7 +196,25 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     metrics,
     log: app.log,
   });
-  const jobs = new JobService(store, admissions, dispatcher, events, catalog, registry, telemetry, config);
+  // The money (absent on a free network): prices and payers for admission, money in and out.
+  const wallets = new Wallets(store);
+  const pricing = config.ledger.enabled ? new Pricing(store, catalog, registry, config) : undefined;
+  const ledger = new LedgerService(store, wallets, config, app.log);
+  if (config.ledger.enabled) {
+    await ledger.start(config.mode === "dev" ? devAccount.id : undefined);
+    auth.onWalletBound((accountId, wallet) => ledger.claim(accountId, wallet));
+  }
+  const jobs = new JobService(
+    store,
+    admissions,
+    dispatcher,
+    events,
+    catalog,
+    registry,
+    telemetry,
+    config,
+    pricing && { pricing, wallets },
+  );
   const sweeper = new Sweeper(store, registry, dispatcher, events, config, app.log, (keyId) =>
     gateway.closeJoinedWith(keyId),
   );
@@ -214,6 +236,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   registerOpenAIRoutes(app, { jobs, events, catalog, registry, config });
   registerJobRoutes(app, { jobs, store, auth });
   registerAuthRoutes(app, { auth, config });
+  registerLedgerRoutes(app, ledger, auth);
   registerOperatorRoutes(app, {
     store,
     registry,

@@ -4,6 +4,51 @@ import { z } from "zod";
 import { HavnError } from "@havn/protocol";
 import { defaultDataDir } from "@havn/protocol/local";
 
+/** An amount of µHAI (1 HAI = 1 000 000 µHAI): a whole number, or its decimal digits. */
+const microHai = z
+  .union([z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), z.string().regex(/^[0-9]{1,18}$/)])
+  .transform((v) => BigInt(v));
+
+/** Basis points: 10 000 = ×1 (or 100 %). */
+const basisPoints = z.number().int().min(0).max(1_000_000);
+
+/**
+ * The money: prices, escrow, settlement and the first balances (see docs/architecture.md, "The
+ * ledger"). With `enabled: false` the network is free: no escrow, no charge, no ledger writes.
+ */
+export const ledgerConfigSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** The price of a model the manifest gives none, per 1 000 tokens in and out. */
+  defaultPrice: z
+    .strictObject({ inputPer1k: microHai, outputPer1k: microHai })
+    .prefault({ inputPer1k: 100, outputPer1k: 200 }),
+  /** Fee multiplier per compute class (seed 002): S 1.0, M 1.5, L 2.5, XL 4.0. */
+  classFeesBp: z
+    .strictObject({ S: basisPoints, M: basisPoints, L: basisPoints, XL: basisPoints })
+    .prefault({ S: 10_000, M: 15_000, L: 25_000, XL: 40_000 }),
+  /**
+   * Surge: × (1 + `perQueueRoundBp` × queued ÷ slots), at most `maxBp`. With as many jobs queued
+   * for a model as its nodes have slots, the price is × 1.25 by default; it stops at × 3.
+   */
+  surge: z
+    .strictObject({ perQueueRoundBp: basisPoints, maxBp: basisPoints.min(10_000) })
+    .prefault({ perQueueRoundBp: 2_500, maxBp: 30_000 }),
+  /** How long after completion a job's charge waits before it is split, in ms. Default: 0 in dev mode, 10 min otherwise. */
+  challengeWindowMs: z.number().int().min(0).optional(),
+  /** How a job's charge splits without a workflow: node operator, validator pool, treasury. Sums to 10 000. */
+  split: z
+    .strictObject({ nodeBp: basisPoints, validatorsBp: basisPoints, treasuryBp: basisPoints })
+    .refine((s) => s.nodeBp + s.validatorsBp + s.treasuryBp === 10_000, "the split's shares sum to 10 000 bp")
+    .prefault({ nodeBp: 8_500, validatorsBp: 500, treasuryBp: 1_000 }),
+  /** First balances, posted once at the first start (from `mint`): the treasury's and any wallet's (`0x…`). */
+  genesis: z
+    .strictObject({ treasury: microHai.optional(), balances: z.record(z.string(), microHai).optional() })
+    .prefault({}),
+  /** Dev mode: the dev account is topped up to this at start, and the faucet gives this much. Default 1 000 HAI. */
+  devFunds: microHai.prefault(1_000_000_000),
+});
+export type LedgerConfig = z.output<typeof ledgerConfigSchema>;
+
 /**
  * Every coordinator option, with its default, unit and trade-off. `compileConfig` fills defaults
  * from this one table, rejects unknown keys and freezes the result.
@@ -128,6 +173,8 @@ const configSchema = z.strictObject({
   databaseUrl: z.string().optional(),
   /** Coordinator Ed25519 key file (co-signs receipts). Default `<dataDir>/coordinator.key`. */
   keyPath: z.string().optional(),
+  /** Prices, escrow, settlement, first balances; `ledger: { enabled: false }` for a free network. */
+  ledger: ledgerConfigSchema.prefault({}),
   /** A HavnAI-format `registry.json` (model manifest, weights for `model: "auto"`). Default: the bundled one. */
   registryPath: z.string().optional(),
   /**
@@ -221,6 +268,7 @@ export type CoordinatorConfig = Readonly<
     registryPath: string;
     accountRateLimitPerMinute: number;
     addressRateLimitPerMinute: number;
+    ledger: LedgerConfig & { challengeWindowMs: number };
   }
 >;
 
@@ -243,5 +291,6 @@ export function compileConfig(options: CoordinatorOptions = {}): CoordinatorConf
     siweDomain: c.siweDomain ?? (c.publicUrl ? new URL(c.publicUrl).host : undefined),
     accountRateLimitPerMinute: c.accountRateLimitPerMinute ?? 3 * c.rateLimitPerMinute,
     addressRateLimitPerMinute: c.addressRateLimitPerMinute ?? 5 * c.rateLimitPerMinute,
+    ledger: { ...c.ledger, challengeWindowMs: c.ledger.challengeWindowMs ?? (c.mode === "dev" ? 0 : 600_000) },
   });
 }

@@ -172,6 +172,22 @@ describe.each(["sqlite", "postgres"] as const)("who may call what, on %s", (kind
       "DELETE /v1/keys/:id": { level: "owner", request: { method: "DELETE", path: `/v1/keys/${alice.keyIds.jobs}` } },
       "POST /v1/admin/invites": { level: "admin", request: { method: "POST", path: "/v1/admin/invites", body: {} } },
       "GET /v1/nodes": { level: "admin", request: { method: "GET", path: "/v1/nodes" } },
+      "GET /v1/balance": { level: "account", request: { method: "GET", path: "/v1/balance" } },
+      "GET /v1/ledger/transactions": { level: "account", request: { method: "GET", path: "/v1/ledger/transactions" } },
+      "POST /v1/faucet": { level: "account", request: { method: "POST", path: "/v1/faucet" } },
+      "POST /v1/withdrawals": {
+        level: "owner",
+        request: { method: "POST", path: "/v1/withdrawals", body: { amount_uhai: "1" } },
+      },
+      "GET /v1/withdrawals": { level: "account", request: { method: "GET", path: "/v1/withdrawals" } },
+      "POST /v1/admin/ledger/credit": {
+        level: "admin",
+        request: { method: "POST", path: "/v1/admin/ledger/credit", body: {} },
+      },
+      "POST /v1/admin/ledger/debit": {
+        level: "admin",
+        request: { method: "POST", path: "/v1/admin/ledger/debit", body: {} },
+      },
       "GET /health": { level: "public", request: { method: "GET", path: "/health" } },
       "GET /metrics": { level: "metrics", request: { method: "GET", path: "/metrics" } },
       "GET /openapi.json": { level: "public", request: { method: "GET", path: "/openapi.json" } },

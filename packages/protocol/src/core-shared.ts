@@ -8,3 +8,4 @@ export { domainTag, signatureDomains } from "./crypto/suite.js";
 export type { CryptoSuite, KeyPair, SignatureDomain } from "./crypto/suite.js";
 export type { ReceiptVerification } from "./receipt-signing.js";
 export { checksumAddress, evmAddressPattern } from "./wallets.js";
+export { formatHai, microHaiPerHai, parseHai } from "./money.js";

@@ -272,6 +272,24 @@ export const errorCatalog = {
     description: "The model file is missing, unreadable, or not a GGUF file.",
   },
   // INTERNAL_: our fault.
+  // LEDGER_: money.
+  LEDGER_INSUFFICIENT_FUNDS: {
+    status: 402,
+    retryable: false,
+    description:
+      "The payer's balance does not cover the job's maximum cost (its escrow); `details` has the balance and what was needed. Nothing was queued.",
+  },
+  LEDGER_INVALID: {
+    status: 400,
+    retryable: false,
+    description:
+      "A ledger transaction that cannot be posted: postings that do not sum to zero, or an amount out of range.",
+  },
+  LEDGER_FAUCET_DISABLED: {
+    status: 403,
+    retryable: false,
+    description: "The faucet exists in dev mode only.",
+  },
   INTERNAL_ERROR: {
     status: 500,
     retryable: true,

@@ -94,6 +94,27 @@ export interface JobView {
   readonly [key: string]: unknown;
 }
 
+/** What an account holds, in µHAI (decimal strings: exact). */
+export interface Balance {
+  readonly object: "balance";
+  /** `wallet:0x…`, or `custodial:acc-…` until a wallet is bound. */
+  readonly account: string;
+  readonly balance_uhai: string;
+  /** The same in HAI, for people. */
+  readonly balance: string;
+  readonly pending_payouts_uhai: string;
+}
+
+export interface LedgerTransaction {
+  readonly id: string;
+  readonly object: "ledger_transaction";
+  readonly kind: string;
+  readonly job_id: string | null;
+  readonly memo: Record<string, unknown> | null;
+  readonly created_at: number;
+  readonly postings: readonly { readonly account: string; readonly amount_uhai: string }[];
+}
+
 export interface Health {
   readonly status: string;
   readonly version: string;
@@ -196,6 +217,43 @@ export class HavnClient {
 
   revokeKey(id: string): Promise<ApiKey> {
     return this.json(`/v1/keys/${encodeURIComponent(id)}`, { method: "DELETE" });
+  }
+
+  /** What this client's account holds. */
+  balance(): Promise<Balance> {
+    return this.json("/v1/balance");
+  }
+
+  /** The account's ledger transactions, newest first. */
+  async transactions(before?: number): Promise<LedgerTransaction[]> {
+    const query = before === undefined ? "" : `?before=${before}`;
+    return (await this.json<{ data: LedgerTransaction[] }>(`/v1/ledger/transactions${query}`)).data;
+  }
+
+  /** Dev mode only: new $HAI. */
+  faucet(): Promise<LedgerTransaction> {
+    return this.json("/v1/faucet", { method: "POST" });
+  }
+
+  /** Asks to withdraw `amountMicroHai` µHAI (to the account's wallet, or `to`). */
+  withdraw(amountMicroHai: bigint | number, to?: string): Promise<LedgerTransaction> {
+    return this.post("/v1/withdrawals", { amount_uhai: amountMicroHai.toString(), ...(to ? { to } : {}) });
+  }
+
+  /** Admins: add to (`credit`) or take from (`debit`) an account's or a wallet's balance, with a reason. */
+  adjustBalance(
+    kind: "credit" | "debit",
+    target: { readonly accountId?: string; readonly email?: string; readonly wallet?: string },
+    amountMicroHai: bigint | number,
+    reason: string,
+  ): Promise<LedgerTransaction> {
+    return this.post(`/v1/admin/ledger/${kind}`, {
+      ...(target.accountId ? { account_id: target.accountId } : {}),
+      ...(target.email ? { email: target.email } : {}),
+      ...(target.wallet ? { wallet: target.wallet } : {}),
+      amount_uhai: amountMicroHai.toString(),
+      reason,
+    });
   }
 
   /** An invitation to register (admins): the code is in this answer only. */

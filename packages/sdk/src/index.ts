@@ -2,11 +2,13 @@ export { HavnClient } from "./client.js";
 export type {
   Account,
   ApiKey,
+  Balance,
   ChatOptions,
   ChatResult,
   HavnClientOptions,
   Health,
   JobView,
+  LedgerTransaction,
   Me,
   ReceiptCheck,
   Session,

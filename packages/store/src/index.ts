@@ -15,6 +15,23 @@ export type { SqliteStoreOptions } from "./sqlite/sqlite-store.js";
 export { PostgresStore } from "./postgres/postgres-store.js";
 export type { PostgresStoreOptions } from "./postgres/postgres-store.js";
 export { apiKeyScopes } from "./accounts/types.js";
+export { ledgerAccounts, ledgerKinds, moneyStates, moneyTransitions } from "./ledger/types.js";
+export type {
+  BasisPoints,
+  JobEscrow,
+  JobMoney,
+  LedgerAccount,
+  LedgerKind,
+  LedgerStore,
+  LedgerTransfer,
+  LedgerTxRow,
+  MoneyState,
+  Posting,
+  PostResult,
+  PriceTerms,
+  TransactionQuery,
+} from "./ledger/types.js";
+export { chargeFor, insufficientFunds } from "./ledger/rows.js";
 export type {
   AccountRole,
   AccountRow,
@@ -37,6 +54,7 @@ export type {
   CompleteJobResult,
   EndedAttempt,
   FailAttemptInput,
+  InsufficientFunds,
   JobRow,
   LogEntry,
   NewJob,

@@ -17,6 +17,7 @@ import type {
   SealRequest,
 } from "./types.js";
 import type { CosignedReceipt } from "@havn/protocol";
+import { chargeFor, rowToMoney } from "./ledger/rows.js";
 
 /** A raw row as either driver returns it: JSON columns are text (SQLite) or parsed (PostgreSQL). */
 export type RawRow = Record<string, unknown>;
@@ -67,6 +68,7 @@ export function rowToJob(r: RawRow): JobRow {
     idempotencyKey: (r.idempotency_key as string | null) ?? null,
     outputPublic: Boolean(r.output_public),
     dataDeletedAt: numOrNull(r.data_deleted_at),
+    money: rowToMoney(r),
   };
 }
 
@@ -144,6 +146,9 @@ export function newJobRow(job: NewJob): JobRow {
     idempotencyKey: job.idempotencyKey ?? null,
     outputPublic: false,
     dataDeletedAt: null,
+    money: job.money
+      ? { state: "escrowed", payer: job.money.payer, escrow: job.money.amount, charge: null, price: job.money.price }
+      : null,
   };
 }
 
@@ -161,7 +166,12 @@ export function rowToClaim(r: RawRow): ClaimedAttempt {
 }
 
 /** A job as `completeJobs` leaves it, built from the row it checked instead of read back. */
-export function completedJobRow(before: JobRow, input: CompleteJobInput, receipt: CosignedReceipt): JobRow {
+export function completedJobRow(
+  before: JobRow,
+  input: CompleteJobInput,
+  receipt: CosignedReceipt,
+  charge?: bigint,
+): JobRow {
   return {
     ...before,
     status: "completed",
@@ -171,6 +181,7 @@ export function completedJobRow(before: JobRow, input: CompleteJobInput, receipt
     finishedAt: input.now,
     updatedAt: input.now,
     leaseExpiresAt: null,
+    money: before.money && charge !== undefined ? { ...before.money, state: "charged", charge } : before.money,
   };
 }
 
@@ -183,6 +194,8 @@ export interface PlannedCompletion {
   /** The job as read before completing. */
   readonly job: JobRow;
   readonly request: SealRequest;
+  /** What it costs (its money is escrowed): written with it, the rest of its escrow released. */
+  readonly charge?: bigint;
 }
 
 /**
@@ -212,10 +225,14 @@ export function planCompletions(
       results[index] = { ok: false, reason: "lease_conflict", job };
     } else {
       const entryHash = sealer.link(prevHash, input);
+      const money = job.money?.state === "escrowed" ? job.money : undefined;
       accepted.push({
         index,
         job,
         request: { log: { seq: ++seq, prev_hash: prevHash, entry_hash: entryHash }, input },
+        ...(money && {
+          charge: chargeFor(money.price, input.output.usage, input.computeClass ?? "S", money.escrow),
+        }),
       });
       prevHash = entryHash;
     }
@@ -225,8 +242,8 @@ export function planCompletions(
     accepted,
     /** The batch's results once `accepted` is written with these co-signed receipts. */
     complete(cosigned: readonly CosignedReceipt[]): CompleteJobResult[] {
-      accepted.forEach(({ index, job, request }, i) => {
-        results[index] = { ok: true, job: completedJobRow(job, request.input, cosigned[i]!) };
+      accepted.forEach(({ index, job, request, charge }, i) => {
+        results[index] = { ok: true, job: completedJobRow(job, request.input, cosigned[i]!, charge) };
       });
       return results;
     },

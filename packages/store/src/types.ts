@@ -11,6 +11,7 @@ import type {
   Receipt,
 } from "@havn/protocol";
 import type { AccountStore } from "./accounts/types.js";
+import type { JobEscrow, JobMoney, LedgerStore } from "./ledger/types.js";
 import type { JobStatus } from "./job-states.js";
 
 /** Why the router picked a node: kept with the job and shown by `GET /jobs/{id}`. */
@@ -58,6 +59,8 @@ export interface JobRow {
   readonly outputPublic: boolean;
   /** When the prompt and output were deleted (hashes and the receipt stay); null while kept. */
   readonly dataDeletedAt: number | null;
+  /** Its money (escrow, charge, where it stands); null on a free network. */
+  readonly money: JobMoney | null;
 }
 
 export interface NewJob {
@@ -76,6 +79,11 @@ export interface NewJob {
   readonly accountId?: string | null;
   /** One job per (account, key): a second admission with the same key is not inserted. */
   readonly idempotencyKey?: string | null;
+  /**
+   * Its maximum cost, escrowed from its payer in the admission transaction; a payer who cannot
+   * cover it gets `insufficient_funds` and the job is not written. Absent on a free network.
+   */
+  readonly money?: JobEscrow;
   /**
    * Set when the router placed the job on a node with a free slot at admission: the row is
    * written leased with its first attempt — queued → leased in the same transaction — and the
@@ -115,6 +123,8 @@ export interface CompleteJobInput {
   readonly outputBytes: Uint8Array;
   readonly receipt: Receipt;
   readonly nodeSignature: string;
+  /** The node's compute class: its fee multiplier applies to the job's charge. Default S. */
+  readonly computeClass?: ComputeClass;
   readonly now: number;
 }
 
@@ -182,7 +192,14 @@ export type UpsertNodeResult =
   { readonly ok: true } | { readonly ok: false; readonly reason: "name_taken" | "key_owned" };
 
 /** What became of each job of an admission batch. */
-export type AdmissionOutcome = "inserted" | "duplicate";
+export type AdmissionOutcome = "inserted" | "duplicate" | InsufficientFunds;
+
+/** A job whose payer could not cover its escrow: not written. */
+export interface InsufficientFunds {
+  readonly reason: "insufficient_funds";
+  readonly balance: bigint;
+  readonly needed: bigint;
+}
 
 export interface LogEntry {
   readonly seq: number;
@@ -212,6 +229,8 @@ export interface Store {
   readonly caps: StoreCapabilities;
   /** Accounts, API keys, sessions, wallet-login nonces, invites. */
   readonly accounts: AccountStore;
+  /** The $HAI ledger: balances, transactions and their postings. */
+  readonly ledger: LedgerStore;
   migrate(): Promise<void>;
   close(): Promise<void>;
 

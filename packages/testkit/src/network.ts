@@ -79,9 +79,14 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Networ
         : await openStore({ sqlitePath: ":memory:" });
   const coordinator = await buildApp({
     logLevel: "silent",
-    // Dev mode unless the test asks for production: every request acts as the dev account.
+    // Dev mode unless the test asks for production: every request acts as the dev account, whose
+    // balance dev mode funds. A production network is free unless the test turns the ledger on
+    // (its accounts start with nothing).
     mode: "dev",
     dataDir,
+    ...(options.coordinator?.mode === "production" && !options.coordinator.ledger
+      ? { ledger: { enabled: false } }
+      : {}),
     ...options.coordinator,
     store,
     ...(options.logger ? { logger: options.logger } : {}),

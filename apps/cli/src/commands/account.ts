@@ -1,4 +1,4 @@
-import { HavnError } from "@havn/protocol";
+import { formatHai, HavnError, parseHai } from "@havn/protocol";
 import { HavnClient } from "@havn/sdk";
 import {
   authedClient,
@@ -164,4 +164,78 @@ export async function adminInvite(o: ClientOptions & { days: number }): Promise<
   const invite = await (await authedClient(o)).createInvite(o.days * 24 * 3600);
   process.stderr.write(`valid until ${new Date(invite.expires_at).toISOString()}; shown once\n`);
   process.stdout.write(`${invite.code}\n`);
+}
+
+/** `havn balance`: what the account holds, in HAI (exact µHAI with --json). */
+export async function balance(o: ClientOptions & { json?: boolean; history?: boolean }): Promise<void> {
+  const client = await authedClient(o);
+  const b = await client.balance();
+  const history = o.history ? await client.transactions() : undefined;
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(history ? { ...b, transactions: history } : b, null, 2)}\n`);
+    return;
+  }
+  const pending = BigInt(b.pending_payouts_uhai);
+  process.stdout.write(
+    `${b.balance} HAI (${b.account})${pending > 0n ? `; ${formatHai(pending)} HAI waiting to be paid out` : ""}\n`,
+  );
+  for (const t of history ?? []) {
+    const mine = t.postings.filter((p) => p.account === b.account).reduce((n, p) => n + BigInt(p.amount_uhai), 0n);
+    const sign = mine > 0n ? "+" : "";
+    process.stdout.write(
+      `${new Date(t.created_at).toISOString()}  ${t.kind.padEnd(8)} ${`${sign}${formatHai(mine)}`.padStart(14)} HAI${t.job_id ? `  ${t.job_id}` : ""}\n`,
+    );
+  }
+}
+
+/** `havn faucet`: dev mode's free $HAI. */
+export async function faucet(o: ClientOptions & { json?: boolean }): Promise<void> {
+  const client = await authedClient(o);
+  const tx = await client.faucet();
+  const b = await client.balance();
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({ transaction: tx, balance: b }, null, 2)}\n`);
+    return;
+  }
+  const got = tx.postings.filter((p) => p.amount_uhai[0] !== "-").reduce((n, p) => n + BigInt(p.amount_uhai), 0n);
+  process.stdout.write(`+${formatHai(got)} HAI; balance ${b.balance} HAI\n`);
+}
+
+/** `havn admin credit|debit`: an admin's adjustment, with its reason on record. */
+export async function adminAdjust(
+  kind: "credit" | "debit",
+  o: ClientOptions & {
+    account?: string;
+    email?: string;
+    wallet?: string;
+    amount: string;
+    reason: string;
+    json?: boolean;
+  },
+): Promise<void> {
+  if ([o.account, o.email, o.wallet].filter((t) => t !== undefined).length !== 1)
+    throw new HavnError(
+      "CONFIG_INVALID",
+      "Name the account (--account acc-…, or --email) or the wallet (--wallet 0x…): one of them.",
+    );
+  const tx = await (
+    await authedClient(o)
+  ).adjustBalance(
+    kind,
+    {
+      ...(o.account ? { accountId: o.account } : {}),
+      ...(o.email ? { email: o.email } : {}),
+      ...(o.wallet ? { wallet: o.wallet } : {}),
+    },
+    parseHai(o.amount),
+    o.reason,
+  );
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(tx, null, 2)}\n`);
+    return;
+  }
+  const to = tx.postings.find((p) => (kind === "credit" ? p.amount_uhai[0] !== "-" : p.amount_uhai[0] === "-"));
+  process.stdout.write(
+    `${kind === "credit" ? "credited" : "debited"} ${o.amount} HAI ${kind === "credit" ? "to" : "from"} ${to?.account} (${tx.id})\n`,
+  );
 }

@@ -151,6 +151,8 @@ export function openApiDocument(version: string): Record<string, unknown> {
       { name: "Jobs", description: "havn's own view of a job: status, receipt, output." },
       { name: "Log", description: "The hash-chained execution log." },
       { name: "Operators", description: "Health, metrics, nodes and this documentation." },
+      { name: "Accounts", description: "Sign-in, accounts and API keys." },
+      { name: "Ledger", description: "$HAI balances, transactions, withdrawals; admins' credits and debits." },
       { name: "Nodes", description: "Where nodes connect." },
     ],
     paths,

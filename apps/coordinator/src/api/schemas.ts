@@ -11,7 +11,7 @@ import {
   hardwareSchema,
   jobOutputSchema,
 } from "@havn/protocol";
-import { apiKeyScopes, jobStatuses } from "@havn/store";
+import { apiKeyScopes, jobStatuses, ledgerKinds, moneyStates } from "@havn/store";
 
 /**
  * The shapes of the coordinator's HTTP API, as zod schemas: request bodies (from the protocol
@@ -52,6 +52,45 @@ const errorBodySchema = z.object({
   details: z.unknown().optional(),
 });
 
+/** µHAI as exact decimal digits (1 HAI = 1 000 000 µHAI); JSON numbers cannot hold every amount. */
+const uhai = z
+  .string()
+  .regex(/^-?[0-9]+$/)
+  .describe("µHAI, as decimal digits (1 HAI = 1 000 000 µHAI).");
+
+export const ledgerTransactionSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal("ledger_transaction"),
+    kind: z.enum(ledgerKinds),
+    job_id: z.string().nullable(),
+    memo: z.record(z.string(), z.unknown()).nullable(),
+    created_at: z.number().int(),
+    postings: z
+      .array(z.object({ account: z.string(), amount_uhai: uhai }))
+      .describe("Credits positive, debits negative; they sum to zero."),
+  })
+  .describe("One balanced transaction of the $HAI ledger.");
+export const ledgerTransactionListSchema = z.object({
+  object: z.literal("list"),
+  data: z.array(ledgerTransactionSchema),
+});
+
+export const jobMoneySchema = z
+  .object({
+    state: z.enum(moneyStates).describe("escrowed → charged → settled (or held), or escrowed → refunded."),
+    payer: z.string().describe("The ledger account that pays (a wallet, or the account's custodial one)."),
+    escrow_uhai: uhai,
+    charge_uhai: uhai.nullable(),
+    price: z.object({
+      input_per_1k: uhai,
+      output_per_1k: uhai,
+      surge_bp: z.number().int(),
+      class_bp: z.record(z.string(), z.number().int()),
+    }),
+  })
+  .describe("A job's money; null on a free network.");
+
 export const jobViewSchema = z
   .object({
     id: z.string().describe("The job id; also the `id` of the OpenAI completion."),
@@ -79,8 +118,20 @@ export const jobViewSchema = z
       .int()
       .nullable()
       .describe("When the prompt and output were deleted (retention, or the owner); hashes and the receipt stay."),
+    money: jobMoneySchema.nullable(),
+    ledger: z.array(ledgerTransactionSchema).optional().describe("The job's postings, oldest first."),
   })
-  .describe("A job: its status, output, co-signed receipt and routing decision.");
+  .describe("A job: its status, output, co-signed receipt, routing decision and money.");
+
+export const balanceSchema = z
+  .object({
+    object: z.literal("balance"),
+    account: z.string().describe("The ledger account: `wallet:0x…`, or `custodial:acc-…` until a wallet is bound."),
+    balance_uhai: uhai,
+    balance: z.string().describe("The same in HAI, for people."),
+    pending_payouts_uhai: uhai.describe("Withdrawals asked for and not yet paid out."),
+  })
+  .describe("What an account holds.");
 
 export const logEntrySchema = z
   .object({
@@ -167,11 +218,14 @@ const usageSchema = z.object({
   prompt_tokens: z.number().int(),
   completion_tokens: z.number().int(),
   total_tokens: z.number().int(),
+  cost: z.number().optional().describe("What the job was charged, in HAI (absent on a free network)."),
+  cost_uhai: uhai.optional().describe("The same, exact, in µHAI."),
 });
 const havnExtensionSchema = z
   .object({
     job_id: z.string(),
     output_cid: z.string().nullable(),
+    cost_uhai: uhai.nullable().describe("What the job was charged, in µHAI; null on a free network."),
     receipt: cosignedReceiptSchema.nullable(),
   })
   .describe("havn's extension: the job id and the receipt the node signed and the coordinator co-signed.");
@@ -273,6 +327,35 @@ export const inviteRequestSchema = z.strictObject({
     .max(30 * 24 * 3600)
     .default(7 * 24 * 3600),
 });
+const amount = z
+  .union([z.string().regex(/^[0-9]{1,18}$/), z.number().int().min(1).max(Number.MAX_SAFE_INTEGER)])
+  .describe("µHAI: decimal digits (or a whole number)")
+  .transform((v) => BigInt(v))
+  .refine((v) => v > 0n, "more than zero");
+export const adminLedgerRequestSchema = z
+  .strictObject({
+    account_id: z.string().min(1).max(64).optional().describe("A havn account (its wallet, else its custodial one)."),
+    email: z.string().trim().email().max(254).optional().describe("A havn account, by its email."),
+    wallet: z
+      .string()
+      .regex(/^0x[0-9a-fA-F]{40}$/)
+      .optional()
+      .describe("An EVM wallet, whether or not an account holds it."),
+    amount_uhai: amount,
+    reason: z.string().trim().min(1).max(500).describe("Kept with the transaction: the audit trail."),
+  })
+  .refine(
+    (b) => [b.account_id, b.email, b.wallet].filter((t) => t !== undefined).length === 1,
+    "name one of account_id, email or wallet",
+  );
+export const withdrawRequestSchema = z.strictObject({
+  amount_uhai: amount,
+  to: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{40}$/)
+    .optional()
+    .describe("Where to pay it; default the account's own wallet."),
+});
 export const publishRequestSchema = z.strictObject({
   public: z.boolean().describe("Whether anyone who knows the output's CID may read it."),
 });
@@ -288,6 +371,8 @@ export const requestSchemas = {
   CreateKeyRequest: createKeyRequestSchema,
   InviteRequest: inviteRequestSchema,
   PublishRequest: publishRequestSchema,
+  AdminLedgerRequest: adminLedgerRequestSchema,
+  WithdrawRequest: withdrawRequestSchema,
 } as const;
 
 export const accountSchema = z
@@ -362,6 +447,9 @@ export const responseSchemas = {
   ApiKeyList: apiKeyListSchema,
   SiweNonce: siweNonceSchema,
   Invite: inviteSchema,
+  Balance: balanceSchema,
+  LedgerTransaction: ledgerTransactionSchema,
+  LedgerTransactionList: ledgerTransactionListSchema,
 } as const;
 
 export const keyIdParamsSchema = z.object({

@@ -104,6 +104,7 @@ export class AuthService {
   /** EIP-4361 domains a wallet sign-in may name (see `publicUrl`); set at listen when not configured. */
   private siweDomains: readonly string[];
   private readonly revokedListeners: ((keyId: string) => void)[] = [];
+  private readonly boundListeners: ((accountId: string, wallet: string) => Promise<void>)[] = [];
 
   constructor(
     private readonly store: Store,
@@ -120,6 +121,11 @@ export class AuthService {
     if (this.config.siweDomain) return;
     if (["127.0.0.1", "::1", "localhost"].includes(address.host))
       this.siweDomains = [`127.0.0.1:${address.port}`, `localhost:${address.port}`, `[::1]:${address.port}`];
+  }
+
+  /** Runs `listener` when an account binds a wallet (the wallet claims the account's custodial balance). */
+  onWalletBound(listener: (accountId: string, wallet: string) => Promise<void>): void {
+    this.boundListeners.push(listener);
   }
 
   /** Runs `listener` with a key's id when it is revoked here (nodes joined with it are closed). */
@@ -407,6 +413,7 @@ export class AuthService {
         throw bound.reason === "has_wallet"
           ? new HavnError("AUTH_WALLET_BOUND", "This account already has another wallet: an account holds one.")
           : new HavnError("AUTH_WALLET_TAKEN", "Another account already holds this wallet.");
+      for (const listener of this.boundListeners) await listener(accountId, address);
       return { account: await this.account(accountId) };
     }
     if (holder) return { account: holder, tokens: await this.startSession(holder) };

@@ -403,6 +403,7 @@ export class NodeGateway {
           outputBytes: text,
           receipt: msg.receipt,
           nodeSignature: msg.node_signature,
+          computeClass: session.hardware.compute_class,
           now,
         });
         if (result.ok) events.emitTransition(result.job, msg.attempt_id, session.name);

@@ -6,9 +6,19 @@ import {
   type GenerationParams,
   type JobInput,
 } from "@havn/protocol";
-import { isTerminal, newJobRow, type AdmissionOutcome, type JobRow, type NewJob, type Store } from "@havn/store";
+import {
+  insufficientFunds,
+  isTerminal,
+  newJobRow,
+  type AdmissionOutcome,
+  type JobRow,
+  type NewJob,
+  type Store,
+} from "@havn/store";
 import type { CoordinatorConfig } from "../config.js";
 import type { NodeRegistry } from "../gateway/node-registry.js";
+import type { Pricing } from "../ledger/pricing.js";
+import type { Wallets } from "../ledger/wallets.js";
 import type { Batcher } from "../queue/batcher.js";
 import type { Dispatcher } from "../queue/dispatcher.js";
 import { normaliseModelName, type ModelCatalog } from "../router/model-catalog.js";
@@ -58,7 +68,20 @@ export class JobService {
     private readonly registry: NodeRegistry,
     private readonly telemetry: JobTelemetry,
     private readonly config: CoordinatorConfig,
+    /** Prices and payers; absent on a free network (`ledger.enabled: false`). */
+    private readonly money?: { readonly pricing: Pricing; readonly wallets: Wallets },
   ) {}
+
+  /** A paid job's escrow: its payer's ledger account and its maximum cost. */
+  private async escrowFor(accountId: string | null, model: string, input: JobInput, params: GenerationParams) {
+    if (!this.money || accountId === null) return undefined;
+    const escrow = this.money.pricing.escrow(await this.money.wallets.of(accountId), model, input, params);
+    // Refused before a node is asked to start: the admission transaction checks again.
+    const balance = await this.store.ledger.balance(escrow.payer);
+    if (balance < escrow.amount)
+      throw insufficientFunds({ reason: "insufficient_funds", balance, needed: escrow.amount });
+    return escrow;
+  }
 
   resolveModel(requested: string): string {
     return requested.trim().toLowerCase() === "auto"
@@ -86,6 +109,7 @@ export class JobService {
         context: { Characters: chars, Limit: this.config.maxPromptChars },
       });
     }
+    const money = await this.escrowFor(request.accountId, model, request.input, request.params);
     const now = Date.now();
     const job: NewJob = {
       id: newJobId(),
@@ -101,6 +125,7 @@ export class JobService {
       requestId: request.requestId ?? null,
       accountId: request.accountId,
       idempotencyKey: key,
+      ...(money && { money }),
     };
     // Placed on a node now when nothing older waits for this model; else it joins the queue.
     const lease = this.dispatcher.place(job);
@@ -123,10 +148,12 @@ export class JobService {
         lease,
         written.then((o) => {
           if (o === "duplicate") throw new Error("duplicate idempotency key");
+          if (typeof o === "object") throw insufficientFunds(o);
         }),
       );
       outcome = await written;
     }
+    if (typeof outcome === "object") throw insufficientFunds(outcome);
     if (outcome === "duplicate") {
       // Another submission with this key was written first (same turn, or another replica).
       const earlier = await this.store.jobByIdempotencyKey(request.accountId!, key!);

@@ -12,6 +12,14 @@ const registryEntrySchema = z.looseObject({
   tags: z.array(z.string()).optional(),
   strengths: z.string().optional(),
   weaknesses: z.string().optional(),
+  /** havn's addition: µHAI per 1 000 tokens in and out (text), or per image. */
+  price: z
+    .looseObject({
+      input_per_1k: z.number().int().min(0).optional(),
+      output_per_1k: z.number().int().min(0).optional(),
+      per_image: z.number().int().min(0).optional(),
+    })
+    .optional(),
 });
 const registrySchema = z.looseObject({ models: z.array(z.unknown()) });
 
@@ -24,6 +32,8 @@ export interface CatalogModel {
   readonly tags: readonly string[];
   readonly strengths: string | null;
   readonly weaknesses: string | null;
+  /** µHAI per 1 000 tokens in and out, from the manifest; null: the coordinator's default price. */
+  readonly price: { readonly inputPer1k: bigint; readonly outputPer1k: bigint } | null;
 }
 
 /** HavnAI's default weight when a manifest entry names none. */
@@ -81,12 +91,21 @@ export class ModelCatalog {
         tags: e.tags ?? [],
         strengths: e.strengths ?? null,
         weaknesses: e.weaknesses ?? null,
+        price:
+          e.price?.input_per_1k !== undefined || e.price?.output_per_1k !== undefined
+            ? { inputPer1k: BigInt(e.price.input_per_1k ?? 0), outputPer1k: BigInt(e.price.output_per_1k ?? 0) }
+            : null,
       });
     }
   }
 
   noteAdvertised(names: readonly string[]) {
     for (const n of names) this.advertised.set(normaliseModelName(n), n);
+  }
+
+  /** A model's manifest entry, if it has one. */
+  entry(name: string): CatalogModel | undefined {
+    return this.registry.get(normaliseModelName(name));
   }
 
   registryModels(): CatalogModel[] {

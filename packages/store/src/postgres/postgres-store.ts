@@ -3,6 +3,9 @@ import type { ErrorBody } from "@havn/protocol";
 import type { JobStatus } from "../job-states.js";
 import { PostgresAccounts } from "../accounts/postgres.js";
 import type { AccountStore } from "../accounts/types.js";
+import { PostgresLedger } from "../ledger/postgres.js";
+import { chargeTransfer, escrowTransfer, insufficientFunds, refundTransfer, rowToMoney } from "../ledger/rows.js";
+import type { LedgerStore } from "../ledger/types.js";
 import { loadMigrations } from "../migrations.js";
 import {
   admissionStatus,
@@ -49,10 +52,21 @@ export interface PostgresStoreOptions {
 
 const { ended, toLeased, toRunning, toFailed, toQueued, toCancelled } = statusGuards;
 
-// BIGINT columns hold millisecond timestamps, far below 2^53: read them as numbers.
+/**
+ * BIGINT columns outside the ledger hold millisecond timestamps and counts, far below 2^53: read
+ * them as numbers — and refuse, rather than round, one that is not exactly a number. Money is
+ * read as bigint by the ledger's own queries (`ledger/postgres.ts`).
+ */
+function int8AsNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new Error(`An INT8 beyond 2^53 was read as a number: ${value}`);
+  return n;
+}
 const types = {
   getTypeParser: ((oid: number, format?: "text" | "binary") =>
-    oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    oid === pg.types.builtins.INT8
+      ? int8AsNumber
+      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
 
 type Queryable = pg.Pool | pg.PoolClient;
@@ -68,6 +82,8 @@ export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
   private readonly connectionString: string;
   readonly accounts: AccountStore;
+  readonly ledger: LedgerStore;
+  private readonly book: PostgresLedger;
 
   constructor(options: PostgresStoreOptions) {
     this.connectionString = options.connectionString;
@@ -75,6 +91,8 @@ export class PostgresStore implements Store {
     // An idle client that loses its connection emits here; without a listener it crashes the process.
     this.pool.on("error", () => {});
     this.accounts = new PostgresAccounts(this.pool, (fn) => this.tx(fn));
+    this.book = new PostgresLedger(this.pool, (fn) => this.tx(fn));
+    this.ledger = this.book;
   }
 
   private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -127,29 +145,66 @@ export class PostgresStore implements Store {
   }
 
   async insertJob(job: NewJob): Promise<JobRow> {
-    await this.insertJobs([job]);
+    const [outcome] = await this.insertJobs([job]);
+    if (typeof outcome === "object") throw insufficientFunds(outcome);
     return newJobRow(job);
   }
 
   async insertJobs(jobs: readonly NewJob[]): Promise<readonly AdmissionOutcome[]> {
     if (jobs.length === 0) return [];
-    // One statement for the batch: a round trip per job would cap admission at ~1.4k/s per connection.
-    // Jobs placed at admission are written leased with their first attempt (queued → leased in
-    // this transaction); the foreign key is checked at the end of the statement. A job whose
-    // idempotency key its account already used is skipped, and only it.
-    const { rows } = await this.pool.query(
+    if (!jobs.some((j) => j.money)) {
+      const inserted = await this.insertRows(this.pool, jobs);
+      return jobs.map((j) => (inserted.has(j.id) ? "inserted" : "duplicate"));
+    }
+    // Paid jobs: each is written with its escrow or not at all (a savepoint), in one transaction
+    // with the rest of the batch; a payer who cannot cover one job does not undo its neighbours.
+    return this.tx(async (c) => {
+      const outcomes = new Map<string, AdmissionOutcome>();
+      const free = jobs.filter((j) => !j.money);
+      if (free.length > 0) {
+        const inserted = await this.insertRows(c, free);
+        for (const j of free) outcomes.set(j.id, inserted.has(j.id) ? "inserted" : "duplicate");
+      }
+      for (const job of jobs) {
+        if (!job.money) continue;
+        await c.query("SAVEPOINT admit");
+        if (!(await this.insertRows(c, [job])).has(job.id)) {
+          outcomes.set(job.id, "duplicate");
+          continue;
+        }
+        const posted = await this.book.postIn(c, escrowTransfer(job.id, job.money, job.now));
+        if (posted.ok) {
+          outcomes.set(job.id, "inserted");
+        } else {
+          await c.query("ROLLBACK TO SAVEPOINT admit");
+          outcomes.set(job.id, { reason: "insufficient_funds", balance: posted.balance, needed: posted.needed });
+        }
+      }
+      return jobs.map((j) => outcomes.get(j.id)!);
+    });
+  }
+
+  /**
+   * Writes jobs in one statement (a round trip per job would cap admission at ~1.4k/s per
+   * connection). Jobs placed at admission are written leased with their first attempt (queued →
+   * leased in this transaction); the foreign key is checked at the end of the statement. A job
+   * whose idempotency key its account already used is skipped, and only it. Returns the ids written.
+   */
+  private async insertRows(db: Queryable, jobs: readonly NewJob[]): Promise<Set<string>> {
+    const { rows } = await db.query(
       `WITH j AS (
          INSERT INTO jobs (id, status, model, workflow_id, input, params, input_hash, stream, max_attempts,
            queue_deadline_at, created_at, updated_at, attempts, attempt_id, node_key, lease_expires_at, route,
-           request_id, account_id, idempotency_key)
+           request_id, account_id, idempotency_key, money_state, payer, escrow, price)
          SELECT id, status, model, workflow_id, input, params, input_hash, stream, max_attempts, deadline, now, now,
            CASE WHEN attempt_id IS NULL THEN 0 ELSE 1 END, attempt_id, node_key, lease_expires_at, route, request_id,
-           account_id, idempotency_key
+           account_id, idempotency_key, CASE WHEN payer IS NULL THEN NULL ELSE 'escrowed' END, payer, escrow, price
          FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::text[], $7::boolean[],
            $8::int[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::jsonb[],
-           $16::text[], $17::text[], $18::text[])
+           $16::text[], $17::text[], $18::text[], $19::text[], $20::bigint[], $21::jsonb[])
            AS j(id, model, workflow_id, input, params, input_hash, stream, max_attempts, deadline, now, status,
-             attempt_id, node_key, lease_expires_at, route, request_id, account_id, idempotency_key)
+             attempt_id, node_key, lease_expires_at, route, request_id, account_id, idempotency_key, payer, escrow,
+             price)
          ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING id, attempt_id, node_key, created_at
        ),
@@ -177,10 +232,12 @@ export class PostgresStore implements Store {
         jobs.map((j) => j.requestId ?? null),
         jobs.map((j) => j.accountId ?? null),
         jobs.map((j) => j.idempotencyKey ?? null),
+        jobs.map((j) => j.money?.payer ?? null),
+        jobs.map((j) => j.money?.amount.toString() ?? null),
+        jobs.map((j) => (j.money ? JSON.stringify(j.money.price) : null)),
       ],
     );
-    const inserted = new Set(rows.map((r: { id: string }) => r.id));
-    return jobs.map((j) => (inserted.has(j.id) ? "inserted" : "duplicate"));
+    return new Set(rows.map((r: { id: string }) => r.id));
   }
 
   async jobByIdempotencyKey(accountId: string, key: string): Promise<JobRow | undefined> {
@@ -320,6 +377,16 @@ export class PostgresStore implements Store {
           rows.map((a) => a.input.now),
         ],
       );
+      // Paid jobs: the charge stays in escrow until settlement, the rest goes back to the payer.
+      for (const { job, charge, request } of plan.accepted) {
+        if (charge === undefined || !job.money) continue;
+        const release = chargeTransfer(job.id, job.money, charge, now);
+        if (release) await this.book.postIn(c, release);
+        await c.query(
+          `UPDATE jobs SET money_state = 'charged', charge = $1, compute_class = $2 WHERE id = $3 AND money_state = 'escrowed'`,
+          [charge.toString(), request.input.computeClass ?? "S", job.id],
+        );
+      }
       await c.query(`UPDATE job_attempts SET ended_at = $2, outcome = 'completed' WHERE attempt_id = ANY($1)`, [
         rows.map((a) => a.input.attemptId),
         now,
@@ -359,6 +426,7 @@ export class PostgresStore implements Store {
          WHERE id = $3 AND attempt_id = $4 AND status IN (${toFailed}) RETURNING *`,
         [errorJson, now, jobId, attemptId],
       );
+      if (row !== undefined) row = await this.refundIn(c, row, now);
     }
     if (row !== undefined) {
       await c.query(`UPDATE job_attempts SET ended_at = $1, outcome = $2, error = $3 WHERE attempt_id = $4`, [
@@ -400,13 +468,34 @@ export class PostgresStore implements Store {
   }
 
   async expireQueued(error: ErrorBody, now: number): Promise<JobRow[]> {
-    const rows = await this.rows(
-      this.pool,
-      `UPDATE jobs SET status = 'failed', error = $1, finished_at = $2, updated_at = $2
-       WHERE status = 'queued' AND queue_deadline_at < $2 AND status IN (${toFailed}) RETURNING *`,
-      [JSON.stringify(error), now],
+    return this.tx(async (c) => {
+      const rows = await this.rows(
+        c,
+        `UPDATE jobs SET status = 'failed', error = $1, finished_at = $2, updated_at = $2
+         WHERE status = 'queued' AND queue_deadline_at < $2 AND status IN (${toFailed}) RETURNING *`,
+        [JSON.stringify(error), now],
+      );
+      const out: JobRow[] = [];
+      for (const row of rows) out.push(rowToJob(await this.refundIn(c, row, now)));
+      return out;
+    });
+  }
+
+  /**
+   * A job that ended without a result (failed, cancelled): its escrow goes back to its payer, in
+   * the caller's transaction. Returns the row as it now stands.
+   */
+  private async refundIn(c: pg.PoolClient, row: RawRow, now: number): Promise<RawRow> {
+    const money = rowToMoney(row);
+    if (money?.state !== "escrowed") return row;
+    const refund = refundTransfer(row.id as string, money, now);
+    if (refund) await this.book.postIn(c, refund);
+    const [after] = await this.rows(
+      c,
+      `UPDATE jobs SET money_state = 'refunded' WHERE id = $1 AND money_state = 'escrowed' RETURNING *`,
+      [row.id],
     );
-    return rows.map(rowToJob);
+    return after ?? row;
   }
 
   async cancelJob(id: string, error: ErrorBody, now: number): Promise<JobRow | undefined> {
@@ -423,7 +512,7 @@ export class PostgresStore implements Store {
           [now, JSON.stringify(error), row.attempt_id],
         );
       }
-      return row && rowToJob(row);
+      return row && rowToJob(await this.refundIn(c, row, now));
     });
   }
 

@@ -5,6 +5,9 @@ import type { ErrorBody } from "@havn/protocol";
 import type { JobStatus } from "../job-states.js";
 import { SqliteAccounts } from "../accounts/sqlite.js";
 import type { AccountStore } from "../accounts/types.js";
+import { chargeTransfer, escrowTransfer, insufficientFunds, refundTransfer, rowToMoney } from "../ledger/rows.js";
+import { SqliteLedger } from "../ledger/sqlite.js";
+import type { LedgerStore } from "../ledger/types.js";
 import { loadMigrations } from "../migrations.js";
 import {
   admissionStatus,
@@ -28,6 +31,7 @@ import type {
   CompleteJobResult,
   EndedAttempt,
   FailAttemptInput,
+  InsufficientFunds,
   JobRow,
   LogEntry,
   NewJob,
@@ -47,6 +51,13 @@ const { ended, toLeased, toRunning, toCompleted, toFailed, toQueued, toCancelled
 const genesis = "0".repeat(64);
 /** Thrown inside a completion transaction to roll it back: an attempt ended while it was co-signed. */
 const attemptMoved = new Error("attempt moved");
+
+/** Thrown inside an admission's savepoint to undo its job: the payer cannot cover the escrow. */
+class Unaffordable extends Error {
+  constructor(readonly outcome: InsufficientFunds) {
+    super("insufficient funds");
+  }
+}
 /** A batch is read again at most this often; each round excludes the attempts that ended. */
 const maxSealRounds = 5;
 
@@ -63,6 +74,8 @@ export class SqliteStore implements Store {
   private prepared: ReturnType<SqliteStore["prepare"]> | undefined;
 
   readonly accounts: AccountStore;
+  readonly ledger: LedgerStore;
+  private readonly book: SqliteLedger;
 
   constructor(options: SqliteStoreOptions = {}) {
     this.path = options.path ?? "./data/havn.db";
@@ -84,6 +97,8 @@ export class SqliteStore implements Store {
     this.db.pragma("busy_timeout = 5000");
     this.db.pragma("foreign_keys = ON");
     this.accounts = new SqliteAccounts(this.db);
+    this.book = new SqliteLedger(this.db);
+    this.ledger = this.book;
   }
 
   private get q(): ReturnType<SqliteStore["prepare"]> {
@@ -97,10 +112,10 @@ export class SqliteStore implements Store {
       insertJob: db.prepare(
         `INSERT INTO jobs (id, status, model, workflow_id, input, params, input_hash, stream, max_attempts,
            queue_deadline_at, created_at, updated_at, attempts, attempt_id, node_key, lease_expires_at, route,
-           request_id, account_id, idempotency_key)
+           request_id, account_id, idempotency_key, money_state, payer, escrow, price)
          VALUES (@id, @status, @model, @workflowId, @input, @params, @inputHash, @stream, @maxAttempts,
            @queueDeadlineAt, @now, @now, @attempts, @attemptId, @nodeKey, @leaseExpiresAt, @route, @requestId,
-           @accountId, @idempotencyKey)
+           @accountId, @idempotencyKey, @moneyState, @payer, @escrow, @price)
          ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
       ),
       getJob: db.prepare(`SELECT * FROM jobs WHERE id = ?`),
@@ -153,6 +168,10 @@ export class SqliteStore implements Store {
         `UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, updated_at = ?
          WHERE status = 'queued' AND queue_deadline_at < ? AND status IN (${toFailed})
          RETURNING *`,
+      ),
+      setMoney: db.prepare(
+        `UPDATE jobs SET money_state = ?, charge = COALESCE(?, charge), compute_class = COALESCE(?, compute_class)
+         WHERE id = ? AND money_state = ? RETURNING *`,
       ),
       cancel: db.prepare(
         `UPDATE jobs SET status = 'cancelled', lease_expires_at = NULL, error = ?, finished_at = ?, updated_at = ?
@@ -244,22 +263,58 @@ export class SqliteStore implements Store {
       requestId: job.requestId ?? null,
       accountId: job.accountId ?? null,
       idempotencyKey: job.idempotencyKey ?? null,
+      moneyState: job.money ? "escrowed" : null,
+      payer: job.money?.payer ?? null,
+      escrow: job.money?.amount ?? null,
+      price: job.money ? JSON.stringify(job.money.price) : null,
     });
     if (changes === 0) return false;
     if (lease) this.q.insertAttempt.run(lease.attemptId, job.id, lease.nodeKey, job.now);
     return true;
   }
 
+  /** A paid job: written with its escrow, or not at all (a savepoint inside the batch's transaction). */
+  private readonly admitPaid = (job: NewJob & { money: NonNullable<NewJob["money"]> }): AdmissionOutcome =>
+    this.db.transaction((): AdmissionOutcome => {
+      if (!this.insertSync(job)) return "duplicate";
+      const posted = this.book.postSync(escrowTransfer(job.id, job.money, job.now));
+      if (!posted.ok)
+        throw new Unaffordable({ reason: "insufficient_funds", balance: posted.balance, needed: posted.needed });
+      return "inserted";
+    })();
+
+  private admitSync(job: NewJob): AdmissionOutcome {
+    if (!job.money) return this.insertSync(job) ? "inserted" : "duplicate";
+    try {
+      return this.admitPaid({ ...job, money: job.money });
+    } catch (err) {
+      if (err instanceof Unaffordable) return err.outcome;
+      throw err;
+    }
+  }
+
   async insertJob(job: NewJob): Promise<JobRow> {
-    this.db.transaction(() => this.insertSync(job))();
+    const outcome = this.db.transaction(() => this.admitSync(job))();
+    if (typeof outcome === "object") throw insufficientFunds(outcome);
     return newJobRow(job);
   }
 
   async insertJobs(jobs: readonly NewJob[]): Promise<readonly AdmissionOutcome[]> {
-    // One transaction, one WAL commit, for the whole batch.
-    return this.db.transaction(() =>
-      jobs.map((job): AdmissionOutcome => (this.insertSync(job) ? "inserted" : "duplicate")),
-    )();
+    // One transaction, one WAL commit, for the whole batch; a job its payer cannot cover is
+    // undone alone (a savepoint), its neighbours stay.
+    return this.db.transaction(() => jobs.map((job) => this.admitSync(job)))();
+  }
+
+  /**
+   * A job that ended without a result (failed, cancelled): its escrow goes back to its payer, in
+   * the caller's transaction. Returns the row as it now stands.
+   */
+  private refundSync(row: RawRow, now: number): RawRow {
+    const money = rowToMoney(row);
+    if (money?.state !== "escrowed") return row;
+    const refund = refundTransfer(row.id as string, money, now);
+    if (refund) this.book.postSync(refund);
+    return (this.q.setMoney.get("refunded", null, null, row.id, "escrowed") as RawRow | undefined) ?? row;
   }
 
   async jobByIdempotencyKey(accountId: string, key: string): Promise<JobRow | undefined> {
@@ -360,6 +415,12 @@ export class SqliteStore implements Store {
             input.attemptId,
           );
           if (done.changes !== 1) throw attemptMoved;
+          const { charge, job } = accepted[i]!;
+          if (charge !== undefined && job.money) {
+            const release = chargeTransfer(job.id, job.money, charge, input.now);
+            if (release) this.book.postSync(release);
+            q.setMoney.run("charged", charge, input.computeClass ?? "S", job.id, "escrowed");
+          }
           q.insertOutput.run(input.outputCid, input.outputBytes, input.outputBytes.length, input.now);
           q.insertLog.run(
             log.seq,
@@ -398,7 +459,10 @@ export class SqliteStore implements Store {
     const errorJson = JSON.stringify(error);
     let row: RawRow | undefined;
     if (retry) row = q.requeue.get(errorJson, now, jobId, attemptId) as RawRow | undefined;
-    if (row === undefined) row = q.fail.get(errorJson, now, now, jobId, attemptId) as RawRow | undefined;
+    if (row === undefined) {
+      row = q.fail.get(errorJson, now, now, jobId, attemptId) as RawRow | undefined;
+      if (row !== undefined) row = this.refundSync(row, now);
+    }
     if (row !== undefined) q.endAttempt.run(now, row.status === "queued" ? "requeued" : "failed", errorJson, attemptId);
     return row && rowToJob(row);
   }
@@ -431,15 +495,18 @@ export class SqliteStore implements Store {
   }
 
   async expireQueued(error: ErrorBody, now: number): Promise<JobRow[]> {
-    const rows = this.q.expireQueued.all(JSON.stringify(error), now, now, now) as RawRow[];
-    return rows.map(rowToJob);
+    return this.db.transaction(() =>
+      (this.q.expireQueued.all(JSON.stringify(error), now, now, now) as RawRow[]).map((row) =>
+        rowToJob(this.refundSync(row, now)),
+      ),
+    )();
   }
 
   async cancelJob(id: string, error: ErrorBody, now: number): Promise<JobRow | undefined> {
     return this.db.transaction(() => {
       const row = this.q.cancel.get(JSON.stringify(error), now, now, id) as RawRow | undefined;
       if (row?.attempt_id) this.q.endAttempt.run(now, "cancelled", JSON.stringify(error), row.attempt_id);
-      return row && rowToJob(row);
+      return row && rowToJob(this.refundSync(row, now));
     })();
   }
 

@@ -1,13 +1,14 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { HavnError, parseRequestBody } from "@havn/protocol";
-import type { JobRow, Store } from "@havn/store";
+import type { JobRow, LedgerTxRow, Store } from "@havn/store";
 import type { AuthService } from "../../auth/auth-service.js";
 import type { JobActor, JobService } from "../../jobs/job-service.js";
+import { jobMoneyView, ledgerTransactionView } from "../ledger/views.js";
 import { registerRoute, routes } from "../route-table.js";
 import { publishRequestSchema } from "../schemas.js";
 
 /** A job as the API shows it (snake_case, like every havn wire format). Never the prompt. */
-export function jobView(job: JobRow) {
+export function jobView(job: JobRow, ledger?: readonly LedgerTxRow[]) {
   return {
     id: job.id,
     object: "job" as const,
@@ -30,6 +31,8 @@ export function jobView(job: JobRow) {
     request_id: job.requestId,
     output_public: job.outputPublic,
     data_deleted_at: job.dataDeletedAt,
+    money: jobMoneyView(job.money),
+    ...(ledger && { ledger: [...ledger].reverse().map(ledgerTransactionView) }),
   };
 }
 
@@ -55,7 +58,10 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRouteDeps): voi
   registerRoute<{ id: string }>(
     app,
     routes.getJob,
-    async (request, _reply, { id }) => jobView(await jobs.get(id, actor(request))),
+    async (request, _reply, { id }) => {
+      const job = await jobs.get(id, actor(request));
+      return jobView(job, job.money ? await store.ledger.transactions({ jobId: job.id, limit: 50 }) : undefined);
+    },
     noJob,
   );
 

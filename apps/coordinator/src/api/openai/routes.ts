@@ -1,12 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import {
   chatCompletionChunk,
+  formatHai,
   HavnError,
   openAIChunk,
   openAIErrorBody,
   openAIResponse,
   openAIUsageChunk,
   parseOpenAIRequest,
+  usageOf,
   type JobOutput,
   type OpenAIKind as Kind,
 } from "@havn/protocol";
@@ -50,9 +52,26 @@ function endEvent(job: JobRow): JobEvent {
 /** SSE comment lines keep proxies from closing a stream while a job waits in the queue. */
 const keepAliveMs = 15_000;
 
-/** havn's extension on OpenAI responses: the job id and the co-signed receipt. */
+/** havn's extension on OpenAI responses: the job id, the co-signed receipt, and what it cost. */
 function havnExtension(job: JobRow) {
-  return { job_id: job.id, output_cid: job.outputCid, receipt: job.receipt };
+  return { job_id: job.id, output_cid: job.outputCid, receipt: job.receipt, cost_uhai: costOf(job) ?? null };
+}
+
+/** What a completed job was charged, in µHAI (a decimal string: exact); undefined on a free network. */
+function costOf(job: JobRow): string | undefined {
+  return job.money?.charge === null || job.money?.charge === undefined ? undefined : job.money.charge.toString();
+}
+
+/**
+ * OpenAI's usage with the cost added (an extra field, as OpenRouter does): `cost` in HAI for
+ * people, `cost_uhai` exact.
+ */
+function usageWithCost(job: JobRow, output: JobOutput) {
+  const cost = costOf(job);
+  return {
+    ...usageOf(output),
+    ...(cost === undefined ? {} : { cost: Number(formatHai(BigInt(cost))), cost_uhai: cost }),
+  };
 }
 
 export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps): void {
@@ -61,6 +80,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
 
   const respond = (kind: Kind, job: JobRow, output: JobOutput) => ({
     ...openAIResponse(kind, job.id, job.model, Math.floor(job.createdAt / 1000), output),
+    usage: usageWithCost(job, output),
     havn: havnExtension(job),
   });
 
@@ -167,7 +187,11 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
             ...openAIChunk(kind, job.id, job.model, created, "", output.finish_reason),
             havn: havnExtension(event.job),
           });
-          if (includeUsage) write(openAIUsageChunk(kind, job.id, job.model, created, output));
+          if (includeUsage)
+            write({
+              ...openAIUsageChunk(kind, job.id, job.model, created, output),
+              usage: usageWithCost(event.job, output),
+            });
           raw.write("data: [DONE]\n\n");
           return end();
         }

@@ -1,0 +1,88 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { formatHai, HavnError, parseRequestBody } from "@havn/protocol";
+import type { LedgerActor, LedgerService } from "../../ledger/ledger-service.js";
+import type { AuthService } from "../../auth/auth-service.js";
+import { registerRoute, routes } from "../route-table.js";
+import { adminLedgerRequestSchema, withdrawRequestSchema } from "../schemas.js";
+import { ledgerTransactionView } from "./views.js";
+
+/** What an `Idempotency-Key` may be (as on job submission): a replay posts nothing twice. */
+const idempotencyKeyPattern = /^[\x21-\x7e]{1,200}$/;
+
+function idempotencyKeyOf(request: FastifyRequest): string | null {
+  const key = request.headers["idempotency-key"];
+  if (key === undefined) return null;
+  if (typeof key !== "string" || !idempotencyKeyPattern.test(key))
+    throw new HavnError("REQUEST_INVALID", "Idempotency-Key must be 1 to 200 printable ASCII characters.");
+  return key;
+}
+
+/** `?before=<epoch ms>` for paging back through transactions. */
+function beforeOf(request: FastifyRequest): number | undefined {
+  const raw = (request.query as Record<string, unknown>).before;
+  if (raw === undefined) return undefined;
+  if (typeof raw !== "string" || !/^[0-9]{1,16}$/.test(raw))
+    throw new HavnError("REQUEST_INVALID", "`before` is a time in epoch milliseconds.");
+  return Number(raw);
+}
+
+/** Balances, transactions, withdrawals, the dev faucet, and admins' credits and debits. */
+export function registerLedgerRoutes(app: FastifyInstance, ledger: LedgerService, auth: AuthService): void {
+  const actor = (request: FastifyRequest): LedgerActor => ({
+    accountId: request.principal!.accountId,
+    admin: auth.mayActFor(request.principal!, null),
+  });
+  const list = (txs: Parameters<typeof ledgerTransactionView>[0][]) => ({
+    object: "list" as const,
+    data: txs.map(ledgerTransactionView),
+  });
+
+  registerRoute(app, routes.balance, async (request) => {
+    const b = await ledger.balance(request.principal!.accountId);
+    return {
+      object: "balance" as const,
+      account: b.account,
+      balance_uhai: b.balance.toString(),
+      balance: formatHai(b.balance),
+      pending_payouts_uhai: b.pendingPayouts.toString(),
+    };
+  });
+
+  registerRoute(app, routes.ledgerTransactions, async (request) =>
+    list(await ledger.transactions(request.principal!.accountId, 100, beforeOf(request))),
+  );
+
+  registerRoute(app, routes.faucet, async (request) =>
+    ledgerTransactionView(await ledger.faucet(actor(request), idempotencyKeyOf(request))),
+  );
+
+  registerRoute(app, routes.withdraw, async (request) => {
+    const body = parseRequestBody(withdrawRequestSchema, request.body);
+    return ledgerTransactionView(
+      await ledger.withdraw(actor(request), body.amount_uhai, body.to, idempotencyKeyOf(request)),
+    );
+  });
+
+  registerRoute(app, routes.listWithdrawals, async (request) =>
+    list(await ledger.transactions(request.principal!.accountId, 100, beforeOf(request), "withdraw")),
+  );
+
+  for (const [spec, kind] of [
+    [routes.adminCredit, "credit"],
+    [routes.adminDebit, "debit"],
+  ] as const) {
+    registerRoute(app, spec, async (request) => {
+      const body = parseRequestBody(adminLedgerRequestSchema, request.body);
+      return ledgerTransactionView(
+        await ledger.adjust(
+          actor(request),
+          kind,
+          { accountId: body.account_id, email: body.email, wallet: body.wallet },
+          body.amount_uhai,
+          body.reason,
+          idempotencyKeyOf(request),
+        ),
+      );
+    });
+  }
+}

@@ -1,0 +1,163 @@
+import pg from "pg";
+import { netChanges, newLedgerTxId, overdrawn, rowsToTransactions } from "./rows.js";
+import type {
+  LedgerAccount,
+  LedgerKind,
+  LedgerStore,
+  LedgerTransfer,
+  LedgerTxRow,
+  PostResult,
+  TransactionQuery,
+} from "./types.js";
+
+type Raw = Record<string, unknown>;
+type Tx = <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>;
+type Queryable = pg.Pool | pg.PoolClient;
+
+/** INT8 as bigint, for money queries (the pool's parser reads INT8 as a number, for timestamps). */
+const moneyTypes = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") =>
+    oid === pg.types.builtins.INT8
+      ? (value: string) => BigInt(value)
+      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+async function moneyRows(db: Queryable, text: string, values: unknown[]): Promise<Raw[]> {
+  return (await db.query({ text, values, types: moneyTypes })).rows as Raw[];
+}
+
+/**
+ * The ledger on PostgreSQL. The balances a transfer debits are locked (`FOR UPDATE`) before they
+ * are checked, so concurrent replicas never overdraw an account; `postIn` runs inside the
+ * caller's transaction, so a job's transition and its postings commit together.
+ */
+export class PostgresLedger implements LedgerStore {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly tx: Tx,
+  ) {}
+
+  /** Posts a transfer inside the caller's transaction (see `LedgerStore.post`). */
+  async postIn(c: pg.PoolClient, t: LedgerTransfer): Promise<PostResult> {
+    const net = netChanges(t);
+    const id = newLedgerTxId();
+    const claimed = await c.query(
+      `INSERT INTO ledger_transactions (id, kind, idempotency_key, job_id, memo, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+      [id, t.kind, t.idempotencyKey, t.jobId ?? null, t.memo ? JSON.stringify(t.memo) : null, t.now],
+    );
+    if (claimed.rowCount === 0) {
+      const [existing] = await moneyRows(c, `SELECT * FROM ledger_transactions WHERE idempotency_key = $1`, [
+        t.idempotencyKey,
+      ]);
+      return { ok: true, tx: await this.withPostings(c, existing!), replayed: true };
+    }
+    // Lock every balance this transfer touches, in one order (no deadlock between two transfers).
+    const accounts = [...net.keys()].sort();
+    const locked = await moneyRows(
+      c,
+      `SELECT account, balance FROM ledger_balances WHERE account = ANY($1) ORDER BY account FOR UPDATE`,
+      [accounts],
+    );
+    const balances = new Map(locked.map((r) => [String(r.account), r.balance as bigint]));
+    const short = overdrawn(net, (account) => balances.get(account) ?? 0n);
+    if (short) {
+      // Nothing of this transfer may stay: its transaction row goes (the caller's transaction
+      // goes on, e.g. to admit the other jobs of a batch).
+      await c.query(`DELETE FROM ledger_transactions WHERE id = $1`, [id]);
+      return { ok: false, reason: "insufficient_funds", ...short };
+    }
+    await c.query(
+      `INSERT INTO ledger_postings (tx_id, account, amount, created_at)
+       SELECT $1, account, amount, $4 FROM unnest($2::text[], $3::bigint[]) AS p(account, amount)`,
+      [id, t.postings.map((p) => p.account), t.postings.map((p) => p.amount.toString()), t.now],
+    );
+    const changed = [...net].filter(([, change]) => change !== 0n);
+    await c.query(
+      `INSERT INTO ledger_balances (account, balance, updated_at)
+       SELECT account, change, $3 FROM unnest($1::text[], $2::bigint[]) AS b(account, change)
+       ON CONFLICT (account) DO UPDATE SET balance = ledger_balances.balance + excluded.balance,
+         updated_at = excluded.updated_at`,
+      [changed.map(([a]) => a), changed.map(([, v]) => v.toString()), t.now],
+    );
+    return {
+      ok: true,
+      replayed: false,
+      tx: {
+        id,
+        kind: t.kind,
+        idempotencyKey: t.idempotencyKey,
+        jobId: t.jobId ?? null,
+        memo: t.memo ?? null,
+        createdAt: t.now,
+        postings: t.postings,
+      },
+    };
+  }
+
+  private async withPostings(db: Queryable, tx: Raw): Promise<LedgerTxRow> {
+    const postings = await moneyRows(db, `SELECT * FROM ledger_postings WHERE tx_id = $1 ORDER BY id`, [tx.id]);
+    return rowsToTransactions([tx], postings)[0]!;
+  }
+
+  async post(t: LedgerTransfer): Promise<PostResult> {
+    return this.tx((c) => this.postIn(c, t));
+  }
+
+  async balance(account: LedgerAccount): Promise<bigint> {
+    return (await this.balances([account]))[account]!;
+  }
+
+  async balances(accounts: readonly LedgerAccount[]): Promise<Record<LedgerAccount, bigint>> {
+    const rows = await moneyRows(this.pool, `SELECT account, balance FROM ledger_balances WHERE account = ANY($1)`, [
+      accounts,
+    ]);
+    const found = new Map(rows.map((r) => [String(r.account), r.balance as bigint]));
+    return Object.fromEntries(accounts.map((a) => [a, found.get(a) ?? 0n]));
+  }
+
+  async transactions(query: TransactionQuery): Promise<LedgerTxRow[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, value: unknown) => {
+      params.push(value);
+      where.push(sql.replace("?", `$${params.length}`));
+    };
+    if (query.account !== undefined) add(`id IN (SELECT tx_id FROM ledger_postings WHERE account = ?)`, query.account);
+    if (query.jobId !== undefined) add(`job_id = ?`, query.jobId);
+    if (query.kind !== undefined) add(`kind = ?`, query.kind);
+    if (query.before !== undefined) add(`created_at < ?`, query.before);
+    params.push(query.limit);
+    const txs = await moneyRows(
+      this.pool,
+      `SELECT * FROM ledger_transactions ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+       ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+      params,
+    );
+    if (txs.length === 0) return [];
+    const postings = await moneyRows(this.pool, `SELECT * FROM ledger_postings WHERE tx_id = ANY($1) ORDER BY id`, [
+      txs.map((t) => t.id),
+    ]);
+    return rowsToTransactions(txs, postings);
+  }
+
+  async total(): Promise<bigint> {
+    const [row] = await moneyRows(
+      this.pool,
+      `SELECT COALESCE(SUM(balance), 0)::bigint AS total FROM ledger_balances`,
+      [],
+    );
+    return row!.total as bigint;
+  }
+
+  async receivedSince(kind: LedgerKind, since: number): Promise<bigint> {
+    const [row] = await moneyRows(
+      this.pool,
+      `SELECT COALESCE(SUM(p.amount), 0)::bigint AS total FROM ledger_postings p
+       JOIN ledger_transactions t ON t.id = p.tx_id
+       WHERE t.kind = $1 AND t.created_at >= $2 AND p.amount > 0`,
+      [kind, since],
+    );
+    return row!.total as bigint;
+  }
+}

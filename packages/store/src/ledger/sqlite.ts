@@ -1,0 +1,142 @@
+import type Database from "better-sqlite3";
+import { netChanges, newLedgerTxId, overdrawn, rowsToTransactions } from "./rows.js";
+import type {
+  LedgerAccount,
+  LedgerKind,
+  LedgerStore,
+  LedgerTransfer,
+  LedgerTxRow,
+  PostResult,
+  TransactionQuery,
+} from "./types.js";
+
+type Raw = Record<string, unknown>;
+
+/**
+ * The ledger on SQLite. Money columns are read with `safeIntegers` (bigint, never a float);
+ * `postSync` runs inside the caller's transaction, so a job's transition and its postings commit
+ * together.
+ */
+export class SqliteLedger implements LedgerStore {
+  private prepared: ReturnType<SqliteLedger["prepare"]> | undefined;
+
+  constructor(private readonly db: Database.Database) {}
+
+  private get q() {
+    this.prepared ??= this.prepare();
+    return this.prepared;
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      txByKey: db.prepare(`SELECT * FROM ledger_transactions WHERE idempotency_key = ?`),
+      postingsOf: db.prepare(`SELECT * FROM ledger_postings WHERE tx_id = ? ORDER BY id`).safeIntegers(true),
+      balance: db.prepare(`SELECT balance FROM ledger_balances WHERE account = ?`).safeIntegers(true),
+      insertTx: db.prepare(
+        `INSERT INTO ledger_transactions (id, kind, idempotency_key, job_id, memo, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+      ),
+      insertPosting: db.prepare(`INSERT INTO ledger_postings (tx_id, account, amount, created_at) VALUES (?, ?, ?, ?)`),
+      addBalance: db.prepare(
+        `INSERT INTO ledger_balances (account, balance, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT (account) DO UPDATE SET balance = balance + excluded.balance, updated_at = excluded.updated_at`,
+      ),
+      total: db.prepare(`SELECT COALESCE(SUM(balance), 0) AS total FROM ledger_balances`).safeIntegers(true),
+      receivedSince: db
+        .prepare(
+          `SELECT COALESCE(SUM(p.amount), 0) AS total FROM ledger_postings p
+           JOIN ledger_transactions t ON t.id = p.tx_id
+           WHERE t.kind = ? AND t.created_at >= ? AND p.amount > 0`,
+        )
+        .safeIntegers(true),
+    };
+  }
+
+  /** Posts a transfer inside the caller's transaction (see `LedgerStore.post`). */
+  postSync(t: LedgerTransfer): PostResult {
+    const existing = this.q.txByKey.get(t.idempotencyKey) as Raw | undefined;
+    if (existing) return { ok: true, tx: this.withPostings(existing), replayed: true };
+    const net = netChanges(t);
+    const short = overdrawn(net, (account) => this.balanceSync(account));
+    if (short) return { ok: false, reason: "insufficient_funds", ...short };
+    const id = newLedgerTxId();
+    this.q.insertTx.run(id, t.kind, t.idempotencyKey, t.jobId ?? null, t.memo ? JSON.stringify(t.memo) : null, t.now);
+    for (const p of t.postings) this.q.insertPosting.run(id, p.account, p.amount, t.now);
+    for (const [account, change] of net) if (change !== 0n) this.q.addBalance.run(account, change, t.now);
+    return {
+      ok: true,
+      replayed: false,
+      tx: {
+        id,
+        kind: t.kind,
+        idempotencyKey: t.idempotencyKey,
+        jobId: t.jobId ?? null,
+        memo: t.memo ?? null,
+        createdAt: t.now,
+        postings: t.postings,
+      },
+    };
+  }
+
+  balanceSync(account: LedgerAccount): bigint {
+    const row = this.q.balance.get(account) as { balance: bigint } | undefined;
+    return row?.balance ?? 0n;
+  }
+
+  private withPostings(tx: Raw): LedgerTxRow {
+    return rowsToTransactions([tx], this.q.postingsOf.all(tx.id) as Raw[])[0]!;
+  }
+
+  async post(t: LedgerTransfer): Promise<PostResult> {
+    return this.db.transaction(() => this.postSync(t)).immediate();
+  }
+
+  async balance(account: LedgerAccount): Promise<bigint> {
+    return this.balanceSync(account);
+  }
+
+  async balances(accounts: readonly LedgerAccount[]): Promise<Record<LedgerAccount, bigint>> {
+    return Object.fromEntries(accounts.map((a) => [a, this.balanceSync(a)]));
+  }
+
+  async transactions(query: TransactionQuery): Promise<LedgerTxRow[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (query.account !== undefined) {
+      where.push(`id IN (SELECT tx_id FROM ledger_postings WHERE account = ?)`);
+      params.push(query.account);
+    }
+    if (query.jobId !== undefined) {
+      where.push(`job_id = ?`);
+      params.push(query.jobId);
+    }
+    if (query.kind !== undefined) {
+      where.push(`kind = ?`);
+      params.push(query.kind);
+    }
+    if (query.before !== undefined) {
+      where.push(`created_at < ?`);
+      params.push(query.before);
+    }
+    const txs = this.db
+      .prepare(
+        `SELECT * FROM ledger_transactions ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+         ORDER BY created_at DESC, rowid DESC LIMIT ?`,
+      )
+      .all(...params, query.limit) as Raw[];
+    if (txs.length === 0) return [];
+    const postings = this.db
+      .prepare(`SELECT * FROM ledger_postings WHERE tx_id IN (SELECT value FROM json_each(?)) ORDER BY id`)
+      .safeIntegers(true)
+      .all(JSON.stringify(txs.map((t) => t.id))) as Raw[];
+    return rowsToTransactions(txs, postings);
+  }
+
+  async total(): Promise<bigint> {
+    return (this.q.total.get() as { total: bigint }).total;
+  }
+
+  async receivedSince(kind: LedgerKind, since: number): Promise<bigint> {
+    return (this.q.receivedSince.get(kind, since) as { total: bigint }).total;
+  }
+}

@@ -1,0 +1,174 @@
+import type { ComputeClass } from "@havn/protocol";
+
+/**
+ * The $HAI ledger: double-entry, in integer µHAI (1 HAI = 1 000 000 µHAI), as `bigint` end to end.
+ *
+ * A ledger account is a string:
+ * - `wallet:0x…` — an EVM wallet (lower-case). Balances belong to wallets: binding a wallet to a
+ *   havn account with Sign-In with Ethereum lets that account spend what the wallet holds.
+ * - `custodial:acc-…` — the wallet havn keeps for an account that has bound none.
+ * - `node:<key>` — what a node with no account behind it (the join token) earned, until claimed.
+ * - `escrow:job-…` — one job's escrow: its maximum cost at admission, its charge until settled.
+ * - `payouts:<holder>` — withdrawals requested and not yet paid out.
+ * - `treasury`, `validators` (the validator pool), `mint` (new $HAI: its balance is minus all
+ *   $HAI ever issued, and it alone may go below zero).
+ *
+ * Every transaction's postings sum to zero, so the balances of all accounts always sum to zero.
+ */
+export type LedgerAccount = string;
+
+export const ledgerAccounts = {
+  wallet: (address: string): LedgerAccount => `wallet:${address.toLowerCase()}`,
+  custodial: (accountId: string): LedgerAccount => `custodial:${accountId}`,
+  node: (nodeKey: string): LedgerAccount => `node:${nodeKey}`,
+  escrow: (jobId: string): LedgerAccount => `escrow:${jobId}`,
+  payouts: (holder: LedgerAccount): LedgerAccount => `payouts:${holder}`,
+  treasury: "treasury",
+  validators: "validators",
+  mint: "mint",
+} as const;
+
+/** What a transaction stands for. */
+export const ledgerKinds = [
+  /** Configuration's initial balances, at first start. */
+  "genesis",
+  /** An admin adds to or takes from a balance (standing in for deposits), with a reason. */
+  "credit",
+  "debit",
+  /** Dev mode's faucet. */
+  "faucet",
+  /** A job's maximum cost, from its payer into its escrow, at admission. */
+  "escrow",
+  /** A completed job: what it did not cost goes back to its payer; its charge stays in escrow. */
+  "charge",
+  /** A failed or cancelled job: its whole escrow goes back to its payer. */
+  "refund",
+  /** After the challenge window: a job's charge, split among node, validators and treasury. */
+  "settle",
+  /** New $HAI to a node's operator for a job done (seed 000's reward formula). */
+  "reward",
+  /** A holder asks to withdraw: from its balance to its pending payouts. */
+  "withdraw",
+  /** A wallet bound to an account takes over the custodial balance. */
+  "claim",
+] as const;
+export type LedgerKind = (typeof ledgerKinds)[number];
+
+export interface Posting {
+  readonly account: LedgerAccount;
+  /** µHAI: positive credits the account, negative debits it. */
+  readonly amount: bigint;
+}
+
+export interface LedgerTransfer {
+  readonly kind: LedgerKind;
+  /** A second transfer with the same key posts nothing and returns the first. */
+  readonly idempotencyKey: string;
+  readonly jobId?: string | null;
+  readonly memo?: Readonly<Record<string, unknown>> | null;
+  /** Sum to zero; one account may appear more than once. */
+  readonly postings: readonly Posting[];
+  readonly now: number;
+}
+
+export interface LedgerTxRow {
+  readonly id: string;
+  readonly kind: LedgerKind;
+  readonly idempotencyKey: string;
+  readonly jobId: string | null;
+  readonly memo: Readonly<Record<string, unknown>> | null;
+  readonly createdAt: number;
+  readonly postings: readonly Posting[];
+}
+
+export type PostResult =
+  | { readonly ok: true; readonly tx: LedgerTxRow; readonly replayed: boolean }
+  | {
+      readonly ok: false;
+      readonly reason: "insufficient_funds";
+      readonly account: LedgerAccount;
+      readonly balance: bigint;
+      readonly needed: bigint;
+    };
+
+export interface TransactionQuery {
+  readonly account?: LedgerAccount;
+  readonly jobId?: string;
+  readonly kind?: LedgerKind;
+  /** Newest first; at most this many. */
+  readonly limit: number;
+  /** Only transactions created before this time (paging). */
+  readonly before?: number;
+}
+
+export interface LedgerStore {
+  /**
+   * Posts one balanced transaction, atomically: refused (`insufficient_funds`, nothing written)
+   * if it would take any account but `mint` below zero; a replay of its idempotency key posts
+   * nothing and returns the first (`replayed`).
+   */
+  post(transfer: LedgerTransfer): Promise<PostResult>;
+  balance(account: LedgerAccount): Promise<bigint>;
+  /** Balances of these accounts (0 for an account never posted to). */
+  balances(accounts: readonly LedgerAccount[]): Promise<Record<LedgerAccount, bigint>>;
+  transactions(query: TransactionQuery): Promise<LedgerTxRow[]>;
+  /** The sum of every balance: zero, always (the double-entry invariant, checked by tests and `/health`). */
+  total(): Promise<bigint>;
+  /** The µHAI `account` received in transactions of `kind` since `since` (e.g. rewards minted this period). */
+  receivedSince(kind: LedgerKind, since: number): Promise<bigint>;
+}
+
+/** Basis points: 10 000 = ×1. */
+export type BasisPoints = number;
+
+/**
+ * The price a job was admitted under, kept with it: its charge is worked out from these and the
+ * usage its node reports, never from prices that changed since. Amounts are µHAI as decimal
+ * strings (JSON has no bigint).
+ */
+export interface PriceTerms {
+  readonly input_per_1k: string;
+  readonly output_per_1k: string;
+  /** The queue's surge factor at admission. */
+  readonly surge_bp: BasisPoints;
+  /** The fee multiplier of each compute class (seed 002): the class of the node that runs it applies. */
+  readonly class_bp: Readonly<Record<ComputeClass, BasisPoints>>;
+}
+
+/** Where a job's money stands; see `moneyTransitions`. Null on a free network. */
+export const moneyStates = ["escrowed", "charged", "held", "settled", "refunded"] as const;
+export type MoneyState = (typeof moneyStates)[number];
+
+/**
+ * The money state machine, apart from the job's own: a job ends for its client (completed, failed,
+ * cancelled) before its money is final.
+ *
+ *   escrowed → charged   (completed: the rest released to the payer)
+ *   escrowed → refunded  (failed or cancelled: all released)
+ *   charged  → settled   (after the challenge window: split)
+ *   charged  → held      (verification holds it until its verdict)
+ *   held     → settled | refunded
+ */
+export const moneyTransitions: Readonly<Record<MoneyState, readonly MoneyState[]>> = {
+  escrowed: ["charged", "refunded"],
+  charged: ["settled", "held"],
+  held: ["settled", "refunded"],
+  settled: [],
+  refunded: [],
+};
+
+/** A job's money as `GET /v1/jobs/{id}` shows it. */
+export interface JobMoney {
+  readonly state: MoneyState;
+  readonly payer: LedgerAccount;
+  readonly escrow: bigint;
+  readonly charge: bigint | null;
+  readonly price: PriceTerms;
+}
+
+/** A job's escrow at admission (see `NewJob.money`). */
+export interface JobEscrow {
+  readonly payer: LedgerAccount;
+  readonly amount: bigint;
+  readonly price: PriceTerms;
+}

@@ -1,0 +1,197 @@
+import { afterEach, describe, expect, inject, it } from "vitest";
+import { chargeFor, ledgerAccounts, type PriceTerms, type Store } from "../src/index.ts";
+import { openTestStore, storeKinds } from "../src/testing.ts";
+import { claimOf, completion, err, newJob, seal } from "./fixtures.ts";
+
+const { mint, treasury, escrow } = ledgerAccounts;
+const alice = ledgerAccounts.wallet("0x" + "aa".repeat(20));
+const bob = ledgerAccounts.custodial("acc-bob");
+
+/** 1 000 µHAI per 1k tokens in and out, no surge, seed 002's class multipliers. */
+const price: PriceTerms = {
+  input_per_1k: "1000",
+  output_per_1k: "1000",
+  surge_bp: 10_000,
+  class_bp: { S: 10_000, M: 15_000, L: 25_000, XL: 40_000 },
+};
+
+describe("a job's charge", () => {
+  it("is tokens × price × class multiplier × surge, rounded down, and never more than the escrow", () => {
+    const usage = { prompt_tokens: 1_234, completion_tokens: 567 };
+    // 1 801 tokens × 1 µHAI/token = 1 801; × 2.5 (L) = 4 502.5; × 1.2 surge = 5 403 (down).
+    expect(chargeFor({ ...price, surge_bp: 12_000 }, usage, "L", 10n ** 9n)).toBe(5_403n);
+    expect(chargeFor(price, { prompt_tokens: 10 ** 9, completion_tokens: 10 ** 9 }, "XL", 123n)).toBe(123n);
+  });
+});
+
+describe.each(storeKinds)("the ledger on %s", (kind) => {
+  let store: Store;
+  let opened: Store | undefined;
+  const open = async () => (opened = store = await openTestStore(kind, inject("pgAdminUrl")));
+  afterEach(async () => {
+    await opened?.close();
+    opened = undefined;
+  });
+
+  const fund = (account: string, amount: bigint, key = `fund:${account}:${amount}`) =>
+    store.ledger.post({
+      kind: "credit",
+      idempotencyKey: key,
+      now: 1,
+      postings: [
+        { account: mint, amount: -amount },
+        { account, amount },
+      ],
+    });
+
+  it("posts balanced transactions once per idempotency key, never below zero, and sums to zero", async () => {
+    await open();
+    expect(await fund(alice, 5_000_000n)).toMatchObject({ ok: true, replayed: false });
+    // A replay posts nothing.
+    expect(await fund(alice, 5_000_000n)).toMatchObject({ ok: true, replayed: true });
+    expect(await store.ledger.balance(alice)).toBe(5_000_000n);
+    expect(await store.ledger.balance(mint)).toBe(-5_000_000n);
+    const pay = (amount: bigint, key: string) =>
+      store.ledger.post({
+        kind: "debit",
+        idempotencyKey: key,
+        now: 2,
+        postings: [
+          { account: alice, amount: -amount },
+          { account: treasury, amount },
+        ],
+      });
+    expect(await pay(6_000_000n, "too-much")).toEqual({
+      ok: false,
+      reason: "insufficient_funds",
+      account: alice,
+      balance: 5_000_000n,
+      needed: 6_000_000n,
+    });
+    // Refused means nothing written: the same key may be used again.
+    expect(await pay(2_000_000n, "too-much")).toMatchObject({ ok: true, replayed: false });
+    expect(await store.ledger.balances([alice, treasury, bob])).toEqual({
+      [alice]: 3_000_000n,
+      [treasury]: 2_000_000n,
+      [bob]: 0n,
+    });
+    expect(await store.ledger.total()).toBe(0n);
+    await expect(
+      store.ledger.post({
+        kind: "credit",
+        idempotencyKey: "unbalanced",
+        now: 3,
+        postings: [{ account: alice, amount: 1n }],
+      }),
+    ).rejects.toMatchObject({ code: "LEDGER_INVALID" });
+    const history = await store.ledger.transactions({ account: alice, limit: 10 });
+    expect(history.map((t) => t.kind)).toEqual(["debit", "credit"]);
+    expect(history[0]!.postings).toEqual([
+      { account: alice, amount: -2_000_000n },
+      { account: treasury, amount: 2_000_000n },
+    ]);
+  });
+
+  it("keeps amounts beyond 2^53 exact, as bigint", async () => {
+    await open();
+    const huge = 2n ** 60n + 1n;
+    await fund(alice, huge);
+    expect(await store.ledger.balance(alice)).toBe(huge);
+    expect(await store.ledger.balance(mint)).toBe(-huge);
+    expect((await store.ledger.transactions({ account: alice, limit: 1 }))[0]!.postings[1]!.amount).toBe(huge);
+    expect(await store.ledger.total()).toBe(0n);
+  });
+
+  it("admission escrows each paid job in its own transaction; one the payer cannot cover is not written, its neighbours are", async () => {
+    await open();
+    await fund(alice, 1_000n);
+    const paid = (amount: bigint, payer = alice) => ({ ...newJob(), money: { payer, amount, price } });
+    const a = paid(600n);
+    const b = paid(600n); // 400 left: refused
+    const c = paid(400n);
+    const free = newJob();
+    const outcomes = await store.insertJobs([a, b, c, free]);
+    expect(outcomes).toEqual([
+      "inserted",
+      { reason: "insufficient_funds", balance: 400n, needed: 600n },
+      "inserted",
+      "inserted",
+    ]);
+    expect(await store.getJob(b.id)).toBeUndefined();
+    expect((await store.getJob(a.id))?.money).toEqual({
+      state: "escrowed",
+      payer: alice,
+      escrow: 600n,
+      charge: null,
+      price,
+    });
+    expect((await store.getJob(free.id))?.money).toBeNull();
+    expect(await store.ledger.balances([alice, escrow(a.id), escrow(c.id)])).toEqual({
+      [alice]: 0n,
+      [escrow(a.id)]: 600n,
+      [escrow(c.id)]: 400n,
+    });
+    await expect(store.insertJob(paid(1n))).rejects.toMatchObject({ code: "LEDGER_INSUFFICIENT_FUNDS" });
+    expect(await store.ledger.total()).toBe(0n);
+  });
+
+  it("a completed job is charged from its escrow and the rest released; its charge waits in escrow", async () => {
+    await open();
+    await fund(alice, 100_000n);
+    const job = { ...newJob(), money: { payer: alice, amount: 50_000n, price } };
+    await store.insertJobs([job]);
+    await store.claimJobs([claimOf(job.id, "att-1")], 1_500);
+    const done = completion(job.id, "att-1");
+    const usage = { prompt_tokens: 2_000, completion_tokens: 3_000 };
+    const input = { ...done, output: { ...done.output, usage }, computeClass: "M" as const };
+    const [result] = await store.completeJobs([input], seal);
+    // (2 000 + 3 000) tokens × 1 µHAI × 1.5 (class M) = 7 500 µHAI.
+    expect(chargeFor(price, usage, "M", 50_000n)).toBe(7_500n);
+    expect(result).toMatchObject({ ok: true, job: { money: { state: "charged", charge: 7_500n } } });
+    expect((await store.getJob(job.id))?.money).toMatchObject({ state: "charged", charge: 7_500n, escrow: 50_000n });
+    expect(await store.ledger.balances([alice, escrow(job.id)])).toEqual({
+      [alice]: 92_500n,
+      [escrow(job.id)]: 7_500n,
+    });
+    const postings = await store.ledger.transactions({ jobId: job.id, limit: 10 });
+    expect(postings.map((t) => t.kind)).toEqual(["charge", "escrow"]);
+    expect(await store.ledger.total()).toBe(0n);
+  });
+
+  it("failed, cancelled and expired jobs get their whole escrow back, once", async () => {
+    await open();
+    await fund(alice, 3_000n);
+    const paid = (overrides: Parameters<typeof newJob>[1] = {}) => ({
+      ...newJob(1_000, overrides),
+      money: { payer: alice, amount: 1_000n, price },
+    });
+    const failing = paid({ maxAttempts: 1 });
+    const cancelled = paid();
+    const expiring = paid({ queueDeadlineAt: 1_100 });
+    await store.insertJobs([failing, cancelled, expiring]);
+    expect(await store.ledger.balance(alice)).toBe(0n);
+    await store.claimJobs([claimOf(failing.id, "att-f")], 1_500);
+    const failed = await store.failAttempt({ jobId: failing.id, attemptId: "att-f", error: err, retry: true, now: 2 });
+    expect(failed).toMatchObject({ status: "failed", money: { state: "refunded" } });
+    expect((await store.cancelJob(cancelled.id, err, 3))?.money?.state).toBe("refunded");
+    expect((await store.expireQueued(err, 5_000)).map((j) => [j.id, j.money?.state])).toEqual([
+      [expiring.id, "refunded"],
+    ]);
+    expect(await store.ledger.balance(alice)).toBe(3_000n);
+    // Cancelling again moves nothing.
+    expect(await store.cancelJob(cancelled.id, err, 4)).toBeUndefined();
+    expect(await store.ledger.balance(alice)).toBe(3_000n);
+    expect(await store.ledger.total()).toBe(0n);
+  });
+
+  it("a requeued attempt keeps the escrow: money moves only when the job ends", async () => {
+    await open();
+    await fund(alice, 1_000n);
+    const job = { ...newJob(), money: { payer: alice, amount: 1_000n, price } };
+    await store.insertJobs([job]);
+    await store.claimJobs([claimOf(job.id, "att-1")], 1_500);
+    const again = await store.failAttempt({ jobId: job.id, attemptId: "att-1", error: err, retry: true, now: 2 });
+    expect(again).toMatchObject({ status: "queued", money: { state: "escrowed" } });
+    expect(await store.ledger.balance(escrow(job.id))).toBe(1_000n);
+  });
+});
