@@ -508,7 +508,8 @@ async function throughput(stores: readonly ("sqlite" | "postgres")[]) {
     `\n(c) Throughput: ${inFlight} requests in flight, ${warmUp} to warm up, then ${measured} measured; jobs/s`,
   );
   console.log("    direct: one backend process answering at once; reference: the two-proxy chain to it;");
-  console.log("    havn: a fresh `havn coordinator` per trial and 50 nodes (8 slots each) in one other process");
+  console.log("    havn: a fresh `havn coordinator` per trial and 50 nodes (8 slots each) in one other process;");
+  console.log("    paid (the default: escrow at admission, charge at completion, settlement) and `--free` (no ledger)");
   let server: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
   let admin: pg.Client | undefined;
   let databases = 0;
@@ -522,7 +523,14 @@ async function throughput(stores: readonly ("sqlite" | "postgres")[]) {
     await admin!.query(`CREATE DATABASE ${name}`);
     return server!.url.replace(/\/postgres$/, `/${name}`);
   };
-  const names = ["direct", "reference", ...stores.map((s) => (s === "sqlite" ? "havn SQLite" : "havn PostgreSQL"))];
+  const names = [
+    "direct",
+    "reference",
+    ...stores.flatMap((s) => {
+      const name = s === "sqlite" ? "havn SQLite" : "havn PostgreSQL";
+      return [name, `${name}, free`];
+    }),
+  ];
   const rates = new Map<string, number[]>(names.map((n) => [n, []]));
   try {
     for (let t = 0; t < throughputTrials; t++) {
@@ -533,13 +541,16 @@ async function throughput(stores: readonly ("sqlite" | "postgres")[]) {
           const backend = await startRole("backend", {});
           url = name === "direct" ? backend : await referenceChain(backend);
         } else {
-          url = await startHavnCoordinator(name === "havn PostgreSQL" ? await freshDatabase() : undefined);
+          url = await startHavnCoordinator(
+            name.startsWith("havn PostgreSQL") ? await freshDatabase() : undefined,
+            name.endsWith(", free") ? ["--free"] : [],
+          );
           await startRole("nodes", { coordinator: url, nodes: 50, slots: 8 });
         }
         const r = await load(url, ...throughputLoad);
         rates.get(name)!.push(r.perSecond);
         console.log(
-          `      ${name.padEnd(16)} ${fmt(r.perSecond, 0).padStart(6)} jobs/s   p50 ${fmt(pct(r.latencies, 50), 1)} ms  p99 ${fmt(pct(r.latencies, 99), 1)} ms${r.errors ? `  (${r.errors} errors)` : ""}`,
+          `      ${name.padEnd(22)} ${fmt(r.perSecond, 0).padStart(6)} jobs/s   p50 ${fmt(pct(r.latencies, 50), 1)} ms  p99 ${fmt(pct(r.latencies, 99), 1)} ms${r.errors ? `  (${r.errors} errors)` : ""}`,
         );
         stopAll();
       }
@@ -550,9 +561,17 @@ async function throughput(stores: readonly ("sqlite" | "postgres")[]) {
     await server?.stop();
   }
   const reference = median(rates.get("reference")!);
-  console.log(`    ${"".padEnd(16)} ${"jobs/s, median (min–max)".padEnd(30)} of the reference chain`);
+  console.log(`    ${"".padEnd(22)} ${"jobs/s, median (min–max)".padEnd(30)} of the reference chain`);
   for (const [name, list] of rates)
-    console.log(`    ${name.padEnd(16)} ${spread(list, 0).padEnd(30)} ${fmt(median(list) / reference, 2)}×`);
+    console.log(`    ${name.padEnd(22)} ${spread(list, 0).padEnd(30)} ${fmt(median(list) / reference, 2)}×`);
+  // The ledger's cost, trial by trial: each paid run beside the free run of the same trial.
+  for (const store of ["havn SQLite", "havn PostgreSQL"]) {
+    const paid = rates.get(store);
+    const free = rates.get(`${store}, free`);
+    if (!paid || !free) continue;
+    const ratios = paid.map((p, i) => p / free[i]!);
+    console.log(`    ${`${store}: paid / free`.padEnd(34)} ${spread(ratios, 2)}`);
+  }
   return rates;
 }
 
@@ -644,6 +663,15 @@ async function main() {
     line("SQLite ≥ 2,000 jobs/s (median):", `${fmt(median(rates.get("havn SQLite")!), 0)} jobs/s`);
   if (rates?.has("havn PostgreSQL"))
     line("PostgreSQL ≥ 1,000 jobs/s (median):", `${fmt(median(rates.get("havn PostgreSQL")!), 0)} jobs/s`);
+  for (const store of ["havn SQLite", "havn PostgreSQL"]) {
+    const paid = rates?.get(store);
+    const free = rates?.get(`${store}, free`);
+    if (paid && free)
+      line(
+        `${store.slice(5)}: paid ≥ 80 % of free (median of trials):`,
+        `${fmt(100 * median(paid.map((p, i) => p / free[i]!)), 0)} %`,
+      );
+  }
 }
 
 main()

@@ -112,7 +112,8 @@ export function program(): Command {
         parseNumber(0, 36_500),
         30,
       )
-      .option("--insecure", "with --mode dev: listen beyond this machine anyway", false),
+      .option("--insecure", "with --mode dev: listen beyond this machine anyway", false)
+      .option("--free", "a free network: no prices, no escrow, no ledger", false),
   ).action(async (o) => (await import("./commands/coordinator.js")).coordinator(o));
 
   logging(

@@ -23,6 +23,7 @@ import { registerJobRoutes } from "./api/jobs/routes.js";
 import { registerLedgerRoutes } from "./api/ledger/routes.js";
 import { LedgerService } from "./ledger/ledger-service.js";
 import { Pricing } from "./ledger/pricing.js";
+import { Settlement } from "./ledger/settlement.js";
 import { Wallets } from "./ledger/wallets.js";
 import { registerOpenAIRoutes } from "./api/openai/routes.js";
 import { registerOperatorRoutes } from "./api/operators/routes.js";
@@ -215,8 +216,18 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     config,
     pricing && { pricing, wallets },
   );
-  const sweeper = new Sweeper(store, registry, dispatcher, events, config, app.log, (keyId) =>
-    gateway.closeJoinedWith(keyId),
+  const settlement = config.ledger.enabled
+    ? new Settlement(store, catalog, config, app.log, (event) => telemetry.settled(event))
+    : undefined;
+  const sweeper = new Sweeper(
+    store,
+    registry,
+    dispatcher,
+    events,
+    config,
+    app.log,
+    (keyId) => gateway.closeJoinedWith(keyId),
+    settlement,
   );
 
   for (const node of await store.listNodes()) catalog.noteAdvertised(node.capabilities.models.map((m) => m.name));

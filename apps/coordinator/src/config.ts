@@ -44,6 +44,34 @@ export const ledgerConfigSchema = z.strictObject({
   genesis: z
     .strictObject({ treasury: microHai.optional(), balances: z.record(z.string(), microHai).optional() })
     .prefault({}),
+  /**
+   * Seed 000's rewards, minted to the node's operator when a job settles: base × (model weight ÷ 10)
+   * × the pipeline's compute-cost factor × max(1, runtime ÷ baseline) × success. The runtime is
+   * the least of what the node claims, what the coordinator saw (lease to result) and
+   * `maxRuntimeSeconds`; rewards minted per `periodMs` never exceed `budgetPerPeriod`.
+   */
+  rewards: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** `REWARD_BASE_HAI` (0.05 HAI). */
+      base: microHai.prefault(50_000),
+      /** `REWARD_BASELINE_RUNTIME`, in s (8.0). */
+      baselineRuntimeSeconds: z.number().positive().default(8),
+      /** `REWARD_SDXL_FACTOR`, `REWARD_SD15_FACTOR`, `REWARD_ANIME_FACTOR` (anime and cartoon); others 1.0. */
+      pipelineFactorsBp: z
+        .record(z.string(), basisPoints)
+        .prefault({ sdxl: 15_000, sd15: 10_000, anime: 7_000, cartoon: 7_000 }),
+      /** The most runtime a job is rewarded for, in s, unless the manifest gives the model `max_runtime_s`. */
+      maxRuntimeSeconds: z.number().positive().default(120),
+      /** New $HAI per period, at most. Default 10 000 HAI a day. */
+      budgetPerPeriod: microHai.prefault(10_000_000_000),
+      periodMs: z
+        .number()
+        .int()
+        .min(1_000)
+        .default(24 * 3_600_000),
+    })
+    .prefault({}),
   /** Dev mode: the dev account is topped up to this at start, and the faucet gives this much. Default 1 000 HAI. */
   devFunds: microHai.prefault(1_000_000_000),
 });

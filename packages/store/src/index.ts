@@ -29,6 +29,9 @@ export type {
   Posting,
   PostResult,
   PriceTerms,
+  SettleCandidate,
+  SettleJobInput,
+  SettleJobResult,
   TransactionQuery,
 } from "./ledger/types.js";
 export { chargeFor, insufficientFunds } from "./ledger/rows.js";

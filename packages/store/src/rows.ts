@@ -18,6 +18,7 @@ import type {
 } from "./types.js";
 import type { CosignedReceipt } from "@havn/protocol";
 import { chargeFor, rowToMoney } from "./ledger/rows.js";
+import type { SettleCandidate } from "./ledger/types.js";
 
 /** A raw row as either driver returns it: JSON columns are text (SQLite) or parsed (PostgreSQL). */
 export type RawRow = Record<string, unknown>;
@@ -278,4 +279,29 @@ export function nodeClaim(
  */
 export function retiredName(name: string, key: string): string {
   return `${name}~${key}`;
+}
+
+/** Completed jobs waiting for settlement, with who ran them (the same SQL on both stores). */
+export const settleableSql = (placeholder: (n: number) => string) =>
+  `SELECT j.*, n.account_id AS node_account_id, a.wallet AS node_wallet,
+     t.started_at AS attempt_started_at, t.ended_at AS attempt_ended_at
+   FROM jobs j
+   LEFT JOIN nodes n ON n.key = j.node_key
+   LEFT JOIN accounts a ON a.id = n.account_id
+   LEFT JOIN job_attempts t ON t.attempt_id = j.attempt_id
+   WHERE j.money_state = 'charged' AND j.finished_at < ${placeholder(1)}
+   ORDER BY j.finished_at LIMIT ${placeholder(2)}`;
+
+export function rowToSettleCandidate(r: RawRow): SettleCandidate {
+  const started = numOrNull(r.attempt_started_at);
+  const ended = numOrNull(r.attempt_ended_at);
+  return {
+    job: rowToJob(r),
+    node: {
+      key: r.node_key as string,
+      accountId: (r.node_account_id as string | null) ?? null,
+      wallet: (r.node_wallet as string | null) ?? null,
+    },
+    observedMs: started !== null && ended !== null ? Math.max(0, ended - started) : null,
+  };
 }

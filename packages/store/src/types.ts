@@ -11,7 +11,14 @@ import type {
   Receipt,
 } from "@havn/protocol";
 import type { AccountStore } from "./accounts/types.js";
-import type { JobEscrow, JobMoney, LedgerStore } from "./ledger/types.js";
+import type {
+  JobEscrow,
+  JobMoney,
+  LedgerStore,
+  SettleCandidate,
+  SettleJobInput,
+  SettleJobResult,
+} from "./ledger/types.js";
 import type { JobStatus } from "./job-states.js";
 
 /** Why the router picked a node: kept with the job and shown by `GET /jobs/{id}`. */
@@ -271,6 +278,17 @@ export interface Store {
   /** Queued jobs past their queue deadline fail. */
   expireQueued(error: ErrorBody, now: number): Promise<JobRow[]>;
   cancelJob(id: string, error: ErrorBody, now: number): Promise<JobRow | undefined>;
+  /** Completed jobs whose charge waits for settlement and that finished before `before`, oldest first. */
+  settleableJobs(before: number, limit: number): Promise<SettleCandidate[]>;
+  /**
+   * Settles one job in one transaction: its money state `from` → settled, its charge split, its
+   * reward (capped by the emission budget) minted. Settles nothing when the job is not in `from`.
+   */
+  settleJob(input: SettleJobInput): Promise<SettleJobResult>;
+  /** Holds a charged job's settlement (verification): charged → held. False when it is not charged. */
+  holdSettlement(jobId: string): Promise<boolean>;
+  /** A held job's charge back to its payer: held → refunded. False when it is not held. */
+  refundHeld(jobId: string, now: number): Promise<boolean>;
   /** Jobs by status, for the operator and `/health`. */
   countJobs(): Promise<Record<JobStatus, number>>;
   /** Queued jobs per model (models with none are absent): queue depth for `/health` and `/metrics`. */

@@ -194,4 +194,78 @@ describe.each(storeKinds)("the ledger on %s", (kind) => {
     expect(again).toMatchObject({ status: "queued", money: { state: "escrowed" } });
     expect(await store.ledger.balance(escrow(job.id))).toBe(1_000n);
   });
+
+  /** A job admitted with escrow, completed with this usage: what settlement starts from. */
+  async function chargedJob(escrowAmount = 50_000n) {
+    await fund(alice, escrowAmount, `fund:${Math.random()}`);
+    const job = { ...newJob(), money: { payer: alice, amount: escrowAmount, price } };
+    await store.insertJobs([job]);
+    await store.claimJobs([claimOf(job.id, `att-${job.id}`)], 1_500);
+    const done = completion(job.id, `att-${job.id}`);
+    await store.completeJobs(
+      [{ ...done, output: { ...done.output, usage: { prompt_tokens: 4_000, completion_tokens: 6_000 } } }],
+      seal,
+    );
+    return job;
+  }
+
+  it("settles a charged job once: its charge split, its reward capped by the period's budget", async () => {
+    await open();
+    const job = await chargedJob();
+    const [candidate] = await store.settleableJobs(10_000, 10);
+    expect(candidate).toMatchObject({ job: { id: job.id, money: { state: "charged", charge: 10_000n } } });
+    expect(candidate!.node.key).toBe(claimOf(job.id, "x").nodeKey);
+    const settle = {
+      kind: "settle" as const,
+      idempotencyKey: `settle:${job.id}`,
+      jobId: job.id,
+      now: 3_000,
+      postings: [
+        { account: escrow(job.id), amount: -10_000n },
+        { account: bob, amount: 8_500n },
+        { account: treasury, amount: 1_500n },
+      ],
+    };
+    const reward = {
+      budget: 30_000n,
+      since: 0,
+      transfer: {
+        kind: "reward" as const,
+        idempotencyKey: `reward:${job.id}`,
+        jobId: job.id,
+        now: 3_000,
+        postings: [
+          { account: mint, amount: -50_000n },
+          { account: bob, amount: 50_000n },
+        ],
+      },
+    };
+    expect(await store.settleJob({ jobId: job.id, from: "charged", settle, reward, now: 3_000 })).toEqual({
+      settled: true,
+      rewarded: 30_000n,
+    });
+    // Twice: nothing moves.
+    expect(await store.settleJob({ jobId: job.id, from: "charged", settle, reward, now: 3_001 })).toEqual({
+      settled: false,
+      rewarded: 0n,
+    });
+    expect(await store.ledger.balances([bob, escrow(job.id)])).toEqual({ [bob]: 38_500n, [escrow(job.id)]: 0n });
+    expect((await store.getJob(job.id))?.money?.state).toBe("settled");
+    expect(await store.settleableJobs(10_000, 10)).toEqual([]);
+    expect(await store.ledger.receivedSince("reward", 0)).toBe(30_000n);
+    expect(await store.ledger.total()).toBe(0n);
+  });
+
+  it("a held job is not settled, and a refunded hold gives the charge back to the payer", async () => {
+    await open();
+    const job = await chargedJob();
+    expect(await store.holdSettlement(job.id)).toBe(true);
+    expect(await store.settleableJobs(10_000, 10)).toEqual([]);
+    const before = await store.ledger.balance(alice);
+    expect(await store.refundHeld(job.id, 4_000)).toBe(true);
+    expect(await store.refundHeld(job.id, 4_001)).toBe(false);
+    expect(await store.ledger.balance(alice)).toBe(before + 10_000n);
+    expect((await store.getJob(job.id))?.money).toMatchObject({ state: "refunded", charge: 10_000n });
+    expect(await store.ledger.total()).toBe(0n);
+  });
 });

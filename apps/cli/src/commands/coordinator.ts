@@ -18,6 +18,7 @@ export interface CoordinatorCommandOptions extends LogOptions {
   readonly rateLimit: number;
   readonly retentionDays: number;
   readonly insecure: boolean;
+  readonly free: boolean;
 }
 
 /**
@@ -50,6 +51,7 @@ export async function coordinator(o: CoordinatorCommandOptions): Promise<void> {
     rateLimitPerMinute: o.rateLimit,
     retentionMs: Math.round(o.retentionDays * 24 * 3600 * 1000),
     nodeAdmission: o.nodeAdmission,
+    ...(o.free ? { ledger: { enabled: false } } : {}),
     ...(o.corsOrigin ? { corsOrigins: o.corsOrigin } : {}),
     ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
     ...(o.trustProxy ? { trustProxy: o.trustProxy } : {}),

@@ -4,6 +4,7 @@ import type { CoordinatorConfig } from "../config.js";
 import type { NodeRegistry } from "../gateway/node-registry.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import { attemptErrors } from "./attempt-errors.js";
+import type { Settlement } from "../ledger/settlement.js";
 import type { Dispatcher } from "./dispatcher.js";
 
 /** Jobs checked per sweep (one query) for waiters on other replicas' work; the rest wait for the next. */
@@ -33,6 +34,8 @@ export class Sweeper {
     private readonly log: FastifyBaseLogger,
     /** Closes the nodes that joined with a key revoked since (here or on another replica). */
     private readonly closeJoinedWith: (keyId: string) => void = () => {},
+    /** Settles jobs whose challenge window passed (absent on a free network). */
+    private readonly settlement?: Settlement,
   ) {}
 
   /** Nodes whose API key was revoked — on any replica — are closed within `nodeKeyCheckMs`. */
@@ -120,6 +123,7 @@ export class Sweeper {
       for (const job of await this.store.expireQueued(attemptErrors.noCapacity, now))
         this.events.emitTransition(job, null);
       if (this.store.caps.sharedByReplicas) await this.watchOtherReplicas();
+      if (this.settlement) await this.settlement.settleDue(now);
       if (now - this.nodeKeysAt >= this.config.nodeKeyCheckMs) {
         this.nodeKeysAt = now;
         await this.checkNodeKeys();

@@ -12,6 +12,8 @@ const registryEntrySchema = z.looseObject({
   tags: z.array(z.string()).optional(),
   strengths: z.string().optional(),
   weaknesses: z.string().optional(),
+  /** havn's addition: the most runtime a job of this model is rewarded for, in s. */
+  max_runtime_s: z.number().positive().optional(),
   /** havn's addition: µHAI per 1 000 tokens in and out (text), or per image. */
   price: z
     .looseObject({
@@ -32,6 +34,8 @@ export interface CatalogModel {
   readonly tags: readonly string[];
   readonly strengths: string | null;
   readonly weaknesses: string | null;
+  /** The most runtime a job is rewarded for, in s; null: the coordinator's default. */
+  readonly maxRuntimeSeconds: number | null;
   /** µHAI per 1 000 tokens in and out, from the manifest; null: the coordinator's default price. */
   readonly price: { readonly inputPer1k: bigint; readonly outputPer1k: bigint } | null;
 }
@@ -91,6 +95,7 @@ export class ModelCatalog {
         tags: e.tags ?? [],
         strengths: e.strengths ?? null,
         weaknesses: e.weaknesses ?? null,
+        maxRuntimeSeconds: e.max_runtime_s ?? null,
         price:
           e.price?.input_per_1k !== undefined || e.price?.output_per_1k !== undefined
             ? { inputPer1k: BigInt(e.price.input_per_1k ?? 0), outputPer1k: BigInt(e.price.output_per_1k ?? 0) }

@@ -35,6 +35,7 @@ export class JobTelemetry {
    */
   admitted(job: JobRow, node: string | null): void {
     this.metrics.admitted.inc({ model: job.model });
+    if (job.money) this.metrics.money.inc({ what: "escrowed" }, Number(job.money.escrow));
     this.log.debug(
       { ...correlation(job.id, job.requestId), model: job.model, stream: job.stream, placed: node },
       "job admitted",
@@ -64,6 +65,22 @@ export class JobTelemetry {
     );
   }
 
+  /** A job's money at the end of a transition: charged (and the rest released), or refunded. */
+  private moneyMoved(job: JobRow): void {
+    const m = job.money;
+    if (!m) return;
+    if (m.state === "charged" && m.charge !== null) {
+      this.metrics.money.inc({ what: "charged" }, Number(m.charge));
+      this.metrics.money.inc({ what: "released" }, Number(m.escrow - m.charge));
+    } else if (m.state === "refunded") this.metrics.money.inc({ what: "refunded" }, Number(m.escrow));
+  }
+
+  /** A job settled: its charge split, and what its node's operator was rewarded. */
+  settled(event: { settled: bigint; rewarded: bigint }): void {
+    this.metrics.money.inc({ what: "settled" }, Number(event.settled));
+    if (event.rewarded > 0n) this.metrics.money.inc({ what: "rewarded" }, Number(event.rewarded));
+  }
+
   /** An attempt ended on its node: with a result (`completed`) or an error's catalog code. */
   attemptEnded(model: string, outcome: string, durationMs: number, completionTokens?: number): void {
     const seconds = durationMs / 1000;
@@ -80,6 +97,7 @@ export class JobTelemetry {
     const now = job.updatedAt;
     const base = { ...correlation(job.id, job.requestId), model: job.model, attempts: job.attempts };
     const nodeName = node ?? null;
+    this.moneyMoved(job);
     switch (job.status) {
       case "queued": {
         if (attemptId === null) return;

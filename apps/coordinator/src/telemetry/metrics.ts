@@ -48,6 +48,14 @@ export class CoordinatorMetrics {
     labelNames: ["model"] as const,
     registers: this.r,
   });
+  readonly money = new Counter({
+    name: "havn_ledger_uhai_total",
+    help:
+      "µHAI moved on jobs, by what: escrowed (admission), charged and released (completion), refunded " +
+      "(failure, cancel), settled (split after the challenge window), rewarded (minted to node operators).",
+    labelNames: ["what"] as const,
+    registers: this.r,
+  });
   readonly retried = new Counter({
     name: "havn_jobs_retried_total",
     help: "Attempts that ended with the job back in the queue for another node, by model and reason.",

@@ -151,8 +151,21 @@ export class PostgresLedger implements LedgerStore {
   }
 
   async receivedSince(kind: LedgerKind, since: number): Promise<bigint> {
+    return this.receivedSinceIn(this.pool, kind, since);
+  }
+
+  /** Locks `mint` (every issue of new $HAI goes through it) for the rest of the caller's transaction. */
+  async lockMint(c: pg.PoolClient): Promise<void> {
+    // The row exists before it is locked (the first reward ever would otherwise lock nothing).
+    await c.query(
+      `INSERT INTO ledger_balances (account, balance, updated_at) VALUES ('mint', 0, 0) ON CONFLICT (account) DO NOTHING`,
+    );
+    await c.query(`SELECT balance FROM ledger_balances WHERE account = 'mint' FOR UPDATE`);
+  }
+
+  async receivedSinceIn(db: Queryable, kind: LedgerKind, since: number): Promise<bigint> {
     const [row] = await moneyRows(
-      this.pool,
+      db,
       `SELECT COALESCE(SUM(p.amount), 0)::bigint AS total FROM ledger_postings p
        JOIN ledger_transactions t ON t.id = p.tx_id
        WHERE t.kind = $1 AND t.created_at >= $2 AND p.amount > 0`,

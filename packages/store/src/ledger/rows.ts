@@ -11,6 +11,7 @@ import {
   type LedgerTransfer,
   type LedgerTxRow,
   type Posting,
+  type PostResult,
   type PriceTerms,
 } from "./types.js";
 import type { InsufficientFunds } from "../types.js";
@@ -200,4 +201,41 @@ export function insufficientFunds(o: InsufficientFunds): HavnError {
     context: { Balance: `${o.balance} µHAI`, Needed: `${o.needed} µHAI` },
     details: { balance: o.balance.toString(), needed: o.needed.toString() },
   });
+}
+
+/** What of a reward fits the period's emission budget: all of it, part, or nothing. */
+export function cappedReward(wanted: bigint, mintedSincePeriodStart: bigint, budget: bigint): bigint {
+  const left = budget - mintedSincePeriodStart;
+  if (left <= 0n) return 0n;
+  return wanted < left ? wanted : left;
+}
+
+/** A reward transfer with its amount replaced (its single credit and mint's debit). */
+export function withRewardAmount(t: LedgerTransfer, amount: bigint): LedgerTransfer {
+  return {
+    ...t,
+    postings: t.postings.map((p) => ({ account: p.account, amount: p.amount < 0n ? -amount : amount })),
+  };
+}
+
+/** A held job's charge goes back to its payer (verification found against the node). */
+export function heldRefundTransfer(jobId: string, money: JobMoney, now: number): LedgerTransfer | undefined {
+  const charge = money.charge ?? 0n;
+  if (charge <= 0n) return undefined;
+  return {
+    kind: "refund",
+    idempotencyKey: `refund:${jobId}`,
+    jobId,
+    now,
+    memo: { held: true },
+    postings: [
+      { account: ledgerAccounts.escrow(jobId), amount: -charge },
+      { account: money.payer, amount: charge },
+    ],
+  };
+}
+
+/** A posting the caller's transaction cannot do without: refused, it rolls the transaction back. */
+export function mustPost(r: PostResult): void {
+  if (!r.ok) throw new Error(`A ledger transfer was refused: ${r.account} holds ${r.balance}, needs ${r.needed}.`);
 }

@@ -78,6 +78,10 @@ export class SqliteLedger implements LedgerStore {
     };
   }
 
+  receivedSinceSync(kind: LedgerKind, since: number): bigint {
+    return (this.q.receivedSince.get(kind, since) as { total: bigint }).total;
+  }
+
   balanceSync(account: LedgerAccount): bigint {
     const row = this.q.balance.get(account) as { balance: bigint } | undefined;
     return row?.balance ?? 0n;
@@ -137,6 +141,6 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async receivedSince(kind: LedgerKind, since: number): Promise<bigint> {
-    return (this.q.receivedSince.get(kind, since) as { total: bigint }).total;
+    return this.receivedSinceSync(kind, since);
   }
 }

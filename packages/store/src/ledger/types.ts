@@ -166,6 +166,45 @@ export interface JobMoney {
   readonly price: PriceTerms;
 }
 
+/** A completed job whose charge waits for settlement, with who ran it. */
+export interface SettleCandidate {
+  readonly job: JobRowLike;
+  /** The node that ran it, and the account (and its wallet) that operates the node, if any. */
+  readonly node: { readonly key: string; readonly accountId: string | null; readonly wallet: string | null };
+  /** What the coordinator saw of the completed attempt: from its lease to its result, in ms. */
+  readonly observedMs: number | null;
+}
+
+/** The job fields settlement reads (a `JobRow`; named here to keep the ledger domain apart). */
+export interface JobRowLike {
+  readonly id: string;
+  readonly model: string;
+  readonly accountId: string | null;
+  readonly money: JobMoney | null;
+  readonly receipt: { readonly receipt: { readonly latency_ms: number } } | null;
+  readonly finishedAt: number | null;
+}
+
+export interface SettleJobInput {
+  readonly jobId: string;
+  /** `charged` normally; `held` when a hold is released in the node's favour. */
+  readonly from: "charged" | "held";
+  /** The charge, split (escrow → node operator, validators, treasury); absent when it cost nothing. */
+  readonly settle?: LedgerTransfer;
+  /**
+   * New $HAI for the node's operator, capped so that rewards minted since `since` never exceed
+   * `budget` (checked inside the transaction, with `mint` locked).
+   */
+  readonly reward?: { readonly transfer: LedgerTransfer; readonly budget: bigint; readonly since: number };
+  readonly now: number;
+}
+
+export interface SettleJobResult {
+  readonly settled: boolean;
+  /** What was minted as its reward (0 when none, or the budget was spent). */
+  readonly rewarded: bigint;
+}
+
 /** A job's escrow at admission (see `NewJob.money`). */
 export interface JobEscrow {
   readonly payer: LedgerAccount;

@@ -4,8 +4,18 @@ import type { JobStatus } from "../job-states.js";
 import { PostgresAccounts } from "../accounts/postgres.js";
 import type { AccountStore } from "../accounts/types.js";
 import { PostgresLedger } from "../ledger/postgres.js";
-import { chargeTransfer, escrowTransfer, insufficientFunds, refundTransfer, rowToMoney } from "../ledger/rows.js";
-import type { LedgerStore } from "../ledger/types.js";
+import {
+  cappedReward,
+  chargeTransfer,
+  escrowTransfer,
+  heldRefundTransfer,
+  insufficientFunds,
+  mustPost,
+  refundTransfer,
+  rowToMoney,
+  withRewardAmount,
+} from "../ledger/rows.js";
+import type { LedgerStore, SettleCandidate, SettleJobInput, SettleJobResult } from "../ledger/types.js";
 import { loadMigrations } from "../migrations.js";
 import {
   admissionStatus,
@@ -18,6 +28,8 @@ import {
   rowToClaim,
   rowToJob,
   rowToNode,
+  rowToSettleCandidate,
+  settleableSql,
   statusGuards,
   type RawRow,
 } from "../rows.js";
@@ -513,6 +525,56 @@ export class PostgresStore implements Store {
         );
       }
       return row && rowToJob(await this.refundIn(c, row, now));
+    });
+  }
+
+  async settleableJobs(before: number, limit: number): Promise<SettleCandidate[]> {
+    const rows = await this.rows(
+      this.pool,
+      settleableSql((n) => `$${n}`),
+      [before, limit],
+    );
+    return rows.map(rowToSettleCandidate);
+  }
+
+  private async moveMoney(c: Queryable, jobId: string, from: string, to: string): Promise<RawRow | undefined> {
+    const [row] = await this.rows(
+      c,
+      `UPDATE jobs SET money_state = $1 WHERE id = $2 AND money_state = $3 RETURNING *`,
+      [to, jobId, from],
+    );
+    return row;
+  }
+
+  async settleJob(input: SettleJobInput): Promise<SettleJobResult> {
+    return this.tx(async (c): Promise<SettleJobResult> => {
+      if (!(await this.moveMoney(c, input.jobId, input.from, "settled"))) return { settled: false, rewarded: 0n };
+      if (input.settle) mustPost(await this.book.postIn(c, input.settle));
+      let rewarded = 0n;
+      if (input.reward) {
+        const { transfer, budget, since } = input.reward;
+        // Rewards on every replica go through mint: locked, the budget check holds across them.
+        await this.book.lockMint(c);
+        const wanted = transfer.postings.find((p) => p.amount > 0n)?.amount ?? 0n;
+        rewarded = cappedReward(wanted, await this.book.receivedSinceIn(c, "reward", since), budget);
+        if (rewarded > 0n) mustPost(await this.book.postIn(c, withRewardAmount(transfer, rewarded)));
+      }
+      return { settled: true, rewarded };
+    });
+  }
+
+  async holdSettlement(jobId: string): Promise<boolean> {
+    return (await this.moveMoney(this.pool, jobId, "charged", "held")) !== undefined;
+  }
+
+  async refundHeld(jobId: string, now: number): Promise<boolean> {
+    return this.tx(async (c) => {
+      const row = await this.moveMoney(c, jobId, "held", "refunded");
+      const money = row && rowToMoney(row);
+      if (!money) return false;
+      const refund = heldRefundTransfer(jobId, money, now);
+      if (refund) mustPost(await this.book.postIn(c, refund));
+      return true;
     });
   }
 

@@ -5,9 +5,19 @@ import type { ErrorBody } from "@havn/protocol";
 import type { JobStatus } from "../job-states.js";
 import { SqliteAccounts } from "../accounts/sqlite.js";
 import type { AccountStore } from "../accounts/types.js";
-import { chargeTransfer, escrowTransfer, insufficientFunds, refundTransfer, rowToMoney } from "../ledger/rows.js";
+import {
+  cappedReward,
+  chargeTransfer,
+  escrowTransfer,
+  heldRefundTransfer,
+  insufficientFunds,
+  mustPost,
+  refundTransfer,
+  rowToMoney,
+  withRewardAmount,
+} from "../ledger/rows.js";
 import { SqliteLedger } from "../ledger/sqlite.js";
-import type { LedgerStore } from "../ledger/types.js";
+import type { LedgerStore, SettleCandidate, SettleJobInput, SettleJobResult } from "../ledger/types.js";
 import { loadMigrations } from "../migrations.js";
 import {
   admissionStatus,
@@ -20,6 +30,8 @@ import {
   rowToClaim,
   rowToJob,
   rowToNode,
+  rowToSettleCandidate,
+  settleableSql,
   statusGuards,
   type RawRow,
 } from "../rows.js";
@@ -169,6 +181,7 @@ export class SqliteStore implements Store {
          WHERE status = 'queued' AND queue_deadline_at < ? AND status IN (${toFailed})
          RETURNING *`,
       ),
+      settleable: db.prepare(settleableSql(() => "?")),
       setMoney: db.prepare(
         `UPDATE jobs SET money_state = ?, charge = COALESCE(?, charge), compute_class = COALESCE(?, compute_class)
          WHERE id = ? AND money_state = ? RETURNING *`,
@@ -508,6 +521,45 @@ export class SqliteStore implements Store {
       if (row?.attempt_id) this.q.endAttempt.run(now, "cancelled", JSON.stringify(error), row.attempt_id);
       return row && rowToJob(this.refundSync(row, now));
     })();
+  }
+
+  async settleableJobs(before: number, limit: number): Promise<SettleCandidate[]> {
+    return (this.q.settleable.all(before, limit) as RawRow[]).map(rowToSettleCandidate);
+  }
+
+  async settleJob(input: SettleJobInput): Promise<SettleJobResult> {
+    return this.db
+      .transaction((): SettleJobResult => {
+        if (!this.q.setMoney.get("settled", null, null, input.jobId, input.from))
+          return { settled: false, rewarded: 0n };
+        if (input.settle) mustPost(this.book.postSync(input.settle));
+        let rewarded = 0n;
+        if (input.reward) {
+          const { transfer, budget, since } = input.reward;
+          const wanted = transfer.postings.find((p) => p.amount > 0n)?.amount ?? 0n;
+          rewarded = cappedReward(wanted, this.book.receivedSinceSync("reward", since), budget);
+          if (rewarded > 0n) mustPost(this.book.postSync(withRewardAmount(transfer, rewarded)));
+        }
+        return { settled: true, rewarded };
+      })
+      .immediate();
+  }
+
+  async holdSettlement(jobId: string): Promise<boolean> {
+    return this.q.setMoney.get("held", null, null, jobId, "charged") !== undefined;
+  }
+
+  async refundHeld(jobId: string, now: number): Promise<boolean> {
+    return this.db
+      .transaction((): boolean => {
+        const row = this.q.setMoney.get("refunded", null, null, jobId, "held") as RawRow | undefined;
+        const money = row && rowToMoney(row);
+        if (!money) return false;
+        const refund = heldRefundTransfer(jobId, money, now);
+        if (refund) mustPost(this.book.postSync(refund));
+        return true;
+      })
+      .immediate();
   }
 
   async countJobs(): Promise<Record<JobStatus, number>> {

@@ -1,0 +1,215 @@
+import fc from "fast-check";
+import { afterEach, describe, expect, it } from "vitest";
+import { ledgerAccounts } from "@havn/store";
+import { startNetwork, type Network } from "@havn/testkit";
+import { operatorAccount, rewardOf, splitCharge } from "../src/ledger/settlement.ts";
+
+let net: Network | undefined;
+afterEach(async () => {
+  await net?.close();
+  net = undefined;
+});
+
+describe("seed 000's reward formula", () => {
+  // compute_reward() in HavnAI's server/app.py, in HAI, rounded to six decimals.
+  const seed = (weight: number, factor: number, runtimeSec: number, success = true) =>
+    Math.round(0.05 * (weight / 10) * factor * Math.max(1, runtimeSec / 8.0) * (success ? 1 : 0) * 1e6) / 1e6;
+  const havn = (weight: number, factorBp: number, runtimeSec: number, success = true) =>
+    Number(
+      rewardOf({
+        base: 50_000n,
+        weight,
+        factorBp,
+        runtimeMs: runtimeSec * 1000,
+        baselineMs: 8000,
+        success,
+      }),
+    ) / 1e6;
+
+  it.each([
+    ["sdxl", 1.5, 15_000],
+    ["sd15", 1.0, 10_000],
+    ["anime", 0.7, 7_000],
+    ["other", 1.0, 10_000],
+  ])("is reproduced for the %s pipeline (factor %d)", (_pipeline, factor, factorBp) => {
+    for (const [weight, runtime] of [
+      [10, 2],
+      [25, 8],
+      [20, 16.5],
+      [8, 120],
+      [12.5, 33],
+    ] as const)
+      expect([weight, runtime, havn(weight, factorBp, runtime)]).toEqual([
+        weight,
+        runtime,
+        seed(weight, factor, runtime),
+      ]);
+    expect(havn(20, factorBp, 30, false)).toBe(0);
+  });
+});
+
+describe("a job's charge split", () => {
+  it("sums to the charge for any charge and any shares: no µHAI made or lost", () => {
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 0n, max: 2n ** 62n }),
+        fc.integer({ min: 0, max: 10_000 }),
+        fc.integer({ min: 0, max: 10_000 }),
+        (charge, a, b) => {
+          const nodeBp = Math.min(a, 10_000);
+          const validatorsBp = Math.min(b, 10_000 - nodeBp);
+          const parts = splitCharge(charge, { nodeBp, validatorsBp, treasuryBp: 10_000 - nodeBp - validatorsBp });
+          return (
+            parts.node + parts.validators + parts.treasury === charge &&
+            parts.node >= 0n &&
+            parts.validators >= 0n &&
+            parts.treasury >= 0n
+          );
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it("pays a node's operator's wallet, else their custodial one, else the node's own account", () => {
+    expect(operatorAccount({ key: "k", accountId: "acc-1", wallet: "0xAB" + "cd".repeat(19) })).toBe(
+      `wallet:0xab${"cd".repeat(19)}`,
+    );
+    expect(operatorAccount({ key: "k", accountId: "acc-1", wallet: null })).toBe("custodial:acc-1");
+    expect(operatorAccount({ key: "k", accountId: null, wallet: null })).toBe("node:k");
+  });
+});
+
+describe("settlement on a production network", () => {
+  const joinToken = "join-token-for-tests-0123456789";
+
+  async function call(n: Network, method: string, path: string, token?: string, body?: unknown) {
+    const r = await fetch(`${n.url}${path}`, {
+      method,
+      headers: {
+        ...(body !== undefined ? { "content-type": "application/json" } : {}),
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    return (await r.json()) as Record<string, unknown> & { money?: { state: string; charge_uhai: string } };
+  }
+
+  async function person(n: Network, name: string, scopes: string[]) {
+    const reg = await call(n, "POST", "/auth/register", undefined, {
+      email: `${name}@example.com`,
+      password: `${name}-correct-horse`,
+    });
+    const access = reg.access_token as string;
+    const key = await call(n, "POST", "/v1/keys", access, { name: "k", scopes });
+    return { id: (reg.account as { id: string }).id, key: key.key as string };
+  }
+
+  async function until(check: () => Promise<boolean>, timeoutMs = 5_000) {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error("until: timed out");
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  it("after the window, the charge splits 85/5/10 and the node's operator is rewarded; self-dealing earns no reward", async () => {
+    const n = (net = await startNetwork({
+      nodes: [],
+      coordinator: {
+        mode: "production",
+        joinToken,
+        rateLimitPerMinute: 0,
+        sweepIntervalMs: 50,
+        ledger: { challengeWindowMs: 0 },
+      },
+    }));
+    const alice = await person(n, "alice", ["jobs", "node"]);
+    const bob = await person(n, "bob", ["node"]);
+    await n.coordinator.store.ledger.post({
+      kind: "credit",
+      idempotencyKey: "fund-alice",
+      now: Date.now(),
+      postings: [
+        { account: ledgerAccounts.mint, amount: -10_000_000n },
+        { account: ledgerAccounts.custodial(alice.id), amount: 10_000_000n },
+      ],
+    });
+    await n.addNode({ backend: "scripted", name: "bobs-gpu", credential: { api_key: bob.key } });
+    const done = await call(n, "POST", "/v1/chat/completions", alice.key, {
+      model: "havn-tiny",
+      messages: [{ role: "user", content: "settle me" }],
+      max_tokens: 8,
+    });
+    const id = done.id as string;
+    await until(async () => (await call(n, "GET", `/v1/jobs/${id}`, alice.key)).money?.state === "settled");
+    const job = await call(n, "GET", `/v1/jobs/${id}`, alice.key);
+    const charge = BigInt(job.money!.charge_uhai);
+    const kinds = (job.ledger as { kind: string }[]).map((t) => t.kind);
+    expect(kinds).toEqual(["escrow", "charge", "settle", "reward"]);
+    const ledger = n.coordinator.store.ledger;
+    const { node, validators, treasury } = splitCharge(charge, { nodeBp: 8_500, validatorsBp: 500, treasuryBp: 1_000 });
+    // havn-tiny: weight 10, pipeline llama (factor 1.0), a run under the 8 s baseline: 0.05 HAI.
+    expect(await ledger.balance(ledgerAccounts.custodial(bob.id))).toBe(node + 50_000n);
+    expect(await ledger.balance(ledgerAccounts.validators)).toBe(validators);
+    expect(await ledger.balance(ledgerAccounts.treasury)).toBe(treasury);
+    expect(await ledger.balance(ledgerAccounts.escrow(id))).toBe(0n);
+    expect(await ledger.total()).toBe(0n);
+
+    // Alice runs her own node: her job settles, but mints her nothing.
+    await n.nodes[0]!.agent.stop();
+    await n.addNode({ backend: "scripted", name: "alices-gpu", credential: { api_key: alice.key } });
+    await until(async () => n.coordinator.registry.all().some((s) => s.name === "alices-gpu"));
+    const own = await call(n, "POST", "/v1/chat/completions", alice.key, {
+      model: "havn-tiny",
+      messages: [{ role: "user", content: "my own node" }],
+      max_tokens: 8,
+    });
+    await until(async () => (await call(n, "GET", `/v1/jobs/${own.id}`, alice.key)).money?.state === "settled");
+    const ownJob = await call(n, "GET", `/v1/jobs/${own.id}`, alice.key);
+    expect((ownJob.ledger as { kind: string }[]).map((t) => t.kind)).toEqual(["escrow", "charge", "settle"]);
+    expect(await ledger.receivedSince("reward", 0)).toBe(50_000n);
+  });
+
+  it("the emission budget caps a period's rewards: past it, jobs settle and mint nothing", async () => {
+    const n = (net = await startNetwork({
+      nodes: [],
+      coordinator: {
+        mode: "production",
+        joinToken,
+        rateLimitPerMinute: 0,
+        sweepIntervalMs: 50,
+        ledger: { challengeWindowMs: 0, rewards: { budgetPerPeriod: 70_000 } },
+      },
+    }));
+    const alice = await person(n, "alice", ["jobs"]);
+    await n.coordinator.store.ledger.post({
+      kind: "credit",
+      idempotencyKey: "fund-alice",
+      now: Date.now(),
+      postings: [
+        { account: ledgerAccounts.mint, amount: -10_000_000n },
+        { account: ledgerAccounts.custodial(alice.id), amount: 10_000_000n },
+      ],
+    });
+    await n.addNode({ backend: "scripted", name: "community", credential: { join_token: joinToken } });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++)
+      ids.push(
+        (
+          await call(n, "POST", "/v1/chat/completions", alice.key, {
+            model: "havn-tiny",
+            messages: [{ role: "user", content: `job ${i}` }],
+            max_tokens: 8,
+          })
+        ).id as string,
+      );
+    for (const id of ids)
+      await until(async () => (await call(n, "GET", `/v1/jobs/${id}`, alice.key)).money?.state === "settled");
+    // 50 000 + 20 000 (what was left) + 0: never more than the budget.
+    expect(await n.coordinator.store.ledger.receivedSince("reward", 0)).toBe(70_000n);
+    // A node with no account behind it (the join token) earns into its own ledger account.
+    const key = n.coordinator.registry.all()[0]!.key;
+    expect(await n.coordinator.store.ledger.balance(ledgerAccounts.node(key))).toBeGreaterThanOrEqual(70_000n);
+  });
+});
