@@ -285,6 +285,8 @@ export interface Store {
    * reward (capped by the emission budget) minted. Settles nothing when the job is not in `from`.
    */
   settleJob(input: SettleJobInput): Promise<SettleJobResult>;
+  /** Settles many jobs in one transaction (one commit per settlement pass); a result per job. */
+  settleJobs(inputs: readonly SettleJobInput[]): Promise<SettleJobResult[]>;
   /** Holds a charged job's settlement (verification): charged → held. False when it is not charged. */
   holdSettlement(jobId: string): Promise<boolean>;
   /** A held job's charge back to its payer: held → refunded. False when it is not held. */

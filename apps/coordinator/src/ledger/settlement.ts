@@ -76,30 +76,37 @@ export class Settlement {
     private readonly observe: (event: { settled: bigint; rewarded: bigint }) => void = () => {},
   ) {}
 
-  /** Settles the jobs whose window has passed; returns how many. */
+  /** Settles the jobs whose window has passed, in one transaction; returns how many. */
   async settleDue(now = Date.now()): Promise<number> {
-    const due = await this.store.settleableJobs(now - this.config.ledger.challengeWindowMs + 1, settleBatch);
+    const due = (await this.store.settleableJobs(now - this.config.ledger.challengeWindowMs + 1, settleBatch)).filter(
+      (c) => c.job.money,
+    );
+    if (due.length === 0) return 0;
+    const results = await this.store.settleJobs(
+      due.map((candidate) => {
+        const transfer = this.settleTransfer(candidate, now);
+        const reward = this.rewardFor(candidate, now);
+        return {
+          jobId: candidate.job.id,
+          from: "charged" as const,
+          ...(transfer && { settle: transfer }),
+          ...(reward && { reward }),
+          now,
+        };
+      }),
+    );
     let settled = 0;
-    for (const candidate of due) {
-      if (!candidate.job.money) continue;
-      const transfer = this.settleTransfer(candidate, now);
-      const reward = this.rewardFor(candidate, now);
-      const r = await this.store.settleJob({
-        jobId: candidate.job.id,
-        from: "charged",
-        ...(transfer && { settle: transfer }),
-        ...(reward && { reward }),
-        now,
-      });
-      if (!r.settled) continue;
+    results.forEach((r, i) => {
+      if (!r.settled) return;
       settled++;
-      const charge = candidate.job.money!.charge ?? 0n;
+      const job = due[i]!.job;
+      const charge = job.money!.charge ?? 0n;
       this.observe({ settled: charge, rewarded: r.rewarded });
       this.log.debug(
-        { job: candidate.job.id, charge_uhai: charge.toString(), reward_uhai: r.rewarded.toString() },
+        { job: job.id, charge_uhai: charge.toString(), reward_uhai: r.rewarded.toString() },
         "job settled",
       );
-    }
+    });
     return settled;
   }
 

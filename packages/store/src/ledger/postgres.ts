@@ -154,13 +154,19 @@ export class PostgresLedger implements LedgerStore {
     return this.receivedSinceIn(this.pool, kind, since);
   }
 
-  /** Locks `mint` (every issue of new $HAI goes through it) for the rest of the caller's transaction. */
-  async lockMint(c: pg.PoolClient): Promise<void> {
-    // The row exists before it is locked (the first reward ever would otherwise lock nothing).
-    await c.query(
-      `INSERT INTO ledger_balances (account, balance, updated_at) VALUES ('mint', 0, 0) ON CONFLICT (account) DO NOTHING`,
-    );
-    await c.query(`SELECT balance FROM ledger_balances WHERE account = 'mint' FOR UPDATE`);
+  /**
+   * Locks an emission period's running total for the rest of the caller's transaction and returns
+   * what it has minted so far (the row is made first: a period's first reward would otherwise
+   * lock nothing).
+   */
+  async lockEmission(c: pg.PoolClient, periodStart: number): Promise<bigint> {
+    await c.query(`INSERT INTO ledger_emission (period_start, minted) VALUES ($1, 0) ON CONFLICT DO NOTHING`, [
+      periodStart,
+    ]);
+    const [row] = await moneyRows(c, `SELECT minted FROM ledger_emission WHERE period_start = $1 FOR UPDATE`, [
+      periodStart,
+    ]);
+    return row!.minted as bigint;
   }
 
   async receivedSinceIn(db: Queryable, kind: LedgerKind, since: number): Promise<bigint> {

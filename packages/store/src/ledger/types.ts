@@ -192,8 +192,9 @@ export interface SettleJobInput {
   /** The charge, split (escrow → node operator, validators, treasury); absent when it cost nothing. */
   readonly settle?: LedgerTransfer;
   /**
-   * New $HAI for the node's operator, capped so that rewards minted since `since` never exceed
-   * `budget` (checked inside the transaction, with `mint` locked).
+   * New $HAI for the node's operator, capped so that rewards minted in the emission period that
+   * starts at `since` never exceed `budget` (a running total per period, read and updated inside
+   * the transaction; locked on PostgreSQL, so replicas cannot overshoot it together).
    */
   readonly reward?: { readonly transfer: LedgerTransfer; readonly budget: bigint; readonly since: number };
   readonly now: number;

@@ -547,20 +547,37 @@ export class PostgresStore implements Store {
   }
 
   async settleJob(input: SettleJobInput): Promise<SettleJobResult> {
-    return this.tx(async (c): Promise<SettleJobResult> => {
-      if (!(await this.moveMoney(c, input.jobId, input.from, "settled"))) return { settled: false, rewarded: 0n };
-      if (input.settle) mustPost(await this.book.postIn(c, input.settle));
-      let rewarded = 0n;
-      if (input.reward) {
-        const { transfer, budget, since } = input.reward;
-        // Rewards on every replica go through mint: locked, the budget check holds across them.
-        await this.book.lockMint(c);
-        const wanted = transfer.postings.find((p) => p.amount > 0n)?.amount ?? 0n;
-        rewarded = cappedReward(wanted, await this.book.receivedSinceIn(c, "reward", since), budget);
-        if (rewarded > 0n) mustPost(await this.book.postIn(c, withRewardAmount(transfer, rewarded)));
-      }
-      return { settled: true, rewarded };
+    return (await this.settleJobs([input]))[0]!;
+  }
+
+  async settleJobs(inputs: readonly SettleJobInput[]): Promise<SettleJobResult[]> {
+    if (inputs.length === 0) return [];
+    return this.tx(async (c) => {
+      const results: SettleJobResult[] = [];
+      for (const input of inputs) results.push(await this.settleIn(c, input));
+      return results;
     });
+  }
+
+  private async settleIn(c: pg.PoolClient, input: SettleJobInput): Promise<SettleJobResult> {
+    if (!(await this.moveMoney(c, input.jobId, input.from, "settled"))) return { settled: false, rewarded: 0n };
+    if (input.settle) mustPost(await this.book.postIn(c, input.settle));
+    let rewarded = 0n;
+    if (input.reward) {
+      const { transfer, budget, since } = input.reward;
+      // The period's running total, locked: replicas settling at once take turns against the budget.
+      const minted = await this.book.lockEmission(c, since);
+      const wanted = transfer.postings.find((p) => p.amount > 0n)?.amount ?? 0n;
+      rewarded = cappedReward(wanted, minted, budget);
+      if (rewarded > 0n) {
+        mustPost(await this.book.postIn(c, withRewardAmount(transfer, rewarded)));
+        await c.query(`UPDATE ledger_emission SET minted = minted + $2 WHERE period_start = $1`, [
+          since,
+          rewarded.toString(),
+        ]);
+      }
+    }
+    return { settled: true, rewarded };
   }
 
   async holdSettlement(jobId: string): Promise<boolean> {

@@ -182,6 +182,11 @@ export class SqliteStore implements Store {
          RETURNING *`,
       ),
       settleable: db.prepare(settleableSql(() => "?")),
+      emission: db.prepare(`SELECT minted FROM ledger_emission WHERE period_start = ?`).safeIntegers(true),
+      addEmission: db.prepare(
+        `INSERT INTO ledger_emission (period_start, minted) VALUES (?, ?)
+         ON CONFLICT (period_start) DO UPDATE SET minted = minted + excluded.minted`,
+      ),
       setMoney: db.prepare(
         `UPDATE jobs SET money_state = ?, charge = COALESCE(?, charge), compute_class = COALESCE(?, compute_class)
          WHERE id = ? AND money_state = ? RETURNING *`,
@@ -528,21 +533,28 @@ export class SqliteStore implements Store {
   }
 
   async settleJob(input: SettleJobInput): Promise<SettleJobResult> {
-    return this.db
-      .transaction((): SettleJobResult => {
-        if (!this.q.setMoney.get("settled", null, null, input.jobId, input.from))
-          return { settled: false, rewarded: 0n };
-        if (input.settle) mustPost(this.book.postSync(input.settle));
-        let rewarded = 0n;
-        if (input.reward) {
-          const { transfer, budget, since } = input.reward;
-          const wanted = transfer.postings.find((p) => p.amount > 0n)?.amount ?? 0n;
-          rewarded = cappedReward(wanted, this.book.receivedSinceSync("reward", since), budget);
-          if (rewarded > 0n) mustPost(this.book.postSync(withRewardAmount(transfer, rewarded)));
-        }
-        return { settled: true, rewarded };
-      })
-      .immediate();
+    return (await this.settleJobs([input]))[0]!;
+  }
+
+  async settleJobs(inputs: readonly SettleJobInput[]): Promise<SettleJobResult[]> {
+    return this.db.transaction(() => inputs.map((input) => this.settleSync(input))).immediate();
+  }
+
+  private settleSync(input: SettleJobInput): SettleJobResult {
+    if (!this.q.setMoney.get("settled", null, null, input.jobId, input.from)) return { settled: false, rewarded: 0n };
+    if (input.settle) mustPost(this.book.postSync(input.settle));
+    let rewarded = 0n;
+    if (input.reward) {
+      const { transfer, budget, since } = input.reward;
+      const wanted = transfer.postings.find((p) => p.amount > 0n)?.amount ?? 0n;
+      const minted = (this.q.emission.get(since) as { minted: bigint } | undefined)?.minted ?? 0n;
+      rewarded = cappedReward(wanted, minted, budget);
+      if (rewarded > 0n) {
+        mustPost(this.book.postSync(withRewardAmount(transfer, rewarded)));
+        this.q.addEmission.run(since, rewarded);
+      }
+    }
+    return { settled: true, rewarded };
   }
 
   async holdSettlement(jobId: string): Promise<boolean> {
