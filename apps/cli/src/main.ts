@@ -64,7 +64,8 @@ export function program(): Command {
       .addOption(dataDir("up"))
       .addOption(databaseUrl())
       .option("--no-node", "start without the built-in node")
-      .option("--insecure", "dev mode beyond this machine: anyone who reaches it acts as the dev account", false),
+      .option("--insecure", "dev mode beyond this machine: anyone who reaches it acts as the dev account", false)
+      .option("--free", "a free network: no prices, no escrow, no ledger", false),
   ).action(async (o) => (await import("./commands/up.js")).up(o));
 
   logging(

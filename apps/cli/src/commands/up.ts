@@ -13,6 +13,7 @@ export interface UpOptions extends LogOptions {
   readonly databaseUrl?: string | undefined;
   readonly node: boolean;
   readonly insecure: boolean;
+  readonly free: boolean;
 }
 
 /**
@@ -32,6 +33,7 @@ export async function up(o: UpOptions): Promise<void> {
     mode: "dev",
     dataDir,
     databaseUrl: o.databaseUrl ?? envSecret("DATABASE_URL"),
+    ...(o.free ? { ledger: { enabled: false } } : {}),
     logger: log,
   });
   let stopNode: (() => Promise<void>) | undefined;
@@ -61,6 +63,7 @@ export async function up(o: UpOptions): Promise<void> {
       `  OpenAI API   ${url}/v1`,
       `  API docs     ${url}/docs`,
       `  store        ${store}`,
+      `  money        ${o.free ? "none: a free network" : "the dev account holds $HAI to spend (havn balance; more: havn faucet)"}`,
       `  nodes        ${o.node ? "1 built-in (model havn-tiny)" : "none yet — start one with `havn node`"}`,
       `  try          npx havn ask "Hello" --coordinator ${url}`,
       "",

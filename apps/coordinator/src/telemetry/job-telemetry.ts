@@ -95,7 +95,14 @@ export class JobTelemetry {
    */
   transitioned(job: JobRow, attemptId: string | null, node?: string): void {
     const now = job.updatedAt;
-    const base = { ...correlation(job.id, job.requestId), model: job.model, attempts: job.attempts };
+    // Its money, where it moved in this transition: the charge, or the refund (µHAI, exact).
+    const money =
+      job.money?.state === "charged"
+        ? { charge_uhai: job.money.charge?.toString(), payer: job.money.payer }
+        : job.money?.state === "refunded"
+          ? { refund_uhai: job.money.escrow.toString(), payer: job.money.payer }
+          : {};
+    const base = { ...correlation(job.id, job.requestId), model: job.model, attempts: job.attempts, ...money };
     const nodeName = node ?? null;
     this.moneyMoved(job);
     switch (job.status) {

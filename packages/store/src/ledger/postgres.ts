@@ -37,6 +37,77 @@ export class PostgresLedger implements LedgerStore {
     private readonly tx: Tx,
   ) {}
 
+  /**
+   * Posts transfers that cannot overdraw by construction — a job's escrow once its payer's balance
+   * was locked and counted, a charge's release, a settlement's split, a refund — in three
+   * statements for the whole batch, inside the caller's transaction. A transfer whose idempotency
+   * key was posted before posts nothing. Returns the keys posted now.
+   */
+  async postManyTrusted(c: pg.PoolClient, transfers: readonly LedgerTransfer[]): Promise<Set<string>> {
+    if (transfers.length === 0) return new Set();
+    for (const t of transfers) netChanges(t);
+    const ids = transfers.map(() => newLedgerTxId());
+    const claimed = await c.query(
+      `INSERT INTO ledger_transactions (id, kind, idempotency_key, job_id, memo, created_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bigint[])
+       ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+      [
+        ids,
+        transfers.map((t) => t.kind),
+        transfers.map((t) => t.idempotencyKey),
+        transfers.map((t) => t.jobId ?? null),
+        transfers.map((t) => (t.memo ? JSON.stringify(t.memo) : null)),
+        transfers.map((t) => t.now),
+      ],
+    );
+    const posted = new Set(claimed.rows.map((r: { id: string }) => r.id));
+    const postings: { tx: string; account: string; amount: bigint; now: number }[] = [];
+    const net = new Map<string, bigint>();
+    const keys = new Set<string>();
+    transfers.forEach((t, i) => {
+      if (!posted.has(ids[i]!)) return;
+      keys.add(t.idempotencyKey);
+      for (const p of t.postings) {
+        postings.push({ tx: ids[i]!, account: p.account, amount: p.amount, now: t.now });
+        net.set(p.account, (net.get(p.account) ?? 0n) + p.amount);
+      }
+    });
+    if (postings.length === 0) return keys;
+    await c.query(
+      `INSERT INTO ledger_postings (tx_id, account, amount, created_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])`,
+      [
+        postings.map((p) => p.tx),
+        postings.map((p) => p.account),
+        postings.map((p) => p.amount.toString()),
+        postings.map((p) => p.now),
+      ],
+    );
+    // One row per account, in one order: concurrent batches lock balances without deadlocking.
+    const changed = [...net].filter(([, v]) => v !== 0n).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const now = transfers[0]!.now;
+    await c.query(
+      `INSERT INTO ledger_balances (account, balance, updated_at)
+       SELECT account, change, $3 FROM unnest($1::text[], $2::bigint[]) AS b(account, change)
+       ON CONFLICT (account) DO UPDATE SET balance = ledger_balances.balance + excluded.balance,
+         updated_at = excluded.updated_at`,
+      [changed.map(([a]) => a), changed.map(([, v]) => v.toString()), now],
+    );
+    return keys;
+  }
+
+  /** Locks these accounts' balances (in one order) and returns them; 0 for an account never posted to. */
+  async lockBalances(c: pg.PoolClient, accounts: readonly string[]): Promise<Map<string, bigint>> {
+    const sorted = [...new Set(accounts)].sort();
+    const rows = await moneyRows(
+      c,
+      `SELECT account, balance FROM ledger_balances WHERE account = ANY($1) ORDER BY account FOR UPDATE`,
+      [sorted],
+    );
+    const found = new Map(rows.map((r) => [String(r.account), r.balance as bigint]));
+    return new Map(sorted.map((a) => [a, found.get(a) ?? 0n]));
+  }
+
   /** Posts a transfer inside the caller's transaction (see `LedgerStore.post`). */
   async postIn(c: pg.PoolClient, t: LedgerTransfer): Promise<PostResult> {
     const net = netChanges(t);

@@ -36,6 +36,10 @@ export class SqliteLedger implements LedgerStore {
       insertTx: db.prepare(
         `INSERT INTO ledger_transactions (id, kind, idempotency_key, job_id, memo, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
       ),
+      insertTxOnce: db.prepare(
+        `INSERT INTO ledger_transactions (id, kind, idempotency_key, job_id, memo, created_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (idempotency_key) DO NOTHING`,
+      ),
       insertPosting: db.prepare(`INSERT INTO ledger_postings (tx_id, account, amount, created_at) VALUES (?, ?, ?, ?)`),
       addBalance: db.prepare(
         `INSERT INTO ledger_balances (account, balance, updated_at) VALUES (?, ?, ?)
@@ -76,6 +80,21 @@ export class SqliteLedger implements LedgerStore {
         postings: t.postings,
       },
     };
+  }
+
+  /**
+   * Posts a transfer that cannot overdraw by construction (an escrow whose payer was checked in
+   * this transaction, a charge's release, a split, a refund), inside the caller's transaction:
+   * no reads. False when its idempotency key was posted before (nothing is written).
+   */
+  postTrustedSync(t: LedgerTransfer): boolean {
+    const net = netChanges(t);
+    const id = newLedgerTxId();
+    const memo = t.memo ? JSON.stringify(t.memo) : null;
+    if (this.q.insertTxOnce.run(id, t.kind, t.idempotencyKey, t.jobId ?? null, memo, t.now).changes === 0) return false;
+    for (const p of t.postings) this.q.insertPosting.run(id, p.account, p.amount, t.now);
+    for (const [account, change] of net) if (change !== 0n) this.q.addBalance.run(account, change, t.now);
+    return true;
   }
 
   receivedSinceSync(kind: LedgerKind, since: number): bigint {

@@ -112,7 +112,7 @@ export interface LedgerStore {
   /** Balances of these accounts (0 for an account never posted to). */
   balances(accounts: readonly LedgerAccount[]): Promise<Record<LedgerAccount, bigint>>;
   transactions(query: TransactionQuery): Promise<LedgerTxRow[]>;
-  /** The sum of every balance: zero, always (the double-entry invariant, checked by tests and `/health`). */
+  /** The sum of every balance: zero, always (the double-entry invariant the tests check). */
   total(): Promise<bigint>;
   /** The µHAI `account` received in transactions of `kind` since `since` (e.g. rewards minted this period). */
   receivedSince(kind: LedgerKind, since: number): Promise<bigint>;

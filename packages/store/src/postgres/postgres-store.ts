@@ -15,7 +15,7 @@ import {
   rowToMoney,
   withRewardAmount,
 } from "../ledger/rows.js";
-import type { LedgerStore, SettleCandidate, SettleJobInput, SettleJobResult } from "../ledger/types.js";
+import type { LedgerStore, LedgerTransfer, SettleCandidate, SettleJobInput, SettleJobResult } from "../ledger/types.js";
 import { loadMigrations } from "../migrations.js";
 import {
   admissionStatus,
@@ -168,30 +168,31 @@ export class PostgresStore implements Store {
       const inserted = await this.insertRows(this.pool, jobs);
       return jobs.map((j) => (inserted.has(j.id) ? "inserted" : "duplicate"));
     }
-    // Paid jobs: each is written with its escrow or not at all (a savepoint), in one transaction
-    // with the rest of the batch; a payer who cannot cover one job does not undo its neighbours.
+    // Paid jobs: their payers' balances are locked and counted in batch order; a job its payer
+    // cannot cover is not written (its neighbours are); the rest are written, with their escrows,
+    // in a handful of statements for the whole batch.
     return this.tx(async (c) => {
       const outcomes = new Map<string, AdmissionOutcome>();
-      const free = jobs.filter((j) => !j.money);
-      if (free.length > 0) {
-        const inserted = await this.insertRows(c, free);
-        for (const j of free) outcomes.set(j.id, inserted.has(j.id) ? "inserted" : "duplicate");
-      }
-      for (const job of jobs) {
-        if (!job.money) continue;
-        await c.query("SAVEPOINT admit");
-        if (!(await this.insertRows(c, [job])).has(job.id)) {
-          outcomes.set(job.id, "duplicate");
-          continue;
+      const running = await this.book.lockBalances(
+        c,
+        jobs.flatMap((j) => (j.money ? [j.money.payer] : [])),
+      );
+      const writable = jobs.filter((j) => {
+        if (!j.money) return true;
+        const balance = running.get(j.money.payer)!;
+        if (balance < j.money.amount) {
+          outcomes.set(j.id, { reason: "insufficient_funds", balance, needed: j.money.amount });
+          return false;
         }
-        const posted = await this.book.postIn(c, escrowTransfer(job.id, job.money, job.now));
-        if (posted.ok) {
-          outcomes.set(job.id, "inserted");
-        } else {
-          await c.query("ROLLBACK TO SAVEPOINT admit");
-          outcomes.set(job.id, { reason: "insufficient_funds", balance: posted.balance, needed: posted.needed });
-        }
-      }
+        running.set(j.money.payer, balance - j.money.amount);
+        return true;
+      });
+      const inserted = await this.insertRows(c, writable);
+      for (const j of writable) outcomes.set(j.id, inserted.has(j.id) ? "inserted" : "duplicate");
+      await this.book.postManyTrusted(
+        c,
+        writable.flatMap((j) => (j.money && inserted.has(j.id) ? [escrowTransfer(j.id, j.money, j.now)] : [])),
+      );
       return jobs.map((j) => outcomes.get(j.id)!);
     });
   }
@@ -390,13 +391,24 @@ export class PostgresStore implements Store {
         ],
       );
       // Paid jobs: the charge stays in escrow until settlement, the rest goes back to the payer.
-      for (const { job, charge, request } of plan.accepted) {
-        if (charge === undefined || !job.money) continue;
-        const release = chargeTransfer(job.id, job.money, charge, now);
-        if (release) await this.book.postIn(c, release);
+      const charged = plan.accepted.filter((a) => a.charge !== undefined && a.job.money);
+      if (charged.length > 0) {
+        await this.book.postManyTrusted(
+          c,
+          charged.flatMap(({ job, charge }) => {
+            const release = chargeTransfer(job.id, job.money!, charge!, now);
+            return release ? [release] : [];
+          }),
+        );
         await c.query(
-          `UPDATE jobs SET money_state = 'charged', charge = $1, compute_class = $2 WHERE id = $3 AND money_state = 'escrowed'`,
-          [charge.toString(), request.input.computeClass ?? "S", job.id],
+          `UPDATE jobs j SET money_state = 'charged', charge = u.charge, compute_class = u.cls
+           FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(id, charge, cls)
+           WHERE j.id = u.id AND j.money_state = 'escrowed'`,
+          [
+            charged.map((a) => a.job.id),
+            charged.map((a) => a.charge!.toString()),
+            charged.map((a) => a.request.input.computeClass ?? "S"),
+          ],
         );
       }
       await c.query(`UPDATE job_attempts SET ended_at = $2, outcome = 'completed' WHERE attempt_id = ANY($1)`, [
@@ -553,31 +565,42 @@ export class PostgresStore implements Store {
   async settleJobs(inputs: readonly SettleJobInput[]): Promise<SettleJobResult[]> {
     if (inputs.length === 0) return [];
     return this.tx(async (c) => {
-      const results: SettleJobResult[] = [];
-      for (const input of inputs) results.push(await this.settleIn(c, input));
-      return results;
-    });
-  }
-
-  private async settleIn(c: pg.PoolClient, input: SettleJobInput): Promise<SettleJobResult> {
-    if (!(await this.moveMoney(c, input.jobId, input.from, "settled"))) return { settled: false, rewarded: 0n };
-    if (input.settle) mustPost(await this.book.postIn(c, input.settle));
-    let rewarded = 0n;
-    if (input.reward) {
-      const { transfer, budget, since } = input.reward;
-      // The period's running total, locked: replicas settling at once take turns against the budget.
-      const minted = await this.book.lockEmission(c, since);
-      const wanted = transfer.postings.find((p) => p.amount > 0n)?.amount ?? 0n;
-      rewarded = cappedReward(wanted, minted, budget);
-      if (rewarded > 0n) {
-        mustPost(await this.book.postIn(c, withRewardAmount(transfer, rewarded)));
-        await c.query(`UPDATE ledger_emission SET minted = minted + $2 WHERE period_start = $1`, [
-          since,
-          rewarded.toString(),
-        ]);
+      // Every job still in the state it is settled from moves to settled, in one statement.
+      const moved = new Set(
+        (
+          await this.rows(
+            c,
+            `UPDATE jobs j SET money_state = 'settled' FROM unnest($1::text[], $2::text[]) AS u(id, from_state)
+             WHERE j.id = u.id AND j.money_state = u.from_state RETURNING j.id`,
+            [inputs.map((i) => i.jobId), inputs.map((i) => i.from)],
+          )
+        ).map((r) => r.id as string),
+      );
+      const settling = inputs.filter((i) => moved.has(i.jobId));
+      await this.book.postManyTrusted(
+        c,
+        settling.flatMap((i) => (i.settle ? [i.settle] : [])),
+      );
+      // Rewards against each period's running total, locked: replicas take turns against the budget.
+      const rewarded = new Map<string, bigint>();
+      const minted = new Map<number, bigint>();
+      const rewards: LedgerTransfer[] = [];
+      for (const i of settling) {
+        if (!i.reward) continue;
+        const { transfer, budget, since } = i.reward;
+        if (!minted.has(since)) minted.set(since, await this.book.lockEmission(c, since));
+        const wanted = transfer.postings.find((p) => p.amount > 0n)?.amount ?? 0n;
+        const amount = cappedReward(wanted, minted.get(since)!, budget);
+        if (amount <= 0n) continue;
+        minted.set(since, minted.get(since)! + amount);
+        rewarded.set(i.jobId, amount);
+        rewards.push(withRewardAmount(transfer, amount));
       }
-    }
-    return { settled: true, rewarded };
+      await this.book.postManyTrusted(c, rewards);
+      for (const [since, total] of minted)
+        await c.query(`UPDATE ledger_emission SET minted = $2 WHERE period_start = $1`, [since, total.toString()]);
+      return inputs.map((i) => ({ settled: moved.has(i.jobId), rewarded: rewarded.get(i.jobId) ?? 0n }));
+    });
   }
 
   async holdSettlement(jobId: string): Promise<boolean> {

@@ -11,7 +11,6 @@ import {
   escrowTransfer,
   heldRefundTransfer,
   insufficientFunds,
-  mustPost,
   refundTransfer,
   rowToMoney,
   withRewardAmount,
@@ -43,7 +42,6 @@ import type {
   CompleteJobResult,
   EndedAttempt,
   FailAttemptInput,
-  InsufficientFunds,
   JobRow,
   LogEntry,
   NewJob,
@@ -64,12 +62,6 @@ const genesis = "0".repeat(64);
 /** Thrown inside a completion transaction to roll it back: an attempt ended while it was co-signed. */
 const attemptMoved = new Error("attempt moved");
 
-/** Thrown inside an admission's savepoint to undo its job: the payer cannot cover the escrow. */
-class Unaffordable extends Error {
-  constructor(readonly outcome: InsufficientFunds) {
-    super("insufficient funds");
-  }
-}
 /** A batch is read again at most this often; each round excludes the attempts that ended. */
 const maxSealRounds = 5;
 
@@ -291,24 +283,18 @@ export class SqliteStore implements Store {
     return true;
   }
 
-  /** A paid job: written with its escrow, or not at all (a savepoint inside the batch's transaction). */
-  private readonly admitPaid = (job: NewJob & { money: NonNullable<NewJob["money"]> }): AdmissionOutcome =>
-    this.db.transaction((): AdmissionOutcome => {
-      if (!this.insertSync(job)) return "duplicate";
-      const posted = this.book.postSync(escrowTransfer(job.id, job.money, job.now));
-      if (!posted.ok)
-        throw new Unaffordable({ reason: "insufficient_funds", balance: posted.balance, needed: posted.needed });
-      return "inserted";
-    })();
-
+  /**
+   * One job of an admission batch, inside its transaction: a paid job whose payer cannot cover its
+   * escrow (counting the batch's earlier jobs) is not written; its neighbours are.
+   */
   private admitSync(job: NewJob): AdmissionOutcome {
-    if (!job.money) return this.insertSync(job) ? "inserted" : "duplicate";
-    try {
-      return this.admitPaid({ ...job, money: job.money });
-    } catch (err) {
-      if (err instanceof Unaffordable) return err.outcome;
-      throw err;
+    if (job.money) {
+      const balance = this.book.balanceSync(job.money.payer);
+      if (balance < job.money.amount) return { reason: "insufficient_funds", balance, needed: job.money.amount };
     }
+    if (!this.insertSync(job)) return "duplicate";
+    if (job.money) this.book.postTrustedSync(escrowTransfer(job.id, job.money, job.now));
+    return "inserted";
   }
 
   async insertJob(job: NewJob): Promise<JobRow> {
@@ -318,8 +304,7 @@ export class SqliteStore implements Store {
   }
 
   async insertJobs(jobs: readonly NewJob[]): Promise<readonly AdmissionOutcome[]> {
-    // One transaction, one WAL commit, for the whole batch; a job its payer cannot cover is
-    // undone alone (a savepoint), its neighbours stay.
+    // One transaction, one WAL commit, for the whole batch.
     return this.db.transaction(() => jobs.map((job) => this.admitSync(job)))();
   }
 
@@ -331,7 +316,7 @@ export class SqliteStore implements Store {
     const money = rowToMoney(row);
     if (money?.state !== "escrowed") return row;
     const refund = refundTransfer(row.id as string, money, now);
-    if (refund) this.book.postSync(refund);
+    if (refund) this.book.postTrustedSync(refund);
     return (this.q.setMoney.get("refunded", null, null, row.id, "escrowed") as RawRow | undefined) ?? row;
   }
 
@@ -436,7 +421,7 @@ export class SqliteStore implements Store {
           const { charge, job } = accepted[i]!;
           if (charge !== undefined && job.money) {
             const release = chargeTransfer(job.id, job.money, charge, input.now);
-            if (release) this.book.postSync(release);
+            if (release) this.book.postTrustedSync(release);
             q.setMoney.run("charged", charge, input.computeClass ?? "S", job.id, "escrowed");
           }
           q.insertOutput.run(input.outputCid, input.outputBytes, input.outputBytes.length, input.now);
@@ -542,7 +527,7 @@ export class SqliteStore implements Store {
 
   private settleSync(input: SettleJobInput): SettleJobResult {
     if (!this.q.setMoney.get("settled", null, null, input.jobId, input.from)) return { settled: false, rewarded: 0n };
-    if (input.settle) mustPost(this.book.postSync(input.settle));
+    if (input.settle) this.book.postTrustedSync(input.settle);
     let rewarded = 0n;
     if (input.reward) {
       const { transfer, budget, since } = input.reward;
@@ -550,7 +535,7 @@ export class SqliteStore implements Store {
       const minted = (this.q.emission.get(since) as { minted: bigint } | undefined)?.minted ?? 0n;
       rewarded = cappedReward(wanted, minted, budget);
       if (rewarded > 0n) {
-        mustPost(this.book.postSync(withRewardAmount(transfer, rewarded)));
+        this.book.postTrustedSync(withRewardAmount(transfer, rewarded));
         this.q.addEmission.run(since, rewarded);
       }
     }
@@ -568,7 +553,7 @@ export class SqliteStore implements Store {
         const money = row && rowToMoney(row);
         if (!money) return false;
         const refund = heldRefundTransfer(jobId, money, now);
-        if (refund) mustPost(this.book.postSync(refund));
+        if (refund) this.book.postTrustedSync(refund);
         return true;
       })
       .immediate();
