@@ -294,38 +294,26 @@ export function program(): Command {
     await (await import("./commands/account.js")).adminInvite(o);
   });
 
-  logging(
-    admin
-      .command("credit")
-      .description("add $HAI to an account or wallet (admins; standing in for deposits)")
-      .requiredOption("--amount <hai>", "in HAI, e.g. 12.5")
-      .requiredOption("--reason <text>", "kept with the transaction (the audit trail)")
-      .option("--account <id>", "a havn account (acc-…)")
-      .option("--email <email>", "a havn account, by its email")
-      .option("--wallet <address>", "an EVM wallet (0x…)")
-      .addOption(coordinatorOption())
-      .addOption(apiKey())
-      .option("--json", "print JSON", false),
-  ).action(async (o) => {
-    quickExit();
-    await (await import("./commands/account.js")).adminAdjust("credit", o);
-  });
-  logging(
-    admin
-      .command("debit")
-      .description("take $HAI from an account or wallet into the treasury (admins)")
-      .requiredOption("--amount <hai>", "in HAI, e.g. 12.5")
-      .requiredOption("--reason <text>", "kept with the transaction (the audit trail)")
-      .option("--account <id>", "a havn account (acc-…)")
-      .option("--email <email>", "a havn account, by its email")
-      .option("--wallet <address>", "an EVM wallet (0x…)")
-      .addOption(coordinatorOption())
-      .addOption(apiKey())
-      .option("--json", "print JSON", false),
-  ).action(async (o) => {
-    quickExit();
-    await (await import("./commands/account.js")).adminAdjust("debit", o);
-  });
+  for (const [kind, description] of [
+    ["credit", "add $HAI to an account or wallet (admins; standing in for deposits)"],
+    ["debit", "take $HAI from an account or wallet into the treasury (admins)"],
+  ] as const)
+    logging(
+      admin
+        .command(kind)
+        .description(description)
+        .requiredOption("--amount <hai>", "in HAI, e.g. 12.5")
+        .requiredOption("--reason <text>", "kept with the transaction (the audit trail)")
+        .option("--account <id>", "a havn account (acc-…)")
+        .option("--email <email>", "a havn account, by its email")
+        .option("--wallet <address>", "an EVM wallet (0x…)")
+        .addOption(coordinatorOption())
+        .addOption(apiKey())
+        .option("--json", "print JSON", false),
+    ).action(async (o) => {
+      quickExit();
+      await (await import("./commands/account.js")).adminAdjust(kind, o);
+    });
 
   logging(
     cli

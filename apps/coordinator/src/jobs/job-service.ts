@@ -51,6 +51,9 @@ export interface JobActor {
   readonly mayActFor: (accountId: string | null) => boolean;
 }
 
+/** How long a payer's balance, as read, stands for the pre-check of its next jobs, in ms. */
+const fundsHintMs = 1_000;
+
 const cancelledError: ErrorBody = { code: "JOB_CANCELLED", message: "The job was cancelled.", retryable: false };
 
 function promptChars(input: JobInput): number {
@@ -72,14 +75,26 @@ export class JobService {
     private readonly money?: { readonly pricing: Pricing; readonly wallets: Wallets },
   ) {}
 
+  /** Payers' balances as last read, counted down by the escrows taken since (see `escrowFor`). */
+  private readonly funds = new Map<string, { balance: bigint; at: number }>();
+
   /** A paid job's escrow: its payer's ledger account and its maximum cost. */
   private async escrowFor(accountId: string | null, model: string, input: JobInput, params: GenerationParams) {
     if (!this.money || accountId === null) return undefined;
     const escrow = this.money.pricing.escrow(await this.money.wallets.of(accountId), model, input, params);
-    // Refused before a node is asked to start: the admission transaction checks again.
-    const balance = await this.store.ledger.balance(escrow.payer);
-    if (balance < escrow.amount)
-      throw insufficientFunds({ reason: "insufficient_funds", balance, needed: escrow.amount });
+    // Refused before a node is asked to start: the admission transaction checks again, exactly.
+    // The balance is read at most once a second per payer and counted down by each escrow
+    // between reads, so a busy payer costs no read per job.
+    const now = Date.now();
+    let hint = this.funds.get(escrow.payer);
+    if (!hint || now - hint.at > fundsHintMs || hint.balance < escrow.amount) {
+      hint = { balance: await this.store.ledger.balance(escrow.payer), at: now };
+      if (this.funds.size > 100_000) this.funds.clear();
+      this.funds.set(escrow.payer, hint);
+    }
+    if (hint.balance < escrow.amount)
+      throw insufficientFunds({ reason: "insufficient_funds", balance: hint.balance, needed: escrow.amount });
+    hint.balance -= escrow.amount;
     return escrow;
   }
 

@@ -1,5 +1,5 @@
 import pg from "pg";
-import { netChanges, newLedgerTxId, overdrawn, rowsToTransactions } from "./rows.js";
+import { netChanges, newLedgerTxId, overdrawn, postedTx, rowsToTransactions } from "./rows.js";
 import type {
   LedgerAccount,
   LedgerKind,
@@ -154,15 +154,7 @@ export class PostgresLedger implements LedgerStore {
     return {
       ok: true,
       replayed: false,
-      tx: {
-        id,
-        kind: t.kind,
-        idempotencyKey: t.idempotencyKey,
-        jobId: t.jobId ?? null,
-        memo: t.memo ?? null,
-        createdAt: t.now,
-        postings: t.postings,
-      },
+      tx: postedTx(id, t),
     };
   }
 

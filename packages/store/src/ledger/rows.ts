@@ -90,6 +90,19 @@ export function overdrawn(
   return undefined;
 }
 
+/** A transaction as just posted (what `post` returns). */
+export function postedTx(id: string, t: LedgerTransfer): LedgerTxRow {
+  return {
+    id,
+    kind: t.kind,
+    idempotencyKey: t.idempotencyKey,
+    jobId: t.jobId ?? null,
+    memo: t.memo ?? null,
+    createdAt: t.now,
+    postings: t.postings,
+  };
+}
+
 export function rowsToTransactions(txs: readonly Raw[], postings: readonly Raw[]): LedgerTxRow[] {
   const byTx = new Map<string, Posting[]>();
   for (const p of postings) {

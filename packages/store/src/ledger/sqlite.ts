@@ -1,5 +1,5 @@
 import type Database from "better-sqlite3";
-import { netChanges, newLedgerTxId, overdrawn, rowsToTransactions } from "./rows.js";
+import { netChanges, newLedgerTxId, overdrawn, postedTx, rowsToTransactions } from "./rows.js";
 import type {
   LedgerAccount,
   LedgerKind,
@@ -70,15 +70,7 @@ export class SqliteLedger implements LedgerStore {
     return {
       ok: true,
       replayed: false,
-      tx: {
-        id,
-        kind: t.kind,
-        idempotencyKey: t.idempotencyKey,
-        jobId: t.jobId ?? null,
-        memo: t.memo ?? null,
-        createdAt: t.now,
-        postings: t.postings,
-      },
+      tx: postedTx(id, t),
     };
   }
 

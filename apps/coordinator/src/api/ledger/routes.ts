@@ -2,20 +2,10 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { formatHai, HavnError, parseRequestBody } from "@havn/protocol";
 import type { LedgerActor, LedgerService } from "../../ledger/ledger-service.js";
 import type { AuthService } from "../../auth/auth-service.js";
+import { idempotencyKeyOf } from "../idempotency.js";
 import { registerRoute, routes } from "../route-table.js";
 import { adminLedgerRequestSchema, withdrawRequestSchema } from "../schemas.js";
 import { ledgerTransactionView } from "./views.js";
-
-/** What an `Idempotency-Key` may be (as on job submission): a replay posts nothing twice. */
-const idempotencyKeyPattern = /^[\x21-\x7e]{1,200}$/;
-
-function idempotencyKeyOf(request: FastifyRequest): string | null {
-  const key = request.headers["idempotency-key"];
-  if (key === undefined) return null;
-  if (typeof key !== "string" || !idempotencyKeyPattern.test(key))
-    throw new HavnError("REQUEST_INVALID", "Idempotency-Key must be 1 to 200 printable ASCII characters.");
-  return key;
-}
 
 /** `?before=<epoch ms>` for paging back through transactions. */
 function beforeOf(request: FastifyRequest): number | undefined {
@@ -53,13 +43,13 @@ export function registerLedgerRoutes(app: FastifyInstance, ledger: LedgerService
   );
 
   registerRoute(app, routes.faucet, async (request) =>
-    ledgerTransactionView(await ledger.faucet(actor(request), idempotencyKeyOf(request))),
+    ledgerTransactionView(await ledger.faucet(actor(request), idempotencyKeyOf(request, 200))),
   );
 
   registerRoute(app, routes.withdraw, async (request) => {
     const body = parseRequestBody(withdrawRequestSchema, request.body);
     return ledgerTransactionView(
-      await ledger.withdraw(actor(request), body.amount_uhai, body.to, idempotencyKeyOf(request)),
+      await ledger.withdraw(actor(request), body.amount_uhai, body.to, idempotencyKeyOf(request, 200)),
     );
   });
 
@@ -80,7 +70,7 @@ export function registerLedgerRoutes(app: FastifyInstance, ledger: LedgerService
           { accountId: body.account_id, email: body.email, wallet: body.wallet },
           body.amount_uhai,
           body.reason,
-          idempotencyKeyOf(request),
+          idempotencyKeyOf(request, 200),
         ),
       );
     });

@@ -19,6 +19,7 @@ import type { JobEvent, JobEvents } from "../../jobs/job-events.js";
 import { errorOfEndedJob, shuttingDown, type JobService, type Submitted } from "../../jobs/job-service.js";
 import { normaliseModelName, type ModelCatalog } from "../../router/model-catalog.js";
 import { sendError } from "../errors.js";
+import { idempotencyKeyOf } from "../idempotency.js";
 import { registerRoute, routes } from "../route-table.js";
 
 export interface OpenAIRouteDeps {
@@ -27,17 +28,6 @@ export interface OpenAIRouteDeps {
   readonly catalog: ModelCatalog;
   readonly registry: NodeRegistry;
   readonly config: CoordinatorConfig;
-}
-
-/** What an `Idempotency-Key` may be: Stripe's convention, up to 255 printable characters. */
-const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
-
-function idempotencyKeyOf(request: FastifyRequest): string | null {
-  const key = request.headers["idempotency-key"];
-  if (key === undefined) return null;
-  if (typeof key !== "string" || !idempotencyKeyPattern.test(key))
-    throw new HavnError("REQUEST_INVALID", "Idempotency-Key must be 1 to 255 printable ASCII characters.");
-  return key;
 }
 
 /** The event that says how an ended job ended (a replayed stream that subscribed too late for it). */
