@@ -206,6 +206,46 @@ describe("money on a production network", () => {
     expect(await n.coordinator.store.ledger.balance(ledgerAccounts.custodial(alice.id))).toBe(0n);
   });
 
+  it("a job paid before the wallet was bound is refunded to where it was paid from, then moves to the wallet", async () => {
+    const n = await production();
+    const alice = await person(n, "alice");
+    const root = await admin(n);
+    await call(n, "POST", "/v1/admin/ledger/credit", {
+      token: root,
+      body: { account_id: alice.id, amount_uhai: "1000000", reason: "test" },
+    });
+    const stream = await fetch(`${n.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${alice.key}` },
+      body: JSON.stringify(chat("paid from custodial", { stream: true, max_tokens: 20 })),
+    });
+    const id = stream.headers.get("x-havn-job-id")!;
+    const wallet = privateKeyToAccount(`0x${"66".repeat(32)}`);
+    const { nonce } = (await call(n, "POST", "/auth/siwe/nonce")).body as { nonce: string };
+    const message = createSiweMessage({
+      address: wallet.address,
+      chainId: 1,
+      domain: new URL(n.url).host,
+      nonce,
+      uri: n.url,
+      version: "1",
+    });
+    const bound = await call(n, "POST", "/auth/siwe/verify", {
+      token: alice.access,
+      body: { message, signature: await wallet.signMessage({ message }), password: alice.password },
+    });
+    expect(bound.status).toBe(200);
+    expect((await call(n, "POST", `/v1/jobs/${id}/cancel`, { token: alice.key })).body.money.payer).toBe(
+      ledgerAccounts.custodial(alice.id),
+    );
+    await stream.text();
+    expect((await call(n, "GET", "/v1/balance", { token: alice.key })).body).toMatchObject({
+      account: ledgerAccounts.wallet(wallet.address),
+      balance_uhai: "1000000",
+    });
+    expect(await n.coordinator.store.ledger.balance(ledgerAccounts.custodial(alice.id))).toBe(0n);
+  });
+
   it("a free network (ledger off) charges nothing and keeps no money on jobs", async () => {
     const n = await production({ ledger: { enabled: false } });
     const alice = await person(n, "alice");

@@ -148,6 +148,8 @@ export class LedgerService {
   /** What an account holds, and what it asked to withdraw that is not paid out yet. */
   async balance(accountId: string) {
     const account = await this.wallets.of(accountId);
+    // A job escrowed before the wallet was bound is refunded where it was paid from: move it on.
+    if (account.startsWith("wallet:")) await this.sweepCustodial(accountId, account.slice("wallet:".length));
     const payouts = ledgerAccounts.payouts(account);
     const balances = await this.store.ledger.balances([account, payouts]);
     return { account, balance: balances[account]!, pendingPayouts: balances[payouts]! };
@@ -181,17 +183,22 @@ export class LedgerService {
   }
 
   /**
-   * A wallet bound to an account takes over what the account's custodial wallet held (posted
-   * once per account and wallet).
+   * A wallet bound to an account takes over what the account's custodial wallet held (and, at
+   * each later balance read, what a job paid before the binding was refunded to it).
    */
   async claim(accountId: string, wallet: string): Promise<void> {
     this.wallets.forget(accountId);
+    await this.sweepCustodial(accountId, wallet);
+  }
+
+  private async sweepCustodial(accountId: string, wallet: string): Promise<void> {
     const custodial = ledgerAccounts.custodial(accountId);
     const held = await this.store.ledger.balance(custodial);
     if (held <= 0n) return;
+    // Each claim moves what is there now (a refund of a job paid before the binding may come later).
     await this.store.ledger.post({
       kind: "claim",
-      idempotencyKey: `claim:${accountId}:${wallet.toLowerCase()}`,
+      idempotencyKey: `claim:${accountId}:${wallet.toLowerCase()}:${randomUUID()}`,
       now: Date.now(),
       postings: [
         { account: custodial, amount: -held },
