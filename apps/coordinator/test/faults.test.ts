@@ -238,6 +238,14 @@ describe("faults", () => {
       const r = await client(a).chat.completions.create({ ...ask, max_tokens: 8 });
       expect(Date.now() - started).toBeLessThan(5_000);
       expect(r.choices[0]!.message.content).toMatch(/^w[0-9a-f]{4}/);
+      // Paid (dev mode's ledger): the waiter on `a` was answered with the cost; `b`, whose node
+      // ran the job, or `a` settles it afterwards.
+      expect(BigInt((r.usage as unknown as { cost_uhai: string }).cost_uhai)).toBeGreaterThan(0n);
+      const settledBy = Date.now() + 5_000;
+      while ((await net.coordinator.store.getJob(r.id))?.money?.state !== "settled") {
+        if (Date.now() > settledBy) throw new Error("the job was not settled");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
       const stream = await client(a).chat.completions.create({ ...ask, seed: 43, stream: true });
       let text = "";
       for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
