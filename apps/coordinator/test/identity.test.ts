@@ -13,6 +13,7 @@ import { openStore } from "@havn/store";
 import type { ScriptedBackend } from "@havn/testkit";
 import { startNetwork, type Network, type NetworkOptions } from "@havn/testkit";
 import { startCoordinator } from "../src/index.ts";
+import { call, type Answer } from "./http.ts";
 
 const joinToken = "join-token-for-tests-0123456789";
 let net: Network | undefined;
@@ -29,37 +30,6 @@ async function production(extra: Partial<NetworkOptions> = {}, coordinator: Netw
     coordinator: { mode: "production", joinToken, rateLimitPerMinute: 0, ...coordinator },
   });
   return net;
-}
-
-interface Answer {
-  status: number;
-  body: Record<string, unknown> & { error?: { code: string } };
-  headers: Headers;
-}
-
-async function call(
-  n: Network,
-  method: string,
-  path: string,
-  options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
-): Promise<Answer> {
-  const r = await fetch(`${n.url}${path}`, {
-    method,
-    headers: {
-      ...(options.body !== undefined ? { "content-type": "application/json" } : {}),
-      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-      ...options.headers,
-    },
-    ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
-  });
-  const text = await r.text();
-  let body: Answer["body"] = {};
-  try {
-    body = JSON.parse(text) as Answer["body"];
-  } catch {
-    body = { text } as Answer["body"];
-  }
-  return { status: r.status, body, headers: r.headers };
 }
 
 /** Registers an account and gives it a login and keys of the scopes asked. */

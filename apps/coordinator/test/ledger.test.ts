@@ -3,6 +3,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { ledgerAccounts } from "@havn/store";
 import { startNetwork, type Network, type NetworkOptions } from "@havn/testkit";
+import { call } from "./http.ts";
 
 let net: Network | undefined;
 afterEach(async () => {
@@ -16,26 +17,6 @@ const chat = (content: string, extra: Record<string, unknown> = {}) => ({
   max_tokens: 8,
   ...extra,
 });
-
-async function call(
-  n: Network,
-  method: string,
-  path: string,
-  options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
-) {
-  const r = await fetch(`${n.url}${path}`, {
-    method,
-    headers: {
-      ...(options.body !== undefined ? { "content-type": "application/json" } : {}),
-      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-      ...options.headers,
-    },
-    ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
-  });
-  // Answers are read field by field below; their shapes are checked by the API document's tests.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  return { status: r.status, body: (await r.json()) as Record<string, any> };
-}
 
 describe.each(["sqlite", "postgres"] as const)("money on a dev network, on %s", (kind) => {
   it("the dev account is funded; a job escrows, is charged what it cost, and says so; the ledger sums to zero", async () => {
@@ -67,6 +48,27 @@ describe.each(["sqlite", "postgres"] as const)("money on a dev network, on %s", 
     expect((await call(n, "POST", "/v1/faucet")).body.kind).toBe("faucet");
   });
 });
+
+/** Signs in with `wallet` (EIP-4361) as the signed-in account: binds it, password given again. */
+async function bindWallet(
+  n: Network,
+  account: { access: string; password: string },
+  wallet: ReturnType<typeof privateKeyToAccount>,
+) {
+  const { nonce } = (await call(n, "POST", "/auth/siwe/nonce")).body as { nonce: string };
+  const message = createSiweMessage({
+    address: wallet.address,
+    chainId: 1,
+    domain: new URL(n.url).host,
+    nonce,
+    uri: n.url,
+    version: "1",
+  });
+  return call(n, "POST", "/auth/siwe/verify", {
+    token: account.access,
+    body: { message, signature: await wallet.signMessage({ message }), password: account.password },
+  });
+}
 
 describe("money on a production network", () => {
   const joinToken = "join-token-for-tests-0123456789";
@@ -187,20 +189,7 @@ describe("money on a production network", () => {
       body: { account_id: alice.id, amount_uhai: "2500000", reason: "test" },
     });
     const wallet = privateKeyToAccount(`0x${"55".repeat(32)}`);
-    const { nonce } = (await call(n, "POST", "/auth/siwe/nonce")).body as { nonce: string };
-    const message = createSiweMessage({
-      address: wallet.address,
-      chainId: 1,
-      domain: new URL(n.url).host,
-      nonce,
-      uri: n.url,
-      version: "1",
-    });
-    const bound = await call(n, "POST", "/auth/siwe/verify", {
-      token: alice.access,
-      body: { message, signature: await wallet.signMessage({ message }), password: alice.password },
-    });
-    expect(bound.status).toBe(200);
+    expect((await bindWallet(n, alice, wallet)).status).toBe(200);
     const b = await call(n, "GET", "/v1/balance", { token: alice.key });
     expect(b.body).toMatchObject({ account: ledgerAccounts.wallet(wallet.address), balance_uhai: "2500000" });
     expect(await n.coordinator.store.ledger.balance(ledgerAccounts.custodial(alice.id))).toBe(0n);
@@ -221,20 +210,7 @@ describe("money on a production network", () => {
     });
     const id = stream.headers.get("x-havn-job-id")!;
     const wallet = privateKeyToAccount(`0x${"66".repeat(32)}`);
-    const { nonce } = (await call(n, "POST", "/auth/siwe/nonce")).body as { nonce: string };
-    const message = createSiweMessage({
-      address: wallet.address,
-      chainId: 1,
-      domain: new URL(n.url).host,
-      nonce,
-      uri: n.url,
-      version: "1",
-    });
-    const bound = await call(n, "POST", "/auth/siwe/verify", {
-      token: alice.access,
-      body: { message, signature: await wallet.signMessage({ message }), password: alice.password },
-    });
-    expect(bound.status).toBe(200);
+    expect((await bindWallet(n, alice, wallet)).status).toBe(200);
     expect((await call(n, "POST", `/v1/jobs/${id}/cancel`, { token: alice.key })).body.money.payer).toBe(
       ledgerAccounts.custodial(alice.id),
     );

@@ -105,6 +105,18 @@ describe("settlement on a production network", () => {
     return { id: (reg.account as { id: string }).id, key: key.key as string };
   }
 
+  /** New µHAI for an account, straight into the ledger (as an admin's credit would). */
+  const fund = (n: Network, accountId: string, amount: bigint) =>
+    n.coordinator.store.ledger.post({
+      kind: "credit",
+      idempotencyKey: `fund:${accountId}`,
+      now: Date.now(),
+      postings: [
+        { account: ledgerAccounts.mint, amount: -amount },
+        { account: ledgerAccounts.custodial(accountId), amount },
+      ],
+    });
+
   async function until(check: () => Promise<boolean>, timeoutMs = 5_000) {
     const deadline = Date.now() + timeoutMs;
     while (!(await check())) {
@@ -126,15 +138,7 @@ describe("settlement on a production network", () => {
     }));
     const alice = await person(n, "alice", ["jobs", "node"]);
     const bob = await person(n, "bob", ["node"]);
-    await n.coordinator.store.ledger.post({
-      kind: "credit",
-      idempotencyKey: "fund-alice",
-      now: Date.now(),
-      postings: [
-        { account: ledgerAccounts.mint, amount: -10_000_000n },
-        { account: ledgerAccounts.custodial(alice.id), amount: 10_000_000n },
-      ],
-    });
+    await fund(n, alice.id, 10_000_000n);
     await n.addNode({ backend: "scripted", name: "bobs-gpu", credential: { api_key: bob.key } });
     const done = await call(n, "POST", "/v1/chat/completions", alice.key, {
       model: "havn-tiny",
@@ -183,15 +187,7 @@ describe("settlement on a production network", () => {
       },
     }));
     const alice = await person(n, "alice", ["jobs"]);
-    await n.coordinator.store.ledger.post({
-      kind: "credit",
-      idempotencyKey: "fund-alice",
-      now: Date.now(),
-      postings: [
-        { account: ledgerAccounts.mint, amount: -10_000_000n },
-        { account: ledgerAccounts.custodial(alice.id), amount: 10_000_000n },
-      ],
-    });
+    await fund(n, alice.id, 10_000_000n);
     await n.addNode({ backend: "scripted", name: "community", credential: { join_token: joinToken } });
     const ids: string[] = [];
     for (let i = 0; i < 3; i++)

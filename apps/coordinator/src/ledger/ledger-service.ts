@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { HavnError } from "@havn/protocol";
 import {
+  insufficientFunds,
   ledgerAccounts,
   type LedgerAccount,
   type LedgerKind,
@@ -126,7 +127,7 @@ export class LedgerService {
               { account: other, amount },
             ],
     });
-    if (!r.ok) throw insufficient(r.balance, r.needed);
+    if (!r.ok) throw insufficientFunds(r, "The balance does not cover this.");
     this.log.info(
       { kind, account: holder, amount_uhai: amount.toString(), by: actor.accountId, reason },
       `ledger ${kind}`,
@@ -178,7 +179,7 @@ export class LedgerService {
         { account: ledgerAccounts.payouts(account), amount },
       ],
     });
-    if (!r.ok) throw insufficient(r.balance, r.needed);
+    if (!r.ok) throw insufficientFunds(r, "The balance does not cover this.");
     return r.tx;
   }
 
@@ -211,11 +212,4 @@ export class LedgerService {
 /** A genesis holder: `treasury`, a wallet (`0x…`), or a ledger account by its full name. */
 function holderAccount(holder: string): LedgerAccount {
   return /^0x[0-9a-fA-F]{40}$/.test(holder) ? ledgerAccounts.wallet(holder) : holder;
-}
-
-function insufficient(balance: bigint, needed: bigint): HavnError {
-  return new HavnError("LEDGER_INSUFFICIENT_FUNDS", "The balance does not cover this.", {
-    context: { Balance: `${balance} µHAI`, Needed: `${needed} µHAI` },
-    details: { balance: balance.toString(), needed: needed.toString() },
-  });
 }

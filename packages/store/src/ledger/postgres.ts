@@ -61,18 +61,21 @@ export class PostgresLedger implements LedgerStore {
       ],
     );
     const posted = new Set(claimed.rows.map((r: { id: string }) => r.id));
-    const postings: { tx: string; account: string; amount: bigint; now: number }[] = [];
+    const written = transfers.flatMap((t, i) => (posted.has(ids[i]!) ? [{ id: ids[i]!, t }] : []));
+    await this.writePostings(c, written);
+    return new Set(written.map(({ t }) => t.idempotencyKey));
+  }
+
+  /**
+   * The postings of transactions just inserted, and the balances they move: one statement each,
+   * the balances aggregated per account and in one order, so concurrent batches lock them without
+   * deadlocking.
+   */
+  private async writePostings(c: pg.PoolClient, written: readonly { id: string; t: LedgerTransfer }[]) {
+    const postings = written.flatMap(({ id, t }) => t.postings.map((p) => ({ tx: id, ...p, now: t.now })));
+    if (postings.length === 0) return;
     const net = new Map<string, bigint>();
-    const keys = new Set<string>();
-    transfers.forEach((t, i) => {
-      if (!posted.has(ids[i]!)) return;
-      keys.add(t.idempotencyKey);
-      for (const p of t.postings) {
-        postings.push({ tx: ids[i]!, account: p.account, amount: p.amount, now: t.now });
-        net.set(p.account, (net.get(p.account) ?? 0n) + p.amount);
-      }
-    });
-    if (postings.length === 0) return keys;
+    for (const p of postings) net.set(p.account, (net.get(p.account) ?? 0n) + p.amount);
     await c.query(
       `INSERT INTO ledger_postings (tx_id, account, amount, created_at)
        SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])`,
@@ -83,17 +86,14 @@ export class PostgresLedger implements LedgerStore {
         postings.map((p) => p.now),
       ],
     );
-    // One row per account, in one order: concurrent batches lock balances without deadlocking.
     const changed = [...net].filter(([, v]) => v !== 0n).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const now = transfers[0]!.now;
     await c.query(
       `INSERT INTO ledger_balances (account, balance, updated_at)
        SELECT account, change, $3 FROM unnest($1::text[], $2::bigint[]) AS b(account, change)
        ON CONFLICT (account) DO UPDATE SET balance = ledger_balances.balance + excluded.balance,
          updated_at = excluded.updated_at`,
-      [changed.map(([a]) => a), changed.map(([, v]) => v.toString()), now],
+      [changed.map(([a]) => a), changed.map(([, v]) => v.toString()), written[0]!.t.now],
     );
-    return keys;
   }
 
   /** Locks these accounts' balances (in one order) and returns them; 0 for an account never posted to. */
@@ -124,33 +124,15 @@ export class PostgresLedger implements LedgerStore {
       return { ok: true, tx: await this.withPostings(c, existing!), replayed: true };
     }
     // Lock every balance this transfer touches, in one order (no deadlock between two transfers).
-    const accounts = [...net.keys()].sort();
-    const locked = await moneyRows(
-      c,
-      `SELECT account, balance FROM ledger_balances WHERE account = ANY($1) ORDER BY account FOR UPDATE`,
-      [accounts],
-    );
-    const balances = new Map(locked.map((r) => [String(r.account), r.balance as bigint]));
-    const short = overdrawn(net, (account) => balances.get(account) ?? 0n);
+    const balances = await this.lockBalances(c, [...net.keys()]);
+    const short = overdrawn(net, (account) => balances.get(account)!);
     if (short) {
       // Nothing of this transfer may stay: its transaction row goes (the caller's transaction
       // goes on, e.g. to admit the other jobs of a batch).
       await c.query(`DELETE FROM ledger_transactions WHERE id = $1`, [id]);
       return { ok: false, reason: "insufficient_funds", ...short };
     }
-    await c.query(
-      `INSERT INTO ledger_postings (tx_id, account, amount, created_at)
-       SELECT $1, account, amount, $4 FROM unnest($2::text[], $3::bigint[]) AS p(account, amount)`,
-      [id, t.postings.map((p) => p.account), t.postings.map((p) => p.amount.toString()), t.now],
-    );
-    const changed = [...net].filter(([, change]) => change !== 0n);
-    await c.query(
-      `INSERT INTO ledger_balances (account, balance, updated_at)
-       SELECT account, change, $3 FROM unnest($1::text[], $2::bigint[]) AS b(account, change)
-       ON CONFLICT (account) DO UPDATE SET balance = ledger_balances.balance + excluded.balance,
-         updated_at = excluded.updated_at`,
-      [changed.map(([a]) => a), changed.map(([, v]) => v.toString()), t.now],
-    );
+    await this.writePostings(c, [{ id, t }]);
     return {
       ok: true,
       replayed: false,

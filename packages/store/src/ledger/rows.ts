@@ -208,9 +208,12 @@ export function rowToMoney(r: Raw): JobMoney | null {
   };
 }
 
-/** The catalog error for a job its payer cannot cover. */
-export function insufficientFunds(o: InsufficientFunds): HavnError {
-  return new HavnError("LEDGER_INSUFFICIENT_FUNDS", "The balance does not cover this job's maximum cost.", {
+/** The catalog error for a transfer (by default, a job's escrow) its payer cannot cover. */
+export function insufficientFunds(
+  o: InsufficientFunds,
+  message = "The balance does not cover this job's maximum cost.",
+): HavnError {
+  return new HavnError("LEDGER_INSUFFICIENT_FUNDS", message, {
     context: { Balance: `${o.balance} µHAI`, Needed: `${o.needed} µHAI` },
     details: { balance: o.balance.toString(), needed: o.needed.toString() },
   });
