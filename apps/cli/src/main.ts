@@ -316,6 +316,21 @@ export function program(): Command {
     });
 
   logging(
+    admin
+      .command("settlement")
+      .description("hold a completed job's settlement, or end a hold: settle it, or refund its payer (admins)")
+      .argument("<job>", "the job id")
+      .argument("<action>", "hold | settle | refund")
+      .requiredOption("--reason <text>", "logged with the change (the audit trail)")
+      .addOption(coordinatorOption())
+      .addOption(apiKey())
+      .option("--json", "print JSON", false),
+  ).action(async (job: string, action: string, o) => {
+    quickExit();
+    await (await import("./commands/account.js")).adminSettlement(job, action, o);
+  });
+
+  logging(
     cli
       .command("serve-model")
       .description("serve the built-in engine as an OpenAI-compatible HTTP server")

@@ -123,7 +123,7 @@ describe.each(["sqlite", "postgres"] as const)("kill -9 of a paid coordinator un
       const ids = new Set(answers.values());
       expect(ids.size).toBe(clients);
       for (const id of ids) {
-        const job = (await store.getJob(id))!;
+        const job = (await store.jobs.get(id))!;
         expect([id, job.status]).toEqual([id, "completed"]);
         const txs = await store.ledger.transactions({ jobId: id, limit: 20 });
         const kinds = txs.map((t) => t.kind).sort();
@@ -135,7 +135,7 @@ describe.each(["sqlite", "postgres"] as const)("kill -9 of a paid coordinator un
         expect(await store.ledger.balance(ledgerAccounts.escrow(id))).toBe(0n);
       }
       // No job made twice for one key, none lost: one job per client, plus none beside them.
-      const counts = await store.countJobs();
+      const counts = await store.jobs.countByStatus();
       expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(clients);
       expect(await store.ledger.total()).toBe(0n);
     } finally {

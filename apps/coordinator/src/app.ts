@@ -176,11 +176,11 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   // One transaction — and one lock of the execution log's head — per batch of results.
   const batcher = new Batcher<CompleteJobInput, CompleteJobResult>((items) => {
     metrics.completionBatch.observe(items.length);
-    return store.completeJobs(items, sealer);
+    return store.jobs.complete(items, sealer);
   }, config.completionBatchSize);
   const admissions = new Batcher<NewJob, AdmissionOutcome>((items) => {
     metrics.admissionBatch.observe(items.length);
-    return store.insertJobs(items);
+    return store.jobs.admit(items);
   }, config.dispatchBatchSize);
   const gateway = new NodeGateway({
     auth,
@@ -217,7 +217,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     pricing && { pricing, wallets },
   );
   const settlement = config.ledger.enabled
-    ? new Settlement(store, catalog, config, app.log, (event) => telemetry.settled(event))
+    ? new Settlement(store, catalog, config, app.log, (what, amount) => telemetry.settlement(what, amount))
     : undefined;
   const sweeper = new Sweeper(
     store,
@@ -230,7 +230,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     settlement,
   );
 
-  for (const node of await store.listNodes()) catalog.noteAdvertised(node.capabilities.models.map((m) => m.name));
+  for (const node of await store.nodes.list()) catalog.noteAdvertised(node.capabilities.models.map((m) => m.name));
 
   // Nodes prove their key in the hello and their right to join with its credential.
   // Nodes behind one address (a NAT) reconnect together after a restart: only the per-address
@@ -247,7 +247,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   registerOpenAIRoutes(app, { jobs, events, catalog, registry, config });
   registerJobRoutes(app, { jobs, store, auth });
   registerAuthRoutes(app, { auth, config });
-  registerLedgerRoutes(app, ledger, auth);
+  registerLedgerRoutes(app, { ledger, settlement, store, auth });
   registerOperatorRoutes(app, {
     store,
     registry,
@@ -267,7 +267,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
       if (!events.hasListeners(change.jobId)) return;
       setTimeout(() => {
         if (!events.hasListeners(change.jobId)) return;
-        store.getJob(change.jobId).then(
+        store.jobs.get(change.jobId).then(
           (job) => {
             if (job && isTerminal(job.status)) events.announceEnded(job);
           },

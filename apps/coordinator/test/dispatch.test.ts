@@ -31,9 +31,9 @@ const submit = async (n: Network, content: string) =>
 /** Counts the coordinator's reads of the queue. */
 function countQueueReads(n: Network): () => number {
   const store = n.coordinator.store;
-  const original = store.listClaimable.bind(store);
+  const original = store.jobs.claimable.bind(store.jobs);
   let reads = 0;
-  store.listClaimable = (models, limit) => {
+  store.jobs.claimable = (models, limit) => {
     reads++;
     return original(models, limit);
   };
@@ -54,7 +54,7 @@ describe("dispatch", () => {
       expect(job.route?.node_key).toBe(net.coordinator.registry.all()[0]!.key);
       const done = await net.coordinator.jobs.waitForEnd(job, 5_000);
       expect(done?.status).toBe("completed");
-      expect(await net.coordinator.store.getJob(job.id)).toMatchObject({ status: "completed", attempts: 1 });
+      expect(await net.coordinator.store.jobs.get(job.id)).toMatchObject({ status: "completed", attempts: 1 });
     }
     expect(reads()).toBe(0);
   });
@@ -82,11 +82,11 @@ describe("dispatch", () => {
   /** Holds every admission write until `open()` is called; records when each write ended. */
   function holdAdmissions(n: Network) {
     const store = n.coordinator.store;
-    const insert = store.insertJobs.bind(store);
+    const insert = store.jobs.admit.bind(store.jobs);
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
     const written: number[] = [];
-    store.insertJobs = async (jobs) => {
+    store.jobs.admit = async (jobs) => {
       await gate;
       const outcomes = await insert(jobs);
       written.push(performance.now());
@@ -117,7 +117,7 @@ describe("dispatch", () => {
     expect(text).toBe(plain.choices[0]!.message.content);
     expect(text).not.toBe(warm.choices[0]!.message.content);
 
-    const job = await net.coordinator.store.getJob(plain.id);
+    const job = await net.coordinator.store.jobs.get(plain.id);
     expect(job).toMatchObject({ status: "completed", attempts: 1 });
     expect(net.coordinator.registry.all()[0]!.inFlight.size).toBe(0);
   });
@@ -137,8 +137,8 @@ describe("dispatch", () => {
     const openai = client(net);
     await openai.chat.completions.create(ask("warm up"));
     const store = net.coordinator.store;
-    const insert = store.insertJobs.bind(store);
-    store.insertJobs = async () => {
+    const insert = store.jobs.admit.bind(store.jobs);
+    store.jobs.admit = async () => {
       await new Promise((r) => setTimeout(r, 50));
       throw new Error("disk full");
     };
@@ -146,7 +146,7 @@ describe("dispatch", () => {
     await until(() => aborted.length === 1);
     expect(net.coordinator.registry.all()[0]!.inFlight.size).toBe(0);
     // Nothing half-done is left behind: the next job gets the node's only slot.
-    store.insertJobs = insert;
+    store.jobs.admit = insert;
     const next = await openai.chat.completions.create(ask("stored"));
     expect(next.choices[0]!.message.content).toBeTruthy();
   });
@@ -166,7 +166,7 @@ describe("dispatch", () => {
     admissions.open();
     await net.addNode({ backend: "scripted", name: "heir", slots: 1 });
     const done = await answer;
-    const job = await net.coordinator.store.getJob(done.id);
+    const job = await net.coordinator.store.jobs.get(done.id);
     expect(job).toMatchObject({ status: "completed", attempts: 2 });
     expect(job?.route?.node_key).toBe(net.coordinator.registry.all()[0]!.key);
   });
@@ -200,7 +200,7 @@ describe.each(storeKinds)("jobs placed at admission, on %s", (kind) => {
       expect(again.choices[0]!.message.content).toBe(text);
     }
     expect(new Set(answers).size).toBe(24);
-    const counts = await net.coordinator.store.countJobs();
+    const counts = await net.coordinator.store.jobs.countByStatus();
     expect(counts).toMatchObject({ completed: 49 });
   });
 });

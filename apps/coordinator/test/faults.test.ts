@@ -242,7 +242,7 @@ describe("faults", () => {
       // ran the job, or `a` settles it afterwards.
       expect(BigInt((r.usage as unknown as { cost_uhai: string }).cost_uhai)).toBeGreaterThan(0n);
       const settledBy = Date.now() + 5_000;
-      while ((await net.coordinator.store.getJob(r.id))?.money?.state !== "settled") {
+      while ((await net.coordinator.store.jobs.get(r.id))?.money?.state !== "settled") {
         if (Date.now() > settledBy) throw new Error("the job was not settled");
         await new Promise((resolve) => setTimeout(resolve, 50));
       }

@@ -158,6 +158,10 @@ describe.each(["sqlite", "postgres"] as const)("who may call what, on %s", (kind
         level: "admin",
         request: { method: "POST", path: "/v1/admin/ledger/debit", body: {} },
       },
+      "POST /v1/admin/jobs/:id/settlement": {
+        level: "admin",
+        request: { method: "POST", path: `/v1/admin/jobs/${job}/settlement`, body: {} },
+      },
       "GET /health": { level: "public", request: { method: "GET", path: "/health" } },
       "GET /metrics": { level: "metrics", request: { method: "GET", path: "/metrics" } },
       "GET /openapi.json": { level: "public", request: { method: "GET", path: "/openapi.json" } },
@@ -264,7 +268,7 @@ describe("production mode", () => {
 
     const keys = generateKeyPair();
     await n.addNode({ backend: "scripted", name: "alices-gpu", keys, credential: { api_key: alice.keys.node } });
-    expect((await n.coordinator.store.getNode(keys.publicKey))?.accountId).toBe(alice.accountId);
+    expect((await n.coordinator.store.nodes.get(keys.publicKey))?.accountId).toBe(alice.accountId);
     await n.nodes[0]!.agent.stop();
     await expect(
       n.addNode({ backend: "scripted", name: "alices-gpu", keys, credential: { api_key: mallory.keys.node } }),
@@ -873,10 +877,10 @@ describe("attacks on identity, refused", () => {
       headers: { "idempotency-key": "first" },
     });
     expect(first.status).toBe(200);
-    const earlier = (await n.coordinator.store.jobByIdempotencyKey(alice.accountId, "first"))!;
+    const earlier = (await n.coordinator.store.jobs.byIdempotencyKey(alice.accountId, "first"))!;
     // A job admitted for a model no node advertises any more (its operator left, the catalog changed).
     const now = Date.now();
-    await n.coordinator.store.insertJob({
+    await n.coordinator.store.jobs.insert({
       id: "job-0000000000000000000000aa",
       model: "a-model-gone-away",
       workflowId: null,
@@ -890,7 +894,7 @@ describe("attacks on identity, refused", () => {
       accountId: alice.accountId,
       idempotencyKey: "gone",
     });
-    await n.coordinator.store.cancelJob(
+    await n.coordinator.store.jobs.cancel(
       "job-0000000000000000000000aa",
       { code: "JOB_CANCELLED", message: "cancelled", retryable: false },
       now,

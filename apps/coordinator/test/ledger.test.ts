@@ -102,7 +102,7 @@ describe("money on a production network", () => {
     const refused = await call(n, "POST", "/v1/chat/completions", { token: alice.key, body: chat("on credit?") });
     expect([refused.status, refused.body.error.code]).toEqual([402, "LEDGER_INSUFFICIENT_FUNDS"]);
     expect(refused.body.error.details).toMatchObject({ balance: "0" });
-    expect(Object.values(await n.coordinator.store.countJobs()).reduce((a, b) => a + b, 0)).toBe(0);
+    expect(Object.values(await n.coordinator.store.jobs.countByStatus()).reduce((a, b) => a + b, 0)).toBe(0);
 
     const root = await admin(n);
     const credit = () =>

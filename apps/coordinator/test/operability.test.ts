@@ -237,7 +237,7 @@ describe("a node whose backend fails", () => {
     await until(() => slow().inFlight.size === 1);
     // Fails on picky, then waits for the slow node (it may not go back to picky)…
     const doomed = client(net).chat.completions.create(ask("doomed"));
-    await until(async () => (await net!.coordinator.store.countJobs()).queued === 1);
+    await until(async () => (await net!.coordinator.store.jobs.countByStatus()).queued === 1);
     // …while a job behind it takes picky's free slot at once, not when the slow node is done.
     const t0 = Date.now();
     await client(net).chat.completions.create(ask("behind it"));
@@ -463,10 +463,10 @@ for (const kind of ["sqlite", "postgres"] as const) {
       });
       await Promise.all([...completed, ...failed, ...cancelled]);
       await until(async () => {
-        const counts = await net!.coordinator.store.countJobs();
+        const counts = await net!.coordinator.store.jobs.countByStatus();
         return counts.queued + counts.leased + counts.running === 0;
       });
-      const counts = await net.coordinator.store.countJobs();
+      const counts = await net.coordinator.store.jobs.countByStatus();
       const text = await (await fetch(`${net.url}/metrics`)).text();
       const total = Object.values(counts).reduce((a, b) => a + b, 0);
       expect({
@@ -486,7 +486,7 @@ for (const kind of ["sqlite", "postgres"] as const) {
       expect(counter(text, "havn_time_to_first_token_seconds_count")).toBeGreaterThan(0);
       expect(counter(text, "havn_attempt_duration_seconds_count")).toBeGreaterThanOrEqual(76);
       expect(counter(text, "havn_admission_batch_size_count")).toBeGreaterThan(0);
-      expect(text).toMatch(/^havn_store_operation_seconds_count\{operation="insertJobs"\} \d+$/m);
+      expect(text).toMatch(/^havn_store_operation_seconds_count\{operation="jobs.admit"\} \d+$/m);
       expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
     });
   });

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ledgerAccounts } from "@havn/store";
 import { startNetwork, type Network } from "@havn/testkit";
 import { operatorAccount, rewardOf, splitCharge } from "../src/ledger/settlement.ts";
+import type { Answer } from "./http.ts";
 
 let net: Network | undefined;
 afterEach(async () => {
@@ -207,5 +208,81 @@ describe("settlement on a production network", () => {
     // A node with no account behind it (the join token) earns into its own ledger account.
     const key = n.coordinator.registry.all()[0]!.key;
     expect(await n.coordinator.store.ledger.balance(ledgerAccounts.node(key))).toBeGreaterThanOrEqual(70_000n);
+  });
+
+  it("an admin holds a job's settlement past its window, then settles it or refunds its payer; each once", async () => {
+    const n = (net = await startNetwork({
+      nodes: [],
+      coordinator: {
+        mode: "production",
+        joinToken,
+        rateLimitPerMinute: 0,
+        sweepIntervalMs: 50,
+        ledger: { challengeWindowMs: 1_500 },
+      },
+    }));
+    await n.coordinator.store.accounts.create({ id: "acc-root", email: "root@example.com", role: "admin", now: 1 });
+    const root = (
+      await n.coordinator.auth.createKey(
+        { accountId: "acc-root", role: "admin", scopes: new Set(["admin", "metrics"]), via: "access_token" },
+        { name: "root", scopes: ["admin", "metrics"] },
+      )
+    ).key;
+    const alice = await person(n, "alice", ["jobs"]);
+    const bob = await person(n, "bob", ["node"]);
+    await fund(n, alice.id, 10_000_000n);
+    await n.addNode({ backend: "scripted", name: "bobs-gpu", credential: { api_key: bob.key } });
+    const run = async (text: string) =>
+      (
+        await call(n, "POST", "/v1/chat/completions", alice.key, {
+          model: "havn-tiny",
+          messages: [{ role: "user", content: text }],
+          max_tokens: 8,
+        })
+      ).id as string;
+    const disputed = await run("disputed");
+    const refunded = await run("refunded");
+    const settlement = (id: string, action: string, token = root) =>
+      fetch(`${n.url}/v1/admin/jobs/${id}/settlement`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+        body: JSON.stringify({ action, reason: "client says the answer was wrong" }),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as Answer["body"] }));
+
+    // Only admins; only a charged job may be held, only a held one released.
+    expect((await settlement(disputed, "hold", alice.key)).status).toBe(403);
+    expect((await settlement(disputed, "settle")).body.error.code).toBe("LEDGER_SETTLEMENT_CONFLICT");
+    expect((await settlement("job-nope", "hold")).body.error.code).toBe("JOB_NOT_FOUND");
+    const held = await settlement(disputed, "hold");
+    expect(held).toMatchObject({ status: 200, body: { money: { state: "held" } } });
+    expect((await settlement(disputed, "hold")).status).toBe(409);
+    expect((await settlement(refunded, "hold")).status).toBe(200);
+
+    // Past the window, held jobs stay in escrow.
+    await new Promise((r) => setTimeout(r, 2_000));
+    const ledger = n.coordinator.store.ledger;
+    const charge = BigInt(held.body.money.charge_uhai);
+    expect(await ledger.openEscrow()).toEqual({ jobs: 2, total: 2n * charge });
+    const before = await ledger.balance(ledgerAccounts.custodial(alice.id));
+
+    // Settled in the node's favour: split and rewarded as usual. Refunded: the charge goes back.
+    const settled = await settlement(disputed, "settle");
+    expect(settled.body.money.state).toBe("settled");
+    expect((settled.body.ledger as { kind: string }[]).map((t) => t.kind)).toEqual([
+      "escrow",
+      "charge",
+      "settle",
+      "reward",
+    ]);
+    expect((await settlement(refunded, "refund")).body.money.state).toBe("refunded");
+    expect((await settlement(refunded, "refund")).status).toBe(409);
+    expect((await settlement(disputed, "refund")).status).toBe(409);
+    expect(await ledger.balance(ledgerAccounts.custodial(alice.id))).toBe(before + charge);
+    expect(await ledger.openEscrow()).toEqual({ jobs: 0, total: 0n });
+    expect(await ledger.total()).toBe(0n);
+
+    const metrics = await (await fetch(`${n.url}/metrics`, { headers: { authorization: `Bearer ${root}` } })).text();
+    expect(metrics).toContain(`havn_ledger_uhai_total{what="held"} ${2n * charge}`);
+    expect(metrics).toMatch(/^havn_ledger_escrow_jobs 0$/m);
   });
 });

@@ -285,6 +285,17 @@ export const errorCatalog = {
     description:
       "A ledger transaction that cannot be posted: postings that do not sum to zero, or an amount out of range.",
   },
+  LEDGER_SETTLEMENT_CONFLICT: {
+    status: 409,
+    retryable: false,
+    description:
+      "The job's money is not where this change starts: a hold needs a charged job not yet settled; settling or refunding a hold needs a held job.",
+  },
+  LEDGER_DISABLED: {
+    status: 404,
+    retryable: false,
+    description: "This network runs free (`ledger.enabled` is false): no money moves.",
+  },
   LEDGER_FAUCET_DISABLED: {
     status: 403,
     retryable: false,

@@ -91,7 +91,20 @@ export interface JobView {
   readonly output_cid: string | null;
   readonly receipt: CosignedReceipt | null;
   readonly error: ErrorBody | null;
+  /** Its money: null on a free network. */
+  readonly money?: JobMoneyView | null;
+  /** The ledger transactions of a paid job. */
+  readonly ledger?: readonly LedgerTransaction[];
   readonly [key: string]: unknown;
+}
+
+/** Where a paid job's money stands (µHAI as decimal strings: exact). */
+export interface JobMoneyView {
+  readonly state: "escrowed" | "charged" | "held" | "settled" | "refunded";
+  readonly payer: string;
+  readonly escrow_uhai: string;
+  readonly charge_uhai: string | null;
+  readonly price: Record<string, unknown>;
 }
 
 /** What an account holds, in µHAI (decimal strings: exact). */
@@ -254,6 +267,14 @@ export class HavnClient {
       amount_uhai: amountMicroHai.toString(),
       reason,
     });
+  }
+
+  /**
+   * Admins: hold a completed job's settlement (`hold`), or end a hold by settling it as usual
+   * (`settle`) or refunding its charge to the payer (`refund`). Returns the job with its postings.
+   */
+  settlement(jobId: string, action: "hold" | "settle" | "refund", reason: string): Promise<JobView> {
+    return this.post(`/v1/admin/jobs/${encodeURIComponent(jobId)}/settlement`, { action, reason });
   }
 
   /** An invitation to register (admins): the code is in this answer only. */

@@ -7,6 +7,7 @@ export type {
   ChatResult,
   HavnClientOptions,
   Health,
+  JobMoneyView,
   JobView,
   LedgerTransaction,
   Me,

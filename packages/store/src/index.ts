@@ -5,10 +5,10 @@ export {
   jobTransitions,
   statusesLeadingTo,
   terminalStatuses,
-} from "./job-states.js";
-export type { JobStatus } from "./job-states.js";
+} from "./jobs/states.js";
+export type { JobStatus } from "./jobs/states.js";
 export { openStore } from "./open-store.js";
-export { newJobRow } from "./rows.js";
+export { newJobRow } from "./jobs/rows.js";
 export type { OpenStoreOptions } from "./open-store.js";
 export { SqliteStore } from "./sqlite/sqlite-store.js";
 export type { SqliteStoreOptions } from "./sqlite/sqlite-store.js";
@@ -50,8 +50,8 @@ export type {
 } from "./accounts/types.js";
 export type {
   AdmissionOutcome,
-  ClaimedAttempt,
   AdmissionLease,
+  ClaimedAttempt,
   ClaimRequest,
   CompleteJobInput,
   CompleteJobResult,
@@ -59,15 +59,12 @@ export type {
   FailAttemptInput,
   InsufficientFunds,
   JobRow,
-  LogEntry,
+  JobStore,
   NewJob,
-  NodeRow,
-  RouteDecision,
   ReceiptSealer,
+  RouteDecision,
   SealRequest,
-  Store,
-  StoreCapabilities,
-  StoreNotification,
-  UpsertNodeInput,
-  UpsertNodeResult,
-} from "./types.js";
+} from "./jobs/types.js";
+export type { NodeRow, NodeStore, UpsertNodeInput, UpsertNodeResult } from "./nodes/types.js";
+export type { LogEntry, LogHead, LogStore } from "./log/types.js";
+export type { Store, StoreCapabilities, StoreNotification } from "./types.js";

@@ -168,87 +168,87 @@ describe.each(storeKinds)("identity on %s", (kind) => {
   it("a job's idempotency key admits it once per account, without rolling back the others of its batch", async () => {
     await open();
     const first = newJob(1_000, { accountId: "acc-a", idempotencyKey: "k-1" });
-    expect(await store.insertJobs([first])).toEqual(["inserted"]);
+    expect(await store.jobs.admit([first])).toEqual(["inserted"]);
     const again = newJob(1_001, { accountId: "acc-a", idempotencyKey: "k-1" });
     const otherAccount = newJob(1_001, { accountId: "acc-b", idempotencyKey: "k-1" });
     const plain = newJob(1_001, { accountId: "acc-a" });
     const { jobId: _, ...lease } = claimOf("", "att-dup", 50_000);
     const placedDuplicate = { ...newJob(1_001, { accountId: "acc-a", idempotencyKey: "k-1" }), lease };
-    expect(await store.insertJobs([again, otherAccount, plain, placedDuplicate])).toEqual([
+    expect(await store.jobs.admit([again, otherAccount, plain, placedDuplicate])).toEqual([
       "duplicate",
       "inserted",
       "inserted",
       "duplicate",
     ]);
-    expect(await store.getJob(again.id)).toBeUndefined();
-    expect(await store.getJob(placedDuplicate.id)).toBeUndefined();
-    expect((await store.jobByIdempotencyKey("acc-a", "k-1"))?.id).toBe(first.id);
-    expect((await store.jobByIdempotencyKey("acc-b", "k-1"))?.id).toBe(otherAccount.id);
+    expect(await store.jobs.get(again.id)).toBeUndefined();
+    expect(await store.jobs.get(placedDuplicate.id)).toBeUndefined();
+    expect((await store.jobs.byIdempotencyKey("acc-a", "k-1"))?.id).toBe(first.id);
+    expect((await store.jobs.byIdempotencyKey("acc-b", "k-1"))?.id).toBe(otherAccount.id);
     // The duplicate's attempt was not written either: the id is free for a real one.
-    expect(await store.insertJobs([{ ...newJob(), lease }])).toEqual(["inserted"]);
+    expect(await store.jobs.admit([{ ...newJob(), lease }])).toEqual(["inserted"]);
     // After the window, the key may be used again.
-    expect(await store.clearIdempotencyKeys(1_001)).toBe(1);
-    expect(await store.jobByIdempotencyKey("acc-a", "k-1")).toBeUndefined();
-    expect(await store.insertJobs([again])).toEqual(["inserted"]);
+    expect(await store.jobs.clearIdempotencyKeys(1_001)).toBe(1);
+    expect(await store.jobs.byIdempotencyKey("acc-a", "k-1")).toBeUndefined();
+    expect(await store.jobs.admit([again])).toEqual(["inserted"]);
   });
 
   it("outputs are readable by their job's owner, or anyone once made public; deleted data leaves the receipt", async () => {
     await open();
     const mine = newJob(1_000, { accountId: "acc-a" });
     const theirs = newJob(1_000, { accountId: "acc-b" });
-    await store.insertJobs([mine, theirs]);
-    await store.claimJobs([claimOf(mine.id, "att-m"), claimOf(theirs.id, "att-t")], 1_500);
+    await store.jobs.admit([mine, theirs]);
+    await store.jobs.claim([claimOf(mine.id, "att-m"), claimOf(theirs.id, "att-t")], 1_500);
     // Both produce the same text: one stored output, two owners.
-    await store.completeJobs([completion(mine.id, "att-m", "same"), completion(theirs.id, "att-t", "same")], seal);
+    await store.jobs.complete([completion(mine.id, "att-m", "same"), completion(theirs.id, "att-t", "same")], seal);
     const cid = contentId("same");
-    expect(await store.outputReadableBy(cid, "acc-a")).toBe(true);
-    expect(await store.outputReadableBy(cid, "acc-c")).toBe(false);
-    expect(await store.outputReadableBy(cid, null)).toBe(false);
-    expect((await store.setOutputPublic(mine.id, true, 3_000))?.outputPublic).toBe(true);
-    expect(await store.outputReadableBy(cid, null)).toBe(true);
-    await store.setOutputPublic(mine.id, false, 3_001);
+    expect(await store.jobs.outputReadableBy(cid, "acc-a")).toBe(true);
+    expect(await store.jobs.outputReadableBy(cid, "acc-c")).toBe(false);
+    expect(await store.jobs.outputReadableBy(cid, null)).toBe(false);
+    expect((await store.jobs.setOutputPublic(mine.id, true, 3_000))?.outputPublic).toBe(true);
+    expect(await store.jobs.outputReadableBy(cid, null)).toBe(true);
+    await store.jobs.setOutputPublic(mine.id, false, 3_001);
 
-    const deleted = await store.deleteJobData(mine.id, 4_000);
+    const deleted = await store.jobs.deleteData(mine.id, 4_000);
     expect(deleted).toMatchObject({ dataDeletedAt: 4_000, output: null, outputCid: cid, status: "completed" });
     expect(deleted?.receipt?.receipt.outputs_cid).toBe(cid);
     expect(JSON.stringify(deleted?.input)).not.toContain("hello");
-    expect(await store.outputReadableBy(cid, "acc-a")).toBe(false);
+    expect(await store.jobs.outputReadableBy(cid, "acc-a")).toBe(false);
     // The other owner's job still holds the bytes.
-    expect(await store.getOutput(cid)).toBeDefined();
-    expect(await store.deleteJobData(mine.id, 4_001)).toBeUndefined();
+    expect(await store.jobs.output(cid)).toBeDefined();
+    expect(await store.jobs.deleteData(mine.id, 4_001)).toBeUndefined();
     // Retention: what ended before the cut is deleted, the bytes with the last job that held them.
-    expect(await store.expireJobData(10_000, 5_000, 100)).toBe(1);
-    expect(await store.getOutput(cid)).toBeUndefined();
-    expect((await store.getJob(theirs.id))?.dataDeletedAt).toBe(5_000);
-    expect((await store.getLogEntry(1))?.jobId).toBeDefined();
+    expect(await store.jobs.expireData(10_000, 5_000, 100)).toBe(1);
+    expect(await store.jobs.output(cid)).toBeUndefined();
+    expect((await store.jobs.get(theirs.id))?.dataDeletedAt).toBe(5_000);
+    expect((await store.log.entry(1))?.jobId).toBeDefined();
     // A job that has not ended keeps its data.
     const running = newJob(1_000, { accountId: "acc-a" });
-    await store.insertJobs([running]);
-    expect(await store.deleteJobData(running.id, 6_000)).toBeUndefined();
-    expect(await store.expireJobData(10_000, 6_000, 100)).toBe(0);
+    await store.jobs.admit([running]);
+    expect(await store.jobs.deleteData(running.id, 6_000)).toBeUndefined();
+    expect(await store.jobs.expireData(10_000, 6_000, 100)).toBe(0);
   });
 
   it("a node key belongs to the account it first joined with; a name to its key's account, which may move it", async () => {
     await open();
     const join = (key: string, name: string, accountId: string | null) =>
-      store.upsertNode({ key, name, accountId, capabilities: caps, hardware: hw, now: 1 });
+      store.nodes.upsert({ key, name, accountId, capabilities: caps, hardware: hw, now: 1 });
     expect(await join("key-a1", "gpu-box", "acc-a")).toEqual({ ok: true });
     // Another account may not take the key, nor the name.
     expect(await join("key-a1", "gpu-box", "acc-b")).toEqual({ ok: false, reason: "key_owned" });
     expect(await join("key-b1", "gpu-box", "acc-b")).toEqual({ ok: false, reason: "name_taken" });
     // The owner moves the name to a new key; the old key keeps a retired name.
     expect(await join("key-a2", "gpu-box", "acc-a")).toEqual({ ok: true });
-    expect((await store.getNode("key-a2"))?.name).toBe("gpu-box");
-    expect((await store.getNode("key-a1"))?.name).toBe("gpu-box~key-a1");
+    expect((await store.nodes.get("key-a2"))?.name).toBe("gpu-box");
+    expect((await store.nodes.get("key-a1"))?.name).toBe("gpu-box~key-a1");
     // A key joins again with the join token (no account): it stays its account's.
     expect(await join("key-a2", "gpu-box", null)).toEqual({ ok: true });
-    expect((await store.getNode("key-a2"))?.accountId).toBe("acc-a");
+    expect((await store.nodes.get("key-a2"))?.accountId).toBe("acc-a");
     // Keys no account holds: names are first come, first served, as before.
     expect(await join("key-n1", "shared-name", null)).toEqual({ ok: true });
     expect(await join("key-n2", "shared-name", null)).toEqual({ ok: false, reason: "name_taken" });
     // An unowned key is bound to the first account it joins with.
     expect(await join("key-n1", "shared-name", "acc-c")).toEqual({ ok: true });
-    expect((await store.getNode("key-n1"))?.accountId).toBe("acc-c");
+    expect((await store.nodes.get("key-n1"))?.accountId).toBe("acc-c");
   });
 });
 
@@ -259,7 +259,7 @@ describe("the SQLite file", () => {
       const dir = join(root, "state");
       const store = new SqliteStore({ path: join(dir, "havn.db") });
       await store.migrate();
-      await store.insertJobs([newJob()]);
+      await store.jobs.admit([newJob()]);
       expect(statSync(dir).mode & 0o777).toBe(0o700);
       for (const file of ["havn.db", "havn.db-wal", "havn.db-shm"])
         expect([file, statSync(join(dir, file)).mode & 0o777]).toEqual([file, 0o600]);

@@ -117,7 +117,7 @@ describe.each(storeKinds)("ledger properties on %s", (kind) => {
                 ...newJob(tick()),
                 money: { payer: accounts[o.payer]!, amount: o.escrow, price },
               }));
-              await store.insertJobs(batch).then((outcomes) =>
+              await store.jobs.admit(batch).then((outcomes) =>
                 outcomes.forEach((outcome, i) => {
                   if (outcome === "inserted")
                     jobs.push({ id: batch[i]!.id, escrow: o.escrow, attempt: `att-${batch[i]!.id}`, claimed: false });
@@ -129,7 +129,7 @@ describe.each(storeKinds)("ledger properties on %s", (kind) => {
               const j = jobs[o.job % Math.max(1, jobs.length)];
               if (!j) break;
               if (!j.claimed) {
-                await store.claimJobs([claimOf(j.id, j.attempt, clock + 60_000)], tick());
+                await store.jobs.claim([claimOf(j.id, j.attempt, clock + 60_000)], tick());
                 j.claimed = true;
               }
               const c = completion(j.id, j.attempt, "out", tick());
@@ -138,19 +138,19 @@ describe.each(storeKinds)("ledger properties on %s", (kind) => {
                 output: { ...c.output, usage: { prompt_tokens: o.prompt, completion_tokens: o.output } },
                 computeClass: o.cls,
               };
-              action = async () => (await store.completeJobs([input], seal))[0]!.ok;
+              action = async () => (await store.jobs.complete([input], seal))[0]!.ok;
               break;
             }
             case "fail": {
               const j = jobs[o.job % Math.max(1, jobs.length)];
               if (!j) break;
               if (!j.claimed) {
-                await store.claimJobs([claimOf(j.id, j.attempt, clock + 60_000)], tick());
+                await store.jobs.claim([claimOf(j.id, j.attempt, clock + 60_000)], tick());
                 j.claimed = true;
               }
               const now = tick();
               action = async () =>
-                (await store.failAttempt({ jobId: j.id, attemptId: j.attempt, error: err, retry: false, now })) !==
+                (await store.jobs.failAttempt({ jobId: j.id, attemptId: j.attempt, error: err, retry: false, now })) !==
                 undefined;
               break;
             }
@@ -158,19 +158,19 @@ describe.each(storeKinds)("ledger properties on %s", (kind) => {
               const j = jobs[o.job % Math.max(1, jobs.length)];
               if (!j) break;
               const now = tick();
-              action = async () => (await store.cancelJob(j.id, err, now)) !== undefined;
+              action = async () => (await store.jobs.cancel(j.id, err, now)) !== undefined;
               break;
             }
             case "settle": {
               const j = jobs[o.job % Math.max(1, jobs.length)];
               if (!j) break;
-              const row = await store.getJob(j.id);
+              const row = await store.jobs.get(j.id);
               const charge = row?.money?.state === "charged" ? (row.money.charge ?? 0n) : 0n;
               const now = tick();
               const operator = accounts[3]!;
               action = async () =>
                 (
-                  await store.settleJob({
+                  await store.ledger.settle({
                     jobId: j.id,
                     from: "charged",
                     now,
@@ -225,7 +225,7 @@ describe.each(storeKinds)("ledger properties on %s", (kind) => {
         for (const [account, balance] of Object.entries(await store.ledger.balances(accounts)))
           expect([account, balance >= 0n]).toEqual([account, true]);
         for (const j of jobs) {
-          const row = await store.getJob(j.id);
+          const row = await store.jobs.get(j.id);
           const money = row?.money;
           if (!money) continue;
           if (money.charge !== null) expect(money.charge <= money.escrow).toBe(true);

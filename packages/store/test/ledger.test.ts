@@ -110,28 +110,28 @@ describe.each(storeKinds)("the ledger on %s", (kind) => {
     const b = paid(600n); // 400 left: refused
     const c = paid(400n);
     const free = newJob();
-    const outcomes = await store.insertJobs([a, b, c, free]);
+    const outcomes = await store.jobs.admit([a, b, c, free]);
     expect(outcomes).toEqual([
       "inserted",
       { reason: "insufficient_funds", balance: 400n, needed: 600n },
       "inserted",
       "inserted",
     ]);
-    expect(await store.getJob(b.id)).toBeUndefined();
-    expect((await store.getJob(a.id))?.money).toEqual({
+    expect(await store.jobs.get(b.id)).toBeUndefined();
+    expect((await store.jobs.get(a.id))?.money).toEqual({
       state: "escrowed",
       payer: alice,
       escrow: 600n,
       charge: null,
       price,
     });
-    expect((await store.getJob(free.id))?.money).toBeNull();
+    expect((await store.jobs.get(free.id))?.money).toBeNull();
     expect(await store.ledger.balances([alice, escrow(a.id), escrow(c.id)])).toEqual({
       [alice]: 0n,
       [escrow(a.id)]: 600n,
       [escrow(c.id)]: 400n,
     });
-    await expect(store.insertJob(paid(1n))).rejects.toMatchObject({ code: "LEDGER_INSUFFICIENT_FUNDS" });
+    await expect(store.jobs.insert(paid(1n))).rejects.toMatchObject({ code: "LEDGER_INSUFFICIENT_FUNDS" });
     expect(await store.ledger.total()).toBe(0n);
   });
 
@@ -139,22 +139,23 @@ describe.each(storeKinds)("the ledger on %s", (kind) => {
     await open();
     await fund(alice, 100_000n);
     const job = { ...newJob(), money: { payer: alice, amount: 50_000n, price } };
-    await store.insertJobs([job]);
-    await store.claimJobs([claimOf(job.id, "att-1")], 1_500);
+    await store.jobs.admit([job]);
+    await store.jobs.claim([claimOf(job.id, "att-1")], 1_500);
     const done = completion(job.id, "att-1");
     const usage = { prompt_tokens: 2_000, completion_tokens: 3_000 };
     const input = { ...done, output: { ...done.output, usage }, computeClass: "M" as const };
-    const [result] = await store.completeJobs([input], seal);
+    const [result] = await store.jobs.complete([input], seal);
     // (2 000 + 3 000) tokens × 1 µHAI × 1.5 (class M) = 7 500 µHAI.
     expect(chargeFor(price, usage, "M", 50_000n)).toBe(7_500n);
     expect(result).toMatchObject({ ok: true, job: { money: { state: "charged", charge: 7_500n } } });
-    expect((await store.getJob(job.id))?.money).toMatchObject({ state: "charged", charge: 7_500n, escrow: 50_000n });
+    expect((await store.jobs.get(job.id))?.money).toMatchObject({ state: "charged", charge: 7_500n, escrow: 50_000n });
     expect(await store.ledger.balances([alice, escrow(job.id)])).toEqual({
       [alice]: 92_500n,
       [escrow(job.id)]: 7_500n,
     });
     const postings = await store.ledger.transactions({ jobId: job.id, limit: 10 });
     expect(postings.map((t) => t.kind)).toEqual(["charge", "escrow"]);
+    expect(await store.ledger.openEscrow()).toEqual({ jobs: 1, total: 7_500n });
     expect(await store.ledger.total()).toBe(0n);
   });
 
@@ -168,18 +169,27 @@ describe.each(storeKinds)("the ledger on %s", (kind) => {
     const failing = paid({ maxAttempts: 1 });
     const cancelled = paid();
     const expiring = paid({ queueDeadlineAt: 1_100 });
-    await store.insertJobs([failing, cancelled, expiring]);
+    await store.jobs.admit([failing, cancelled, expiring]);
     expect(await store.ledger.balance(alice)).toBe(0n);
-    await store.claimJobs([claimOf(failing.id, "att-f")], 1_500);
-    const failed = await store.failAttempt({ jobId: failing.id, attemptId: "att-f", error: err, retry: true, now: 2 });
+    expect(await store.ledger.openEscrow()).toEqual({ jobs: 3, total: 3_000n });
+    await store.jobs.claim([claimOf(failing.id, "att-f")], 1_500);
+    const failed = await store.jobs.failAttempt({
+      jobId: failing.id,
+      attemptId: "att-f",
+      error: err,
+      retry: true,
+      now: 2,
+    });
     expect(failed).toMatchObject({ status: "failed", money: { state: "refunded" } });
-    expect((await store.cancelJob(cancelled.id, err, 3))?.money?.state).toBe("refunded");
-    expect((await store.expireQueued(err, 5_000)).map((j) => [j.id, j.money?.state])).toEqual([
+    expect((await store.jobs.cancel(cancelled.id, err, 3))?.money?.state).toBe("refunded");
+    expect((await store.jobs.expireQueued(err, 5_000)).map((j) => [j.id, j.money?.state])).toEqual([
       [expiring.id, "refunded"],
     ]);
     expect(await store.ledger.balance(alice)).toBe(3_000n);
+    // Emptied escrows are not kept as zero balances.
+    expect(await store.ledger.openEscrow()).toEqual({ jobs: 0, total: 0n });
     // Cancelling again moves nothing.
-    expect(await store.cancelJob(cancelled.id, err, 4)).toBeUndefined();
+    expect(await store.jobs.cancel(cancelled.id, err, 4)).toBeUndefined();
     expect(await store.ledger.balance(alice)).toBe(3_000n);
     expect(await store.ledger.total()).toBe(0n);
   });
@@ -188,9 +198,9 @@ describe.each(storeKinds)("the ledger on %s", (kind) => {
     await open();
     await fund(alice, 1_000n);
     const job = { ...newJob(), money: { payer: alice, amount: 1_000n, price } };
-    await store.insertJobs([job]);
-    await store.claimJobs([claimOf(job.id, "att-1")], 1_500);
-    const again = await store.failAttempt({ jobId: job.id, attemptId: "att-1", error: err, retry: true, now: 2 });
+    await store.jobs.admit([job]);
+    await store.jobs.claim([claimOf(job.id, "att-1")], 1_500);
+    const again = await store.jobs.failAttempt({ jobId: job.id, attemptId: "att-1", error: err, retry: true, now: 2 });
     expect(again).toMatchObject({ status: "queued", money: { state: "escrowed" } });
     expect(await store.ledger.balance(escrow(job.id))).toBe(1_000n);
   });
@@ -199,10 +209,10 @@ describe.each(storeKinds)("the ledger on %s", (kind) => {
   async function chargedJob(escrowAmount = 50_000n) {
     await fund(alice, escrowAmount, `fund:${Math.random()}`);
     const job = { ...newJob(), money: { payer: alice, amount: escrowAmount, price } };
-    await store.insertJobs([job]);
-    await store.claimJobs([claimOf(job.id, `att-${job.id}`)], 1_500);
+    await store.jobs.admit([job]);
+    await store.jobs.claim([claimOf(job.id, `att-${job.id}`)], 1_500);
     const done = completion(job.id, `att-${job.id}`);
-    await store.completeJobs(
+    await store.jobs.complete(
       [{ ...done, output: { ...done.output, usage: { prompt_tokens: 4_000, completion_tokens: 6_000 } } }],
       seal,
     );
@@ -212,7 +222,7 @@ describe.each(storeKinds)("the ledger on %s", (kind) => {
   it("settles a charged job once: its charge split, its reward capped by the period's budget", async () => {
     await open();
     const job = await chargedJob();
-    const [candidate] = await store.settleableJobs(10_000, 10);
+    const [candidate] = await store.ledger.settleable(10_000, 10);
     expect(candidate).toMatchObject({ job: { id: job.id, money: { state: "charged", charge: 10_000n } } });
     expect(candidate!.node.key).toBe(claimOf(job.id, "x").nodeKey);
     const settle = {
@@ -240,32 +250,37 @@ describe.each(storeKinds)("the ledger on %s", (kind) => {
         ],
       },
     };
-    expect(await store.settleJob({ jobId: job.id, from: "charged", settle, reward, now: 3_000 })).toEqual({
+    expect(await store.ledger.settle({ jobId: job.id, from: "charged", settle, reward, now: 3_000 })).toEqual({
       settled: true,
       rewarded: 30_000n,
     });
     // Twice: nothing moves.
-    expect(await store.settleJob({ jobId: job.id, from: "charged", settle, reward, now: 3_001 })).toEqual({
+    expect(await store.ledger.settle({ jobId: job.id, from: "charged", settle, reward, now: 3_001 })).toEqual({
       settled: false,
       rewarded: 0n,
     });
     expect(await store.ledger.balances([bob, escrow(job.id)])).toEqual({ [bob]: 38_500n, [escrow(job.id)]: 0n });
-    expect((await store.getJob(job.id))?.money?.state).toBe("settled");
-    expect(await store.settleableJobs(10_000, 10)).toEqual([]);
+    expect((await store.jobs.get(job.id))?.money?.state).toBe("settled");
+    expect(await store.ledger.settleable(10_000, 10)).toEqual([]);
     expect(await store.ledger.receivedSince("reward", 0)).toBe(30_000n);
+    expect(await store.ledger.openEscrow()).toEqual({ jobs: 0, total: 0n });
     expect(await store.ledger.total()).toBe(0n);
   });
 
   it("a held job is not settled, and a refunded hold gives the charge back to the payer", async () => {
     await open();
     const job = await chargedJob();
-    expect(await store.holdSettlement(job.id)).toBe(true);
-    expect(await store.settleableJobs(10_000, 10)).toEqual([]);
+    expect(await store.ledger.heldJob(job.id)).toBeUndefined();
+    expect(await store.ledger.hold(job.id)).toBe(true);
+    expect(await store.ledger.hold(job.id)).toBe(false);
+    expect(await store.ledger.settleable(10_000, 10)).toEqual([]);
+    expect((await store.ledger.heldJob(job.id))?.job.money?.state).toBe("held");
     const before = await store.ledger.balance(alice);
-    expect(await store.refundHeld(job.id, 4_000)).toBe(true);
-    expect(await store.refundHeld(job.id, 4_001)).toBe(false);
+    expect(await store.ledger.refundHeld(job.id, 4_000)).toBe(true);
+    expect(await store.ledger.refundHeld(job.id, 4_001)).toBe(false);
     expect(await store.ledger.balance(alice)).toBe(before + 10_000n);
-    expect((await store.getJob(job.id))?.money).toMatchObject({ state: "refunded", charge: 10_000n });
+    expect((await store.jobs.get(job.id))?.money).toMatchObject({ state: "refunded", charge: 10_000n });
+    expect(await store.ledger.openEscrow()).toEqual({ jobs: 0, total: 0n });
     expect(await store.ledger.total()).toBe(0n);
   });
 });

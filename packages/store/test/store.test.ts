@@ -39,18 +39,18 @@ describe.each(storeKinds)("store on %s", (kind) => {
   it("inserts a batch of jobs in one go", async () => {
     await open();
     const jobs = [newJob(), newJob(), newJob()];
-    await store.insertJobs(jobs);
+    await store.jobs.admit(jobs);
     for (const j of jobs)
-      expect(await store.getJob(j.id)).toMatchObject({ id: j.id, status: "queued", input: j.input });
+      expect(await store.jobs.get(j.id)).toMatchObject({ id: j.id, status: "queued", input: j.input });
   });
 
   it("inserts and reads back a job", async () => {
     await open();
     const j = newJob();
-    const row = await store.insertJob(j);
+    const row = await store.jobs.insert(j);
     expect(row).toMatchObject({ id: j.id, status: "queued", attempts: 0, input: j.input, params: j.params });
-    expect(await store.getJob(j.id)).toEqual(row);
-    expect(await store.getJob("job-missing")).toBeUndefined();
+    expect(await store.jobs.get(j.id)).toEqual(row);
+    expect(await store.jobs.get("job-missing")).toBeUndefined();
   });
 
   it("admits a job already leased to a node, with its first attempt, beside queued ones", async () => {
@@ -58,8 +58,8 @@ describe.each(storeKinds)("store on %s", (kind) => {
     const { jobId: _, ...lease } = claimOf("", "att-admitted", 50_000);
     const leased = { ...newJob(), lease };
     const queued = newJob();
-    await store.insertJobs([leased, queued]);
-    const row = await store.getJob(leased.id);
+    await store.jobs.admit([leased, queued]);
+    const row = await store.jobs.get(leased.id);
     expect(row).toMatchObject({
       status: "leased",
       attempts: 1,
@@ -68,60 +68,60 @@ describe.each(storeKinds)("store on %s", (kind) => {
       leaseExpiresAt: 50_000,
       route,
     });
-    expect((await store.insertJob({ ...newJob(), lease: { ...lease, attemptId: "att-2" } })).status).toBe("leased");
-    expect((await store.listClaimable(["havn-tiny"], 10)).map((j) => j.id)).toEqual([queued.id]);
+    expect((await store.jobs.insert({ ...newJob(), lease: { ...lease, attemptId: "att-2" } })).status).toBe("leased");
+    expect((await store.jobs.claimable(["havn-tiny"], 10)).map((j) => j.id)).toEqual([queued.id]);
     // A leased admission is an attempt like any claim: it completes, and a lost node re-queues it.
-    expect((await store.completeJobs([completion(leased.id, "att-admitted")], seal))[0]?.ok).toBe(true);
+    expect((await store.jobs.complete([completion(leased.id, "att-admitted")], seal))[0]?.ok).toBe(true);
     const other = { ...newJob(), lease: { ...lease, attemptId: "att-lost" } };
-    await store.insertJobs([other]);
-    expect((await store.releaseNodeJobs(node.publicKey, err, 3_000)).map((r) => r.job.id)).toContain(other.id);
-    expect(await store.getJob(other.id)).toMatchObject({ status: "queued", attempts: 1, attemptId: null });
+    await store.jobs.admit([other]);
+    expect((await store.jobs.releaseNode(node.publicKey, err, 3_000)).map((r) => r.job.id)).toContain(other.id);
+    expect(await store.jobs.get(other.id)).toMatchObject({ status: "queued", attempts: 1, attemptId: null });
     // The attempt id is unique: a second admission under it rolls the whole batch back.
     const dup = { ...newJob(), lease: { ...lease, attemptId: "att-lost" } };
     const plain = newJob();
-    await expect(store.insertJobs([plain, dup])).rejects.toThrow();
-    expect(await store.getJob(plain.id)).toBeUndefined();
+    await expect(store.jobs.admit([plain, dup])).rejects.toThrow();
+    expect(await store.jobs.get(plain.id)).toBeUndefined();
   });
   it("tells which of many jobs have ended, in one query", async () => {
     await open();
     const [done, running, queued] = [newJob(), newJob(), newJob()];
-    for (const j of [done, running, queued]) await store.insertJob(j);
-    await store.claimJobs([claimOf(done.id, "att-done"), claimOf(running.id, "att-running")], 1_500);
-    await store.completeJobs([completion(done.id, "att-done")], seal);
+    for (const j of [done, running, queued]) await store.jobs.insert(j);
+    await store.jobs.claim([claimOf(done.id, "att-done"), claimOf(running.id, "att-running")], 1_500);
+    await store.jobs.complete([completion(done.id, "att-done")], seal);
     const cancelled = newJob();
-    await store.insertJob(cancelled);
-    await store.cancelJob(cancelled.id, err, 1_600);
-    const ended = await store.endedJobs([done.id, running.id, queued.id, cancelled.id, "job-missing"]);
+    await store.jobs.insert(cancelled);
+    await store.jobs.cancel(cancelled.id, err, 1_600);
+    const ended = await store.jobs.ended([done.id, running.id, queued.id, cancelled.id, "job-missing"]);
     expect(ended.map((j) => [j.id, j.status]).sort()).toEqual(
       [
         [done.id, "completed"],
         [cancelled.id, "cancelled"],
       ].sort(),
     );
-    expect(await store.endedJobs([])).toEqual([]);
+    expect(await store.jobs.ended([])).toEqual([]);
   });
 
   it("claims a job exactly once even when claims race", async () => {
     await open();
     const j = newJob();
-    await store.insertJob(j);
+    await store.jobs.insert(j);
     const results = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => store.claimJobs([claimOf(j.id, `att-${i}`)], 1_500)),
+      Array.from({ length: 8 }, (_, i) => store.jobs.claim([claimOf(j.id, `att-${i}`)], 1_500)),
     );
     const winners = results.flat();
     expect(winners).toHaveLength(1);
     expect(winners[0]).toMatchObject({ jobId: j.id, attempts: 1, nodeKey: node.publicKey });
-    expect(await store.getJob(j.id)).toMatchObject({ status: "leased", attemptId: winners[0]!.attemptId });
+    expect(await store.jobs.get(j.id)).toMatchObject({ status: "leased", attemptId: winners[0]!.attemptId });
   });
 
   it("lists claimable jobs oldest first, for the given models only", async () => {
     await open();
     const a = newJob(1_000);
     const b = newJob(2_000);
-    await store.insertJob(b);
-    await store.insertJob(a);
-    await store.insertJob({ ...newJob(500), model: "other" });
-    expect((await store.listClaimable(["havn-tiny"], 10)).map((r) => r.id)).toEqual([a.id, b.id]);
+    await store.jobs.insert(b);
+    await store.jobs.insert(a);
+    await store.jobs.insert({ ...newJob(500), model: "other" });
+    expect((await store.jobs.claimable(["havn-tiny"], 10)).map((r) => r.id)).toEqual([a.id, b.id]);
   });
 
   it("completes an attempt: output by CID, chained log, co-signed receipt", async () => {
@@ -130,43 +130,43 @@ describe.each(storeKinds)("store on %s", (kind) => {
     for (let i = 0; i < 3; i++) {
       const j = newJob();
       ids.push(j.id);
-      await store.insertJob(j);
-      await store.claimJobs([claimOf(j.id, `att-${j.id}`)], 1_500);
+      await store.jobs.insert(j);
+      await store.jobs.claim([claimOf(j.id, `att-${j.id}`)], 1_500);
     }
-    const results = await store.completeJobs(
+    const results = await store.jobs.complete(
       ids.map((id, i) => completion(id, `att-${id}`, `text ${i}`)),
       seal,
     );
     expect(results.every((r) => r.ok)).toBe(true);
-    const first = await store.getLogEntry(1);
-    const third = await store.getLogEntry(3);
+    const first = await store.log.entry(1);
+    const third = await store.log.entry(3);
     expect(first?.prevHash).toBe(genesisHash);
-    expect((await store.getLogEntry(2))?.prevHash).toBe(first?.entryHash);
-    expect(await store.logHead()).toEqual({ seq: 3, entryHash: third?.entryHash });
-    const job = await store.getJob(ids[0]!);
+    expect((await store.log.entry(2))?.prevHash).toBe(first?.entryHash);
+    expect(await store.log.head()).toEqual({ seq: 3, entryHash: third?.entryHash });
+    const job = await store.jobs.get(ids[0]!);
     expect(job).toMatchObject({ status: "completed", outputCid: contentId("text 0") });
     expect(job?.receipt?.log.seq).toBe(1);
-    expect(new TextDecoder().decode(await store.getOutput(contentId("text 1")))).toBe("text 1");
+    expect(new TextDecoder().decode(await store.jobs.output(contentId("text 1")))).toBe("text 1");
   });
 
   it("a cancel racing a batch being co-signed: one of them wins whole, and the log stays one chain", async () => {
     await open();
     const jobs = [newJob(), newJob(), newJob()];
     for (const j of jobs) {
-      await store.insertJob(j);
-      await store.claimJobs([claimOf(j.id, `att-${j.id}`)], 1_500);
+      await store.jobs.insert(j);
+      await store.jobs.claim([claimOf(j.id, `att-${j.id}`)], 1_500);
     }
     let cancel: Promise<unknown> | undefined;
     const racing: ReceiptSealer = {
       link: seal.link,
       async seal(requests) {
         // A client cancels the middle job while the signatures are being made.
-        cancel ??= store.cancelJob(jobs[1]!.id, err, 1_800);
+        cancel ??= store.jobs.cancel(jobs[1]!.id, err, 1_800);
         await new Promise((r) => setTimeout(r, 20));
         return seal.seal(requests);
       },
     };
-    const results = await store.completeJobs(
+    const results = await store.jobs.complete(
       jobs.map((j) => completion(j.id, `att-${j.id}`)),
       racing,
     );
@@ -175,18 +175,18 @@ describe.each(storeKinds)("store on %s", (kind) => {
       // One connection: the cancel lands at once; the batch is read again without that attempt.
       expect(results.map((r) => r.ok)).toEqual([true, false, true]);
       expect(results[1]).toMatchObject({ reason: "lease_conflict" });
-      expect((await store.getJob(jobs[1]!.id))?.status).toBe("cancelled");
+      expect((await store.jobs.get(jobs[1]!.id))?.status).toBe("cancelled");
     } else {
       // The completion holds the rows it signs for: the cancel waits, then finds the job done.
       expect(results.map((r) => r.ok)).toEqual([true, true, true]);
       expect(cancelled).toBeUndefined();
     }
     const written = results.filter((r) => r.ok).map((r) => r.job!.id);
-    const head = await store.logHead();
+    const head = await store.log.head();
     expect(head?.seq).toBe(written.length);
     let prev = genesisHash;
     for (let seq = 1; seq <= written.length; seq++) {
-      const entry = await store.getLogEntry(seq);
+      const entry = await store.log.entry(seq);
       expect(entry?.jobId).toBe(written[seq - 1]);
       expect(entry?.prevHash).toBe(prev);
       prev = entry!.entryHash;
@@ -199,35 +199,35 @@ describe.each(storeKinds)("store on %s", (kind) => {
   it("refuses a stale attempt and a second completion", async () => {
     await open();
     const j = newJob();
-    await store.insertJob(j);
-    await store.claimJobs([claimOf(j.id, "att-1")], 1_500);
-    expect((await store.completeJobs([completion(j.id, "att-other")], seal))[0]).toMatchObject({
+    await store.jobs.insert(j);
+    await store.jobs.claim([claimOf(j.id, "att-1")], 1_500);
+    expect((await store.jobs.complete([completion(j.id, "att-other")], seal))[0]).toMatchObject({
       ok: false,
       reason: "lease_conflict",
     });
-    expect((await store.completeJobs([completion(j.id, "att-1")], seal))[0]?.ok).toBe(true);
-    expect((await store.completeJobs([completion(j.id, "att-1")], seal))[0]?.ok).toBe(false);
-    expect((await store.completeJobs([completion("job-nope", "att-1")], seal))[0]).toMatchObject({
+    expect((await store.jobs.complete([completion(j.id, "att-1")], seal))[0]?.ok).toBe(true);
+    expect((await store.jobs.complete([completion(j.id, "att-1")], seal))[0]?.ok).toBe(false);
+    expect((await store.jobs.complete([completion("job-nope", "att-1")], seal))[0]).toMatchObject({
       reason: "not_found",
     });
-    expect(await store.logHead()).toMatchObject({ seq: 1 });
+    expect(await store.log.head()).toMatchObject({ seq: 1 });
   });
 
   it("requeues a failed attempt until attempts run out", async () => {
     await open();
     const j = newJob(1_000, { maxAttempts: 2 });
-    await store.insertJob(j);
-    await store.claimJobs([claimOf(j.id, "att-1")], 1_100);
+    await store.jobs.insert(j);
+    await store.jobs.claim([claimOf(j.id, "att-1")], 1_100);
     expect(
-      await store.failAttempt({ jobId: j.id, attemptId: "att-1", error: err, retry: true, now: 1_200 }),
+      await store.jobs.failAttempt({ jobId: j.id, attemptId: "att-1", error: err, retry: true, now: 1_200 }),
     ).toMatchObject({
       status: "queued",
       attempts: 1,
       attemptId: null,
     });
-    await store.claimJobs([claimOf(j.id, "att-2")], 1_300);
+    await store.jobs.claim([claimOf(j.id, "att-2")], 1_300);
     expect(
-      await store.failAttempt({ jobId: j.id, attemptId: "att-2", error: err, retry: true, now: 1_400 }),
+      await store.jobs.failAttempt({ jobId: j.id, attemptId: "att-2", error: err, retry: true, now: 1_400 }),
     ).toMatchObject({
       status: "failed",
       attempts: 2,
@@ -239,26 +239,26 @@ describe.each(storeKinds)("store on %s", (kind) => {
     await open();
     const a = newJob();
     const b = newJob();
-    await store.insertJob(a);
-    await store.insertJob(b);
-    await store.claimJobs([claimOf(a.id, "att-a", 5_000), claimOf(b.id, "att-b", 50_000)], 1_100);
-    expect((await store.expireLeases(err, 6_000)).map((r) => [r.job.id, r.attemptId])).toEqual([[a.id, "att-a"]]);
-    expect((await store.getJob(a.id))?.status).toBe("queued");
-    expect(await store.renewLeases(node.publicKey, ["att-b"], 90_000, 6_000)).toBe(1);
-    expect((await store.getJob(b.id))?.leaseExpiresAt).toBe(90_000);
-    expect((await store.releaseNodeJobs(node.publicKey, err, 7_000)).map((r) => r.job.id)).toEqual([b.id]);
-    expect((await store.getJob(b.id))?.status).toBe("queued");
+    await store.jobs.insert(a);
+    await store.jobs.insert(b);
+    await store.jobs.claim([claimOf(a.id, "att-a", 5_000), claimOf(b.id, "att-b", 50_000)], 1_100);
+    expect((await store.jobs.expireLeases(err, 6_000)).map((r) => [r.job.id, r.attemptId])).toEqual([[a.id, "att-a"]]);
+    expect((await store.jobs.get(a.id))?.status).toBe("queued");
+    expect(await store.jobs.renewLeases(node.publicKey, ["att-b"], 90_000, 6_000)).toBe(1);
+    expect((await store.jobs.get(b.id))?.leaseExpiresAt).toBe(90_000);
+    expect((await store.jobs.releaseNode(node.publicKey, err, 7_000)).map((r) => r.job.id)).toEqual([b.id]);
+    expect((await store.jobs.get(b.id))?.status).toBe("queued");
   });
 
   it("fails queued jobs past their queue deadline", async () => {
     await open();
     const a = newJob(1_000, { queueDeadlineAt: 2_000 });
     const b = newJob(1_000, { queueDeadlineAt: 9_000 });
-    await store.insertJob(a);
-    await store.insertJob(b);
-    const failed = await store.expireQueued({ code: "JOB_NO_CAPACITY", message: "x", retryable: true }, 3_000);
+    await store.jobs.insert(a);
+    await store.jobs.insert(b);
+    const failed = await store.jobs.expireQueued({ code: "JOB_NO_CAPACITY", message: "x", retryable: true }, 3_000);
     expect(failed.map((r) => r.id)).toEqual([a.id]);
-    expect(await store.countJobs()).toMatchObject({ failed: 1, queued: 1 });
+    expect(await store.jobs.countByStatus()).toMatchObject({ failed: 1, queued: 1 });
   });
 
   it("binds a node name to the first key that registers it", async () => {
@@ -266,25 +266,25 @@ describe.each(storeKinds)("store on %s", (kind) => {
     const hw = { cpu: { model: "x", cores: 2 }, memory_mb: 1, gpus: [], compute_class: "S" as const };
     const caps = { backend: "builtin", engine_version: "1", models: [], slots: 1 };
     expect(
-      await store.upsertNode({ key: node.publicKey, name: "n1", capabilities: caps, hardware: hw, now: 1 }),
+      await store.nodes.upsert({ key: node.publicKey, name: "n1", capabilities: caps, hardware: hw, now: 1 }),
     ).toEqual({ ok: true });
     expect(
-      await store.upsertNode({ key: node.publicKey, name: "n1", capabilities: caps, hardware: hw, now: 2 }),
+      await store.nodes.upsert({ key: node.publicKey, name: "n1", capabilities: caps, hardware: hw, now: 2 }),
     ).toEqual({ ok: true });
     expect(
-      await store.upsertNode({ key: coordinator.publicKey, name: "n1", capabilities: caps, hardware: hw, now: 3 }),
+      await store.nodes.upsert({ key: coordinator.publicKey, name: "n1", capabilities: caps, hardware: hw, now: 3 }),
     ).toEqual({
       ok: false,
       reason: "name_taken",
     });
-    await store.setNodeOnline(node.publicKey, false, 4);
-    expect(await store.getNode(node.publicKey)).toMatchObject({
+    await store.nodes.setOnline(node.publicKey, false, 4);
+    expect(await store.nodes.get(node.publicKey)).toMatchObject({
       name: "n1",
       online: false,
       lastSeenAt: 4,
       computeClass: "S",
     });
-    expect(await store.listNodes()).toHaveLength(1);
+    expect(await store.nodes.list()).toHaveLength(1);
   });
 
   it("tells watchers when work is queued and when a job ends (PostgreSQL LISTEN/NOTIFY; SQLite has no one else)", async () => {
@@ -295,7 +295,7 @@ describe.each(storeKinds)("store on %s", (kind) => {
         () => expect.unreachable(),
         () => {},
       );
-      await store.insertJobs([newJob()]);
+      await store.jobs.admit([newJob()]);
       await stop();
       return;
     }
@@ -306,8 +306,8 @@ describe.each(storeKinds)("store on %s", (kind) => {
       () => {},
     );
     const j = newJob();
-    await store.insertJobs([j]);
-    await store.cancelJob(j.id, err, 2_000);
+    await store.jobs.admit([j]);
+    await store.jobs.cancel(j.id, err, 2_000);
     for (let i = 0; i < 100 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
     await stop();
     expect(seen).toEqual(["queued", `ended ${j.id}`]);
@@ -317,16 +317,16 @@ describe.each(storeKinds)("store on %s", (kind) => {
   async function jobIn(status: JobStatus): Promise<{ id: string; attemptId: string }> {
     const j = newJob(1_000, { queueDeadlineAt: status === "failed" ? 1_500 : 60_000 });
     const attemptId = `att-${j.id}`;
-    await store.insertJob(j);
+    await store.jobs.insert(j);
     if (status === "queued") return { id: j.id, attemptId };
     if (status === "failed") {
-      await store.expireQueued(err, 2_000);
+      await store.jobs.expireQueued(err, 2_000);
       return { id: j.id, attemptId };
     }
-    await store.claimJobs([claimOf(j.id, attemptId)], 1_100);
-    if (status === "running") await store.markRunning(j.id, attemptId, 1_200);
-    if (status === "completed") await store.completeJobs([completion(j.id, attemptId)], seal);
-    if (status === "cancelled") await store.cancelJob(j.id, err, 1_200);
+    await store.jobs.claim([claimOf(j.id, attemptId)], 1_100);
+    if (status === "running") await store.jobs.markRunning(j.id, attemptId, 1_200);
+    if (status === "completed") await store.jobs.complete([completion(j.id, attemptId)], seal);
+    if (status === "cancelled") await store.jobs.cancel(j.id, err, 1_200);
     return { id: j.id, attemptId };
   }
 
@@ -334,19 +334,19 @@ describe.each(storeKinds)("store on %s", (kind) => {
   async function attempt(job: { id: string; attemptId: string }, from: JobStatus, to: JobStatus) {
     switch (to) {
       case "queued":
-        return store.failAttempt({ jobId: job.id, attemptId: job.attemptId, error: err, retry: true, now: 3_000 });
+        return store.jobs.failAttempt({ jobId: job.id, attemptId: job.attemptId, error: err, retry: true, now: 3_000 });
       case "leased":
-        return store.claimJobs([claimOf(job.id, from === "queued" ? job.attemptId : `${job.attemptId}-2`)], 3_000);
+        return store.jobs.claim([claimOf(job.id, from === "queued" ? job.attemptId : `${job.attemptId}-2`)], 3_000);
       case "running":
-        return store.markRunning(job.id, job.attemptId, 3_000);
+        return store.jobs.markRunning(job.id, job.attemptId, 3_000);
       case "completed":
-        return store.completeJobs([completion(job.id, job.attemptId, "x", 3_000)], seal);
+        return store.jobs.complete([completion(job.id, job.attemptId, "x", 3_000)], seal);
       case "failed":
         return from === "queued"
-          ? store.expireQueued(err, 70_000)
-          : store.failAttempt({ jobId: job.id, attemptId: job.attemptId, error: err, retry: false, now: 3_000 });
+          ? store.jobs.expireQueued(err, 70_000)
+          : store.jobs.failAttempt({ jobId: job.id, attemptId: job.attemptId, error: err, retry: false, now: 3_000 });
       case "cancelled":
-        return store.cancelJob(job.id, err, 3_000);
+        return store.jobs.cancel(job.id, err, 3_000);
     }
   }
 
@@ -355,9 +355,9 @@ describe.each(storeKinds)("store on %s", (kind) => {
     for (const from of jobStatuses) {
       for (const to of jobStatuses) {
         const job = await jobIn(from);
-        expect((await store.getJob(job.id))?.status, `setup ${from}`).toBe(from);
+        expect((await store.jobs.get(job.id))?.status, `setup ${from}`).toBe(from);
         await attempt(job, from, to);
-        const after = (await store.getJob(job.id))?.status;
+        const after = (await store.jobs.get(job.id))?.status;
         expect(after, `${from} → ${to}`).toBe(canTransition(from, to) ? to : from);
       }
     }

@@ -26,18 +26,18 @@ afterAll(() => {
 
 /** What must survive an upgrade: every job completed, its receipt verifying, the log chained. */
 async function checkIntact(store: Store) {
-  const head = await store.logHead();
+  const head = await store.log.head();
   expect(head?.seq).toBe(5);
   let prev = "0".repeat(64);
   for (let seq = 1; seq <= 5; seq++) {
-    const entry = (await store.getLogEntry(seq))!;
+    const entry = (await store.log.entry(seq))!;
     expect(entry.prevHash).toBe(prev);
     const check = verifyCosignedReceipt(entry.receipt);
     expect([seq, check]).toEqual([seq, { node: true, coordinator: true, chain: true }]);
-    const job = (await store.getJob(entry.jobId))!;
+    const job = (await store.jobs.get(entry.jobId))!;
     expect(job).toMatchObject({ status: "completed", money: null });
     expect(job.receipt?.log.entry_hash).toBe(entry.entryHash);
-    expect(await store.getOutput(job.outputCid!)).toBeDefined();
+    expect(await store.jobs.output(job.outputCid!)).toBeDefined();
     prev = entry.entryHash;
   }
   expect(prev).toBe(head!.entryHash);
@@ -62,11 +62,11 @@ async function checkMoney(store: Store) {
     class_bp: { S: 10_000, M: 15_000, L: 25_000, XL: 40_000 },
   };
   const job = { ...newJob(Date.now()), money: { payer, amount: 10_000n, price } };
-  expect(await store.insertJobs([job])).toEqual(["inserted"]);
-  await store.claimJobs([claimOf(job.id, "att-upgraded", Date.now() + 60_000)], Date.now());
-  const [done] = await store.completeJobs([completion(job.id, "att-upgraded", "after", Date.now())], seal);
+  expect(await store.jobs.admit([job])).toEqual(["inserted"]);
+  await store.jobs.claim([claimOf(job.id, "att-upgraded", Date.now() + 60_000)], Date.now());
+  const [done] = await store.jobs.complete([completion(job.id, "att-upgraded", "after", Date.now())], seal);
   expect(done).toMatchObject({ ok: true, job: { money: { state: "charged" } } });
-  expect((await store.logHead())?.seq).toBe(6);
+  expect((await store.log.head())?.seq).toBe(6);
   expect(await store.ledger.total()).toBe(0n);
 }
 

@@ -239,3 +239,21 @@ export async function adminAdjust(
     `${kind === "credit" ? "credited" : "debited"} ${o.amount} HAI ${kind === "credit" ? "to" : "from"} ${to?.account} (${tx.id})\n`,
   );
 }
+
+/** `havn admin settlement <job> hold|settle|refund`: a dispute over a job's settlement, decided by an admin. */
+export async function adminSettlement(
+  jobId: string,
+  action: string,
+  o: ClientOptions & { reason: string; json?: boolean },
+): Promise<void> {
+  if (action !== "hold" && action !== "settle" && action !== "refund")
+    throw new HavnError("CONFIG_INVALID", `The action is hold, settle or refund, not ${JSON.stringify(action)}.`);
+  const job = await (await authedClient(o)).settlement(jobId, action, o.reason);
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
+    return;
+  }
+  const m = job.money;
+  const charge = m?.charge_uhai ? `${formatHai(BigInt(m.charge_uhai))} HAI` : "nothing";
+  process.stdout.write(`${job.id}: money ${m?.state ?? "none"} (charge ${charge})\n`);
+}

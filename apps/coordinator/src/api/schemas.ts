@@ -332,6 +332,18 @@ const amount = z
   .describe("µHAI: decimal digits (or a whole number)")
   .transform((v) => BigInt(v))
   .refine((v) => v > 0n, "more than zero");
+export const adminSettlementRequestSchema = z
+  .strictObject({
+    action: z
+      .enum(["hold", "settle", "refund"])
+      .describe(
+        "`hold`: a completed job's charge stays in escrow, not settled, until released. `settle`: a held job's " +
+          "charge is split as usual (the node's favour). `refund`: a held job's charge goes back to its payer.",
+      ),
+    reason: z.string().trim().min(1).max(500).describe("Logged with the change: the audit trail."),
+  })
+  .describe("A dispute over a job's settlement, decided by an admin until verification gives verdicts.");
+
 export const adminLedgerRequestSchema = z
   .strictObject({
     account_id: z.string().min(1).max(64).optional().describe("A havn account (its wallet, else its custodial one)."),
@@ -372,6 +384,7 @@ export const requestSchemas = {
   InviteRequest: inviteRequestSchema,
   PublishRequest: publishRequestSchema,
   AdminLedgerRequest: adminLedgerRequestSchema,
+  AdminSettlementRequest: adminSettlementRequestSchema,
   WithdrawRequest: withdrawRequestSchema,
 } as const;
 

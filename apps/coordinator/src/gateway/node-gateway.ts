@@ -227,7 +227,7 @@ export class NodeGateway {
       return undefined;
     }
     const now = Date.now();
-    const upsert = await store.upsertNode({
+    const upsert = await store.nodes.upsert({
       key: payload.node_key,
       name: payload.name,
       accountId: joining.accountId,
@@ -311,7 +311,7 @@ export class NodeGateway {
         session.lastHeartbeatAt = now;
         if (msg.available !== undefined) this.setAvailability(session, msg.available, msg.backend);
         const mine = msg.in_flight.filter((a) => session.inFlight.has(a));
-        if (mine.length > 0) await store.renewLeases(session.key, mine, now + config.leaseMs, now);
+        if (mine.length > 0) await store.jobs.renewLeases(session.key, mine, now + config.leaseMs, now);
         return;
       }
       case "token":
@@ -324,7 +324,7 @@ export class NodeGateway {
         if (!attempt.running) {
           attempt.running = true;
           telemetry.started(attempt.spec, session.name, attempt.admittedAt, now);
-          await store.markRunning(msg.job_id, msg.attempt_id, now);
+          await store.jobs.markRunning(msg.job_id, msg.attempt_id, now);
         }
         return;
       }
@@ -422,7 +422,7 @@ export class NodeGateway {
     const { registry, store, dispatcher, log } = this.deps;
     const current = registry.remove(session);
     const now = Date.now();
-    if (current) await store.setNodeOnline(session.key, false, now);
+    if (current) await store.nodes.setOnline(session.key, false, now);
     const attempts = [...session.inFlight.entries()];
     session.inFlight.clear();
     for (const [attemptId, attempt] of attempts) {

@@ -114,7 +114,7 @@ export class JobService {
     // A replay is answered before the model is resolved: a retry after a restart, with no node
     // for the model online yet, still gets the job it already has.
     if (key !== null) {
-      const earlier = await this.store.jobByIdempotencyKey(request.accountId!, key);
+      const earlier = await this.store.jobs.byIdempotencyKey(request.accountId!, key);
       if (earlier) return { job: this.sameRequest(earlier, request), replayed: true };
     }
     const model = this.resolveModel(request.model);
@@ -171,7 +171,7 @@ export class JobService {
     if (typeof outcome === "object") throw insufficientFunds(outcome);
     if (outcome === "duplicate") {
       // Another submission with this key was written first (same turn, or another replica).
-      const earlier = await this.store.jobByIdempotencyKey(request.accountId!, key!);
+      const earlier = await this.store.jobs.byIdempotencyKey(request.accountId!, key!);
       if (!earlier) throw new HavnError("INTERNAL_ERROR", "An idempotent job was neither written nor found.");
       return { job: this.sameRequest(earlier, request), replayed: true };
     }
@@ -182,7 +182,7 @@ export class JobService {
 
   /** A job the actor may see: its own (or any, for an admin). Another account's is "not found", not "forbidden". */
   async get(id: string, actor?: JobActor): Promise<JobRow> {
-    const job = await this.store.getJob(id);
+    const job = await this.store.jobs.get(id);
     if (!job || (actor && !actor.mayActFor(job.accountId)))
       throw new HavnError("JOB_NOT_FOUND", "No job with this id.", { context: { Job: id } });
     return job;
@@ -192,20 +192,20 @@ export class JobService {
   async deleteData(id: string, actor: JobActor): Promise<JobRow> {
     const job = await this.get(id, actor);
     if (!isTerminal(job.status)) await this.cancel(id, actor).catch(() => undefined);
-    return (await this.store.deleteJobData(id, Date.now())) ?? (await this.get(id, actor));
+    return (await this.store.jobs.deleteData(id, Date.now())) ?? (await this.get(id, actor));
   }
 
   /** Makes a job's output readable by anyone who knows its CID, or not. */
   async setOutputPublic(id: string, outputPublic: boolean, actor: JobActor): Promise<JobRow> {
     await this.get(id, actor);
-    return (await this.store.setOutputPublic(id, outputPublic, Date.now()))!;
+    return (await this.store.jobs.setOutputPublic(id, outputPublic, Date.now()))!;
   }
 
   /** Cancels a job that has not finished; cancelling a cancelled job again is a no-op. */
   async cancel(id: string, actor?: JobActor): Promise<JobRow> {
     const before = await this.get(id, actor);
     if (before.status === "cancelled") return before;
-    const job = await this.store.cancelJob(id, cancelledError, Date.now());
+    const job = await this.store.jobs.cancel(id, cancelledError, Date.now());
     if (!job) {
       throw new HavnError("JOB_ILLEGAL_TRANSITION", `A ${before.status} job cannot be cancelled.`, {
         context: { Job: id },
@@ -248,7 +248,7 @@ export class JobService {
       // A row read from the database (a replayed submission) may have ended between the read and
       // the subscription: read it once more, now that no end can be missed.
       if (readBack)
-        void this.store.getJob(submitted.id).then((job) => {
+        void this.store.jobs.get(submitted.id).then((job) => {
           if (job && isTerminal(job.status)) {
             clearTimeout(timer);
             unsubscribe();

@@ -61,7 +61,7 @@ export class Pricing {
 
   private sampleQueue(): void {
     if (Date.now() - this.queued.at < queueSampleMs || this.sampling) return;
-    this.sampling = this.store
+    this.sampling = this.store.jobs
       .queuedByModel()
       .then(
         (byModel) => {

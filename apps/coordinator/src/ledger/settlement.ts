@@ -1,3 +1,4 @@
+import { HavnError } from "@havn/protocol";
 import { ledgerAccounts, type LedgerAccount, type LedgerTransfer, type SettleCandidate, type Store } from "@havn/store";
 import type { FastifyBaseLogger } from "fastify";
 import type { CoordinatorConfig } from "../config.js";
@@ -61,6 +62,12 @@ export function operatorAccount(node: SettleCandidate["node"]): LedgerAccount {
   return ledgerAccounts.node(node.key);
 }
 
+/** Money settlement moves, for metrics: a split, a reward minted, a hold, a held charge refunded. */
+export type SettlementEvent = "settled" | "rewarded" | "held" | "refunded";
+
+/** What a hold ends with: the charge split as usual (the node's favour), or back to the payer. */
+export type HoldVerdict = "settle" | "refund";
+
 /**
  * Settlement: once a completed job's challenge window has passed, its charge is split (node
  * operator, validators, treasury) and its node's operator is rewarded with new $HAI (seed 000),
@@ -73,16 +80,16 @@ export class Settlement {
     private readonly catalog: ModelCatalog,
     private readonly config: CoordinatorConfig,
     private readonly log: FastifyBaseLogger,
-    private readonly observe: (event: { settled: bigint; rewarded: bigint }) => void = () => {},
+    private readonly observe: (what: SettlementEvent, amount: bigint) => void = () => {},
   ) {}
 
   /** Settles the jobs whose window has passed, in one transaction; returns how many. */
   async settleDue(now = Date.now()): Promise<number> {
-    const due = (await this.store.settleableJobs(now - this.config.ledger.challengeWindowMs + 1, settleBatch)).filter(
-      (c) => c.job.money,
-    );
+    const due = (
+      await this.store.ledger.settleable(now - this.config.ledger.challengeWindowMs + 1, settleBatch)
+    ).filter((c) => c.job.money);
     if (due.length === 0) return 0;
-    const results = await this.store.settleJobs(
+    const results = await this.store.ledger.settleMany(
       due.map((candidate) => {
         const transfer = this.settleTransfer(candidate, now);
         const reward = this.rewardFor(candidate, now);
@@ -99,15 +106,62 @@ export class Settlement {
     results.forEach((r, i) => {
       if (!r.settled) return;
       settled++;
-      const job = due[i]!.job;
-      const charge = job.money!.charge ?? 0n;
-      this.observe({ settled: charge, rewarded: r.rewarded });
-      this.log.debug(
-        { job: job.id, charge_uhai: charge.toString(), reward_uhai: r.rewarded.toString() },
-        "job settled",
-      );
+      this.settledOne(due[i]!, r.rewarded, "debug");
     });
     return settled;
+  }
+
+  private settledOne(c: SettleCandidate, rewarded: bigint, level: "debug" | "info", extra: object = {}): void {
+    const charge = c.job.money!.charge ?? 0n;
+    this.observe("settled", charge);
+    if (rewarded > 0n) this.observe("rewarded", rewarded);
+    this.log[level](
+      { job: c.job.id, charge_uhai: charge.toString(), reward_uhai: rewarded.toString(), ...extra },
+      "job settled",
+    );
+  }
+
+  /**
+   * Holds a completed job's settlement — a dispute, until verification gives verdicts — so its
+   * charge stays in escrow: charged → held. LEDGER_SETTLEMENT_CONFLICT when it is not charged.
+   */
+  async hold(jobId: string, reason: string, by: string): Promise<void> {
+    if (!(await this.store.ledger.hold(jobId))) throw await this.conflict(jobId, "charged");
+    const job = await this.store.jobs.get(jobId);
+    this.observe("held", job?.money?.charge ?? 0n);
+    this.log.info({ job: jobId, charge_uhai: String(job?.money?.charge ?? 0n), reason, by }, "job settlement held");
+  }
+
+  /** Ends a hold: the charge split as usual (`settle`), or returned to the payer (`refund`). */
+  async release(jobId: string, verdict: HoldVerdict, reason: string, by: string, now = Date.now()): Promise<void> {
+    if (verdict === "refund") {
+      if (!(await this.store.ledger.refundHeld(jobId, now))) throw await this.conflict(jobId, "held");
+      const job = await this.store.jobs.get(jobId);
+      this.observe("refunded", job?.money?.charge ?? 0n);
+      this.log.info(
+        { job: jobId, refund_uhai: String(job?.money?.charge ?? 0n), payer: job?.money?.payer, reason, by },
+        "held job refunded",
+      );
+      return;
+    }
+    const candidate = await this.store.ledger.heldJob(jobId);
+    if (!candidate) throw await this.conflict(jobId, "held");
+    const transfer = this.settleTransfer(candidate, now);
+    const reward = this.rewardFor(candidate, now);
+    const [result] = await this.store.ledger.settleMany([
+      { jobId, from: "held", ...(transfer && { settle: transfer }), ...(reward && { reward }), now },
+    ]);
+    if (!result?.settled) throw await this.conflict(jobId, "held");
+    this.settledOne(candidate, result.rewarded, "info", { reason, by, hold: "released" });
+  }
+
+  private async conflict(jobId: string, needed: "charged" | "held"): Promise<HavnError> {
+    const job = await this.store.jobs.get(jobId);
+    if (!job) return new HavnError("JOB_NOT_FOUND", "No job with this id.", { context: { Job: jobId.slice(0, 80) } });
+    const state = job.money?.state ?? "none (a free job)";
+    return new HavnError("LEDGER_SETTLEMENT_CONFLICT", `The job's money is ${state}; this change needs it ${needed}.`, {
+      context: { Job: jobId, Money: state },
+    });
   }
 
   private settleTransfer(c: SettleCandidate, now: number): LedgerTransfer | undefined {

@@ -85,7 +85,7 @@ export class Dispatcher {
    * attempt was stale).
    */
   async endAttempt(input: FailAttemptInput, node?: string): Promise<JobRow | undefined> {
-    const job = await this.store.failAttempt(input);
+    const job = await this.store.jobs.failAttempt(input);
     if (job) this.events.emitTransition(job, input.attemptId, node);
     this.notify();
     return job;
@@ -222,20 +222,20 @@ export class Dispatcher {
     if (free === 0 || models.length === 0) return false;
     const now = Date.now();
     let limit = Math.min(free, this.options.batchSize);
-    let jobs = await this.store.listClaimable(models, limit);
+    let jobs = await this.store.jobs.claimable(models, limit);
     let { claims, unrouted } = this.route(jobs, now);
     // The oldest jobs may all wait for one busy node (the only one that has not failed them),
     // leaving free slots idle while younger jobs could take them: look once further down the queue.
     if (claims.length < free && jobs.length === limit && limit < this.options.batchSize) {
       for (const c of claims) this.reserve(c.nodeKey, -1);
       limit = Math.min(this.options.batchSize, limit * lookFurther);
-      jobs = await this.store.listClaimable(models, limit);
+      jobs = await this.store.jobs.claimable(models, limit);
       ({ claims, unrouted } = this.route(jobs, now));
     }
 
     let claimed: ClaimedAttempt[] = [];
     try {
-      if (claims.length > 0) claimed = await this.store.claimJobs(claims, now);
+      if (claims.length > 0) claimed = await this.store.jobs.claim(claims, now);
     } finally {
       for (const c of claims) this.reserve(c.nodeKey, -1);
     }

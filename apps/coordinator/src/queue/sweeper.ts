@@ -60,7 +60,7 @@ export class Sweeper {
    * read back each sweep, and their end is announced (at most `sweepIntervalMs` late).
    */
   private async watchOtherReplicas(): Promise<void> {
-    const ended = await this.store.endedJobs(this.events.watched().slice(0, maxWatchedPerSweep));
+    const ended = await this.store.jobs.ended(this.events.watched().slice(0, maxWatchedPerSweep));
     for (const job of ended) this.events.announceEnded(job);
   }
 
@@ -73,9 +73,9 @@ export class Sweeper {
   async retain(now = Date.now()): Promise<{ deleted: number; forgotten: number; purged: number }> {
     const deleted =
       this.config.retentionMs > 0
-        ? await this.store.expireJobData(now - this.config.retentionMs, now, retentionBatch)
+        ? await this.store.jobs.expireData(now - this.config.retentionMs, now, retentionBatch)
         : 0;
-    const forgotten = await this.store.clearIdempotencyKeys(now - this.config.idempotencyWindowMs);
+    const forgotten = await this.store.jobs.clearIdempotencyKeys(now - this.config.idempotencyWindowMs);
     const purged = await this.store.accounts.purgeExpired(now);
     if (deleted > 0 || forgotten > 0 || purged > 0) this.log.info({ deleted, forgotten, purged }, "retention");
     return { deleted, forgotten, purged };
@@ -110,7 +110,7 @@ export class Sweeper {
           );
         }
       }
-      for (const { job, attemptId } of await this.store.expireLeases(attemptErrors.leaseExpired, now)) {
+      for (const { job, attemptId } of await this.store.jobs.expireLeases(attemptErrors.leaseExpired, now)) {
         let node: string | undefined;
         for (const session of this.registry.all()) {
           if (session.inFlight.delete(attemptId)) {
@@ -120,7 +120,7 @@ export class Sweeper {
         }
         this.events.emitTransition(job, attemptId, node);
       }
-      for (const job of await this.store.expireQueued(attemptErrors.noCapacity, now))
+      for (const job of await this.store.jobs.expireQueued(attemptErrors.noCapacity, now))
         this.events.emitTransition(job, null);
       if (this.store.caps.sharedByReplicas) await this.watchOtherReplicas();
       if (this.settlement) await this.settlement.settleDue(now);

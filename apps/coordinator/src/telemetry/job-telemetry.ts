@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from "fastify";
 import type { JobSpec } from "@havn/protocol";
 import type { JobRow } from "@havn/store";
+import type { SettlementEvent } from "../ledger/settlement.js";
 import type { CoordinatorMetrics } from "./metrics.js";
 
 /** Milliseconds between two epoch times, never negative (clocks of replicas may disagree). */
@@ -75,10 +76,9 @@ export class JobTelemetry {
     } else if (m.state === "refunded") this.metrics.money.inc({ what: "refunded" }, Number(m.escrow));
   }
 
-  /** A job settled: its charge split, and what its node's operator was rewarded. */
-  settled(event: { settled: bigint; rewarded: bigint }): void {
-    this.metrics.money.inc({ what: "settled" }, Number(event.settled));
-    if (event.rewarded > 0n) this.metrics.money.inc({ what: "rewarded" }, Number(event.rewarded));
+  /** Settlement moved money: a charge split, a reward minted, a charge held, a held charge refunded. */
+  settlement(what: SettlementEvent, amount: bigint): void {
+    this.metrics.money.inc({ what }, Number(amount));
   }
 
   /** An attempt ended on its node: with a result (`completed`) or an error's catalog code. */

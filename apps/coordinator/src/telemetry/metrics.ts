@@ -52,7 +52,8 @@ export class CoordinatorMetrics {
     name: "havn_ledger_uhai_total",
     help:
       "µHAI moved on jobs, by what: escrowed (admission), charged and released (completion), refunded " +
-      "(failure, cancel), settled (split after the challenge window), rewarded (minted to node operators).",
+      "(failure, cancel; a held charge refunded), settled (split after the challenge window), rewarded (minted to " +
+      "node operators), held (charges whose settlement was held).",
     labelNames: ["what"] as const,
     registers: this.r,
   });
@@ -131,7 +132,25 @@ export class CoordinatorMetrics {
       registers: this.r,
       async collect() {
         this.reset();
-        for (const [model, n] of Object.entries(await sources.store.queuedByModel())) this.set({ model }, n);
+        for (const [model, n] of Object.entries(await sources.store.jobs.queuedByModel())) this.set({ model }, n);
+      },
+    });
+    new Gauge({
+      name: "havn_ledger_escrow_uhai",
+      help:
+        "µHAI held in jobs' escrows (read from the database at scrape time): admitted jobs' maximum cost, " +
+        "completed jobs' charges waiting for settlement.",
+      registers: this.r,
+      async collect() {
+        this.set(Number((await sources.store.ledger.openEscrow()).total));
+      },
+    });
+    new Gauge({
+      name: "havn_ledger_escrow_jobs",
+      help: "Jobs whose escrow holds µHAI (read from the database at scrape time).",
+      registers: this.r,
+      async collect() {
+        this.set((await sources.store.ledger.openEscrow()).jobs);
       },
     });
     new Gauge({
@@ -154,60 +173,49 @@ export class CoordinatorMetrics {
   }
 }
 
-/** Store operations worth timing: every one that reads or writes jobs, nodes, outputs or the log. */
-const timedOperations: ReadonlySet<string> = new Set([
-  "insertJob",
-  "insertJobs",
-  "getJob",
-  "endedJobs",
-  "listClaimable",
-  "claimJobs",
-  "markRunning",
-  "renewLeases",
-  "completeJobs",
-  "failAttempt",
-  "releaseNodeJobs",
-  "expireLeases",
-  "expireQueued",
-  "cancelJob",
-  "countJobs",
-  "queuedByModel",
-  "upsertNode",
-  "setNodeOnline",
-  "getNode",
-  "listNodes",
-  "getOutput",
-  "getLogEntry",
-  "logHead",
-  "ping",
-]);
+/** The store's domains whose operations are timed, each as `<domain>.<method>`. */
+const timedDomains: ReadonlySet<string> = new Set(["jobs", "nodes", "log", "ledger", "accounts"]);
 
 /**
- * The store, with each operation's duration observed in `havn_store_operation_seconds`. Methods
- * are looked up on the store at each call, so a method replaced on it (fault injection in tests)
- * is the one timed.
+ * The store, with each domain operation's duration observed in `havn_store_operation_seconds`
+ * (`operation="jobs.admit"`, …). Methods are looked up on the domain at each call, so a method
+ * replaced on it (fault injection in tests) is the one timed.
  */
 export function instrumentStore(store: Store, histogram: CoordinatorMetrics["storeOperation"]): Store {
-  const wrappers = new Map<unknown, unknown>();
+  const domains = new Map<string, object>();
+  const timed = (domain: string, target: object) => {
+    const wrappers = new Map<unknown, unknown>();
+    return new Proxy(target, {
+      get(t, prop, receiver) {
+        const value: unknown = Reflect.get(t, prop, receiver);
+        if (typeof value !== "function" || typeof prop !== "string") return value;
+        let wrapper = wrappers.get(value);
+        if (wrapper === undefined) {
+          const fn = value as (...a: unknown[]) => unknown;
+          const operation = `${domain}.${prop}`;
+          wrapper = (...args: unknown[]) => {
+            const end = histogram.startTimer({ operation });
+            const result = fn.apply(t, args);
+            const done = () => void end();
+            if (result instanceof Promise) result.then(done, done);
+            else done();
+            return result;
+          };
+          wrappers.set(value, wrapper);
+        }
+        return wrapper;
+      },
+    });
+  };
   return new Proxy(store, {
     get(target, prop, receiver) {
       const value: unknown = Reflect.get(target, prop, receiver);
-      if (typeof value !== "function" || typeof prop !== "string" || !timedOperations.has(prop)) {
-        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      if (typeof prop === "string" && timedDomains.has(prop) && typeof value === "object" && value !== null) {
+        let proxy = domains.get(prop);
+        if (proxy === undefined) domains.set(prop, (proxy = timed(prop, value)));
+        return proxy;
       }
-      let wrapper = wrappers.get(value);
-      if (wrapper === undefined) {
-        const fn = value as (...a: unknown[]) => Promise<unknown>;
-        wrapper = (...args: unknown[]) => {
-          const end = histogram.startTimer({ operation: prop });
-          const result = fn.apply(target, args);
-          const done = () => void end();
-          result.then(done, done);
-          return result;
-        };
-        wrappers.set(value, wrapper);
-      }
-      return wrapper;
+      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },
   });
 }

@@ -1,18 +1,38 @@
 import pg from "pg";
-import { netChanges, newLedgerTxId, overdrawn, postedTx, rowsToTransactions } from "./rows.js";
-import type {
-  LedgerAccount,
-  LedgerKind,
-  LedgerStore,
-  LedgerTransfer,
-  LedgerTxRow,
-  PostResult,
-  TransactionQuery,
+import type { ComputeClass } from "@havn/protocol";
+import type { RawRow } from "../columns.js";
+import { rows, type Queryable, type Tx } from "../postgres/db.js";
+import { heldSql, rowToSettleCandidate, settleableSql } from "./job-rows.js";
+import {
+  cappedReward,
+  chargeTransfer,
+  heldRefundTransfer,
+  mustPost,
+  netChanges,
+  newLedgerTxId,
+  overdrawn,
+  postedTx,
+  refundTransfer,
+  rowsToTransactions,
+  rowToMoney,
+  withRewardAmount,
+} from "./rows.js";
+import {
+  ledgerAccounts,
+  type JobMoney,
+  type LedgerAccount,
+  type LedgerKind,
+  type LedgerStore,
+  type LedgerTransfer,
+  type LedgerTxRow,
+  type PostResult,
+  type SettleCandidate,
+  type SettleJobInput,
+  type SettleJobResult,
+  type TransactionQuery,
 } from "./types.js";
 
 type Raw = Record<string, unknown>;
-type Tx = <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>;
-type Queryable = pg.Pool | pg.PoolClient;
 
 /** INT8 as bigint, for money queries (the pool's parser reads INT8 as a number, for timestamps). */
 const moneyTypes = {
@@ -223,5 +243,159 @@ export class PostgresLedger implements LedgerStore {
       [kind, since],
     );
     return row!.total as bigint;
+  }
+
+  /**
+   * A job that ended without a result (failed, cancelled): its escrow goes back to its payer, in
+   * the caller's transaction. Returns the row as it now stands.
+   */
+  async refundJobIn(c: pg.PoolClient, row: RawRow, now: number): Promise<RawRow> {
+    const money = rowToMoney(row);
+    if (money?.state !== "escrowed") return row;
+    const refund = refundTransfer(row.id as string, money, now);
+    if (refund) await this.postIn(c, refund);
+    await this.dropEmptyEscrows(c, [row.id as string]);
+    const [after] = await rows(
+      c,
+      `UPDATE jobs SET money_state = 'refunded' WHERE id = $1 AND money_state = 'escrowed' RETURNING *`,
+      [row.id],
+    );
+    return after ?? row;
+  }
+
+  /**
+   * Completed jobs' charges, in the caller's transaction: the rest of each escrow goes back to its
+   * payer; the charge waits in escrow for settlement.
+   */
+  async chargeJobsIn(
+    c: pg.PoolClient,
+    charged: readonly { jobId: string; money: JobMoney; charge: bigint; computeClass: ComputeClass }[],
+    now: number,
+  ): Promise<void> {
+    if (charged.length === 0) return;
+    await this.postManyTrusted(
+      c,
+      charged.flatMap(({ jobId, money, charge }) => {
+        const release = chargeTransfer(jobId, money, charge, now);
+        return release ? [release] : [];
+      }),
+    );
+    await c.query(
+      `UPDATE jobs j SET money_state = 'charged', charge = u.charge, compute_class = u.cls
+       FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(id, charge, cls)
+       WHERE j.id = u.id AND j.money_state = 'escrowed'`,
+      [charged.map((a) => a.jobId), charged.map((a) => a.charge.toString()), charged.map((a) => a.computeClass)],
+    );
+  }
+
+  /** Jobs' escrow balances that reached zero (settled, refunded) go: the postings keep their history. */
+  private async dropEmptyEscrows(c: Queryable, jobIds: readonly string[]): Promise<void> {
+    if (jobIds.length === 0) return;
+    await c.query(`DELETE FROM ledger_balances WHERE account = ANY($1) AND balance = 0`, [
+      jobIds.map(ledgerAccounts.escrow),
+    ]);
+  }
+
+  async openEscrow(): Promise<{ jobs: number; total: bigint }> {
+    const [row] = await moneyRows(
+      this.pool,
+      `SELECT COUNT(*)::int AS jobs, COALESCE(SUM(balance), 0)::bigint AS total FROM ledger_balances
+       WHERE account >= 'escrow:' AND account < 'escrow;'`,
+      [],
+    );
+    return { jobs: Number(row!.jobs), total: row!.total as bigint };
+  }
+
+  async settleable(before: number, limit: number): Promise<SettleCandidate[]> {
+    return (
+      await rows(
+        this.pool,
+        settleableSql((n) => `$${n}`),
+        [before, limit],
+      )
+    ).map(rowToSettleCandidate);
+  }
+
+  private async moveMoney(c: Queryable, jobId: string, from: string, to: string): Promise<RawRow | undefined> {
+    const [row] = await rows(c, `UPDATE jobs SET money_state = $1 WHERE id = $2 AND money_state = $3 RETURNING *`, [
+      to,
+      jobId,
+      from,
+    ]);
+    return row;
+  }
+
+  async settle(input: SettleJobInput): Promise<SettleJobResult> {
+    return (await this.settleMany([input]))[0]!;
+  }
+
+  async settleMany(inputs: readonly SettleJobInput[]): Promise<SettleJobResult[]> {
+    if (inputs.length === 0) return [];
+    return this.tx(async (c) => {
+      // Every job still in the state it is settled from moves to settled, in one statement.
+      const moved = new Set(
+        (
+          await rows(
+            c,
+            `UPDATE jobs j SET money_state = 'settled' FROM unnest($1::text[], $2::text[]) AS u(id, from_state)
+             WHERE j.id = u.id AND j.money_state = u.from_state RETURNING j.id`,
+            [inputs.map((i) => i.jobId), inputs.map((i) => i.from)],
+          )
+        ).map((r) => r.id as string),
+      );
+      const settling = inputs.filter((i) => moved.has(i.jobId));
+      await this.postManyTrusted(
+        c,
+        settling.flatMap((i) => (i.settle ? [i.settle] : [])),
+      );
+      await this.dropEmptyEscrows(
+        c,
+        settling.map((i) => i.jobId),
+      );
+      // Rewards against each period's running total, locked: replicas take turns against the budget.
+      const rewarded = new Map<string, bigint>();
+      const minted = new Map<number, bigint>();
+      const rewards: LedgerTransfer[] = [];
+      for (const i of settling) {
+        if (!i.reward) continue;
+        const { transfer, budget, since } = i.reward;
+        if (!minted.has(since)) minted.set(since, await this.lockEmission(c, since));
+        const wanted = transfer.postings.find((p) => p.amount > 0n)?.amount ?? 0n;
+        const amount = cappedReward(wanted, minted.get(since)!, budget);
+        if (amount <= 0n) continue;
+        minted.set(since, minted.get(since)! + amount);
+        rewarded.set(i.jobId, amount);
+        rewards.push(withRewardAmount(transfer, amount));
+      }
+      await this.postManyTrusted(c, rewards);
+      for (const [since, total] of minted)
+        await c.query(`UPDATE ledger_emission SET minted = $2 WHERE period_start = $1`, [since, total.toString()]);
+      return inputs.map((i) => ({ settled: moved.has(i.jobId), rewarded: rewarded.get(i.jobId) ?? 0n }));
+    });
+  }
+
+  async heldJob(jobId: string): Promise<SettleCandidate | undefined> {
+    const [row] = await rows(
+      this.pool,
+      heldSql((n) => `$${n}`),
+      [jobId],
+    );
+    return row && rowToSettleCandidate(row);
+  }
+
+  async hold(jobId: string): Promise<boolean> {
+    return (await this.moveMoney(this.pool, jobId, "charged", "held")) !== undefined;
+  }
+
+  async refundHeld(jobId: string, now: number): Promise<boolean> {
+    return this.tx(async (c) => {
+      const row = await this.moveMoney(c, jobId, "held", "refunded");
+      const money = row && rowToMoney(row);
+      if (!money) return false;
+      const refund = heldRefundTransfer(jobId, money, now);
+      if (refund) mustPost(await this.postIn(c, refund));
+      await this.dropEmptyEscrows(c, [jobId]);
+      return true;
+    });
   }
 }

@@ -14,7 +14,7 @@ import {
   type PostResult,
   type PriceTerms,
 } from "./types.js";
-import type { InsufficientFunds } from "../types.js";
+import type { InsufficientFunds } from "../jobs/types.js";
 
 type Raw = Record<string, unknown>;
 

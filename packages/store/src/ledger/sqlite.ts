@@ -1,13 +1,33 @@
 import type Database from "better-sqlite3";
-import { netChanges, newLedgerTxId, overdrawn, postedTx, rowsToTransactions } from "./rows.js";
-import type {
-  LedgerAccount,
-  LedgerKind,
-  LedgerStore,
-  LedgerTransfer,
-  LedgerTxRow,
-  PostResult,
-  TransactionQuery,
+import type { ComputeClass } from "@havn/protocol";
+import type { RawRow } from "../columns.js";
+import { heldSql, rowToSettleCandidate, settleableSql } from "./job-rows.js";
+import {
+  cappedReward,
+  chargeTransfer,
+  heldRefundTransfer,
+  netChanges,
+  newLedgerTxId,
+  overdrawn,
+  postedTx,
+  refundTransfer,
+  rowsToTransactions,
+  rowToMoney,
+  withRewardAmount,
+} from "./rows.js";
+import {
+  ledgerAccounts,
+  type JobMoney,
+  type LedgerAccount,
+  type LedgerKind,
+  type LedgerStore,
+  type LedgerTransfer,
+  type LedgerTxRow,
+  type PostResult,
+  type SettleCandidate,
+  type SettleJobInput,
+  type SettleJobResult,
+  type TransactionQuery,
 } from "./types.js";
 
 type Raw = Record<string, unknown>;
@@ -53,7 +73,103 @@ export class SqliteLedger implements LedgerStore {
            WHERE t.kind = ? AND t.created_at >= ? AND p.amount > 0`,
         )
         .safeIntegers(true),
+      setMoney: db.prepare(
+        `UPDATE jobs SET money_state = ?, charge = COALESCE(?, charge), compute_class = COALESCE(?, compute_class)
+         WHERE id = ? AND money_state = ? RETURNING *`,
+      ),
+      settleable: db.prepare(settleableSql(() => "?")),
+      held: db.prepare(heldSql(() => "?")),
+      emission: db.prepare(`SELECT minted FROM ledger_emission WHERE period_start = ?`).safeIntegers(true),
+      addEmission: db.prepare(
+        `INSERT INTO ledger_emission (period_start, minted) VALUES (?, ?)
+         ON CONFLICT (period_start) DO UPDATE SET minted = minted + excluded.minted`,
+      ),
+      openEscrow: db
+        .prepare(
+          `SELECT COUNT(*) AS jobs, COALESCE(SUM(balance), 0) AS total FROM ledger_balances
+           WHERE account >= 'escrow:' AND account < 'escrow;'`,
+        )
+        .safeIntegers(true),
+      dropEmptyEscrow: db.prepare(`DELETE FROM ledger_balances WHERE account = ? AND balance = 0`),
     };
+  }
+
+  /**
+   * A job that ended without a result (failed, cancelled): its escrow goes back to its payer, in
+   * the caller's transaction. Returns the row as it now stands.
+   */
+  refundJobSync(row: RawRow, now: number): RawRow {
+    const money = rowToMoney(row);
+    if (money?.state !== "escrowed") return row;
+    const refund = refundTransfer(row.id as string, money, now);
+    if (refund) this.postTrustedSync(refund);
+    this.q.dropEmptyEscrow.run(ledgerAccounts.escrow(row.id as string));
+    return (this.q.setMoney.get("refunded", null, null, row.id, "escrowed") as RawRow | undefined) ?? row;
+  }
+
+  /** A completed job's charge, in the caller's transaction: the rest of its escrow goes back to its payer. */
+  chargeJobSync(jobId: string, money: JobMoney, charge: bigint, computeClass: ComputeClass, now: number): void {
+    const release = chargeTransfer(jobId, money, charge, now);
+    if (release) this.postTrustedSync(release);
+    this.q.setMoney.run("charged", charge, computeClass, jobId, "escrowed");
+  }
+
+  async openEscrow(): Promise<{ jobs: number; total: bigint }> {
+    const row = this.q.openEscrow.get() as { jobs: bigint; total: bigint };
+    return { jobs: Number(row.jobs), total: row.total };
+  }
+
+  async settleable(before: number, limit: number): Promise<SettleCandidate[]> {
+    return (this.q.settleable.all(before, limit) as RawRow[]).map(rowToSettleCandidate);
+  }
+
+  async settle(input: SettleJobInput): Promise<SettleJobResult> {
+    return (await this.settleMany([input]))[0]!;
+  }
+
+  async settleMany(inputs: readonly SettleJobInput[]): Promise<SettleJobResult[]> {
+    return this.db.transaction(() => inputs.map((input) => this.settleSync(input))).immediate();
+  }
+
+  private settleSync(input: SettleJobInput): SettleJobResult {
+    if (!this.q.setMoney.get("settled", null, null, input.jobId, input.from)) return { settled: false, rewarded: 0n };
+    if (input.settle) this.postTrustedSync(input.settle);
+    this.q.dropEmptyEscrow.run(ledgerAccounts.escrow(input.jobId));
+    let rewarded = 0n;
+    if (input.reward) {
+      const { transfer, budget, since } = input.reward;
+      const wanted = transfer.postings.find((p) => p.amount > 0n)?.amount ?? 0n;
+      const minted = (this.q.emission.get(since) as { minted: bigint } | undefined)?.minted ?? 0n;
+      rewarded = cappedReward(wanted, minted, budget);
+      if (rewarded > 0n) {
+        this.postTrustedSync(withRewardAmount(transfer, rewarded));
+        this.q.addEmission.run(since, rewarded);
+      }
+    }
+    return { settled: true, rewarded };
+  }
+
+  async heldJob(jobId: string): Promise<SettleCandidate | undefined> {
+    const row = this.q.held.get(jobId) as RawRow | undefined;
+    return row && rowToSettleCandidate(row);
+  }
+
+  async hold(jobId: string): Promise<boolean> {
+    return this.q.setMoney.get("held", null, null, jobId, "charged") !== undefined;
+  }
+
+  async refundHeld(jobId: string, now: number): Promise<boolean> {
+    return this.db
+      .transaction((): boolean => {
+        const row = this.q.setMoney.get("refunded", null, null, jobId, "held") as RawRow | undefined;
+        const money = row && rowToMoney(row);
+        if (!money) return false;
+        const refund = heldRefundTransfer(jobId, money, now);
+        if (refund) this.postTrustedSync(refund);
+        this.q.dropEmptyEscrow.run(ledgerAccounts.escrow(jobId));
+        return true;
+      })
+      .immediate();
   }
 
   /** Posts a transfer inside the caller's transaction (see `LedgerStore.post`). */

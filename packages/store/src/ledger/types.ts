@@ -116,6 +116,28 @@ export interface LedgerStore {
   total(): Promise<bigint>;
   /** The µHAI `account` received in transactions of `kind` since `since` (e.g. rewards minted this period). */
   receivedSince(kind: LedgerKind, since: number): Promise<bigint>;
+
+  /**
+   * Money held in jobs' escrows: how many jobs hold some, and how much in all (admitted and not yet
+   * refunded, or completed and not yet settled). An escrow that reaches zero is not counted.
+   */
+  openEscrow(): Promise<{ readonly jobs: number; readonly total: bigint }>;
+
+  /** Completed jobs whose charge waits for settlement and that finished before `before`, oldest first. */
+  settleable(before: number, limit: number): Promise<SettleCandidate[]>;
+  /**
+   * Settles one job in one transaction: its money state `from` → settled, its charge split, its
+   * reward (capped by the emission budget) minted. Settles nothing when the job is not in `from`.
+   */
+  settle(input: SettleJobInput): Promise<SettleJobResult>;
+  /** Settles many jobs in one transaction (one commit per settlement pass); a result per job. */
+  settleMany(inputs: readonly SettleJobInput[]): Promise<SettleJobResult[]>;
+  /** A job whose settlement is held, with who ran it (to settle it in the node's favour); else undefined. */
+  heldJob(jobId: string): Promise<SettleCandidate | undefined>;
+  /** Holds a charged job's settlement (verification): charged → held. False when it is not charged. */
+  hold(jobId: string): Promise<boolean>;
+  /** A held job's charge back to its payer: held → refunded. False when it is not held. */
+  refundHeld(jobId: string, now: number): Promise<boolean>;
 }
 
 /** Basis points: 10 000 = ×1. */

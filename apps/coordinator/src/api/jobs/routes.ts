@@ -36,7 +36,8 @@ export function jobView(job: JobRow, ledger?: readonly LedgerTxRow[]) {
   };
 }
 
-const noJob = (raw: Record<string, string>) =>
+/** A job id that is malformed is, to its caller, a job that does not exist. */
+export const noJob = (raw: Record<string, string>) =>
   new HavnError("JOB_NOT_FOUND", "No job with this id.", { context: { Job: String(raw.id).slice(0, 80) } });
 
 export interface JobRouteDeps {
@@ -101,8 +102,8 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRouteDeps): voi
       // A key without the `jobs` scope (a node's, Prometheus') reads only what is public.
       const principal = request.principal?.scopes.has("jobs") ? request.principal : undefined;
       const admin = principal !== undefined && auth.mayActFor(principal, null);
-      if (!admin && !(await store.outputReadableBy(cid, principal?.accountId ?? null))) throw noOutput({ cid });
-      const bytes = await store.getOutput(cid);
+      if (!admin && !(await store.jobs.outputReadableBy(cid, principal?.accountId ?? null))) throw noOutput({ cid });
+      const bytes = await store.jobs.output(cid);
       if (!bytes) throw noOutput({ cid });
       return reply.type("application/octet-stream").send(Buffer.from(bytes));
     },
@@ -117,7 +118,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRouteDeps): voi
     app,
     routes.getLogEntry,
     async (_req, _reply, { seq }) => {
-      const entry = await store.getLogEntry(seq);
+      const entry = await store.log.entry(seq);
       if (!entry) throw noEntry({ seq: String(seq) });
       return {
         seq: entry.seq,

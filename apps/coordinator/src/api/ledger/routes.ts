@@ -1,10 +1,13 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { formatHai, HavnError, parseRequestBody } from "@havn/protocol";
+import type { Store } from "@havn/store";
 import type { LedgerActor, LedgerService } from "../../ledger/ledger-service.js";
+import type { Settlement } from "../../ledger/settlement.js";
 import type { AuthService } from "../../auth/auth-service.js";
 import { idempotencyKeyOf } from "../idempotency.js";
+import { jobView, noJob } from "../jobs/routes.js";
 import { registerRoute, routes } from "../route-table.js";
-import { adminLedgerRequestSchema, withdrawRequestSchema } from "../schemas.js";
+import { adminLedgerRequestSchema, adminSettlementRequestSchema, withdrawRequestSchema } from "../schemas.js";
 import { ledgerTransactionView } from "./views.js";
 
 /** `?before=<epoch ms>` for paging back through transactions. */
@@ -16,8 +19,17 @@ function beforeOf(request: FastifyRequest): number | undefined {
   return Number(raw);
 }
 
-/** Balances, transactions, withdrawals, the dev faucet, and admins' credits and debits. */
-export function registerLedgerRoutes(app: FastifyInstance, ledger: LedgerService, auth: AuthService): void {
+export interface LedgerRouteDeps {
+  readonly ledger: LedgerService;
+  /** Absent on a free network. */
+  readonly settlement: Settlement | undefined;
+  readonly store: Store;
+  readonly auth: AuthService;
+}
+
+/** Balances, transactions, withdrawals, the dev faucet, and admins' credits, debits and holds. */
+export function registerLedgerRoutes(app: FastifyInstance, deps: LedgerRouteDeps): void {
+  const { ledger, settlement, store, auth } = deps;
   const actor = (request: FastifyRequest): LedgerActor => ({
     accountId: request.principal!.accountId,
     admin: auth.mayActFor(request.principal!, null),
@@ -75,4 +87,19 @@ export function registerLedgerRoutes(app: FastifyInstance, ledger: LedgerService
       );
     });
   }
+
+  registerRoute<{ id: string }>(
+    app,
+    routes.adminSettlement,
+    async (request, _reply, { id }) => {
+      const body = parseRequestBody(adminSettlementRequestSchema, request.body);
+      if (!settlement) throw new HavnError("LEDGER_DISABLED", "This network runs free: no money moves.");
+      const by = request.principal!.accountId;
+      if (body.action === "hold") await settlement.hold(id, body.reason, by);
+      else await settlement.release(id, body.action, body.reason, by);
+      const job = (await store.jobs.get(id))!;
+      return jobView(job, await store.ledger.transactions({ jobId: id, limit: 50 }));
+    },
+    noJob,
+  );
 }

@@ -103,7 +103,7 @@ export function registerOperatorRoutes(app: FastifyInstance, deps: OperatorRoute
     if (storeCheck.ok && !slow) {
       try {
         const [byModel, counts, head] = await withTimeout(
-          Promise.all([store.queuedByModel(), store.countJobs(), store.logHead()]),
+          Promise.all([store.jobs.queuedByModel(), store.jobs.countByStatus(), store.log.head()]),
           storeCheckTimeoutMs,
         );
         for (const [model, n] of Object.entries(byModel)) {
@@ -143,7 +143,7 @@ export function registerOperatorRoutes(app: FastifyInstance, deps: OperatorRoute
   });
 
   registerRoute(app, routes.nodes, async () => {
-    const rows = await store.listNodes();
+    const rows = await store.nodes.list();
     const byKey = new Map(rows.map((r) => [r.key, r]));
     const connected = registry.all();
     const online = new Set(connected.map((s) => s.key));

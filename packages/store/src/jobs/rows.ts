@@ -1,43 +1,16 @@
-import type { Capabilities, ComputeClass, Hardware } from "@havn/protocol";
-import {
-  admittedLeasedStatus,
-  jobStatuses,
-  statusesLeadingTo,
-  terminalStatuses,
-  type JobStatus,
-} from "./job-states.js";
+import type { CosignedReceipt } from "@havn/protocol";
+import { json, jsonOrNull, num, numOrNull, sqlList, type RawRow } from "../columns.js";
+import { chargeFor, rowToMoney } from "../ledger/rows.js";
+import { admittedLeasedStatus, jobStatuses, statusesLeadingTo, terminalStatuses, type JobStatus } from "./states.js";
 import type {
   ClaimedAttempt,
   CompleteJobInput,
   CompleteJobResult,
   JobRow,
   NewJob,
-  NodeRow,
   ReceiptSealer,
   SealRequest,
 } from "./types.js";
-import type { CosignedReceipt } from "@havn/protocol";
-import { chargeFor, rowToMoney } from "./ledger/rows.js";
-import type { SettleCandidate } from "./ledger/types.js";
-
-/** A raw row as either driver returns it: JSON columns are text (SQLite) or parsed (PostgreSQL). */
-export type RawRow = Record<string, unknown>;
-
-function json<T>(value: unknown): T {
-  return (typeof value === "string" ? JSON.parse(value) : value) as T;
-}
-
-function jsonOrNull<T>(value: unknown): T | null {
-  return value === null || value === undefined ? null : json<T>(value);
-}
-
-function num(value: unknown): number {
-  return typeof value === "number" ? value : Number(value);
-}
-
-function numOrNull(value: unknown): number | null {
-  return value === null || value === undefined ? null : num(value);
-}
 
 export function rowToJob(r: RawRow): JobRow {
   return {
@@ -71,25 +44,6 @@ export function rowToJob(r: RawRow): JobRow {
     dataDeletedAt: numOrNull(r.data_deleted_at),
     money: rowToMoney(r),
   };
-}
-
-export function rowToNode(r: RawRow): NodeRow {
-  return {
-    key: r.key as string,
-    name: r.name as string,
-    accountId: (r.account_id as string | null) ?? null,
-    capabilities: json<Capabilities>(r.capabilities),
-    hardware: json<Hardware>(r.hardware),
-    computeClass: r.compute_class as ComputeClass,
-    online: Boolean(r.online),
-    firstSeenAt: num(r.first_seen_at),
-    lastSeenAt: num(r.last_seen_at),
-  };
-}
-
-/** `'a', 'b'` for an IN list built from the state machine (constant strings, never user input). */
-export function sqlList(values: readonly string[]): string {
-  return values.map((v) => `'${v.replace(/'/g, "''")}'`).join(", ");
 }
 
 /** The state machine's guards as SQL `IN` lists, the same for both stores. */
@@ -166,7 +120,7 @@ export function rowToClaim(r: RawRow): ClaimedAttempt {
   };
 }
 
-/** A job as `completeJobs` leaves it, built from the row it checked instead of read back. */
+/** A job as `JobStore.complete` leaves it, built from the row it checked instead of read back. */
 export function completedJobRow(
   before: JobRow,
   input: CompleteJobInput,
@@ -200,7 +154,7 @@ export interface PlannedCompletion {
 }
 
 /**
- * The first step of every store's `completeJobs`: refuses attempts whose job is gone or whose
+ * The first step of every store's `JobStore.complete`: refuses attempts whose job is gone or whose
  * lease moved on, and links the rest into the log at consecutive positions after `head`.
  * `results` holds the refusals; `complete` fills in the rest once they are co-signed and written.
  */
@@ -248,60 +202,5 @@ export function planCompletions(
       });
       return results;
     },
-  };
-}
-
-/**
- * Who may join as a node key under a name, the same for both stores. A key is bound to the first
- * account it joins with, and a name belongs to its key's account: another account is refused
- * (`key_owned`, `name_taken`); the same account may move its name to a new key (`moveFrom`: the
- * old key, which gives the name up). Names of keys no account holds stay first come, first served.
- */
-export function nodeClaim(
-  keyRow: { readonly account_id: string | null } | undefined,
-  nameRow: { readonly key: string; readonly account_id: string | null } | undefined,
-  input: { readonly key: string; readonly accountId?: string | null | undefined },
-):
-  | { readonly ok: true; readonly accountId: string | null; readonly moveFrom?: string }
-  | { readonly ok: false; readonly reason: "name_taken" | "key_owned" } {
-  const joining = input.accountId ?? null;
-  if (keyRow?.account_id && joining && keyRow.account_id !== joining) return { ok: false, reason: "key_owned" };
-  const accountId = keyRow?.account_id ?? joining;
-  if (nameRow === undefined || nameRow.key === input.key) return { ok: true, accountId };
-  if (nameRow.account_id !== null && nameRow.account_id === accountId)
-    return { ok: true, accountId, moveFrom: nameRow.key };
-  return { ok: false, reason: "name_taken" };
-}
-
-/**
- * The name a key keeps when its account moves the name to another key: unique (the whole key,
- * and no node may choose a name with `~`), and says why.
- */
-export function retiredName(name: string, key: string): string {
-  return `${name}~${key}`;
-}
-
-/** Completed jobs waiting for settlement, with who ran them (the same SQL on both stores). */
-export const settleableSql = (placeholder: (n: number) => string) =>
-  `SELECT j.*, n.account_id AS node_account_id, a.wallet AS node_wallet,
-     t.started_at AS attempt_started_at, t.ended_at AS attempt_ended_at
-   FROM jobs j
-   LEFT JOIN nodes n ON n.key = j.node_key
-   LEFT JOIN accounts a ON a.id = n.account_id
-   LEFT JOIN job_attempts t ON t.attempt_id = j.attempt_id
-   WHERE j.money_state = 'charged' AND j.finished_at < ${placeholder(1)}
-   ORDER BY j.finished_at LIMIT ${placeholder(2)}`;
-
-export function rowToSettleCandidate(r: RawRow): SettleCandidate {
-  const started = numOrNull(r.attempt_started_at);
-  const ended = numOrNull(r.attempt_ended_at);
-  return {
-    job: rowToJob(r),
-    node: {
-      key: r.node_key as string,
-      accountId: (r.node_account_id as string | null) ?? null,
-      wallet: (r.node_wallet as string | null) ?? null,
-    },
-    observedMs: started !== null && ended !== null ? Math.max(0, ended - started) : null,
   };
 }
