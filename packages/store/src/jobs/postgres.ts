@@ -2,7 +2,7 @@ import type pg from "pg";
 import type { ErrorBody } from "@havn/protocol";
 import type { RawRow } from "../columns.js";
 import type { PostgresLedger } from "../ledger/postgres.js";
-import { escrowTransfer, insufficientFunds } from "../ledger/rows.js";
+import { chargeTransfer, escrowTransfer, insufficientFunds } from "../ledger/rows.js";
 import type { PostgresLog } from "../log/postgres.js";
 import { rows as select, type Queryable, type Tx } from "../postgres/db.js";
 import {
@@ -262,10 +262,14 @@ export class PostgresJobs implements JobStore {
           now: input.now,
         })),
       );
+      // A paid job (escrowed: its row is locked) is charged in the same statement: escrowed → charged.
       await c.query(
         `UPDATE jobs j SET status = 'completed', output = u.output, output_cid = u.cid, receipt = u.receipt,
-           finished_at = u.now, updated_at = u.now, lease_expires_at = NULL
-         FROM unnest($1::text[], $2::jsonb[], $3::text[], $4::jsonb[], $5::bigint[]) AS u(id, output, cid, receipt, now)
+           finished_at = u.now, updated_at = u.now, lease_expires_at = NULL,
+           money_state = CASE WHEN u.charge IS NULL THEN j.money_state ELSE 'charged' END,
+           charge = COALESCE(u.charge, j.charge), compute_class = COALESCE(u.cls, j.compute_class)
+         FROM unnest($1::text[], $2::jsonb[], $3::text[], $4::jsonb[], $5::bigint[], $6::bigint[], $7::text[])
+           AS u(id, output, cid, receipt, now, charge, cls)
          WHERE j.id = u.id`,
         [
           rows.map((a) => a.input.jobId),
@@ -273,17 +277,19 @@ export class PostgresJobs implements JobStore {
           rows.map((a) => a.input.outputCid),
           rows.map((a) => a.cosigned),
           rows.map((a) => a.input.now),
+          plan.accepted.map((a) => (a.charge !== undefined && a.job.money ? a.charge.toString() : null)),
+          plan.accepted.map((a) =>
+            a.charge !== undefined && a.job.money ? (a.request.input.computeClass ?? "S") : null,
+          ),
         ],
       );
-      // Paid jobs: the charge stays in escrow until settlement, the rest goes back to the payer.
-      await this.book.chargeJobsIn(
+      // The charge stays in escrow until settlement; the rest goes back to the payer.
+      await this.book.postManyTrusted(
         c,
-        plan.accepted.flatMap(({ job, charge, request }) =>
-          charge !== undefined && job.money
-            ? [{ jobId: job.id, money: job.money, charge, computeClass: request.input.computeClass ?? "S" }]
-            : [],
-        ),
-        now,
+        plan.accepted.flatMap(({ job, charge }) => {
+          const release = charge !== undefined && job.money && chargeTransfer(job.id, job.money, charge, now);
+          return release ? [release] : [];
+        }),
       );
       await c.query(`UPDATE job_attempts SET ended_at = $2, outcome = 'completed' WHERE attempt_id = ANY($1)`, [
         rows.map((a) => a.input.attemptId),

@@ -1,11 +1,9 @@
 import pg from "pg";
-import type { ComputeClass } from "@havn/protocol";
 import type { RawRow } from "../columns.js";
 import { rows, type Queryable, type Tx } from "../postgres/db.js";
 import { heldSql, rowToSettleCandidate, settleableSql } from "./job-rows.js";
 import {
   cappedReward,
-  chargeTransfer,
   heldRefundTransfer,
   mustPost,
   netChanges,
@@ -19,7 +17,6 @@ import {
 } from "./rows.js";
 import {
   ledgerAccounts,
-  type JobMoney,
   type LedgerAccount,
   type LedgerKind,
   type LedgerStore,
@@ -59,18 +56,35 @@ export class PostgresLedger implements LedgerStore {
 
   /**
    * Posts transfers that cannot overdraw by construction — a job's escrow once its payer's balance
-   * was locked and counted, a charge's release, a settlement's split, a refund — in three
-   * statements for the whole batch, inside the caller's transaction. A transfer whose idempotency
-   * key was posted before posts nothing. Returns the keys posted now.
+   * was locked and counted, a charge's release, a settlement's split, a refund — in one statement
+   * for the whole batch, inside the caller's transaction: the transactions, their postings and the
+   * balances they move. A transfer whose idempotency key was posted before posts nothing. Returns
+   * the keys posted now.
    */
   async postManyTrusted(c: pg.PoolClient, transfers: readonly LedgerTransfer[]): Promise<Set<string>> {
     if (transfers.length === 0) return new Set();
     for (const t of transfers) netChanges(t);
     const ids = transfers.map(() => newLedgerTxId());
-    const claimed = await c.query(
-      `INSERT INTO ledger_transactions (id, kind, idempotency_key, job_id, memo, created_at)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bigint[])
-       ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+    const postings = transfers.flatMap((t, i) => t.postings.map((p) => ({ tx: ids[i]!, ...p, now: t.now })));
+    // Balances move only for transactions written now, summed per account and taken in one order
+    // (concurrent batches lock them without deadlocking).
+    const { rows: posted } = await c.query(
+      `WITH tx AS (
+         INSERT INTO ledger_transactions (id, kind, idempotency_key, job_id, memo, created_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bigint[])
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key
+       ), p AS (
+         SELECT * FROM unnest($7::text[], $8::text[], $9::bigint[], $10::bigint[]) AS p(tx_id, account, amount, at)
+         WHERE tx_id IN (SELECT id FROM tx)
+       ), ins AS (
+         INSERT INTO ledger_postings (tx_id, account, amount, created_at) SELECT tx_id, account, amount, at FROM p
+       ), bal AS (
+         INSERT INTO ledger_balances (account, balance, updated_at)
+         SELECT account, SUM(amount), MAX(at) FROM p GROUP BY account HAVING SUM(amount) <> 0 ORDER BY account
+         ON CONFLICT (account) DO UPDATE SET balance = ledger_balances.balance + excluded.balance,
+           updated_at = excluded.updated_at
+       )
+       SELECT idempotency_key FROM tx`,
       [
         ids,
         transfers.map((t) => t.kind),
@@ -78,33 +92,21 @@ export class PostgresLedger implements LedgerStore {
         transfers.map((t) => t.jobId ?? null),
         transfers.map((t) => (t.memo ? JSON.stringify(t.memo) : null)),
         transfers.map((t) => t.now),
-      ],
-    );
-    const posted = new Set(claimed.rows.map((r: { id: string }) => r.id));
-    const written = transfers.flatMap((t, i) => (posted.has(ids[i]!) ? [{ id: ids[i]!, t }] : []));
-    await this.writePostings(c, written);
-    return new Set(written.map(({ t }) => t.idempotencyKey));
-  }
-
-  /**
-   * The postings of transactions just inserted, and the balances they move: one statement each,
-   * the balances aggregated per account and in one order, so concurrent batches lock them without
-   * deadlocking.
-   */
-  private async writePostings(c: pg.PoolClient, written: readonly { id: string; t: LedgerTransfer }[]) {
-    const postings = written.flatMap(({ id, t }) => t.postings.map((p) => ({ tx: id, ...p, now: t.now })));
-    if (postings.length === 0) return;
-    const net = new Map<string, bigint>();
-    for (const p of postings) net.set(p.account, (net.get(p.account) ?? 0n) + p.amount);
-    await c.query(
-      `INSERT INTO ledger_postings (tx_id, account, amount, created_at)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])`,
-      [
         postings.map((p) => p.tx),
         postings.map((p) => p.account),
         postings.map((p) => p.amount.toString()),
         postings.map((p) => p.now),
       ],
+    );
+    return new Set(posted.map((r: { idempotency_key: string }) => r.idempotency_key));
+  }
+
+  /** The postings of one transaction just inserted, and the balances it moves (see `postIn`). */
+  private async writePostings(c: pg.PoolClient, id: string, t: LedgerTransfer, net: Map<string, bigint>) {
+    await c.query(
+      `INSERT INTO ledger_postings (tx_id, account, amount, created_at)
+       SELECT $1, account, amount, $4 FROM unnest($2::text[], $3::bigint[]) AS p(account, amount)`,
+      [id, t.postings.map((p) => p.account), t.postings.map((p) => p.amount.toString()), t.now],
     );
     const changed = [...net].filter(([, v]) => v !== 0n).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     await c.query(
@@ -112,7 +114,7 @@ export class PostgresLedger implements LedgerStore {
        SELECT account, change, $3 FROM unnest($1::text[], $2::bigint[]) AS b(account, change)
        ON CONFLICT (account) DO UPDATE SET balance = ledger_balances.balance + excluded.balance,
          updated_at = excluded.updated_at`,
-      [changed.map(([a]) => a), changed.map(([, v]) => v.toString()), written[0]!.t.now],
+      [changed.map(([a]) => a), changed.map(([, v]) => v.toString()), t.now],
     );
   }
 
@@ -152,7 +154,7 @@ export class PostgresLedger implements LedgerStore {
       await c.query(`DELETE FROM ledger_transactions WHERE id = $1`, [id]);
       return { ok: false, reason: "insufficient_funds", ...short };
     }
-    await this.writePostings(c, [{ id, t }]);
+    await this.writePostings(c, id, t, net);
     return {
       ok: true,
       replayed: false,
@@ -261,31 +263,6 @@ export class PostgresLedger implements LedgerStore {
       [row.id],
     );
     return after ?? row;
-  }
-
-  /**
-   * Completed jobs' charges, in the caller's transaction: the rest of each escrow goes back to its
-   * payer; the charge waits in escrow for settlement.
-   */
-  async chargeJobsIn(
-    c: pg.PoolClient,
-    charged: readonly { jobId: string; money: JobMoney; charge: bigint; computeClass: ComputeClass }[],
-    now: number,
-  ): Promise<void> {
-    if (charged.length === 0) return;
-    await this.postManyTrusted(
-      c,
-      charged.flatMap(({ jobId, money, charge }) => {
-        const release = chargeTransfer(jobId, money, charge, now);
-        return release ? [release] : [];
-      }),
-    );
-    await c.query(
-      `UPDATE jobs j SET money_state = 'charged', charge = u.charge, compute_class = u.cls
-       FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(id, charge, cls)
-       WHERE j.id = u.id AND j.money_state = 'escrowed'`,
-      [charged.map((a) => a.jobId), charged.map((a) => a.charge.toString()), charged.map((a) => a.computeClass)],
-    );
   }
 
   /** Jobs' escrow balances that reached zero (settled, refunded) go: the postings keep their history. */
