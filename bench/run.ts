@@ -68,7 +68,7 @@ async function apiKeyFor(coordinator: string): Promise<string> {
     return (await r.json()) as Record<string, string>;
   };
   const session = await post("/auth/login", admin);
-  const key = (await post("/v1/keys", { name: "bench", scopes: ["jobs"] }, session.access_token!)).key!;
+  const key = (await post("/v1/api-keys", { name: "bench", scopes: ["jobs"] }, session.access_token!)).key!;
   // A paid network: the admin funds its own account (a free one answers the same, and moves nothing).
   await post(
     "/v1/admin/ledger/credit",

@@ -272,6 +272,25 @@ export function program(): Command {
     await (await import("./commands/account.js")).keysRevoke(id, o);
   });
 
+  const logCmd = cli.command("log").description("the execution log: check it");
+  logging(
+    logCmd
+      .command("verify")
+      .description("check a range of the execution log offline (exit 0 only if every check passes)")
+      .option("--from <n>", "the first position", parseInteger(1, Number.MAX_SAFE_INTEGER))
+      .option("--to <n>", "the last position (default: the signed head)", parseInteger(1, Number.MAX_SAFE_INTEGER))
+      .option("--job <id>", "also check this job's inclusion proof, inside the range")
+      .option("--save <file>", "keep what was fetched, to check again with --file")
+      .option("--file <file>", "check a range saved with --save, with no network")
+      .option("--coordinator-key <key>", "require the key set to hold this coordinator key")
+      .addOption(coordinatorOption())
+      .addOption(apiKey())
+      .option("--json", "print JSON", false),
+  ).action(async (o) => {
+    quickExit();
+    await (await import("./commands/log.js")).logVerify(o);
+  });
+
   const admin = cli.command("admin").description("administer a coordinator");
   logging(
     admin
@@ -282,6 +301,12 @@ export function program(): Command {
       .addOption(dataDir("coordinator"))
       .addOption(databaseUrl()),
   ).action(async (o) => (await import("./commands/account.js")).adminCreate(o));
+  logging(
+    admin
+      .command("rotate-key")
+      .description("give the coordinator a new signing key, on its host (takes effect at its next start)")
+      .addOption(dataDir("coordinator")),
+  ).action(async (o) => (await import("./commands/account.js")).adminRotateKey(o));
   logging(
     admin
       .command("invite")

@@ -192,7 +192,7 @@ describe("a production coordinator, as its admin and a user meet it", () => {
       body: JSON.stringify({ email: "root@example.com", password: "root-password-123" }),
     });
     const token = ((await login.json()) as { access_token: string }).access_token;
-    const keyRes = await fetch(`${c.url}/v1/keys`, {
+    const keyRes = await fetch(`${c.url}/v1/api-keys`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
       body: JSON.stringify({ name: "retry", scopes: ["jobs"] }),

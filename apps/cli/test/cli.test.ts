@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import Database from "better-sqlite3";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -111,6 +112,17 @@ describe("the binary", () => {
     expect(unknown.code).not.toBe(0);
     expect(unknown.stderr).toMatch(/unknown option '--wat'/);
   });
+
+  it("havn admin rotate-key keeps the old coordinator key aside and makes a new one", async () => {
+    const dir = join(m.home, "rotating");
+    const first = await runHavn(["admin", "rotate-key", "--data-dir", dir], m);
+    expect(first.code).toBe(0);
+    const key = /^new coordinator key (\S+) \(key id [0-9a-f]{16}\)\n/.exec(first.stdout)![1]!;
+    const second = await runHavn(["admin", "rotate-key", "--data-dir", dir], m);
+    expect(second.stdout).toMatch(/; the old one is kept at .*coordinator\.key\.retired-/);
+    expect(second.stdout).not.toContain(key);
+    expect(readdirSync(dir).sort()).toEqual(["coordinator.key", expect.stringMatching(/^coordinator\.key\.retired-/)]);
+  });
 });
 
 describe("havn up, as a user runs it", () => {
@@ -166,7 +178,9 @@ describe("havn up, as a user runs it", () => {
     expect(JSON.parse(json.stdout)).toMatchObject({
       job_id: id,
       verified: true,
-      checks: { node: true, coordinator: true, chain: true, output: true },
+      // Dev mode seals the log at each sweep (a second): this job's period may not be sealed yet.
+      checks: { node: true, coordinator: true, chain: true, logged: true, output: true, inclusion: expect.anything() },
+      problems: [],
     });
     // A coordinator key other than the one that co-signed: the check fails, and so does the exit code.
     const wrongKey = await runHavn(["receipt", id!, "--coordinator", url, "--coordinator-key", "A".repeat(43)], m);
@@ -191,6 +205,71 @@ describe("havn up, as a user runs it", () => {
     for (const l of logLines(upOut.stderr))
       expect(l).toMatchObject({ level: expect.any(Number), time: expect.any(Number), msg: expect.any(String) });
     expect(upOut.stderr).not.toContain(prompt);
+  });
+
+  it("havn log verify checks the log, and fails with a reason for a tampered, reordered or out-of-range one", async () => {
+    const asked = await runHavn(["ask", "log me", "--coordinator", url, "--max-tokens", "4"], m);
+    const id = /\njob: (job-[0-9a-f]+)\n$/.exec(asked.stdout)![1]!;
+    const saved = join(m.home, "log.json");
+    const verified = await runHavn(["log", "verify", "--coordinator", url, "--save", saved], m);
+    expect(verified.code).toBe(0);
+    expect(verified.stdout).toMatch(
+      /^log #1–#(\d+): \1 entries, \d+ sealed periods? checked, signed head #\1, 1 key\nverified\n$/,
+    );
+    const bundle = JSON.parse(readFileSync(saved, "utf8")) as {
+      to: number;
+      entries: { receipt: { receipt: { latency_ms: number } } }[];
+    };
+    expect((await runHavn(["log", "verify", "--file", saved, "--json"], m)).code).toBe(0);
+
+    const write = (name: string, value: unknown) => {
+      const path = join(m.home, name);
+      writeFileSync(path, JSON.stringify(value));
+      return path;
+    };
+    const tampered = structuredClone(bundle);
+    tampered.entries[0]!.receipt.receipt.latency_ms += 1;
+    const t = await runHavn(["log", "verify", "--file", write("tampered.json", tampered)], m);
+    expect(t.code).toBe(1);
+    expect(t.stdout).toContain("FAILED: Entry #1: its hash does not match its receipt (the entry was altered).");
+    const reordered = { ...bundle, entries: [...bundle.entries].reverse() };
+    const r = await runHavn(["log", "verify", "--file", write("reordered.json", reordered)], m);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/FAILED: Entry #\d+ is where #1 belongs/);
+    // A job after the range: once its period is sealed (dev mode: within a sweep), the check says where it is.
+    for (let i = 0; (await fetch(`${url}/v1/log/proof/${id}`)).status !== 200; i++) {
+      if (i > 100) throw new Error("the job's period was never sealed");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const outside = await runHavn(
+      ["log", "verify", "--coordinator", url, "--to", String(bundle.to - 1), "--job", id],
+      m,
+    );
+    expect(outside.code).toBe(1);
+    expect(outside.stdout).toContain(`FAILED: ${id} is at #${bundle.to}, outside the range #1–#${bundle.to - 1}.`);
+    expect((await runHavn(["log", "verify", "--coordinator", url, "--job", id], m)).code).toBe(0);
+    const pinned = await runHavn(["log", "verify", "--coordinator", url, "--coordinator-key", "A".repeat(43)], m);
+    expect(pinned.code).toBe(1);
+    expect(pinned.stdout).toContain(`FAILED: The key set does not hold the pinned coordinator key ${"A".repeat(43)}.`);
+  });
+
+  it("havn receipt exits non-zero when the stored output or the log's entry no longer matches the receipt", async () => {
+    const asked = await runHavn(["ask", "tamper with me", "--coordinator", url, "--max-tokens", "4"], m);
+    const id = /\njob: (job-[0-9a-f]+)\n$/.exec(asked.stdout)![1]!;
+    expect((await runHavn(["receipt", id, "--coordinator", url], m)).code).toBe(0);
+    const db = new Database(join(m.home, "up", "havn.db"));
+    try {
+      db.prepare(`UPDATE jobs SET output = json_set(output, '$.text', 'something else') WHERE id = ?`).run(id);
+      const output = await runHavn(["receipt", id, "--coordinator", url], m);
+      expect(output.code).toBe(1);
+      expect(output.stdout).toContain("problem      The stored output does not hash to the receipt's outputs_cid.");
+      db.prepare(`UPDATE execution_log SET prev_hash = ? WHERE job_id = ?`).run("f".repeat(64), id);
+      const chain = await runHavn(["receipt", id, "--coordinator", url, "--json"], m);
+      expect(chain.code).toBe(1);
+      expect(JSON.parse(chain.stdout)).toMatchObject({ verified: false, checks: { logged: false, output: false } });
+    } finally {
+      db.close();
+    }
   });
 
   it("havn receipt for an unknown job fails with a code", async () => {

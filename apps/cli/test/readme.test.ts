@@ -44,6 +44,7 @@ const exercised: [prefix: string, where: string][] = [
   ["npm test", ".ci/run"],
   ['npx havn ask "Hello, network"', "here"],
   ["npx havn receipt", "here"],
+  ["npx havn log verify", "here"],
   ["npx havn node --coordinator http://coordinator:8787 --backend openai", "here"],
   ["npx havn node --coordinator http://coordinator:8787 --model-file", "here"],
   ["npx havn serve-model --port 8080", "here"],
@@ -86,7 +87,7 @@ describe("the README's commands", () => {
     }
   });
 
-  it("npm start, then npx havn ask and npx havn receipt, then the three ways to run a node", async () => {
+  it("npm start, then npx havn ask, npx havn receipt and npx havn log verify, then the three ways to run a node", async () => {
     const start = run("npm", ["start", "--", "--port", "0"]);
     const url = (await start.printed(/havn is up at (http:\/\/\S+)/))[1]!;
     expect(start.out.stdout).toContain(`API docs     ${url}/docs`);
@@ -96,6 +97,9 @@ describe("the README's commands", () => {
     const id = /\njob: (job-[0-9a-f]+)\n$/.exec(ask.out.stdout)![1]!;
     const receipt = run("npx", ["havn", "receipt", id, "--coordinator", url]);
     expect(await receipt.exited).toBe(0);
+    const verify = run("npx", ["havn", "log", "verify", "--coordinator", url]);
+    expect(await verify.exited).toBe(0);
+    expect(verify.out.stdout).toMatch(/\nverified\n$/);
 
     const serve = run("npx", ["havn", "serve-model", "--port", "0"]);
     const modelUrl = (await serve.printed(/serving havn-tiny at (http:\/\/\S+)/))[1]!;

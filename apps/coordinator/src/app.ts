@@ -21,6 +21,8 @@ import { frameworkErrorOptions, installErrorHandling } from "./api/errors.js";
 import { installAuthAndLimits } from "./api/guards.js";
 import { registerJobRoutes } from "./api/jobs/routes.js";
 import { registerLedgerRoutes } from "./api/ledger/routes.js";
+import { registerLogRoutes } from "./api/log/routes.js";
+import { LogSealer } from "./log/log-sealer.js";
 import { LedgerService } from "./ledger/ledger-service.js";
 import { Pricing } from "./ledger/pricing.js";
 import { Settlement } from "./ledger/settlement.js";
@@ -216,6 +218,9 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     config,
     pricing && { pricing, wallets },
   );
+  // The execution log, checkable: this replica's key joins the key set; periods get sealed.
+  const logSealer = new LogSealer(store, keys, config, app.log);
+  await logSealer.register();
   const settlement = config.ledger.enabled
     ? new Settlement(store, catalog, config, app.log, (what, amount) => telemetry.settlement(what, amount))
     : undefined;
@@ -228,6 +233,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     app.log,
     (keyId) => gateway.closeJoinedWith(keyId),
     settlement,
+    logSealer,
   );
 
   for (const node of await store.nodes.list()) catalog.noteAdvertised(node.capabilities.models.map((m) => m.name));
@@ -246,6 +252,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   });
   registerOpenAIRoutes(app, { jobs, events, catalog, registry, config });
   registerJobRoutes(app, { jobs, store, auth });
+  registerLogRoutes(app, { store, logSealer });
   registerAuthRoutes(app, { auth, config });
   registerLedgerRoutes(app, { ledger, settlement, store, auth });
   registerOperatorRoutes(app, {

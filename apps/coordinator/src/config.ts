@@ -1,5 +1,6 @@
-import { availableParallelism } from "node:os";
-import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { availableParallelism, hostname } from "node:os";
+import { join, resolve } from "node:path";
 import { z } from "zod";
 import { HavnError } from "@havn/protocol";
 import { defaultDataDir } from "@havn/protocol/local";
@@ -201,6 +202,27 @@ const configSchema = z.strictObject({
   databaseUrl: z.string().optional(),
   /** Coordinator Ed25519 key file (co-signs receipts). Default `<dataDir>/coordinator.key`. */
   keyPath: z.string().optional(),
+  /**
+   * This replica's name in the network's key set (`GET /v1/keys`): a new key under the same name
+   * retires the old one (a rotation). Default: a hash of the host name and the key file's path,
+   * stable across restarts and rotations, distinct per data directory.
+   */
+  replica: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/)
+    .optional(),
+  /**
+   * Sealing the execution log: every `periodEntries` entries, or once the oldest unsealed entry is
+   * `periodMs` old, the coordinator signs a Merkle root over the entries since the last period
+   * (`GET /v1/log/proof/{job}` proves a job's entry against it). Defaults 1 024 entries, and 60 s
+   * (0 in dev mode: every sweep seals what is new).
+   */
+  log: z
+    .strictObject({
+      periodEntries: z.number().int().min(1).max(65_536).default(1_024),
+      periodMs: z.number().int().min(0).optional(),
+    })
+    .prefault({}),
   /** Prices, escrow, settlement, first balances; `ledger: { enabled: false }` for a free network. */
   ledger: ledgerConfigSchema.prefault({}),
   /** A HavnAI-format `registry.json` (model manifest, weights for `model: "auto"`). Default: the bundled one. */
@@ -292,11 +314,13 @@ export type CoordinatorOptions = z.input<typeof configSchema>;
 export type CoordinatorConfig = Readonly<
   z.output<typeof configSchema> & {
     keyPath: string;
+    replica: string;
     sqlitePath: string;
     registryPath: string;
     accountRateLimitPerMinute: number;
     addressRateLimitPerMinute: number;
     ledger: LedgerConfig & { challengeWindowMs: number };
+    log: { periodEntries: number; periodMs: number };
   }
 >;
 
@@ -314,11 +338,18 @@ export function compileConfig(options: CoordinatorOptions = {}): CoordinatorConf
   return Object.freeze({
     ...c,
     keyPath: c.keyPath ?? join(c.dataDir, "coordinator.key"),
+    replica:
+      c.replica ??
+      createHash("sha256")
+        .update(`${hostname()}\n${resolve(c.keyPath ?? join(c.dataDir, "coordinator.key"))}`)
+        .digest("hex")
+        .slice(0, 12),
     sqlitePath: join(c.dataDir, "havn.db"),
     registryPath: c.registryPath ?? new URL("../registry.json", import.meta.url).pathname,
     siweDomain: c.siweDomain ?? (c.publicUrl ? new URL(c.publicUrl).host : undefined),
     accountRateLimitPerMinute: c.accountRateLimitPerMinute ?? 3 * c.rateLimitPerMinute,
     addressRateLimitPerMinute: c.addressRateLimitPerMinute ?? 5 * c.rateLimitPerMinute,
     ledger: { ...c.ledger, challengeWindowMs: c.ledger.challengeWindowMs ?? (c.mode === "dev" ? 0 : 600_000) },
+    log: { ...c.log, periodMs: c.log.periodMs ?? (c.mode === "dev" ? 0 : 60_000) },
   });
 }

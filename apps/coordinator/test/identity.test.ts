@@ -41,7 +41,7 @@ async function person(n: Network, name: string, keyScopes: Record<string, string
   const keys: Record<string, string> = {};
   const keyIds: Record<string, string> = {};
   for (const [label, scopes] of Object.entries(keyScopes)) {
-    const k = await call(n, "POST", "/v1/keys", { token: access, body: { name: label, scopes } });
+    const k = await call(n, "POST", "/v1/api-keys", { token: access, body: { name: label, scopes } });
     expect(k.status).toBe(201);
     keys[label] = k.body.key as string;
     keyIds[label] = k.body.id as string;
@@ -79,7 +79,7 @@ describe.each(["sqlite", "postgres"] as const)("who may call what, on %s", (kind
     const n = await production({ store: kind, pgAdminUrl: inject("pgAdminUrl") });
     const alice = await person(n, "alice", { jobs: ["jobs"], node: ["node"], revoked: ["jobs"] });
     const mallory = await person(n, "mallory", { jobs: ["jobs"] });
-    const revoked = await call(n, "DELETE", `/v1/keys/${alice.keyIds.revoked}`, { token: alice.access });
+    const revoked = await call(n, "DELETE", `/v1/api-keys/${alice.keyIds.revoked}`, { token: alice.access });
     expect(revoked.status).toBe(200);
     const done = await call(n, "POST", "/v1/chat/completions", { token: alice.keys.jobs, body: chat("alice's") });
     expect(done.status).toBe(200);
@@ -130,6 +130,10 @@ describe.each(["sqlite", "postgres"] as const)("who may call what, on %s", (kind
       "GET /outputs/:cid": { level: "optional", request: { method: "GET", path: `/outputs/${cid}` }, alices: true },
       "GET /v1/log/:seq": { level: "public", request: { method: "GET", path: "/v1/log/1" } },
       "GET /log/:seq": { level: "public", request: { method: "GET", path: "/log/1" } },
+      "GET /v1/log": { level: "public", request: { method: "GET", path: "/v1/log" } },
+      "GET /v1/log/head": { level: "public", request: { method: "GET", path: "/v1/log/head" } },
+      "GET /v1/log/proof/:id": { level: "public", request: { method: "GET", path: `/v1/log/proof/${job}` } },
+      "GET /v1/keys": { level: "public", request: { method: "GET", path: "/v1/keys" } },
       "POST /auth/register": { level: "public", request: { method: "POST", path: "/auth/register", body: {} } },
       "POST /auth/login": { level: "public", request: { method: "POST", path: "/auth/login", body: {} } },
       "POST /auth/refresh": { level: "public", request: { method: "POST", path: "/auth/refresh", body: {} } },
@@ -137,9 +141,12 @@ describe.each(["sqlite", "postgres"] as const)("who may call what, on %s", (kind
       "GET /auth/me": { level: "account", request: { method: "GET", path: "/auth/me" } },
       "POST /auth/siwe/nonce": { level: "public", request: { method: "POST", path: "/auth/siwe/nonce" } },
       "POST /auth/siwe/verify": { level: "optional", request: { method: "POST", path: "/auth/siwe/verify", body: {} } },
-      "POST /v1/keys": { level: "owner", request: { method: "POST", path: "/v1/keys", body: { name: "x" } } },
-      "GET /v1/keys": { level: "owner", request: { method: "GET", path: "/v1/keys" } },
-      "DELETE /v1/keys/:id": { level: "owner", request: { method: "DELETE", path: `/v1/keys/${alice.keyIds.jobs}` } },
+      "POST /v1/api-keys": { level: "owner", request: { method: "POST", path: "/v1/api-keys", body: { name: "x" } } },
+      "GET /v1/api-keys": { level: "owner", request: { method: "GET", path: "/v1/api-keys" } },
+      "DELETE /v1/api-keys/:id": {
+        level: "owner",
+        request: { method: "DELETE", path: `/v1/api-keys/${alice.keyIds.jobs}` },
+      },
       "POST /v1/admin/invites": { level: "admin", request: { method: "POST", path: "/v1/admin/invites", body: {} } },
       "GET /v1/nodes": { level: "admin", request: { method: "GET", path: "/v1/nodes" } },
       "GET /v1/balance": { level: "account", request: { method: "GET", path: "/v1/balance" } },
@@ -211,7 +218,7 @@ describe.each(["sqlite", "postgres"] as const)("who may call what, on %s", (kind
     const mine = await call(n, "GET", `/v1/jobs/${job}`, { token: alice.keys.jobs });
     expect(mine.body).toMatchObject({ status: "completed", data_deleted_at: null });
     // /metrics is the operator's: a user may not make a metrics key; an admin's reads it.
-    const mine2 = await call(n, "POST", "/v1/keys", {
+    const mine2 = await call(n, "POST", "/v1/api-keys", {
       token: mallory.access,
       body: { name: "m", scopes: ["metrics"] },
     });
@@ -335,7 +342,10 @@ describe("production mode", () => {
         .error?.code,
     ).toBe("AUTH_EMAIL_TAKEN");
     // A user may not mint an admin key; a forged token is not a credential.
-    const adminKey = await call(n, "POST", "/v1/keys", { token: alice.access, body: { name: "x", scopes: ["admin"] } });
+    const adminKey = await call(n, "POST", "/v1/api-keys", {
+      token: alice.access,
+      body: { name: "x", scopes: ["admin"] },
+    });
     expect(adminKey.body.error?.code).toBe("AUTH_FORBIDDEN");
     const [h, p] = alice.access.split(".");
     const forged = `${h}.${Buffer.from(JSON.stringify({ sub: alice.accountId, role: "admin" })).toString("base64url")}.${p}`;
@@ -725,7 +735,7 @@ describe("attacks on identity, refused", () => {
     try {
       const options = { port: 0, host: "127.0.0.1", dataDir: dir, logLevel: "silent" as const };
       const dev = await startCoordinator({ ...options, mode: "dev" });
-      const made = await fetch(`${dev.url}/v1/keys`, {
+      const made = await fetch(`${dev.url}/v1/api-keys`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ name: "dev", scopes: ["admin", "jobs"] }),
@@ -774,7 +784,7 @@ describe("attacks on identity, refused", () => {
     const alice = await person(n, "alice", { node: ["node"] });
     await n.addNode({ backend: "scripted", name: "alices-gpu", credential: { api_key: alice.keys.node } });
     expect(n.coordinator.registry.size).toBe(1);
-    const revoked = await call(n, "DELETE", `/v1/keys/${alice.keyIds.node}`, { token: alice.access });
+    const revoked = await call(n, "DELETE", `/v1/api-keys/${alice.keyIds.node}`, { token: alice.access });
     expect(revoked.status).toBe(200);
     await until(() => n.coordinator.registry.size === 0);
     // Closed with a refusal (4012): the node stops instead of reconnecting.
@@ -857,14 +867,14 @@ describe("attacks on identity, refused", () => {
     };
     for (let i = 1; i < 100; i++)
       await n.coordinator.auth.createKey(principal as never, { name: `k${i}`, scopes: ["jobs"] });
-    const over = await call(n, "POST", "/v1/keys", {
+    const over = await call(n, "POST", "/v1/api-keys", {
       token: alice.access,
       body: { name: "one more", scopes: ["jobs"] },
     });
     expect([over.status, over.body.error?.code]).toEqual([409, "AUTH_KEY_LIMIT"]);
-    expect((await call(n, "DELETE", `/v1/keys/${alice.keyIds.jobs}`, { token: alice.access })).status).toBe(200);
+    expect((await call(n, "DELETE", `/v1/api-keys/${alice.keyIds.jobs}`, { token: alice.access })).status).toBe(200);
     expect(
-      (await call(n, "POST", "/v1/keys", { token: alice.access, body: { name: "now", scopes: ["jobs"] } })).status,
+      (await call(n, "POST", "/v1/api-keys", { token: alice.access, body: { name: "now", scopes: ["jobs"] } })).status,
     ).toBe(201);
   });
 

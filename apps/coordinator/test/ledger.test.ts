@@ -82,7 +82,7 @@ describe("money on a production network", () => {
     const password = `${name}-correct-horse-battery`;
     const reg = await call(n, "POST", "/auth/register", { body: { email: `${name}@example.com`, password } });
     const access = reg.body.access_token as string;
-    const key = await call(n, "POST", "/v1/keys", { token: access, body: { name: "k", scopes: ["jobs"] } });
+    const key = await call(n, "POST", "/v1/api-keys", { token: access, body: { name: "k", scopes: ["jobs"] } });
     return { id: reg.body.account.id as string, password, access, key: key.body.key as string };
   }
 

@@ -102,7 +102,7 @@ describe("settlement on a production network", () => {
       password: `${name}-correct-horse`,
     });
     const access = reg.access_token as string;
-    const key = await call(n, "POST", "/v1/keys", access, { name: "k", scopes });
+    const key = await call(n, "POST", "/v1/api-keys", access, { name: "k", scopes });
     return { id: (reg.account as { id: string }).id, key: key.key as string };
   }
 

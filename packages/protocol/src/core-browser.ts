@@ -2,6 +2,7 @@
 import { portableCrypto } from "./crypto/portable.js";
 import { createCryptoSuite } from "./crypto/suite.js";
 import { makeIdFactory } from "./ids.js";
+import { createLogProofs } from "./log-proofs.js";
 import { createReceiptSigning } from "./receipt-signing.js";
 
 export * from "./core-shared.js";
@@ -33,4 +34,17 @@ export const {
   cosignReceipt,
   verifyCosignedReceipt,
 } = receipts;
+export const {
+  keyId,
+  merkleRoot,
+  inclusionPath,
+  verifyInclusion,
+  signLogHead,
+  verifyLogHead,
+  signLogPeriod,
+  verifyLogPeriod,
+  keyAt,
+  verifyLogRange,
+  verifyInclusionProof,
+} = createLogProofs(suite, receipts);
 export const { jobId: newJobId, attemptId: newAttemptId } = ids;

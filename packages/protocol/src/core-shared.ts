@@ -7,5 +7,14 @@ export { jobIdPattern, requestIdPattern } from "./ids.js";
 export { domainTag, signatureDomains } from "./crypto/suite.js";
 export type { CryptoSuite, KeyPair, SignatureDomain } from "./crypto/suite.js";
 export type { ReceiptVerification } from "./receipt-signing.js";
+export type {
+  CoordinatorKeyView,
+  LogBundle,
+  LogCheck,
+  LogEntryView,
+  LogInclusionProof,
+  SignedLogHead,
+  SignedLogPeriod,
+} from "./log-proofs.js";
 export { checksumAddress, evmAddressPattern } from "./wallets.js";
 export { formatHai, microHaiPerHai, parseHai } from "./money.js";

@@ -108,6 +108,12 @@ export const errorCatalog = {
   // JOB_: the life of a job.
   JOB_NOT_FOUND: { status: 404, retryable: false, description: "No job with this id." },
   OUTPUT_NOT_FOUND: { status: 404, retryable: false, description: "No stored output has this content id." },
+  LOG_PROOF_PENDING: {
+    status: 409,
+    retryable: true,
+    description:
+      "The job's log entry is not in a sealed period yet; periods are sealed every `log.periodMs` (60 s by default). Retry after `Retry-After` seconds.",
+  },
   LOG_ENTRY_NOT_FOUND: {
     status: 404,
     retryable: false,

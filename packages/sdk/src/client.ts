@@ -1,7 +1,26 @@
 import { createParser } from "eventsource-parser";
 // The zod-free core: the schemas cost ~120 ms to import, and a client validates none.
-import { contentId, HavnError, verifyCosignedReceipt } from "@havn/protocol/core";
-import type { ChatMessage, CosignedReceipt, ErrorBody, JobOutput, ReceiptVerification } from "@havn/protocol";
+import {
+  contentId,
+  HavnError,
+  keyAt,
+  keyId,
+  logEntryHash,
+  verifyCosignedReceipt,
+  verifyInclusionProof,
+} from "@havn/protocol/core";
+import type {
+  ChatMessage,
+  CoordinatorKeyView,
+  CosignedReceipt,
+  ErrorBody,
+  JobOutput,
+  LogEntryView,
+  LogInclusionProof,
+  ReceiptVerification,
+  SignedLogHead,
+  SignedLogPeriod,
+} from "@havn/protocol";
 
 export interface HavnClientOptions {
   /** The coordinator's base URL, e.g. `http://127.0.0.1:8787`. */
@@ -140,8 +159,31 @@ export interface Health {
 export interface ReceiptCheck extends ReceiptVerification {
   /** The stored output hashes to the receipt's `outputs_cid`. */
   readonly output: boolean;
+  /**
+   * The log holds this receipt where it says, and its entry links to the one before (`chain` is
+   * the receipt's own link hash; this is the log's).
+   */
+  readonly logged: boolean;
+  /**
+   * The entry is under a sealed period's signed Merkle root: true, false, or `pending` while its
+   * period is not sealed yet.
+   */
+  readonly inclusion: boolean | "pending";
+  /** Why any check failed, one sentence each. */
+  readonly problems: readonly string[];
   readonly job: JobView;
   readonly coordinatorKey: string;
+}
+
+/** A page of the execution log (`GET /v1/log`). */
+export interface LogRange {
+  readonly object: "log_range";
+  readonly from: number;
+  readonly to: number;
+  readonly entries: readonly LogEntryView[];
+  readonly periods: readonly SignedLogPeriod[];
+  readonly head: SignedLogHead;
+  readonly next_from: number | null;
 }
 
 /** A typed client for a havn coordinator (Node and browsers). */
@@ -221,15 +263,15 @@ export class HavnClient {
 
   /** A new API key; `key` is in this answer only. */
   createKey(name: string, scopes: readonly string[] = ["jobs"]): Promise<ApiKey & { key: string }> {
-    return this.post("/v1/keys", { name, scopes });
+    return this.post("/v1/api-keys", { name, scopes });
   }
 
   async listKeys(): Promise<ApiKey[]> {
-    return (await this.json<{ data: ApiKey[] }>("/v1/keys")).data;
+    return (await this.json<{ data: ApiKey[] }>("/v1/api-keys")).data;
   }
 
   revokeKey(id: string): Promise<ApiKey> {
-    return this.json(`/v1/keys/${encodeURIComponent(id)}`, { method: "DELETE" });
+    return this.json(`/v1/api-keys/${encodeURIComponent(id)}`, { method: "DELETE" });
   }
 
   /** What this client's account holds. */
@@ -373,9 +415,80 @@ export class HavnClient {
         context: { Job: jobId, Status: job.status },
       });
     }
-    const coordinatorKey = expectedCoordinatorKey ?? (await this.health()).coordinator_key;
-    const verification = verifyCosignedReceipt(job.receipt, coordinatorKey);
-    const output = job.output !== null && contentId(job.output.text) === job.receipt.receipt.outputs_cid;
-    return { ...verification, output, job, coordinatorKey };
+    const r = job.receipt;
+    const problems: string[] = [];
+    // The co-signing key: the pinned one, else the key set's key of that id valid when it signed.
+    const keys = await this.coordinatorKeys();
+    const entry = await this.logEntry(r.log.seq).catch(() => undefined);
+    const signedAt = entry?.created_at ?? r.receipt.finished_at;
+    const known = keyAt(keys, keyId(r.coordinator_key), signedAt);
+    const coordinatorKey = expectedCoordinatorKey ?? known?.public_key ?? r.coordinator_key;
+    if (!expectedCoordinatorKey && !known)
+      problems.push("The receipt is co-signed by a key the network's key set does not hold for that time.");
+    const v = verifyCosignedReceipt(r, coordinatorKey);
+    const verification = { ...v, coordinator: v.coordinator && (expectedCoordinatorKey !== undefined || !!known) };
+    if (!v.node) problems.push("The node's signature does not verify.");
+    if (!v.coordinator) problems.push("The coordinator's co-signature does not verify.");
+    if (!v.chain) problems.push("The receipt's log link hash is not the hash of its receipt.");
+    const output = job.output !== null && contentId(job.output.text) === r.receipt.outputs_cid;
+    if (!output)
+      problems.push(
+        job.output === null
+          ? "The output is not kept (deleted), so it cannot be checked against the receipt."
+          : "The stored output does not hash to the receipt's outputs_cid.",
+      );
+    // The log itself: the entry at this position is this receipt, and it links to the one before.
+    let logged = entry !== undefined && entry.entry_hash === r.log.entry_hash && entry.prev_hash === r.log.prev_hash;
+    if (logged && r.log.seq > 1) {
+      const before = await this.logEntry(r.log.seq - 1).catch(() => undefined);
+      logged = before?.entry_hash === r.log.prev_hash;
+    }
+    if (logged && logEntryHash(entry!.prev_hash, r.receipt, r.node_signature) !== entry!.entry_hash) logged = false;
+    if (!logged)
+      problems.push(`The log's entry #${r.log.seq} is not this receipt, or does not link to #${r.log.seq - 1}.`);
+    let inclusion: boolean | "pending" = "pending";
+    const proof = await this.logProof(jobId).catch((err: unknown) => {
+      if (err instanceof HavnError && err.code === "LOG_PROOF_PENDING") return undefined;
+      throw err;
+    });
+    if (proof) {
+      const found = [
+        ...verifyInclusionProof(proof, keys),
+        ...(proof.entry_hash === r.log.entry_hash && proof.seq === r.log.seq
+          ? []
+          : [`The inclusion proof is for another entry than the receipt's (#${proof.seq}).`]),
+      ];
+      inclusion = found.length === 0;
+      problems.push(...found);
+    }
+    return { ...verification, output, logged, inclusion, problems, job, coordinatorKey };
+  }
+
+  /** The network's coordinator keys, with when each was valid (`GET /v1/keys`). */
+  async coordinatorKeys(): Promise<CoordinatorKeyView[]> {
+    return (await this.json<{ data: CoordinatorKeyView[] }>("/v1/keys")).data;
+  }
+
+  /** One entry of the execution log. */
+  logEntry(seq: number): Promise<LogEntryView> {
+    return this.json(`/v1/log/${seq}`);
+  }
+
+  /** Entries `from`..`to` (at most 1 000; `next_from` says where the rest starts), periods, signed head. */
+  logRange(from?: number, to?: number): Promise<LogRange> {
+    const q = new URLSearchParams();
+    if (from !== undefined) q.set("from", String(from));
+    if (to !== undefined) q.set("to", String(to));
+    return this.json(`/v1/log${q.size ? `?${q}` : ""}`);
+  }
+
+  /** The newest entry, signed now. */
+  logHead(): Promise<SignedLogHead> {
+    return this.json("/v1/log/head");
+  }
+
+  /** A job's inclusion proof; LOG_PROOF_PENDING until its period is sealed. */
+  logProof(jobId: string): Promise<LogInclusionProof> {
+    return this.json(`/v1/log/proof/${encodeURIComponent(jobId)}`);
   }
 }

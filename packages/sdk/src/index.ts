@@ -9,6 +9,7 @@ export type {
   Health,
   JobMoneyView,
   JobView,
+  LogRange,
   LedgerTransaction,
   Me,
   ReceiptCheck,

@@ -149,6 +149,55 @@ describe.each(storeKinds)("store on %s", (kind) => {
     expect(new TextDecoder().decode(await store.jobs.output(contentId("text 1")))).toBe("text 1");
   });
 
+  it("reads the log by range and by job, seals consecutive periods once, and keeps every key of a rotation", async () => {
+    await open();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const j = newJob();
+      ids.push(j.id);
+      await store.jobs.insert(j);
+      await store.jobs.claim([claimOf(j.id, `att-${j.id}`)], 1_500);
+    }
+    await store.jobs.complete(
+      ids.map((id, i) => completion(id, `att-${id}`, `text ${i}`)),
+      seal,
+    );
+    const range = await store.log.range(2, 4);
+    expect(range.map((e) => e.seq)).toEqual([2, 3, 4]);
+    expect(await store.log.hashes(2, 4)).toEqual(range.map((e) => e.entryHash));
+    expect((await store.log.entryOfJob(ids[3]!))?.seq).toBe(4);
+    expect(await store.log.entryOfJob("job-missing")).toBeUndefined();
+
+    await store.log.registerKey({ keyId: "k1", publicKey: "pub-1", replica: "r", now: 10 });
+    await store.log.registerKey({ keyId: "k1", publicKey: "pub-1", replica: "r", now: 15 }); // a restart
+    await store.log.registerKey({ keyId: "k2", publicKey: "pub-2", replica: "r", now: 20 }); // a rotation
+    await store.log.registerKey({ keyId: "k3", publicKey: "pub-3", replica: "other", now: 30 });
+    expect(await store.log.keys()).toEqual([
+      { key_id: "k1", public_key: "pub-1", replica: "r", valid_from: 10, valid_until: 20 },
+      { key_id: "k2", public_key: "pub-2", replica: "r", valid_from: 20, valid_until: null },
+      { key_id: "k3", public_key: "pub-3", replica: "other", valid_from: 30, valid_until: null },
+    ]);
+
+    const period = (from: number, to: number) => ({
+      from,
+      to,
+      root: `root ${from}`,
+      last_hash: `hash ${to}`,
+      signed_at: 40,
+      key_id: "k2",
+      signature: "sig",
+    });
+    expect(await store.log.sealPeriod(period(2, 3))).toBe(false); // must start at 1
+    expect(await store.log.sealPeriod(period(1, 3))).toBe(true);
+    expect(await store.log.sealPeriod(period(1, 2))).toBe(false); // sealed already
+    expect(await store.log.sealPeriod(period(5, 5))).toBe(false); // a gap
+    expect(await store.log.sealPeriod(period(4, 5))).toBe(true);
+    expect(await store.log.periodOf(2)).toEqual(period(1, 3));
+    expect(await store.log.periodOf(6)).toBeUndefined();
+    expect(await store.log.lastPeriod()).toEqual(period(4, 5));
+    expect((await store.log.periods(3, 4)).map((p) => p.from)).toEqual([1, 4]);
+  });
+
   it("a cancel racing a batch being co-signed: one of them wins whole, and the log stays one chain", async () => {
     await open();
     const jobs = [newJob(), newJob(), newJob()];

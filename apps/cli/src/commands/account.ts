@@ -257,3 +257,38 @@ export async function adminSettlement(
   const charge = m?.charge_uhai ? `${formatHai(BigInt(m.charge_uhai))} HAI` : "nothing";
   process.stdout.write(`${job.id}: money ${m?.state ?? "none"} (charge ${charge})\n`);
 }
+
+/**
+ * `havn admin rotate-key`: the coordinator's key file is kept aside and a new one made. At its next
+ * start the coordinator adds the new key to the network's key set and retires the old one; what
+ * the old key signed still verifies against it.
+ */
+export async function adminRotateKey(o: LogOptions & { dataDir?: string }): Promise<void> {
+  const [
+    { createLogger },
+    { resolveDataDir },
+    { keyId },
+    { loadOrCreateKeyFile },
+    { existsSync, renameSync },
+    { join },
+  ] = await Promise.all([
+    import("../logging.js"),
+    import("../data-dir.js"),
+    import("@havn/protocol/core"),
+    import("@havn/protocol/local"),
+    import("node:fs"),
+    import("node:path"),
+  ]);
+  const log = await createLogger(o);
+  const path = join(resolveDataDir("coordinator", o.dataDir, log), "coordinator.key");
+  let kept: string | undefined;
+  if (existsSync(path)) {
+    kept = `${path}.retired-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+    renameSync(path, kept);
+  }
+  const keys = loadOrCreateKeyFile(path);
+  process.stdout.write(
+    `new coordinator key ${keys.publicKey} (key id ${keyId(keys.publicKey)})` +
+      `${kept ? `; the old one is kept at ${kept}` : ""}\nrestart the coordinator: it joins the key set and retires the old key\n`,
+  );
+}

@@ -44,9 +44,11 @@ export async function ask(
 const mark = (ok: boolean) => (ok ? "verified" : "FAILED");
 
 /**
- * `havn receipt`: prints a job's receipt and checks it offline — the node's signature, the
- * coordinator's co-signature, the log chain link and the output's content id. Exit code 0 only
- * if every check passes.
+ * `havn receipt`: prints a job's receipt and checks it — the node's signature, the coordinator's
+ * co-signature (by a key of the network's key set valid when it signed, or `--coordinator-key`),
+ * the receipt's link hash, the log's own entry and its link to the one before, the output's
+ * content id, and the entry's inclusion proof under its sealed period. Exit code 0 only if every
+ * check passes (a period not sealed yet is reported, and is no failure).
  */
 export async function receipt(
   jobId: string,
@@ -55,13 +57,22 @@ export async function receipt(
   const client = await authedClient(o);
   const check = await client.verifyReceipt(jobId, o.coordinatorKey);
   const r = check.job.receipt!;
-  const ok = check.node && check.coordinator && check.chain && check.output;
+  const ok = check.problems.length === 0;
   if (o.json) {
+    const checks = {
+      node: check.node,
+      coordinator: check.coordinator,
+      chain: check.chain,
+      logged: check.logged,
+      output: check.output,
+      inclusion: check.inclusion,
+    };
     process.stdout.write(
-      `${JSON.stringify({ job_id: jobId, verified: ok, checks: { node: check.node, coordinator: check.coordinator, chain: check.chain, output: check.output }, receipt: r }, null, 2)}\n`,
+      `${JSON.stringify({ job_id: jobId, verified: ok, checks, problems: check.problems, receipt: r }, null, 2)}\n`,
     );
   } else {
     const x = r.receipt;
+    const inclusion = check.inclusion === "pending" ? "pending (its period is not sealed yet)" : mark(check.inclusion);
     process.stdout.write(
       [
         `job          ${x.job_id} (attempt ${x.attempt_id})`,
@@ -70,7 +81,8 @@ export async function receipt(
         `tokens       ${x.tokens.prompt} prompt, ${x.tokens.completion} completion   latency ${x.latency_ms} ms   energy ~${x.energy_estimate} J`,
         `node         ${x.node_key}  signature ${mark(check.node)}`,
         `coordinator  ${r.coordinator_key}  co-signature ${mark(check.coordinator)}`,
-        `log          #${r.log.seq}  entry ${r.log.entry_hash.slice(0, 16)}…  chain link ${mark(check.chain)}`,
+        `log          #${r.log.seq}  entry ${r.log.entry_hash.slice(0, 16)}…  chain link ${mark(check.chain && check.logged)}  inclusion ${inclusion}`,
+        ...check.problems.map((p) => `problem      ${p}`),
         "",
       ].join("\n"),
     );

@@ -144,6 +144,67 @@ export const logEntrySchema = z
   })
   .describe("One entry of the hash-chained execution log.");
 
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+
+export const signedLogPeriodSchema = z
+  .object({
+    from: z.number().int().min(1),
+    to: z.number().int().min(1),
+    root: hex64.describe("RFC 6962 Merkle tree hash over the entry hashes of `from`..`to`."),
+    last_hash: hex64.describe("The entry hash of `to`."),
+    signed_at: z.number().int(),
+    key_id: z.string().describe("The coordinator key that signed (see `GET /v1/keys`)."),
+    signature: z.string().describe("Ed25519, base64url, over the `havn/log-period/v1` tag and the canonical JSON."),
+  })
+  .describe("A sealed period of the execution log: a signed Merkle root.");
+
+export const signedLogHeadSchema = z
+  .object({
+    seq: z.number().int().min(0),
+    entry_hash: hex64,
+    signed_at: z.number().int(),
+    key_id: z.string(),
+    signature: z.string().describe("Ed25519, base64url, over the `havn/log-head/v1` tag and the canonical JSON."),
+  })
+  .describe("The newest entry of the execution log (seq 0 while it is empty), signed when asked.");
+
+export const logRangeSchema = z
+  .object({
+    object: z.literal("log_range"),
+    from: z.number().int().min(1),
+    to: z.number().int().min(0),
+    entries: z.array(logEntrySchema),
+    periods: z.array(signedLogPeriodSchema).describe("The sealed periods that overlap the range."),
+    head: signedLogHeadSchema,
+    next_from: z.number().int().nullable().describe("Where the next page starts, when the range was cut short."),
+  })
+  .describe("A range of the execution log, with what it takes to check it offline (`havn log verify`).");
+
+export const logProofSchema = z
+  .object({
+    job_id: z.string(),
+    seq: z.number().int().min(1),
+    entry_hash: hex64,
+    period: signedLogPeriodSchema,
+    path: z.array(hex64).describe("Sibling hashes from the entry's leaf to the period's root (RFC 9162 §2.1.3)."),
+  })
+  .describe("That a job's entry is in a sealed, signed period of the execution log.");
+
+export const coordinatorKeyListSchema = z
+  .object({
+    object: z.literal("list"),
+    data: z.array(
+      z.object({
+        key_id: z.string().describe("The first 16 hex digits of SHA-256 of the raw public key."),
+        public_key: z.string().describe("Ed25519, base64url."),
+        replica: z.string(),
+        valid_from: z.number().int(),
+        valid_until: z.number().int().nullable().describe("When a rotation retired it; null while in use."),
+      }),
+    ),
+  })
+  .describe("The network's coordinator keys, each replica's included, with when each signed.");
+
 const check = z.object({ ok: z.boolean(), latency_ms: z.number().optional(), error: z.string().optional() });
 
 export const healthSchema = z

@@ -5,6 +5,7 @@ import type { NodeRegistry } from "../gateway/node-registry.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import { attemptErrors } from "./attempt-errors.js";
 import type { Settlement } from "../ledger/settlement.js";
+import type { LogSealer } from "../log/log-sealer.js";
 import type { Dispatcher } from "./dispatcher.js";
 
 /** Jobs checked per sweep (one query) for waiters on other replicas' work; the rest wait for the next. */
@@ -36,6 +37,8 @@ export class Sweeper {
     private readonly closeJoinedWith: (keyId: string) => void = () => {},
     /** Settles jobs whose challenge window passed (absent on a free network). */
     private readonly settlement?: Settlement,
+    /** Seals the execution log's periods as they come due. */
+    private readonly logSealer?: LogSealer,
   ) {}
 
   /** Nodes whose API key was revoked — on any replica — are closed within `nodeKeyCheckMs`. */
@@ -124,6 +127,7 @@ export class Sweeper {
         this.events.emitTransition(job, null);
       if (this.store.caps.sharedByReplicas) await this.watchOtherReplicas();
       if (this.settlement) await this.settlement.settleDue(now);
+      if (this.logSealer) await this.logSealer.sealDue(now);
       if (now - this.nodeKeysAt >= this.config.nodeKeyCheckMs) {
         this.nodeKeysAt = now;
         await this.checkNodeKeys();

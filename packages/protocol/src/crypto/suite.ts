@@ -7,7 +7,14 @@ import type { CryptoProvider } from "./provider.js";
  * What a signature is for. The tag is prefixed to the canonical bytes, so a signature made for
  * one message type can never be replayed as another (a hello signature is not a receipt).
  */
-export const signatureDomains = ["hello", "receipt", "receipt-cosign", "attestation"] as const;
+export const signatureDomains = [
+  "hello",
+  "receipt",
+  "receipt-cosign",
+  "attestation",
+  "log-head",
+  "log-period",
+] as const;
 export type SignatureDomain = (typeof signatureDomains)[number];
 
 export function domainTag(domain: SignatureDomain): string {

@@ -1,5 +1,5 @@
-import type { CosignedReceipt } from "@havn/protocol";
-import { json, num, type RawRow } from "../columns.js";
+import type { CoordinatorKeyView, CosignedReceipt, SignedLogPeriod } from "@havn/protocol";
+import { json, num, numOrNull, type RawRow } from "../columns.js";
 import type { LogEntry } from "./types.js";
 
 /** The hash the first entry links to. */
@@ -13,5 +13,27 @@ export function rowToLogEntry(r: RawRow): LogEntry {
     entryHash: r.entry_hash as string,
     receipt: json<CosignedReceipt>(r.receipt),
     createdAt: num(r.created_at),
+  };
+}
+
+export function rowToPeriod(r: RawRow): SignedLogPeriod {
+  return {
+    from: num(r.from_seq),
+    to: num(r.to_seq),
+    root: r.root as string,
+    last_hash: r.last_hash as string,
+    signed_at: num(r.signed_at),
+    key_id: r.key_id as string,
+    signature: r.signature as string,
+  };
+}
+
+export function rowToKey(r: RawRow): CoordinatorKeyView {
+  return {
+    key_id: r.key_id as string,
+    public_key: r.public_key as string,
+    replica: r.replica as string,
+    valid_from: num(r.valid_from),
+    valid_until: numOrNull(r.valid_until),
   };
 }

@@ -1,4 +1,4 @@
-import type { CosignedReceipt } from "@havn/protocol";
+import type { CoordinatorKeyView, CosignedReceipt, SignedLogPeriod } from "@havn/protocol";
 
 export interface LogEntry {
   readonly seq: number;
@@ -34,6 +34,32 @@ export interface NewLogEntry {
  */
 export interface LogStore {
   entry(seq: number): Promise<LogEntry | undefined>;
+  /** The entry of a job's completed attempt, if it completed. */
+  entryOfJob(jobId: string): Promise<LogEntry | undefined>;
+  /** Entries `from`..`to` (inclusive), in order; the caller bounds the range. */
+  range(from: number, to: number): Promise<LogEntry[]>;
+  /** The entry hashes of `from`..`to`, in order: what a period's Merkle tree is built from. */
+  hashes(from: number, to: number): Promise<string[]>;
   /** The newest entry, or undefined for an empty log. */
   head(): Promise<LogHead | undefined>;
+
+  /** Sealed periods that overlap `from`..`to`, in order. */
+  periods(from: number, to: number): Promise<SignedLogPeriod[]>;
+  /** The sealed period holding entry `seq`, if it is sealed. */
+  periodOf(seq: number): Promise<SignedLogPeriod | undefined>;
+  /** The newest sealed period, if any. */
+  lastPeriod(): Promise<SignedLogPeriod | undefined>;
+  /**
+   * Records a sealed period. False, writing nothing, when a period starting there exists (another
+   * replica sealed it first) or it does not start right after the last one.
+   */
+  sealPeriod(period: SignedLogPeriod): Promise<boolean>;
+
+  /** The network's coordinator keys, oldest first. */
+  keys(): Promise<CoordinatorKeyView[]>;
+  /**
+   * A replica's key as it starts: added to the set if new, and the replica's other keys still in
+   * use retired at `now` (a rotation). Its key is never removed: old receipts still verify.
+   */
+  registerKey(key: { keyId: string; publicKey: string; replica: string; now: number }): Promise<void>;
 }

@@ -46,7 +46,7 @@ export class PostgresStore implements Store {
     const tx = transactions(this.pool);
     this.accounts = new PostgresAccounts(this.pool, tx);
     this.ledger = new PostgresLedger(this.pool, tx);
-    this.log = new PostgresLog(this.pool);
+    this.log = new PostgresLog(this.pool, tx);
     this.nodes = new PostgresNodes(this.pool, tx);
     this.jobs = new PostgresJobs(this.pool, tx, this.ledger, this.log);
   }

@@ -109,26 +109,4 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRouteDeps): voi
     },
     noOutput,
   );
-
-  const noEntry = (raw: Record<string, string>) =>
-    new HavnError("LOG_ENTRY_NOT_FOUND", "The execution log has no entry at this position.", {
-      context: { Seq: String(raw.seq).slice(0, 32) },
-    });
-  registerRoute<{ seq: number }>(
-    app,
-    routes.getLogEntry,
-    async (_req, _reply, { seq }) => {
-      const entry = await store.log.entry(seq);
-      if (!entry) throw noEntry({ seq: String(seq) });
-      return {
-        seq: entry.seq,
-        job_id: entry.jobId,
-        prev_hash: entry.prevHash,
-        entry_hash: entry.entryHash,
-        receipt: entry.receipt,
-        created_at: entry.createdAt,
-      };
-    },
-    noEntry,
-  );
 }

@@ -1,0 +1,82 @@
+import type { FastifyBaseLogger } from "fastify";
+import { keyId, merkleRoot, signLogHead, signLogPeriod, type KeyPair, type SignedLogHead } from "@havn/protocol";
+import type { Store } from "@havn/store";
+import type { CoordinatorConfig } from "../config.js";
+
+/** Periods sealed per sweep at most: a backlog (a long outage) is caught up over a few sweeps. */
+const maxPeriodsPerSweep = 8;
+
+/**
+ * Makes the execution log checkable: registers this replica's key in the network's key set,
+ * seals periods (a signed Merkle root over each run of `log.periodEntries` entries, or fewer
+ * once the oldest is `log.periodMs` old) and signs the head on request. Any replica may seal; the
+ * store lets one win each period.
+ */
+export class LogSealer {
+  readonly keyId: string;
+  /** How often a period is sealed at the latest, in ms (for `Retry-After`). */
+  readonly periodMs: number;
+
+  constructor(
+    private readonly store: Store,
+    private readonly keys: KeyPair,
+    private readonly config: CoordinatorConfig,
+    private readonly log: FastifyBaseLogger,
+  ) {
+    this.keyId = keyId(keys.publicKey);
+    this.periodMs = config.log.periodMs;
+  }
+
+  /** Adds this replica's key to the key set (retiring the replica's previous key: a rotation). */
+  async register(now = Date.now()): Promise<void> {
+    await this.store.log.registerKey({
+      keyId: this.keyId,
+      publicKey: this.keys.publicKey,
+      replica: this.config.replica,
+      now,
+    });
+  }
+
+  /** The newest entry (seq 0 and the genesis hash for an empty log), signed now. */
+  async signedHead(now = Date.now()): Promise<SignedLogHead> {
+    const head = await this.store.log.head();
+    return signLogHead(
+      { seq: head?.seq ?? 0, entry_hash: head?.entryHash ?? "0".repeat(64), signed_at: now, key_id: this.keyId },
+      this.keys.secretKey,
+    );
+  }
+
+  /** Seals the periods that are due; returns how many this replica sealed. */
+  async sealDue(now = Date.now()): Promise<number> {
+    const { periodEntries, periodMs } = this.config.log;
+    let sealed = 0;
+    for (let i = 0; i < maxPeriodsPerSweep; i++) {
+      const [last, head] = await Promise.all([this.store.log.lastPeriod(), this.store.log.head()]);
+      const from = (last?.to ?? 0) + 1;
+      if (!head || head.seq < from) break;
+      const pending = head.seq - from + 1;
+      if (pending < periodEntries) {
+        const oldest = await this.store.log.entry(from);
+        if (!oldest || now - oldest.createdAt < periodMs) break;
+      }
+      const to = Math.min(head.seq, from + periodEntries - 1);
+      const hashes = await this.store.log.hashes(from, to);
+      if (hashes.length !== to - from + 1) break;
+      const period = signLogPeriod(
+        {
+          from,
+          to,
+          root: merkleRoot(hashes),
+          last_hash: hashes[hashes.length - 1]!,
+          signed_at: now,
+          key_id: this.keyId,
+        },
+        this.keys.secretKey,
+      );
+      if (!(await this.store.log.sealPeriod(period))) continue; // another replica sealed it: read again
+      sealed++;
+      this.log.debug({ from, to, root: period.root }, "log period sealed");
+    }
+    return sealed;
+  }
+}

@@ -1,0 +1,170 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, inject, it } from "vitest";
+import { keyId, verifyInclusionProof, verifyLogRange, type LogEntryView } from "@havn/protocol";
+import { HavnClient, type LogRange } from "@havn/sdk";
+import { openStore, type Store } from "@havn/store";
+import { createTestDatabase } from "@havn/store/testing";
+import { startNetwork, type Network } from "@havn/testkit";
+import { loadOrCreateKeyFile } from "@havn/protocol/local";
+import { call } from "./http.ts";
+
+let net: Network | undefined;
+const dirs: string[] = [];
+afterEach(async () => {
+  await net?.close();
+  net = undefined;
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function until(check: () => Promise<boolean>, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("until: timed out");
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe.each(["sqlite", "postgres"] as const)("the execution log anyone can check, on %s", (kind) => {
+  /** One database the test opens twice: a coordinator, then its restart with a rotated key. */
+  async function database(): Promise<() => Promise<Store>> {
+    if (kind === "postgres") {
+      const url = await createTestDatabase(inject("pgAdminUrl")!);
+      return () => openStore({ databaseUrl: url });
+    }
+    const dir = mkdtempSync(join(tmpdir(), "havn-log-"));
+    dirs.push(dir);
+    return () => openStore({ sqlitePath: join(dir, "havn.db") });
+  }
+
+  function keyFile(): string {
+    const dir = mkdtempSync(join(tmpdir(), "havn-key-"));
+    dirs.push(dir);
+    const path = join(dir, "coordinator.key");
+    loadOrCreateKeyFile(path);
+    return path;
+  }
+
+  async function run(n: Network, count: number): Promise<string[]> {
+    const client = new HavnClient({ baseUrl: n.url });
+    const ids: string[] = [];
+    for (let i = 0; i < count; i++) ids.push((await client.chat(`entry ${i}`, { maxTokens: 4 })).jobId);
+    return ids;
+  }
+
+  async function bundle(n: Network) {
+    const client = new HavnClient({ baseUrl: n.url });
+    const range: LogRange = await client.logRange();
+    return {
+      from: range.from,
+      to: range.to,
+      entries: range.entries,
+      periods: range.periods,
+      head: range.head,
+      keys: await client.coordinatorKeys(),
+    };
+  }
+
+  it("seals periods, proves jobs in them, and checks a whole range across a key rotation and a restart", async () => {
+    const open = await database();
+    const first = keyFile();
+    n1: {
+      const n = (net = await startNetwork({
+        store: await open(),
+        nodes: [{ backend: "scripted", name: "a" }],
+        coordinator: {
+          keyPath: first,
+          replica: "r1",
+          sweepIntervalMs: 50,
+          log: { periodEntries: 3, periodMs: 60_000 },
+        },
+      }));
+      const ids = await run(n, 4);
+      const client = new HavnClient({ baseUrl: n.url });
+      await until(async () => (await client.logRange()).periods.length === 1);
+      expect((await client.logRange()).periods[0]).toMatchObject({ from: 1, to: 3 });
+
+      // Job 4 waits for its period: 409, retryable, with Retry-After.
+      const pending = await call(n, "GET", `/v1/log/proof/${ids[3]}`);
+      expect(pending.status).toBe(409);
+      expect(pending.body.error).toMatchObject({ code: "LOG_PROOF_PENDING", retryable: true });
+      expect(pending.headers.get("retry-after")).toBe("60");
+      expect((await call(n, "GET", "/v1/log/proof/job-000000000000000000000000")).body.error.code).toBe(
+        "LOG_ENTRY_NOT_FOUND",
+      );
+      expect((await call(n, "GET", "/v1/log/proof/not-a-job")).status).toBe(404);
+
+      const proof = await client.logProof(ids[1]!);
+      expect(proof).toMatchObject({ job_id: ids[1], seq: 2, period: { from: 1, to: 3 } });
+      expect(verifyInclusionProof(proof, await client.coordinatorKeys())).toEqual([]);
+      const receipt = await client.verifyReceipt(ids[1]!);
+      expect(receipt).toMatchObject({ node: true, coordinator: true, chain: true, logged: true, output: true });
+      expect(receipt.inclusion).toBe(true);
+      expect(receipt.problems).toEqual([]);
+      expect((await client.verifyReceipt(ids[3]!)).inclusion).toBe("pending");
+      break n1;
+    }
+    await net.close();
+
+    // The restart, with a new key for the same replica: a rotation.
+    const second = keyFile();
+    const n = (net = await startNetwork({
+      store: await open(),
+      nodes: [{ backend: "scripted", name: "b" }],
+      coordinator: { keyPath: second, replica: "r1", sweepIntervalMs: 50, log: { periodEntries: 3, periodMs: 0 } },
+    }));
+    const later = await run(n, 2);
+    const client = new HavnClient({ baseUrl: n.url });
+    await until(async () => (await client.logRange()).periods.at(-1)?.to === 6);
+    const keys = await client.coordinatorKeys();
+    expect(keys).toHaveLength(2);
+    expect(keys[0]).toMatchObject({ replica: "r1", valid_until: expect.any(Number) });
+    expect(keys[1]).toMatchObject({ replica: "r1", valid_until: null, key_id: keyId(n.coordinator.publicKey) });
+
+    const b = await bundle(n);
+    expect(b.entries.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    // Consecutive periods from 1 to 6: the first by count, the rest as each sweep found them (periodMs 0).
+    expect(b.periods[0]).toMatchObject({ from: 1, to: 3 });
+    b.periods.forEach((p, i) => i > 0 && expect(p.from).toBe(b.periods[i - 1]!.to + 1));
+    expect(b.periods.at(-1)!.to).toBe(6);
+    expect(verifyLogRange(b)).toEqual({ ok: true, entries: 6, periods: b.periods.length, problems: [] });
+    // A receipt from before the rotation still verifies, against the retired key.
+    const old = (await client.logEntry(1)).job_id;
+    expect((await client.verifyReceipt(old)).problems).toEqual([]);
+    expect((await client.verifyReceipt(later[1]!)).inclusion).toBe(true);
+
+    // A tampered entry, a reordered range, a proof outside the range: each fails, saying why.
+    const tampered = b.entries.map((e): LogEntryView =>
+      e.seq === 5 ? { ...e, receipt: { ...e.receipt, receipt: { ...e.receipt.receipt, latency_ms: 999_999 } } } : e,
+    );
+    expect(verifyLogRange({ ...b, entries: tampered }).problems).toContain(
+      "Entry #5: its hash does not match its receipt (the entry was altered).",
+    );
+    const swapped = [b.entries[0]!, b.entries[2]!, b.entries[1]!, ...b.entries.slice(3)];
+    expect(verifyLogRange({ ...b, entries: swapped }).problems).toContain(
+      "Entry #3 is where #2 belongs: the range is out of order or has a gap.",
+    );
+    const outside = await client.logProof(later[1]!);
+    expect(verifyInclusionProof(outside, keys, { from: 1, to: 3 })).toEqual([
+      `${later[1]} is at #6, outside the range #1–#3.`,
+    ]);
+  });
+
+  it("serves ranges in pages with the signed head, and refuses nonsense positions", async () => {
+    const n = (net = await startNetwork({ nodes: [{ backend: "scripted", name: "a" }] }));
+    await run(n, 3);
+    const page = await call(n, "GET", "/v1/log?from=2&to=2");
+    expect(page.body).toMatchObject({ object: "log_range", from: 2, to: 2, next_from: null, head: { seq: 3 } });
+    expect(page.body.entries.map((e: { seq: number }) => e.seq)).toEqual([2]);
+    // Nothing of a prompt or an output in the public log.
+    expect(JSON.stringify(page.body)).not.toContain("entry 1");
+    expect((await call(n, "GET", "/v1/log?from=x")).body.error.code).toBe("REQUEST_INVALID");
+    expect((await call(n, "GET", "/v1/log?from=3&to=1")).body.error.code).toBe("REQUEST_INVALID");
+    expect((await call(n, "GET", "/v1/log?from=9")).body).toMatchObject({ from: 9, to: 3, entries: [] });
+    const head = await call(n, "GET", "/v1/log/head");
+    expect(head.body).toMatchObject({ seq: 3, key_id: keyId(n.coordinator.publicKey) });
+    const keys = await call(n, "GET", "/v1/keys");
+    expect(keys.body.data).toEqual([expect.objectContaining({ public_key: n.coordinator.publicKey })]);
+  });
+});

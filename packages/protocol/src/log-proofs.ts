@@ -1,0 +1,284 @@
+import { canonicalJson } from "./canonical.js";
+import type { CryptoSuite } from "./crypto/suite.js";
+import { fromBase64Url, fromHex, toHex } from "./encoding.js";
+import type { CosignedReceipt } from "./receipts.js";
+import type { ReceiptVerification } from "./receipt-signing.js";
+
+/** The genesis `prev_hash` of the execution log. */
+const genesis = "0".repeat(64);
+
+/** One entry of the execution log as `GET /v1/log` exports it: hashes, ids, the co-signed receipt. */
+export interface LogEntryView {
+  readonly seq: number;
+  readonly job_id: string;
+  readonly prev_hash: string;
+  readonly entry_hash: string;
+  readonly receipt: CosignedReceipt;
+  readonly created_at: number;
+}
+
+/** A coordinator key of the network's key set (`GET /v1/keys`), with when it signed. */
+export interface CoordinatorKeyView {
+  /** The first 16 hex digits of SHA-256 of the raw public key. */
+  readonly key_id: string;
+  readonly public_key: string;
+  /** Which replica holds it. */
+  readonly replica: string;
+  readonly valid_from: number;
+  /** When it was retired (rotated out); null while in use. */
+  readonly valid_until: number | null;
+}
+
+/** The newest entry, signed by the coordinator that answered (`GET /v1/log/head`). */
+export interface SignedLogHead {
+  readonly seq: number;
+  readonly entry_hash: string;
+  readonly signed_at: number;
+  readonly key_id: string;
+  readonly signature: string;
+}
+
+/**
+ * A period of the log, sealed: the Merkle root (RFC 6962) over the entry hashes of entries
+ * `from`..`to`, signed. Periods are consecutive and never overlap.
+ */
+export interface SignedLogPeriod {
+  readonly from: number;
+  readonly to: number;
+  readonly root: string;
+  /** The entry hash of `to`: the period commits to the chain, not only to its leaves. */
+  readonly last_hash: string;
+  readonly signed_at: number;
+  readonly key_id: string;
+  readonly signature: string;
+}
+
+/** That an entry is in a sealed period: its leaf index and the audit path to the period's root. */
+export interface LogInclusionProof {
+  readonly job_id: string;
+  readonly seq: number;
+  readonly entry_hash: string;
+  readonly period: SignedLogPeriod;
+  /** Sibling hashes, leaf to root (RFC 9162 §2.1.3). */
+  readonly path: readonly string[];
+}
+
+/** A log range and what it takes to check it offline. */
+export interface LogBundle {
+  readonly from: number;
+  readonly to: number;
+  readonly entries: readonly LogEntryView[];
+  readonly periods: readonly SignedLogPeriod[];
+  readonly keys: readonly CoordinatorKeyView[];
+  readonly head?: SignedLogHead;
+}
+
+/** What a check found: `ok` only when `problems` is empty. Each problem is a sentence. */
+export interface LogCheck {
+  readonly ok: boolean;
+  readonly entries: number;
+  readonly periods: number;
+  readonly problems: readonly string[];
+}
+
+/** Keys are trusted at their validity period, with this much clock skew either side. */
+const skewMs = 5 * 60_000;
+
+export function createLogProofs(
+  suite: CryptoSuite,
+  receipts: {
+    logEntryHash(prevHash: string, receipt: CosignedReceipt["receipt"], nodeSignature: string): string;
+    verifyCosignedReceipt(bundle: CosignedReceipt, expectedCoordinatorKey?: string): ReceiptVerification;
+  },
+) {
+  const hash = (prefix: number, ...parts: Uint8Array[]): Uint8Array => {
+    const length = parts.reduce((n, p) => n + p.length, 1);
+    const buf = new Uint8Array(length);
+    buf[0] = prefix;
+    let at = 1;
+    for (const p of parts) {
+      buf.set(p, at);
+      at += p.length;
+    }
+    return suite.sha256(buf);
+  };
+  const hex = toHex;
+  const leafHash = (entryHash: string) => hash(0x00, fromHex(entryHash));
+  const nodeHash = (left: Uint8Array, right: Uint8Array) => hash(0x01, left, right);
+  /** The largest power of two smaller than n (n > 1). */
+  const split = (n: number) => {
+    let k = 1;
+    while (k * 2 < n) k *= 2;
+    return k;
+  };
+  const mth = (leaves: readonly Uint8Array[]): Uint8Array => {
+    if (leaves.length === 0) return suite.sha256(new Uint8Array());
+    if (leaves.length === 1) return leaves[0]!;
+    const k = split(leaves.length);
+    return nodeHash(mth(leaves.slice(0, k)), mth(leaves.slice(k)));
+  };
+  const path = (m: number, leaves: readonly Uint8Array[]): Uint8Array[] => {
+    if (leaves.length <= 1) return [];
+    const k = split(leaves.length);
+    return m < k
+      ? [...path(m, leaves.slice(0, k)), mth(leaves.slice(k))]
+      : [...path(m - k, leaves.slice(k)), mth(leaves.slice(0, k))];
+  };
+
+  const headText = (h: Omit<SignedLogHead, "signature">) =>
+    canonicalJson({ entry_hash: h.entry_hash, key_id: h.key_id, seq: h.seq, signed_at: h.signed_at });
+  const periodText = (p: Omit<SignedLogPeriod, "signature">) =>
+    canonicalJson({
+      from: p.from,
+      key_id: p.key_id,
+      last_hash: p.last_hash,
+      root: p.root,
+      signed_at: p.signed_at,
+      to: p.to,
+    });
+
+  const tools = {
+    /** A key's id: the first 16 hex digits of SHA-256 of its raw 32 bytes (base64url in, as keys travel). */
+    keyId: (publicKey: string): string => suite.sha256Hex(fromBase64Url(publicKey)).slice(0, 16),
+    /** RFC 6962 Merkle tree hash over entry hashes (hex), as hex. */
+    merkleRoot: (entryHashes: readonly string[]): string => hex(mth(entryHashes.map(leafHash))),
+    /** The audit path of leaf `index` (RFC 6962 §2.1.1), as hex. */
+    inclusionPath: (entryHashes: readonly string[], index: number): string[] =>
+      path(index, entryHashes.map(leafHash)).map(hex),
+    /** Whether `path` proves leaf `index` of a tree of `size` leaves has root `root` (RFC 9162 §2.1.3.2). */
+    verifyInclusion(entryHash: string, index: number, size: number, proof: readonly string[], root: string): boolean {
+      if (index < 0 || index >= size) return false;
+      let fn = index;
+      let sn = size - 1;
+      let r = leafHash(entryHash);
+      for (const p of proof) {
+        if (sn === 0) return false;
+        const sibling = fromHex(p);
+        if (fn % 2 === 1 || fn === sn) {
+          r = nodeHash(sibling, r);
+          if (fn % 2 === 0) {
+            do {
+              fn >>= 1;
+              sn >>= 1;
+            } while (fn % 2 === 0 && fn !== 0);
+          }
+        } else r = nodeHash(r, sibling);
+        fn >>= 1;
+        sn >>= 1;
+      }
+      return sn === 0 && hex(r) === root;
+    },
+    signLogHead(h: Omit<SignedLogHead, "signature">, secretKey: string): SignedLogHead {
+      return { ...h, signature: suite.signCanonical("log-head", headText(h), secretKey) };
+    },
+    verifyLogHead: (h: SignedLogHead, publicKey: string): boolean =>
+      suite.verifyCanonical("log-head", headText(h), h.signature, publicKey),
+    signLogPeriod(p: Omit<SignedLogPeriod, "signature">, secretKey: string): SignedLogPeriod {
+      return { ...p, signature: suite.signCanonical("log-period", periodText(p), secretKey) };
+    },
+    verifyLogPeriod: (p: SignedLogPeriod, publicKey: string): boolean =>
+      suite.verifyCanonical("log-period", periodText(p), p.signature, publicKey),
+
+    /** The key of the set with this id that was valid at `at` (within the skew), if any. */
+    keyAt(keys: readonly CoordinatorKeyView[], keyId: string, at: number): CoordinatorKeyView | undefined {
+      return keys.find(
+        (k) =>
+          k.key_id === keyId &&
+          k.valid_from - skewMs <= at &&
+          (k.valid_until === null || at <= k.valid_until + skewMs) &&
+          tools.keyId(k.public_key) === k.key_id,
+      );
+    },
+
+    /**
+     * Checks a log range offline: every entry's hash, node signature and co-signature (by a key of
+     * the set valid when it was written), the chain from each entry to the next (from genesis
+     * when the range starts at 1), each sealed period inside the range against the entries it
+     * covers, and the signed head. Every problem is reported, each with its position.
+     */
+    verifyLogRange(bundle: LogBundle): LogCheck {
+      const problems: string[] = [];
+      const { entries, periods, keys } = bundle;
+      let previous: LogEntryView | undefined;
+      entries.forEach((e, i) => {
+        const expected = bundle.from + i;
+        if (e.seq !== expected) {
+          problems.push(`Entry #${e.seq} is where #${expected} belongs: the range is out of order or has a gap.`);
+        }
+        const r = e.receipt;
+        if (r.log.seq !== e.seq || r.log.entry_hash !== e.entry_hash || r.log.prev_hash !== e.prev_hash)
+          problems.push(`Entry #${e.seq}: its receipt names another log position (#${r.log.seq}).`);
+        if (r.receipt.job_id !== e.job_id) problems.push(`Entry #${e.seq}: its receipt is for another job.`);
+        if (receipts.logEntryHash(e.prev_hash, r.receipt, r.node_signature) !== e.entry_hash)
+          problems.push(`Entry #${e.seq}: its hash does not match its receipt (the entry was altered).`);
+        const key = tools.keyAt(keys, tools.keyId(r.coordinator_key), e.created_at);
+        if (!key) problems.push(`Entry #${e.seq}: co-signed by a key the key set does not hold for that time.`);
+        const v = receipts.verifyCosignedReceipt(r, key?.public_key ?? r.coordinator_key);
+        if (!v.node) problems.push(`Entry #${e.seq}: the node's signature does not verify.`);
+        if (key && !v.coordinator) problems.push(`Entry #${e.seq}: the coordinator's co-signature does not verify.`);
+        if (previous !== undefined && e.prev_hash !== previous.entry_hash)
+          problems.push(`Entry #${e.seq} does not link to entry #${previous.seq} (prev_hash differs).`);
+        if (previous === undefined && e.seq === 1 && e.prev_hash !== genesis)
+          problems.push(`Entry #1 does not start from the genesis hash.`);
+        previous = e;
+      });
+      const bySeq = new Map(entries.map((e) => [e.seq, e]));
+      let periodsChecked = 0;
+      for (const p of periods) {
+        const key = tools.keyAt(keys, p.key_id, p.signed_at);
+        if (!key || !tools.verifyLogPeriod(p, key.public_key)) {
+          problems.push(`Period #${p.from}–#${p.to}: its signature does not verify with the key set.`);
+          continue;
+        }
+        if (p.from < bundle.from || p.to > bundle.to) continue;
+        const covered: string[] = [];
+        for (let s = p.from; s <= p.to; s++) {
+          const e = bySeq.get(s);
+          if (e) covered.push(e.entry_hash);
+        }
+        if (covered.length !== p.to - p.from + 1) continue;
+        periodsChecked++;
+        if (tools.merkleRoot(covered) !== p.root)
+          problems.push(`Period #${p.from}–#${p.to}: its signed root does not match the entries.`);
+        if (covered[covered.length - 1] !== p.last_hash)
+          problems.push(`Period #${p.from}–#${p.to}: its signed last hash does not match entry #${p.to}.`);
+      }
+      const h = bundle.head;
+      if (h) {
+        const key = tools.keyAt(keys, h.key_id, h.signed_at);
+        if (!key || !tools.verifyLogHead(h, key.public_key))
+          problems.push(`The log head's signature does not verify with the key set.`);
+        else if (h.seq < bundle.to) problems.push(`The range ends at #${bundle.to}, past the signed head #${h.seq}.`);
+        else if (bySeq.get(h.seq) && bySeq.get(h.seq)!.entry_hash !== h.entry_hash)
+          problems.push(`Entry #${h.seq} differs from the signed head.`);
+      }
+      return { ok: problems.length === 0, entries: entries.length, periods: periodsChecked, problems };
+    },
+
+    /**
+     * Checks that a job's entry is in a sealed, signed period of the log; with `range`, also that
+     * the entry lies inside it. Problems as sentences, empty when it holds.
+     */
+    verifyInclusionProof(
+      proof: LogInclusionProof,
+      keys: readonly CoordinatorKeyView[],
+      range?: { readonly from: number; readonly to: number },
+    ): string[] {
+      const problems: string[] = [];
+      const p = proof.period;
+      if (range && (proof.seq < range.from || proof.seq > range.to))
+        problems.push(`${proof.job_id} is at #${proof.seq}, outside the range #${range.from}–#${range.to}.`);
+      const key = tools.keyAt(keys, p.key_id, p.signed_at);
+      if (!key || !tools.verifyLogPeriod(p, key.public_key))
+        problems.push(`The period #${p.from}–#${p.to} holding ${proof.job_id} is not signed by the key set.`);
+      if (
+        proof.seq < p.from ||
+        proof.seq > p.to ||
+        !tools.verifyInclusion(proof.entry_hash, proof.seq - p.from, p.to - p.from + 1, proof.path, p.root)
+      )
+        problems.push(`The inclusion proof of ${proof.job_id} (#${proof.seq}) does not lead to its period's root.`);
+      return problems;
+    },
+  };
+  return tools;
+}
