@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { ledgerAccounts } from "@havn/store";
-import { startNetwork, type Network } from "@havn/testkit";
+import { startNetwork, type Network, type NetworkOptions } from "@havn/testkit";
 import { operatorAccount, rewardOf, splitCharge } from "../src/ledger/settlement.ts";
 import type { Answer } from "./http.ts";
 
@@ -118,6 +118,14 @@ describe("settlement on a production network", () => {
       ],
     });
 
+  /** A paid production network with no nodes yet, sweeping every 50 ms. */
+  async function production(ledger: NonNullable<NonNullable<NetworkOptions["coordinator"]>["ledger"]>) {
+    return (net = await startNetwork({
+      nodes: [],
+      coordinator: { mode: "production", joinToken, rateLimitPerMinute: 0, sweepIntervalMs: 50, ledger },
+    }));
+  }
+
   async function until(check: () => Promise<boolean>, timeoutMs = 5_000) {
     const deadline = Date.now() + timeoutMs;
     while (!(await check())) {
@@ -127,16 +135,7 @@ describe("settlement on a production network", () => {
   }
 
   it("after the window, the charge splits 85/5/10 and the node's operator is rewarded; self-dealing earns no reward", async () => {
-    const n = (net = await startNetwork({
-      nodes: [],
-      coordinator: {
-        mode: "production",
-        joinToken,
-        rateLimitPerMinute: 0,
-        sweepIntervalMs: 50,
-        ledger: { challengeWindowMs: 0 },
-      },
-    }));
+    const n = await production({ challengeWindowMs: 0 });
     const alice = await person(n, "alice", ["jobs", "node"]);
     const bob = await person(n, "bob", ["node"]);
     await fund(n, alice.id, 10_000_000n);
@@ -177,16 +176,7 @@ describe("settlement on a production network", () => {
   });
 
   it("the emission budget caps a period's rewards: past it, jobs settle and mint nothing", async () => {
-    const n = (net = await startNetwork({
-      nodes: [],
-      coordinator: {
-        mode: "production",
-        joinToken,
-        rateLimitPerMinute: 0,
-        sweepIntervalMs: 50,
-        ledger: { challengeWindowMs: 0, rewards: { budgetPerPeriod: 70_000 } },
-      },
-    }));
+    const n = await production({ challengeWindowMs: 0, rewards: { budgetPerPeriod: 70_000 } });
     const alice = await person(n, "alice", ["jobs"]);
     await fund(n, alice.id, 10_000_000n);
     await n.addNode({ backend: "scripted", name: "community", credential: { join_token: joinToken } });
@@ -211,16 +201,7 @@ describe("settlement on a production network", () => {
   });
 
   it("an admin holds a job's settlement past its window, then settles it or refunds its payer; each once", async () => {
-    const n = (net = await startNetwork({
-      nodes: [],
-      coordinator: {
-        mode: "production",
-        joinToken,
-        rateLimitPerMinute: 0,
-        sweepIntervalMs: 50,
-        ledger: { challengeWindowMs: 1_500 },
-      },
-    }));
+    const n = await production({ challengeWindowMs: 1_500 });
     await n.coordinator.store.accounts.create({ id: "acc-root", email: "root@example.com", role: "admin", now: 1 });
     const root = (
       await n.coordinator.auth.createKey(

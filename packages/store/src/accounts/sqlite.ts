@@ -11,75 +11,64 @@ import type {
   NewSession,
   UseSessionResult,
 } from "./types.js";
+import { preparedOnFirstUse } from "../sqlite/domain.js";
 
 type Raw = Record<string, unknown>;
 
+function statements(db: Database.Database) {
+  return {
+    insert: db.prepare(
+      `INSERT INTO accounts (id, email, wallet, password_hash, role, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+    ),
+    get: db.prepare(`SELECT * FROM accounts WHERE id = ?`),
+    byEmail: db.prepare(`SELECT * FROM accounts WHERE email = ?`),
+    byWallet: db.prepare(`SELECT * FROM accounts WHERE wallet = ?`),
+    bindWallet: db.prepare(
+      `UPDATE accounts SET wallet = ?, updated_at = ? WHERE id = ? AND (wallet IS NULL OR wallet = ?)`,
+    ),
+    setPassword: db.prepare(`UPDATE accounts SET password_hash = ?, updated_at = ? WHERE id = ?`),
+    count: db.prepare(`SELECT COUNT(*) AS n FROM accounts`),
+    countRole: db.prepare(`SELECT COUNT(*) AS n FROM accounts WHERE role = ?`),
+    insertKey: db.prepare(
+      `INSERT INTO api_keys (id, account_id, name, prefix, key_hash, scopes, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+    ),
+    keyByPrefix: db.prepare(`SELECT * FROM api_keys WHERE prefix = ?`),
+    listKeys: db.prepare(`SELECT * FROM api_keys WHERE account_id = ? ORDER BY created_at`),
+    revokeKey: db.prepare(`UPDATE api_keys SET revoked_at = ? WHERE id = ? AND account_id = ? AND revoked_at IS NULL`),
+    touchKey: db.prepare(`UPDATE api_keys SET last_used_at = ? WHERE id = ?`),
+    insertSession: db.prepare(
+      `INSERT INTO sessions (id, account_id, family_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
+    sessionByHash: db.prepare(`SELECT * FROM sessions WHERE token_hash = ?`),
+    useSession: db.prepare(`UPDATE sessions SET used_at = ?, used_by = ? WHERE id = ? AND used_at IS NULL`),
+    revokeFamily: db.prepare(`UPDATE sessions SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL`),
+    revokeAccount: db.prepare(`UPDATE sessions SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL`),
+    insertNonce: db.prepare(`INSERT INTO siwe_nonces (nonce, created_at, expires_at) VALUES (?, ?, ?)`),
+    consumeNonce: db.prepare(
+      `UPDATE siwe_nonces SET used_at = ? WHERE nonce = ? AND used_at IS NULL AND expires_at > ?`,
+    ),
+    insertSecret: db.prepare(
+      `INSERT INTO coordinator_secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+    ),
+    getSecret: db.prepare(`SELECT value FROM coordinator_secrets WHERE name = ?`),
+    insertInvite: db.prepare(`INSERT INTO invites (code_hash, created_by, created_at, expires_at) VALUES (?, ?, ?, ?)`),
+    consumeInvite: db.prepare(
+      `UPDATE invites SET used_by = ?, used_at = ? WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?`,
+    ),
+    releaseInvite: db.prepare(`UPDATE invites SET used_by = NULL, used_at = NULL WHERE code_hash = ? AND used_by = ?`),
+    purgeNonces: db.prepare(`DELETE FROM siwe_nonces WHERE expires_at <= ?`),
+    purgeSessions: db.prepare(`DELETE FROM sessions WHERE expires_at <= ?`),
+    purgeInvites: db.prepare(`DELETE FROM invites WHERE expires_at <= ? AND used_at IS NULL`),
+  };
+}
+
 /** The accounts domain on SQLite: one process owns the file, so each method is one transaction. */
 export class SqliteAccounts implements AccountStore {
-  private prepared: ReturnType<SqliteAccounts["prepare"]> | undefined;
+  private readonly q = preparedOnFirstUse(() => statements(this.db));
 
   constructor(private readonly db: Database.Database) {}
-
-  private get q() {
-    this.prepared ??= this.prepare();
-    return this.prepared;
-  }
-
-  private prepare() {
-    const db = this.db;
-    return {
-      insert: db.prepare(
-        `INSERT INTO accounts (id, email, wallet, password_hash, role, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-      ),
-      get: db.prepare(`SELECT * FROM accounts WHERE id = ?`),
-      byEmail: db.prepare(`SELECT * FROM accounts WHERE email = ?`),
-      byWallet: db.prepare(`SELECT * FROM accounts WHERE wallet = ?`),
-      bindWallet: db.prepare(
-        `UPDATE accounts SET wallet = ?, updated_at = ? WHERE id = ? AND (wallet IS NULL OR wallet = ?)`,
-      ),
-      setPassword: db.prepare(`UPDATE accounts SET password_hash = ?, updated_at = ? WHERE id = ?`),
-      count: db.prepare(`SELECT COUNT(*) AS n FROM accounts`),
-      countRole: db.prepare(`SELECT COUNT(*) AS n FROM accounts WHERE role = ?`),
-      insertKey: db.prepare(
-        `INSERT INTO api_keys (id, account_id, name, prefix, key_hash, scopes, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-      ),
-      keyByPrefix: db.prepare(`SELECT * FROM api_keys WHERE prefix = ?`),
-      listKeys: db.prepare(`SELECT * FROM api_keys WHERE account_id = ? ORDER BY created_at`),
-      revokeKey: db.prepare(
-        `UPDATE api_keys SET revoked_at = ? WHERE id = ? AND account_id = ? AND revoked_at IS NULL`,
-      ),
-      touchKey: db.prepare(`UPDATE api_keys SET last_used_at = ? WHERE id = ?`),
-      insertSession: db.prepare(
-        `INSERT INTO sessions (id, account_id, family_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
-      ),
-      sessionByHash: db.prepare(`SELECT * FROM sessions WHERE token_hash = ?`),
-      useSession: db.prepare(`UPDATE sessions SET used_at = ?, used_by = ? WHERE id = ? AND used_at IS NULL`),
-      revokeFamily: db.prepare(`UPDATE sessions SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL`),
-      revokeAccount: db.prepare(`UPDATE sessions SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL`),
-      insertNonce: db.prepare(`INSERT INTO siwe_nonces (nonce, created_at, expires_at) VALUES (?, ?, ?)`),
-      consumeNonce: db.prepare(
-        `UPDATE siwe_nonces SET used_at = ? WHERE nonce = ? AND used_at IS NULL AND expires_at > ?`,
-      ),
-      insertSecret: db.prepare(
-        `INSERT INTO coordinator_secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`,
-      ),
-      getSecret: db.prepare(`SELECT value FROM coordinator_secrets WHERE name = ?`),
-      insertInvite: db.prepare(
-        `INSERT INTO invites (code_hash, created_by, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-      ),
-      consumeInvite: db.prepare(
-        `UPDATE invites SET used_by = ?, used_at = ? WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?`,
-      ),
-      releaseInvite: db.prepare(
-        `UPDATE invites SET used_by = NULL, used_at = NULL WHERE code_hash = ? AND used_by = ?`,
-      ),
-      purgeNonces: db.prepare(`DELETE FROM siwe_nonces WHERE expires_at <= ?`),
-      purgeSessions: db.prepare(`DELETE FROM sessions WHERE expires_at <= ?`),
-      purgeInvites: db.prepare(`DELETE FROM invites WHERE expires_at <= ? AND used_at IS NULL`),
-    };
-  }
 
   async create(a: NewAccount): Promise<CreateAccountResult> {
     try {

@@ -29,6 +29,7 @@ import type {
   NewJob,
   ReceiptSealer,
 } from "./types.js";
+import { preparedOnFirstUse } from "../sqlite/domain.js";
 
 const { ended, toLeased, toRunning, toCompleted, toFailed, toQueued, toCancelled } = statusGuards;
 /** Thrown inside a completion transaction to roll it back: an attempt ended while it was co-signed. */
@@ -37,6 +38,91 @@ const attemptMoved = new Error("attempt moved");
 /** A batch is read again at most this often; each round excludes the attempts that ended. */
 const maxSealRounds = 5;
 
+function statements(db: Database.Database) {
+  return {
+    insertJob: db.prepare(
+      `INSERT INTO jobs (id, status, model, workflow_id, input, params, input_hash, stream, max_attempts,
+         queue_deadline_at, created_at, updated_at, attempts, attempt_id, node_key, lease_expires_at, route,
+         request_id, account_id, idempotency_key, money_state, payer, escrow, price)
+       VALUES (@id, @status, @model, @workflowId, @input, @params, @inputHash, @stream, @maxAttempts,
+         @queueDeadlineAt, @now, @now, @attempts, @attemptId, @nodeKey, @leaseExpiresAt, @route, @requestId,
+         @accountId, @idempotencyKey, @moneyState, @payer, @escrow, @price)
+       ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
+    ),
+    getJob: db.prepare(`SELECT * FROM jobs WHERE id = ?`),
+    endedJobs: db.prepare(`SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status IN (${ended})`),
+    claim: db.prepare(
+      `UPDATE jobs SET status = 'leased', attempt_id = @attemptId, node_key = @nodeKey,
+         lease_expires_at = @leaseExpiresAt, attempts = attempts + 1, route = @route, updated_at = @now
+       WHERE id = @jobId AND status IN (${toLeased}) RETURNING id, attempt_id, node_key, lease_expires_at, attempts`,
+    ),
+    insertAttempt: db.prepare(
+      `INSERT INTO job_attempts (attempt_id, job_id, node_key, started_at) VALUES (?, ?, ?, ?)`,
+    ),
+    endAttempt: db.prepare(`UPDATE job_attempts SET ended_at = ?, outcome = ?, error = ? WHERE attempt_id = ?`),
+    markRunning: db.prepare(
+      `UPDATE jobs SET status = 'running', updated_at = ? WHERE id = ? AND attempt_id = ? AND status IN (${toRunning})`,
+    ),
+    renew: db.prepare(
+      `UPDATE jobs SET lease_expires_at = ?, updated_at = ?
+       WHERE attempt_id = ? AND node_key = ? AND status IN ('leased', 'running')`,
+    ),
+    insertOutput: db.prepare(
+      `INSERT INTO outputs (cid, bytes, size, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (cid) DO NOTHING`,
+    ),
+    complete: db.prepare(
+      `UPDATE jobs SET status = 'completed', output = ?, output_cid = ?, receipt = ?, finished_at = ?,
+         updated_at = ?, lease_expires_at = NULL
+       WHERE id = ? AND attempt_id = ? AND status IN (${toCompleted})`,
+    ),
+    requeue: db.prepare(
+      `UPDATE jobs SET status = 'queued', attempt_id = NULL, node_key = NULL, lease_expires_at = NULL,
+         error = ?, updated_at = ?, failed_nodes = json_insert(failed_nodes, '$[#]', node_key)
+       WHERE id = ? AND attempt_id = ? AND status IN (${toQueued}) AND attempts < max_attempts RETURNING *`,
+    ),
+    fail: db.prepare(
+      `UPDATE jobs SET status = 'failed', lease_expires_at = NULL, error = ?, finished_at = ?, updated_at = ?
+       WHERE id = ? AND attempt_id = ? AND status IN (${toFailed}) RETURNING *`,
+    ),
+    nodeAttempts: db.prepare(`SELECT id, attempt_id FROM jobs WHERE node_key = ? AND status IN ('leased', 'running')`),
+    expiredLeases: db.prepare(
+      `SELECT id, attempt_id FROM jobs WHERE status IN ('leased', 'running') AND lease_expires_at < ?`,
+    ),
+    expireQueued: db.prepare(
+      `UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, updated_at = ?
+       WHERE status = 'queued' AND queue_deadline_at < ? AND status IN (${toFailed})
+       RETURNING *`,
+    ),
+    cancel: db.prepare(
+      `UPDATE jobs SET status = 'cancelled', lease_expires_at = NULL, error = ?, finished_at = ?, updated_at = ?
+       WHERE id = ? AND status IN (${toCancelled}) RETURNING *`,
+    ),
+    countJobs: db.prepare(`SELECT status, COUNT(*) AS n FROM jobs GROUP BY status`),
+    queuedByModel: db.prepare(`SELECT model, COUNT(*) AS n FROM jobs WHERE status = 'queued' GROUP BY model`),
+    getOutput: db.prepare(`SELECT bytes FROM outputs WHERE cid = ?`),
+    byIdempotencyKey: db.prepare(`SELECT * FROM jobs WHERE account_id = ? AND idempotency_key = ?`),
+    outputOwned: db.prepare(
+      `SELECT 1 FROM jobs WHERE output_cid = ? AND data_deleted_at IS NULL AND (account_id = ? OR output_public = 1)
+       LIMIT 1`,
+    ),
+    setOutputPublic: db.prepare(`UPDATE jobs SET output_public = ?, updated_at = ? WHERE id = ? RETURNING *`),
+    deleteData: db.prepare(
+      `UPDATE jobs SET input = '${redactedInput}', output = NULL, data_deleted_at = ?, updated_at = ?
+       WHERE id = ? AND status IN (${ended}) AND data_deleted_at IS NULL RETURNING *`,
+    ),
+    expiredData: db.prepare(
+      `SELECT id FROM jobs WHERE finished_at < ? AND data_deleted_at IS NULL AND status IN (${ended}) LIMIT ?`,
+    ),
+    deleteOutputIfUnused: db.prepare(
+      `DELETE FROM outputs WHERE cid = ? AND NOT EXISTS
+         (SELECT 1 FROM jobs WHERE output_cid = ? AND data_deleted_at IS NULL)`,
+    ),
+    clearIdempotency: db.prepare(
+      `UPDATE jobs SET idempotency_key = NULL WHERE idempotency_key IS NOT NULL AND created_at < ?`,
+    ),
+  };
+}
+
 /**
  * The jobs domain on SQLite through better-sqlite3: synchronous, prepared statements, WAL. One
  * process owns the file, so every method runs its transaction to the end before yielding — claims
@@ -44,106 +130,13 @@ const maxSealRounds = 5;
  * (`SqliteLog`) are written inside the same transaction.
  */
 export class SqliteJobs implements JobStore {
-  private prepared: ReturnType<SqliteJobs["prepare"]> | undefined;
+  private readonly q = preparedOnFirstUse(() => statements(this.db));
 
   constructor(
     private readonly db: Database.Database,
     private readonly book: SqliteLedger,
     private readonly log: SqliteLog,
   ) {}
-
-  private get q(): ReturnType<SqliteJobs["prepare"]> {
-    if (this.prepared === undefined) this.prepared = this.prepare();
-    return this.prepared;
-  }
-
-  private prepare() {
-    const db = this.db;
-    return {
-      insertJob: db.prepare(
-        `INSERT INTO jobs (id, status, model, workflow_id, input, params, input_hash, stream, max_attempts,
-           queue_deadline_at, created_at, updated_at, attempts, attempt_id, node_key, lease_expires_at, route,
-           request_id, account_id, idempotency_key, money_state, payer, escrow, price)
-         VALUES (@id, @status, @model, @workflowId, @input, @params, @inputHash, @stream, @maxAttempts,
-           @queueDeadlineAt, @now, @now, @attempts, @attemptId, @nodeKey, @leaseExpiresAt, @route, @requestId,
-           @accountId, @idempotencyKey, @moneyState, @payer, @escrow, @price)
-         ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
-      ),
-      getJob: db.prepare(`SELECT * FROM jobs WHERE id = ?`),
-      endedJobs: db.prepare(`SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status IN (${ended})`),
-      claim: db.prepare(
-        `UPDATE jobs SET status = 'leased', attempt_id = @attemptId, node_key = @nodeKey,
-           lease_expires_at = @leaseExpiresAt, attempts = attempts + 1, route = @route, updated_at = @now
-         WHERE id = @jobId AND status IN (${toLeased}) RETURNING id, attempt_id, node_key, lease_expires_at, attempts`,
-      ),
-      insertAttempt: db.prepare(
-        `INSERT INTO job_attempts (attempt_id, job_id, node_key, started_at) VALUES (?, ?, ?, ?)`,
-      ),
-      endAttempt: db.prepare(`UPDATE job_attempts SET ended_at = ?, outcome = ?, error = ? WHERE attempt_id = ?`),
-      markRunning: db.prepare(
-        `UPDATE jobs SET status = 'running', updated_at = ? WHERE id = ? AND attempt_id = ? AND status IN (${toRunning})`,
-      ),
-      renew: db.prepare(
-        `UPDATE jobs SET lease_expires_at = ?, updated_at = ?
-         WHERE attempt_id = ? AND node_key = ? AND status IN ('leased', 'running')`,
-      ),
-      insertOutput: db.prepare(
-        `INSERT INTO outputs (cid, bytes, size, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (cid) DO NOTHING`,
-      ),
-      complete: db.prepare(
-        `UPDATE jobs SET status = 'completed', output = ?, output_cid = ?, receipt = ?, finished_at = ?,
-           updated_at = ?, lease_expires_at = NULL
-         WHERE id = ? AND attempt_id = ? AND status IN (${toCompleted})`,
-      ),
-      requeue: db.prepare(
-        `UPDATE jobs SET status = 'queued', attempt_id = NULL, node_key = NULL, lease_expires_at = NULL,
-           error = ?, updated_at = ?, failed_nodes = json_insert(failed_nodes, '$[#]', node_key)
-         WHERE id = ? AND attempt_id = ? AND status IN (${toQueued}) AND attempts < max_attempts RETURNING *`,
-      ),
-      fail: db.prepare(
-        `UPDATE jobs SET status = 'failed', lease_expires_at = NULL, error = ?, finished_at = ?, updated_at = ?
-         WHERE id = ? AND attempt_id = ? AND status IN (${toFailed}) RETURNING *`,
-      ),
-      nodeAttempts: db.prepare(
-        `SELECT id, attempt_id FROM jobs WHERE node_key = ? AND status IN ('leased', 'running')`,
-      ),
-      expiredLeases: db.prepare(
-        `SELECT id, attempt_id FROM jobs WHERE status IN ('leased', 'running') AND lease_expires_at < ?`,
-      ),
-      expireQueued: db.prepare(
-        `UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, updated_at = ?
-         WHERE status = 'queued' AND queue_deadline_at < ? AND status IN (${toFailed})
-         RETURNING *`,
-      ),
-      cancel: db.prepare(
-        `UPDATE jobs SET status = 'cancelled', lease_expires_at = NULL, error = ?, finished_at = ?, updated_at = ?
-         WHERE id = ? AND status IN (${toCancelled}) RETURNING *`,
-      ),
-      countJobs: db.prepare(`SELECT status, COUNT(*) AS n FROM jobs GROUP BY status`),
-      queuedByModel: db.prepare(`SELECT model, COUNT(*) AS n FROM jobs WHERE status = 'queued' GROUP BY model`),
-      getOutput: db.prepare(`SELECT bytes FROM outputs WHERE cid = ?`),
-      byIdempotencyKey: db.prepare(`SELECT * FROM jobs WHERE account_id = ? AND idempotency_key = ?`),
-      outputOwned: db.prepare(
-        `SELECT 1 FROM jobs WHERE output_cid = ? AND data_deleted_at IS NULL AND (account_id = ? OR output_public = 1)
-         LIMIT 1`,
-      ),
-      setOutputPublic: db.prepare(`UPDATE jobs SET output_public = ?, updated_at = ? WHERE id = ? RETURNING *`),
-      deleteData: db.prepare(
-        `UPDATE jobs SET input = '${redactedInput}', output = NULL, data_deleted_at = ?, updated_at = ?
-         WHERE id = ? AND status IN (${ended}) AND data_deleted_at IS NULL RETURNING *`,
-      ),
-      expiredData: db.prepare(
-        `SELECT id FROM jobs WHERE finished_at < ? AND data_deleted_at IS NULL AND status IN (${ended}) LIMIT ?`,
-      ),
-      deleteOutputIfUnused: db.prepare(
-        `DELETE FROM outputs WHERE cid = ? AND NOT EXISTS
-           (SELECT 1 FROM jobs WHERE output_cid = ? AND data_deleted_at IS NULL)`,
-      ),
-      clearIdempotency: db.prepare(
-        `UPDATE jobs SET idempotency_key = NULL WHERE idempotency_key IS NOT NULL AND created_at < ?`,
-      ),
-    };
-  }
 
   /** Inserts a job (and its first attempt, when placed); false when its idempotency key is taken. */
   private insertSync(job: NewJob): boolean {

@@ -29,8 +29,55 @@ import {
   type SettleJobResult,
   type TransactionQuery,
 } from "./types.js";
+import { preparedOnFirstUse } from "../sqlite/domain.js";
 
 type Raw = Record<string, unknown>;
+
+function statements(db: Database.Database) {
+  return {
+    txByKey: db.prepare(`SELECT * FROM ledger_transactions WHERE idempotency_key = ?`),
+    postingsOf: db.prepare(`SELECT * FROM ledger_postings WHERE tx_id = ? ORDER BY id`).safeIntegers(true),
+    balance: db.prepare(`SELECT balance FROM ledger_balances WHERE account = ?`).safeIntegers(true),
+    insertTx: db.prepare(
+      `INSERT INTO ledger_transactions (id, kind, idempotency_key, job_id, memo, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
+    insertTxOnce: db.prepare(
+      `INSERT INTO ledger_transactions (id, kind, idempotency_key, job_id, memo, created_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (idempotency_key) DO NOTHING`,
+    ),
+    insertPosting: db.prepare(`INSERT INTO ledger_postings (tx_id, account, amount, created_at) VALUES (?, ?, ?, ?)`),
+    addBalance: db.prepare(
+      `INSERT INTO ledger_balances (account, balance, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (account) DO UPDATE SET balance = balance + excluded.balance, updated_at = excluded.updated_at`,
+    ),
+    total: db.prepare(`SELECT COALESCE(SUM(balance), 0) AS total FROM ledger_balances`).safeIntegers(true),
+    receivedSince: db
+      .prepare(
+        `SELECT COALESCE(SUM(p.amount), 0) AS total FROM ledger_postings p
+         JOIN ledger_transactions t ON t.id = p.tx_id
+         WHERE t.kind = ? AND t.created_at >= ? AND p.amount > 0`,
+      )
+      .safeIntegers(true),
+    setMoney: db.prepare(
+      `UPDATE jobs SET money_state = ?, charge = COALESCE(?, charge), compute_class = COALESCE(?, compute_class)
+       WHERE id = ? AND money_state = ? RETURNING *`,
+    ),
+    settleable: db.prepare(settleableSql(() => "?")),
+    held: db.prepare(heldSql(() => "?")),
+    emission: db.prepare(`SELECT minted FROM ledger_emission WHERE period_start = ?`).safeIntegers(true),
+    addEmission: db.prepare(
+      `INSERT INTO ledger_emission (period_start, minted) VALUES (?, ?)
+       ON CONFLICT (period_start) DO UPDATE SET minted = minted + excluded.minted`,
+    ),
+    openEscrow: db
+      .prepare(
+        `SELECT COUNT(*) AS jobs, COALESCE(SUM(balance), 0) AS total FROM ledger_balances
+         WHERE account >= 'escrow:' AND account < 'escrow;'`,
+      )
+      .safeIntegers(true),
+    dropEmptyEscrow: db.prepare(`DELETE FROM ledger_balances WHERE account = ? AND balance = 0`),
+  };
+}
 
 /**
  * The ledger on SQLite. Money columns are read with `safeIntegers` (bigint, never a float);
@@ -38,61 +85,9 @@ type Raw = Record<string, unknown>;
  * together.
  */
 export class SqliteLedger implements LedgerStore {
-  private prepared: ReturnType<SqliteLedger["prepare"]> | undefined;
+  private readonly q = preparedOnFirstUse(() => statements(this.db));
 
   constructor(private readonly db: Database.Database) {}
-
-  private get q() {
-    this.prepared ??= this.prepare();
-    return this.prepared;
-  }
-
-  private prepare() {
-    const db = this.db;
-    return {
-      txByKey: db.prepare(`SELECT * FROM ledger_transactions WHERE idempotency_key = ?`),
-      postingsOf: db.prepare(`SELECT * FROM ledger_postings WHERE tx_id = ? ORDER BY id`).safeIntegers(true),
-      balance: db.prepare(`SELECT balance FROM ledger_balances WHERE account = ?`).safeIntegers(true),
-      insertTx: db.prepare(
-        `INSERT INTO ledger_transactions (id, kind, idempotency_key, job_id, memo, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-      ),
-      insertTxOnce: db.prepare(
-        `INSERT INTO ledger_transactions (id, kind, idempotency_key, job_id, memo, created_at) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (idempotency_key) DO NOTHING`,
-      ),
-      insertPosting: db.prepare(`INSERT INTO ledger_postings (tx_id, account, amount, created_at) VALUES (?, ?, ?, ?)`),
-      addBalance: db.prepare(
-        `INSERT INTO ledger_balances (account, balance, updated_at) VALUES (?, ?, ?)
-         ON CONFLICT (account) DO UPDATE SET balance = balance + excluded.balance, updated_at = excluded.updated_at`,
-      ),
-      total: db.prepare(`SELECT COALESCE(SUM(balance), 0) AS total FROM ledger_balances`).safeIntegers(true),
-      receivedSince: db
-        .prepare(
-          `SELECT COALESCE(SUM(p.amount), 0) AS total FROM ledger_postings p
-           JOIN ledger_transactions t ON t.id = p.tx_id
-           WHERE t.kind = ? AND t.created_at >= ? AND p.amount > 0`,
-        )
-        .safeIntegers(true),
-      setMoney: db.prepare(
-        `UPDATE jobs SET money_state = ?, charge = COALESCE(?, charge), compute_class = COALESCE(?, compute_class)
-         WHERE id = ? AND money_state = ? RETURNING *`,
-      ),
-      settleable: db.prepare(settleableSql(() => "?")),
-      held: db.prepare(heldSql(() => "?")),
-      emission: db.prepare(`SELECT minted FROM ledger_emission WHERE period_start = ?`).safeIntegers(true),
-      addEmission: db.prepare(
-        `INSERT INTO ledger_emission (period_start, minted) VALUES (?, ?)
-         ON CONFLICT (period_start) DO UPDATE SET minted = minted + excluded.minted`,
-      ),
-      openEscrow: db
-        .prepare(
-          `SELECT COUNT(*) AS jobs, COALESCE(SUM(balance), 0) AS total FROM ledger_balances
-           WHERE account >= 'escrow:' AND account < 'escrow;'`,
-        )
-        .safeIntegers(true),
-      dropEmptyEscrow: db.prepare(`DELETE FROM ledger_balances WHERE account = ? AND balance = 0`),
-    };
-  }
 
   /**
    * A job that ended without a result (failed, cancelled): its escrow goes back to its payer, in

@@ -3,49 +3,44 @@ import type { CoordinatorKeyView, SignedLogPeriod } from "@havn/protocol";
 import type { RawRow } from "../columns.js";
 import { rowToKey, rowToLogEntry, rowToPeriod } from "./rows.js";
 import type { LogEntry, LogHead, LogStore, NewLogEntry } from "./types.js";
+import { preparedOnFirstUse } from "../sqlite/domain.js";
+
+function statements(db: Database.Database) {
+  return {
+    head: db.prepare(`SELECT seq, entry_hash FROM execution_log ORDER BY seq DESC LIMIT 1`),
+    entry: db.prepare(`SELECT * FROM execution_log WHERE seq = ?`),
+    entryOfJob: db.prepare(`SELECT * FROM execution_log WHERE job_id = ?`),
+    range: db.prepare(`SELECT * FROM execution_log WHERE seq BETWEEN ? AND ? ORDER BY seq`),
+    hashes: db.prepare(`SELECT entry_hash FROM execution_log WHERE seq BETWEEN ? AND ? ORDER BY seq`).pluck(),
+    periods: db.prepare(`SELECT * FROM log_periods WHERE to_seq >= ? AND from_seq <= ? ORDER BY from_seq`),
+    periodOf: db.prepare(`SELECT * FROM log_periods WHERE from_seq <= ? AND to_seq >= ?`),
+    lastPeriod: db.prepare(`SELECT * FROM log_periods ORDER BY from_seq DESC LIMIT 1`),
+    seal: db.prepare(
+      `INSERT INTO log_periods (from_seq, to_seq, root, last_hash, signed_at, key_id, signature)
+       SELECT @from, @to, @root, @last_hash, @signed_at, @key_id, @signature
+       WHERE @from = 1 + COALESCE((SELECT MAX(to_seq) FROM log_periods), 0)
+       ON CONFLICT DO NOTHING`,
+    ),
+    keys: db.prepare(`SELECT * FROM coordinator_keys ORDER BY valid_from, key_id`),
+    addKey: db.prepare(
+      `INSERT INTO coordinator_keys (key_id, public_key, replica, valid_from) VALUES (?, ?, ?, ?)
+       ON CONFLICT (key_id) DO NOTHING`,
+    ),
+    retireKeys: db.prepare(
+      `UPDATE coordinator_keys SET valid_until = ? WHERE replica = ? AND key_id <> ? AND valid_until IS NULL`,
+    ),
+    append: db.prepare(
+      `INSERT INTO execution_log (seq, job_id, attempt_id, node_key, prev_hash, entry_hash, receipt, created_at)
+       VALUES (@seq, @jobId, @attemptId, @nodeKey, @prevHash, @entryHash, @receipt, @now)`,
+    ),
+  };
+}
 
 /** The execution log on SQLite: one writer (this process), so the head is the newest row. */
 export class SqliteLog implements LogStore {
-  private prepared: ReturnType<SqliteLog["prepare"]> | undefined;
+  private readonly q = preparedOnFirstUse(() => statements(this.db));
 
   constructor(private readonly db: Database.Database) {}
-
-  private get q() {
-    this.prepared ??= this.prepare();
-    return this.prepared;
-  }
-
-  private prepare() {
-    const db = this.db;
-    return {
-      head: db.prepare(`SELECT seq, entry_hash FROM execution_log ORDER BY seq DESC LIMIT 1`),
-      entry: db.prepare(`SELECT * FROM execution_log WHERE seq = ?`),
-      entryOfJob: db.prepare(`SELECT * FROM execution_log WHERE job_id = ?`),
-      range: db.prepare(`SELECT * FROM execution_log WHERE seq BETWEEN ? AND ? ORDER BY seq`),
-      hashes: db.prepare(`SELECT entry_hash FROM execution_log WHERE seq BETWEEN ? AND ? ORDER BY seq`).pluck(),
-      periods: db.prepare(`SELECT * FROM log_periods WHERE to_seq >= ? AND from_seq <= ? ORDER BY from_seq`),
-      periodOf: db.prepare(`SELECT * FROM log_periods WHERE from_seq <= ? AND to_seq >= ?`),
-      lastPeriod: db.prepare(`SELECT * FROM log_periods ORDER BY from_seq DESC LIMIT 1`),
-      seal: db.prepare(
-        `INSERT INTO log_periods (from_seq, to_seq, root, last_hash, signed_at, key_id, signature)
-         SELECT @from, @to, @root, @last_hash, @signed_at, @key_id, @signature
-         WHERE @from = 1 + COALESCE((SELECT MAX(to_seq) FROM log_periods), 0)
-         ON CONFLICT DO NOTHING`,
-      ),
-      keys: db.prepare(`SELECT * FROM coordinator_keys ORDER BY valid_from, key_id`),
-      addKey: db.prepare(
-        `INSERT INTO coordinator_keys (key_id, public_key, replica, valid_from) VALUES (?, ?, ?, ?)
-         ON CONFLICT (key_id) DO NOTHING`,
-      ),
-      retireKeys: db.prepare(
-        `UPDATE coordinator_keys SET valid_until = ? WHERE replica = ? AND key_id <> ? AND valid_until IS NULL`,
-      ),
-      append: db.prepare(
-        `INSERT INTO execution_log (seq, job_id, attempt_id, node_key, prev_hash, entry_hash, receipt, created_at)
-         VALUES (@seq, @jobId, @attemptId, @nodeKey, @prevHash, @entryHash, @receipt, @now)`,
-      ),
-    };
-  }
 
   headSync(): LogHead | undefined {
     const r = this.q.head.get() as { seq: number; entry_hash: string } | undefined;

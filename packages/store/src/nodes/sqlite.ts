@@ -2,37 +2,32 @@ import type Database from "better-sqlite3";
 import type { RawRow } from "../columns.js";
 import { nodeClaim, retiredName, rowToNode } from "./rows.js";
 import type { NodeRow, NodeStore, UpsertNodeInput, UpsertNodeResult } from "./types.js";
+import { preparedOnFirstUse } from "../sqlite/domain.js";
+
+function statements(db: Database.Database) {
+  return {
+    byName: db.prepare(`SELECT key, account_id FROM nodes WHERE name = ?`),
+    owner: db.prepare(`SELECT account_id FROM nodes WHERE key = ?`),
+    rename: db.prepare(`UPDATE nodes SET name = ? WHERE key = ?`),
+    upsert: db.prepare(
+      `INSERT INTO nodes (key, name, capabilities, hardware, compute_class, online, first_seen_at, last_seen_at,
+         account_id)
+       VALUES (@key, @name, @capabilities, @hardware, @computeClass, 1, @now, @now, @accountId)
+       ON CONFLICT (key) DO UPDATE SET name = excluded.name, capabilities = excluded.capabilities,
+         hardware = excluded.hardware, compute_class = excluded.compute_class, online = 1,
+         last_seen_at = excluded.last_seen_at, account_id = COALESCE(nodes.account_id, excluded.account_id)`,
+    ),
+    setOnline: db.prepare(`UPDATE nodes SET online = ?, last_seen_at = ? WHERE key = ?`),
+    get: db.prepare(`SELECT * FROM nodes WHERE key = ?`),
+    list: db.prepare(`SELECT * FROM nodes ORDER BY first_seen_at`),
+  };
+}
 
 /** The nodes domain on SQLite. */
 export class SqliteNodes implements NodeStore {
-  private prepared: ReturnType<SqliteNodes["prepare"]> | undefined;
+  private readonly q = preparedOnFirstUse(() => statements(this.db));
 
   constructor(private readonly db: Database.Database) {}
-
-  private get q() {
-    this.prepared ??= this.prepare();
-    return this.prepared;
-  }
-
-  private prepare() {
-    const db = this.db;
-    return {
-      byName: db.prepare(`SELECT key, account_id FROM nodes WHERE name = ?`),
-      owner: db.prepare(`SELECT account_id FROM nodes WHERE key = ?`),
-      rename: db.prepare(`UPDATE nodes SET name = ? WHERE key = ?`),
-      upsert: db.prepare(
-        `INSERT INTO nodes (key, name, capabilities, hardware, compute_class, online, first_seen_at, last_seen_at,
-           account_id)
-         VALUES (@key, @name, @capabilities, @hardware, @computeClass, 1, @now, @now, @accountId)
-         ON CONFLICT (key) DO UPDATE SET name = excluded.name, capabilities = excluded.capabilities,
-           hardware = excluded.hardware, compute_class = excluded.compute_class, online = 1,
-           last_seen_at = excluded.last_seen_at, account_id = COALESCE(nodes.account_id, excluded.account_id)`,
-      ),
-      setOnline: db.prepare(`UPDATE nodes SET online = ?, last_seen_at = ? WHERE key = ?`),
-      get: db.prepare(`SELECT * FROM nodes WHERE key = ?`),
-      list: db.prepare(`SELECT * FROM nodes ORDER BY first_seen_at`),
-    };
-  }
 
   async upsert(input: UpsertNodeInput): Promise<UpsertNodeResult> {
     return this.db
