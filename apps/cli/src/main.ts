@@ -158,10 +158,19 @@ export function program(): Command {
       .option("--max-tokens <n>", "longest answer in tokens", parseInteger(1, 8192), 128)
       .option("--seed <n>", "sampling seed (same seed, same answer)", parseInteger(0, 0xffffffff))
       .option("--temperature <t>", "0 is greedy", parseNumber(0, 2), 0.7)
+      .option("--workflow <ref>", "run a published workflow (id, name or name@version) around the prompt")
       .addOption(apiKey()),
-  ).action(async (prompt: string, o) => {
+  ).action(async (prompt: string, o, command: Command) => {
     quickExit();
-    await (await import("./commands/client.js")).ask(prompt, o);
+    // With a workflow, its parameters stand where the user set none.
+    const set = (name: string) => !o.workflow || command.getOptionValueSource(name) !== "default";
+    await (
+      await import("./commands/client.js")
+    ).ask(prompt, {
+      ...o,
+      maxTokens: set("maxTokens") ? o.maxTokens : undefined,
+      temperature: set("temperature") ? o.temperature : undefined,
+    });
   });
 
   logging(
@@ -270,6 +279,43 @@ export function program(): Command {
   ).action(async (id: string, o) => {
     quickExit();
     await (await import("./commands/account.js")).keysRevoke(id, o);
+  });
+
+  logging(
+    cli
+      .command("publish")
+      .description("publish a workflow version from its manifest (model, template, royalty split, dependencies)")
+      .argument("<file>", "the workflow manifest, JSON")
+      .addOption(coordinatorOption())
+      .addOption(apiKey())
+      .option("--json", "print JSON", false),
+  ).action(async (file: string, o) => {
+    quickExit();
+    await (await import("./commands/workflows.js")).publish(file, o);
+  });
+  logging(
+    cli
+      .command("workflows")
+      .description("published workflows, newest first")
+      .option("--mine", "only yours", false)
+      .addOption(coordinatorOption())
+      .addOption(apiKey())
+      .option("--json", "print JSON", false),
+  ).action(async (o) => {
+    quickExit();
+    await (await import("./commands/workflows.js")).workflows(o);
+  });
+  logging(
+    cli
+      .command("earnings")
+      .description("what a workflow earned its creator, across how many runs")
+      .argument("<workflow>", "its id, name or name@version")
+      .addOption(coordinatorOption())
+      .addOption(apiKey())
+      .option("--json", "print JSON", false),
+  ).action(async (ref: string, o) => {
+    quickExit();
+    await (await import("./commands/workflows.js")).earnings(ref, o);
   });
 
   const logCmd = cli.command("log").description("the execution log: check it");

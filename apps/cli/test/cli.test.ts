@@ -272,6 +272,50 @@ describe("havn up, as a user runs it", () => {
     }
   });
 
+  it("havn publish, havn workflows, havn ask --workflow and havn earnings: a creator's workflow earns", async () => {
+    const file = join(m.home, "workflow.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        name: "shout",
+        version: "1.0.0",
+        description: "Says it louder.",
+        model: "havn-tiny",
+        template: "SAY IT LOUD: {{input}}",
+        parameters: { max_tokens: 6, temperature: 0 },
+      }),
+    );
+    const published = await runHavn(["publish", file, "--coordinator", url], m);
+    expect(published.code).toBe(0);
+    const id = /^published shout@1\.0\.0 as (wf-[0-9a-f]{24})\n$/.exec(published.stdout)?.[1];
+    expect(id).toBeDefined();
+    expect((await runHavn(["publish", file, "--coordinator", url], m)).stderr).toMatch(
+      /^error WORKFLOW_VERSION_EXISTS: shout@1\.0\.0 is published already\./m,
+    );
+    const listed = await runHavn(["workflows", "--mine", "--coordinator", url], m);
+    expect(listed.stdout).toContain(`${id}  shout@1.0.0`);
+    expect(listed.stdout).toContain("split 45/20/25/5/5");
+    const asked = await runHavn(["ask", "hello", "--workflow", "shout", "--coordinator", url], m);
+    expect(asked.code).toBe(0);
+    const job = /\njob: (job-[0-9a-f]+)\n$/.exec(asked.stdout)![1]!;
+    const view = (await (await fetch(`${url}/v1/jobs/${job}`)).json()) as {
+      workflow_id: string;
+      params: { max_tokens: number };
+    };
+    expect(view).toMatchObject({ workflow_id: id, params: { max_tokens: 6 } });
+    let earned = "";
+    for (let i = 0; i < 100 && !/across 1 run /.test(earned); i++) {
+      earned = (await runHavn(["earnings", "shout", "--coordinator", url], m)).stdout;
+      if (!/across 1 run /.test(earned)) await new Promise((r) => setTimeout(r, 100));
+    }
+    // The dev account created it and ran it: 45 % + the upstream 20 % (it has no dependencies) of the charge.
+    expect(earned).toMatch(
+      new RegExp(
+        `^${id} earned 0\\.\\d+ HAI across 1 run \\(0\\.\\d+ from its own runs, 0 from workflows built on it\\)\\n$`,
+      ),
+    );
+  });
+
   it("havn receipt for an unknown job fails with a code", async () => {
     const r = await runHavn(["receipt", "job-000000000000000000000000", "--coordinator", url], m);
     expect(r.code).toBe(1);

@@ -22,6 +22,8 @@ import { installAuthAndLimits } from "./api/guards.js";
 import { registerJobRoutes } from "./api/jobs/routes.js";
 import { registerLedgerRoutes } from "./api/ledger/routes.js";
 import { registerLogRoutes } from "./api/log/routes.js";
+import { registerWorkflowRoutes } from "./api/workflows/routes.js";
+import { WorkflowService } from "./workflows/workflow-service.js";
 import { LogSealer } from "./log/log-sealer.js";
 import { LedgerService } from "./ledger/ledger-service.js";
 import { Pricing } from "./ledger/pricing.js";
@@ -207,6 +209,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     await ledger.start(config.mode === "dev" ? devAccount.id : undefined);
     auth.onWalletBound((accountId, wallet) => ledger.claim(accountId, wallet));
   }
+  const workflows = new WorkflowService(store, wallets, app.log);
   const jobs = new JobService(
     store,
     admissions,
@@ -217,12 +220,13 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     telemetry,
     config,
     pricing && { pricing, wallets },
+    workflows,
   );
   // The execution log, checkable: this replica's key joins the key set; periods get sealed.
   const logSealer = new LogSealer(store, keys, config, app.log);
   await logSealer.register();
   const settlement = config.ledger.enabled
-    ? new Settlement(store, catalog, config, app.log, (what, amount) => telemetry.settlement(what, amount))
+    ? new Settlement(store, catalog, config, app.log, (what, amount) => telemetry.settlement(what, amount), workflows)
     : undefined;
   const sweeper = new Sweeper(
     store,
@@ -253,6 +257,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   registerOpenAIRoutes(app, { jobs, events, catalog, registry, config });
   registerJobRoutes(app, { jobs, store, auth });
   registerLogRoutes(app, { store, logSealer });
+  registerWorkflowRoutes(app, { workflows, store, auth });
   registerAuthRoutes(app, { auth, config });
   registerLedgerRoutes(app, { ledger, settlement, store, auth });
   registerOperatorRoutes(app, {

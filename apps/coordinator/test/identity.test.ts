@@ -134,6 +134,17 @@ describe.each(["sqlite", "postgres"] as const)("who may call what, on %s", (kind
       "GET /v1/log/head": { level: "public", request: { method: "GET", path: "/v1/log/head" } },
       "GET /v1/log/proof/:id": { level: "public", request: { method: "GET", path: `/v1/log/proof/${job}` } },
       "GET /v1/keys": { level: "public", request: { method: "GET", path: "/v1/keys" } },
+      "POST /v1/workflows": { level: "jobs", request: { method: "POST", path: "/v1/workflows", body: {} } },
+      "GET /v1/workflows": { level: "jobs", request: { method: "GET", path: "/v1/workflows" } },
+      "GET /v1/workflows/:ref": { level: "jobs", request: { method: "GET", path: "/v1/workflows/none" } },
+      "GET /v1/workflows/:ref/earnings": {
+        level: "jobs",
+        request: { method: "GET", path: "/v1/workflows/none/earnings" },
+      },
+      "POST /v1/admin/workflows/:ref/flag": {
+        level: "admin",
+        request: { method: "POST", path: "/v1/admin/workflows/none/flag", body: {} },
+      },
       "POST /auth/register": { level: "public", request: { method: "POST", path: "/auth/register", body: {} } },
       "POST /auth/login": { level: "public", request: { method: "POST", path: "/auth/login", body: {} } },
       "POST /auth/refresh": { level: "public", request: { method: "POST", path: "/auth/refresh", body: {} } },

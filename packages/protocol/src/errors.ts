@@ -278,6 +278,29 @@ export const errorCatalog = {
     description: "The model file is missing, unreadable, or not a GGUF file.",
   },
   // INTERNAL_: our fault.
+  // WORKFLOW_: the workflow registry.
+  WORKFLOW_NOT_FOUND: { status: 404, retryable: false, description: "No workflow with this id or name." },
+  WORKFLOW_INVALID: {
+    status: 400,
+    retryable: false,
+    description:
+      "The workflow manifest is not valid: a field, its royalty split (must sum to 100), its dependencies (must exist, shares summing to 100) or its parent.",
+  },
+  WORKFLOW_VERSION_EXISTS: {
+    status: 409,
+    retryable: false,
+    description: "This name and version is published already; versions are immutable: publish a new version.",
+  },
+  WORKFLOW_NAME_TAKEN: {
+    status: 409,
+    retryable: false,
+    description: "Another creator published a workflow under this name; choose another name.",
+  },
+  WORKFLOW_FLAGGED: {
+    status: 403,
+    retryable: false,
+    description: "This workflow is flagged: it does not run, and its royalties are held, until the flag is cleared.",
+  },
   // LEDGER_: money.
   LEDGER_INSUFFICIENT_FUNDS: {
     status: 402,

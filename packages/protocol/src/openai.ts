@@ -23,6 +23,8 @@ const sampling = {
   stream: z.boolean().optional(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
   user: z.string().max(256).optional(),
+  /** havn: run a published workflow (its id, `name` or `name@version`); also `X-Havn-Workflow`. */
+  workflow: z.string().min(1).max(160).optional(),
   frequency_penalty: z.literal(0, { error: "frequency_penalty is not supported (pinned determinism)" }).optional(),
   presence_penalty: z.literal(0, { error: "presence_penalty is not supported (pinned determinism)" }).optional(),
   logprobs: z.literal(false, { error: "logprobs are not returned by havn yet" }).nullable().optional(),
@@ -196,11 +198,23 @@ export function parseRequestBody<T extends z.ZodType>(schema: T, body: unknown):
 }
 
 /** Either OpenAI request as one job: its input, pinned parameters and stream options. */
+/** The sampling parameters a client set itself: the rest are defaults a workflow may replace. */
+function givenParams(body: ChatCompletionRequest | CompletionRequest): ReadonlySet<keyof GenerationParams> {
+  const given = new Set<keyof GenerationParams>();
+  for (const k of ["temperature", "top_p", "seed"] as const) if (body[k] !== undefined) given.add(k);
+  if (body.max_tokens || ("max_completion_tokens" in body && body.max_completion_tokens !== undefined))
+    given.add("max_tokens");
+  return given;
+}
+
 export function parseOpenAIRequest(kind: OpenAIKind, raw: unknown, defaults: SamplingDefaults) {
   const common = (body: ChatCompletionRequest | CompletionRequest) => ({
     model: body.model,
     stream: body.stream ?? false,
     includeUsage: body.stream_options?.include_usage ?? false,
+    workflow: body.workflow,
+    /** The sampling parameters the client set (the rest are defaults a workflow may replace). */
+    given: givenParams(body),
   });
   if (kind === "chat") {
     const body = parseRequestBody(chatCompletionRequestSchema, raw);

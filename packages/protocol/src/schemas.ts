@@ -64,3 +64,5 @@ export {
   usageOf,
 } from "./openai.js";
 export type { ChatCompletionRequest, CompletionRequest, OpenAIKind, SamplingDefaults } from "./openai.js";
+export { defaultRoyaltySplit, royaltySplitSchema, workflowIdPattern, workflowManifestSchema } from "./workflows.js";
+export type { RoyaltySplit, WorkflowManifest, WorkflowManifestInput } from "./workflows.js";

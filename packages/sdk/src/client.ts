@@ -76,6 +76,8 @@ export interface ChatOptions {
   readonly maxTokens?: number;
   readonly temperature?: number;
   readonly seed?: number;
+  /** Run a published workflow (id, `name` or `name@version`): its model, template and parameters apply. */
+  readonly workflow?: string;
   readonly signal?: AbortSignal;
   /** Called with each piece of text as it streams. */
   readonly onText?: (text: string) => void;
@@ -173,6 +175,32 @@ export interface ReceiptCheck extends ReceiptVerification {
   readonly problems: readonly string[];
   readonly job: JobView;
   readonly coordinatorKey: string;
+}
+
+/** A published workflow version. */
+export interface WorkflowView {
+  readonly id: string;
+  readonly object: "workflow";
+  readonly name: string;
+  readonly version: string;
+  readonly creator: string;
+  readonly content_hash: string;
+  readonly origin: string;
+  readonly flagged: boolean;
+  readonly flag_reason: string | null;
+  readonly created_at: number;
+  readonly manifest: Record<string, unknown>;
+}
+
+/** What a workflow earned its creator (µHAI as decimal strings: exact). */
+export interface WorkflowEarnings {
+  readonly object: "workflow_earnings";
+  readonly workflow: string;
+  readonly earned_uhai: string;
+  readonly earned: string;
+  readonly direct_uhai: string;
+  readonly upstream_uhai: string;
+  readonly runs: number;
 }
 
 /** A page of the execution log (`GET /v1/log`). */
@@ -347,6 +375,7 @@ export class HavnClient {
       ...(options.maxTokens !== undefined ? { max_tokens: options.maxTokens } : {}),
       ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      ...(options.workflow !== undefined ? { workflow: options.workflow } : {}),
     };
     const response = await this.request("/v1/chat/completions", {
       method: "POST",
@@ -462,6 +491,31 @@ export class HavnClient {
       problems.push(...found);
     }
     return { ...verification, output, logged, inclusion, problems, job, coordinatorKey };
+  }
+
+  /** Publishes a workflow version (see `havn publish`): its manifest as JSON. */
+  publishWorkflow(manifest: unknown): Promise<WorkflowView> {
+    return this.post("/v1/workflows", manifest);
+  }
+
+  /** Published workflows, newest first; `mine`: only yours. */
+  async workflows(options: { readonly mine?: boolean } = {}): Promise<WorkflowView[]> {
+    return (await this.json<{ data: WorkflowView[] }>(`/v1/workflows${options.mine ? "?mine=true" : ""}`)).data;
+  }
+
+  /** A workflow by id, `name` or `name@version`. */
+  workflow(ref: string): Promise<WorkflowView> {
+    return this.json(`/v1/workflows/${encodeURIComponent(ref)}`);
+  }
+
+  /** What a workflow earned its creator, across how many runs. */
+  workflowEarnings(ref: string): Promise<WorkflowEarnings> {
+    return this.json(`/v1/workflows/${encodeURIComponent(ref)}/earnings`);
+  }
+
+  /** Admins: flag a workflow (it stops running, its royalties are held) or clear the flag. */
+  flagWorkflow(ref: string, flagged: boolean, reason: string): Promise<WorkflowView> {
+    return this.post(`/v1/admin/workflows/${encodeURIComponent(ref)}/flag`, { flagged, reason });
   }
 
   /** The network's coordinator keys, with when each was valid (`GET /v1/keys`). */

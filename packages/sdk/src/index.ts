@@ -14,4 +14,6 @@ export type {
   Me,
   ReceiptCheck,
   Session,
+  WorkflowEarnings,
+  WorkflowView,
 } from "./client.js";

@@ -67,4 +67,5 @@ export type {
 } from "./jobs/types.js";
 export type { NodeRow, NodeStore, UpsertNodeInput, UpsertNodeResult } from "./nodes/types.js";
 export type { LogEntry, LogHead, LogStore } from "./log/types.js";
+export type { NewWorkflow, PublishResult, WorkflowEarning, WorkflowRow, WorkflowStore } from "./workflows/types.js";
 export type { Store, StoreCapabilities, StoreNotification } from "./types.js";

@@ -3,6 +3,7 @@ import type { JobStore } from "./jobs/types.js";
 import type { LedgerStore } from "./ledger/types.js";
 import type { LogStore } from "./log/types.js";
 import type { NodeStore } from "./nodes/types.js";
+import type { WorkflowStore } from "./workflows/types.js";
 
 /** Differences between backends, as data: queue code asks `caps.skipLocked`, never the dialect. */
 export interface StoreCapabilities {
@@ -35,6 +36,8 @@ export interface Store {
   readonly accounts: AccountStore;
   /** The $HAI ledger: balances, transactions and their postings, and each job's settlement. */
   readonly ledger: LedgerStore;
+  /** The workflow registry, and what each workflow earned. */
+  readonly workflows: WorkflowStore;
   migrate(): Promise<void>;
   close(): Promise<void>;
   /** One trivial round trip: resolves if the database answers (`/health`). */

@@ -10,7 +10,15 @@ const queuedNoticeMs = 1_000;
  */
 export async function ask(
   prompt: string,
-  o: { coordinator: string; model: string; maxTokens?: number; seed?: number; temperature?: number; apiKey?: string },
+  o: {
+    coordinator: string;
+    model: string;
+    maxTokens?: number;
+    seed?: number;
+    temperature?: number;
+    workflow?: string;
+    apiKey?: string;
+  },
 ): Promise<void> {
   const client = await authedClient(o);
   let model: string | undefined;
@@ -29,6 +37,7 @@ export async function ask(
       maxTokens: o.maxTokens,
       seed: o.seed,
       temperature: o.temperature,
+      ...(o.workflow !== undefined && { workflow: o.workflow }),
       onAdmitted: (job) => (model = job.model),
       onText: (t) => {
         texted = true;

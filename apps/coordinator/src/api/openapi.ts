@@ -153,6 +153,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       { name: "Operators", description: "Health, metrics, nodes and this documentation." },
       { name: "Accounts", description: "Sign-in, accounts and API keys." },
       { name: "Ledger", description: "$HAI balances, transactions, withdrawals; admins' credits and debits." },
+      { name: "Workflows", description: "The workflow registry: publish, find, earnings; admins' flags." },
       { name: "Nodes", description: "Where nodes connect." },
     ],
     paths,

@@ -18,6 +18,10 @@ import {
   logProofSchema,
   logRangeSchema,
   signedLogHeadSchema,
+  workflowEarningsSchema,
+  workflowListSchema,
+  workflowRefParamsSchema,
+  workflowSchema,
   keyIdParamsSchema,
   ledgerTransactionListSchema,
   ledgerTransactionSchema,
@@ -39,7 +43,7 @@ export interface RouteSpec {
   /** Older paths that answer the same, documented as deprecated. */
   readonly aliases?: readonly string[];
   readonly operationId: string;
-  readonly tag: "OpenAI" | "Jobs" | "Log" | "Operators" | "Accounts" | "Ledger";
+  readonly tag: "OpenAI" | "Jobs" | "Log" | "Operators" | "Accounts" | "Ledger" | "Workflows";
   readonly summary: string;
   readonly description?: string;
   /** Who may call it (see `AuthLevel`); every route says, and a test walks them all. */
@@ -248,6 +252,67 @@ export const routes = {
     params: jobIdParamsSchema,
     response: { schema: logProofSchema, description: "The proof." },
     errors: ["LOG_ENTRY_NOT_FOUND", "LOG_PROOF_PENDING"],
+  },
+  publishWorkflow: {
+    method: "POST",
+    path: "/v1/workflows",
+    operationId: "publishWorkflow",
+    auth: "jobs",
+    tag: "Workflows",
+    summary: "Publish a workflow version: model, template, parameters, royalty split, dependencies",
+    description:
+      "Versions are immutable. A copy (the same content as another creator's workflow) or a declared `parent` is " +
+      "traced to its origin, which is paid as its dependency. Every run of it splits its charge by `royalties` " +
+      "(default 45 creator / 20 upstream / 25 node / 5 validators / 5 treasury).",
+    body: requestSchemas.WorkflowManifest,
+    bodyLimitBytes: smallBody * 4,
+    response: { schema: workflowSchema, description: "The published workflow." },
+    errors: [...authErrors, ...bodyErrors, "WORKFLOW_INVALID", "WORKFLOW_VERSION_EXISTS", "WORKFLOW_NAME_TAKEN"],
+  },
+  listWorkflows: {
+    method: "GET",
+    path: "/v1/workflows",
+    operationId: "listWorkflows",
+    auth: "jobs",
+    tag: "Workflows",
+    summary: "Published workflows, newest first (`?mine=true`: yours)",
+    response: { schema: workflowListSchema, description: "The workflows." },
+    errors: authErrors,
+  },
+  getWorkflow: {
+    method: "GET",
+    path: "/v1/workflows/{ref}",
+    operationId: "getWorkflow",
+    auth: "jobs",
+    tag: "Workflows",
+    summary: "A workflow, by id, `name` (its newest version) or `name@version`",
+    params: workflowRefParamsSchema,
+    response: { schema: workflowSchema, description: "The workflow." },
+    errors: [...authErrors, "WORKFLOW_NOT_FOUND"],
+  },
+  workflowEarnings: {
+    method: "GET",
+    path: "/v1/workflows/{ref}/earnings",
+    operationId: "getWorkflowEarnings",
+    auth: "jobs",
+    tag: "Workflows",
+    summary: "What a workflow earned its creator, across how many runs",
+    params: workflowRefParamsSchema,
+    response: { schema: workflowEarningsSchema, description: "Its earnings." },
+    errors: [...authErrors, "WORKFLOW_NOT_FOUND"],
+  },
+  flagWorkflow: {
+    method: "POST",
+    path: "/v1/admin/workflows/{ref}/flag",
+    operationId: "flagWorkflow",
+    auth: "admin",
+    tag: "Workflows",
+    summary: "Admins: flag a workflow (it stops running, its royalties are held) or clear the flag (they are paid)",
+    params: workflowRefParamsSchema,
+    body: requestSchemas.WorkflowFlagRequest,
+    bodyLimitBytes: smallBody,
+    response: { schema: workflowSchema, description: "The workflow." },
+    errors: [...authErrors, ...bodyErrors, "WORKFLOW_NOT_FOUND"],
   },
   coordinatorKeys: {
     method: "GET",

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import {
+  workflowManifestSchema,
   backendHealthSchema,
   capabilitiesSchema,
   chatCompletionRequestSchema,
@@ -334,6 +335,13 @@ export const jobIdParamsSchema = z.object({
 export const outputParamsSchema = z.object({
   cid: z.string().min(1).max(128).describe("The output's CIDv1, as in the receipt's `outputs_cid`."),
 });
+export const workflowRefParamsSchema = z.object({
+  ref: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._@-]{0,159}$/, "a workflow id, name or name@version")
+    .describe("A workflow id (`wf-…`), `name` or `name@version`."),
+});
+
 export const logSeqParamsSchema = z.object({
   seq: z
     .string()
@@ -393,6 +401,43 @@ const amount = z
   .describe("µHAI: decimal digits (or a whole number)")
   .transform((v) => BigInt(v))
   .refine((v) => v > 0n, "more than zero");
+export const workflowSchema = z
+  .object({
+    id: z.string().describe("`wf-` and 24 hex digits: fixed by name and version."),
+    object: z.literal("workflow"),
+    name: z.string(),
+    version: z.string(),
+    creator: z.string().describe("The creator's account id."),
+    content_hash: z.string().describe("SHA-256 of the canonical model, template and parameters."),
+    origin: z.string().describe("The workflow it derives from at the root; its own id for an original."),
+    flagged: z.boolean(),
+    flag_reason: z.string().nullable(),
+    created_at: z.number().int(),
+    manifest: z.record(z.string(), z.unknown()).describe("The published manifest (see `havn publish`)."),
+  })
+  .describe("A published workflow version (immutable).");
+
+export const workflowListSchema = z.object({ object: z.literal("list"), data: z.array(workflowSchema) });
+
+export const workflowEarningsSchema = z
+  .object({
+    object: z.literal("workflow_earnings"),
+    workflow: z.string(),
+    earned_uhai: uhai.describe("Everything its creator was paid from it, held royalties included."),
+    earned: z.string().describe("The same in HAI."),
+    direct_uhai: uhai.describe("From runs of this workflow."),
+    upstream_uhai: uhai.describe("From runs of workflows built on it."),
+    runs: z.number().int().describe("Settled runs that paid it (its own and those built on it)."),
+  })
+  .describe("What a workflow earned its creator.");
+
+export const workflowFlagRequestSchema = z
+  .strictObject({
+    flagged: z.boolean().describe("true: the workflow stops running and its royalties are held; false: cleared."),
+    reason: z.string().trim().min(1).max(500),
+  })
+  .describe("An admin's flag on a workflow (governance, later).");
+
 export const adminSettlementRequestSchema = z
   .strictObject({
     action: z
@@ -446,6 +491,8 @@ export const requestSchemas = {
   PublishRequest: publishRequestSchema,
   AdminLedgerRequest: adminLedgerRequestSchema,
   AdminSettlementRequest: adminSettlementRequestSchema,
+  WorkflowFlagRequest: workflowFlagRequestSchema,
+  WorkflowManifest: workflowManifestSchema,
   WithdrawRequest: withdrawRequestSchema,
 } as const;
 

@@ -23,6 +23,7 @@ import type { Batcher } from "../queue/batcher.js";
 import type { Dispatcher } from "../queue/dispatcher.js";
 import { normaliseModelName, type ModelCatalog } from "../router/model-catalog.js";
 import type { JobTelemetry } from "../telemetry/job-telemetry.js";
+import type { WorkflowService } from "../workflows/workflow-service.js";
 import type { JobEvents } from "./job-events.js";
 
 export interface SubmitJob {
@@ -31,7 +32,10 @@ export interface SubmitJob {
   readonly input: JobInput;
   readonly params: GenerationParams;
   readonly stream: boolean;
-  readonly workflowId?: string | null;
+  /** A published workflow to run (id, `name` or `name@version`): its model, template and parameters apply. */
+  readonly workflow?: string | null;
+  /** The sampling parameters the client set; the others a workflow's parameters replace. */
+  readonly given?: ReadonlySet<keyof GenerationParams>;
   /** The client's `x-request-id`, when it sent one. */
   readonly requestId?: string | null;
   /** The account submitting (null only for jobs no account owns, which production never makes). */
@@ -73,6 +77,7 @@ export class JobService {
     private readonly config: CoordinatorConfig,
     /** Prices and payers; absent on a free network (`ledger.enabled: false`). */
     private readonly money?: { readonly pricing: Pricing; readonly wallets: Wallets },
+    private readonly workflows?: WorkflowService,
   ) {}
 
   /** Payers' balances as last read, counted down by the escrows taken since (see `escrowFor`). */
@@ -109,7 +114,8 @@ export class JobService {
    * `idempotencyWindowMs`) is returned instead — the same request must come with it — and two
    * submissions racing with one key still make one job: the store admits only the first.
    */
-  async submit(request: SubmitJob): Promise<Submitted> {
+  async submit(asked: SubmitJob): Promise<Submitted> {
+    const request = await this.withWorkflow(asked);
     const key = request.accountId !== null ? (request.idempotencyKey ?? null) : null;
     // A replay is answered before the model is resolved: a retry after a restart, with no node
     // for the model online yet, still gets the job it already has.
@@ -129,7 +135,7 @@ export class JobService {
     const job: NewJob = {
       id: newJobId(),
       model,
-      workflowId: request.workflowId ?? null,
+      workflowId: request.workflowId,
       input: request.input,
       params: request.params,
       inputHash: hashCanonical(request.input),
@@ -262,6 +268,20 @@ export class JobService {
    * resolved; "auto" matches any), same input, same sampling settings (the seed aside: a request
    * without one gets a random one). Another request under the same key is refused.
    */
+  /** The request a workflow makes of it (its model, template and parameters), with the workflow's id. */
+  private async withWorkflow(request: SubmitJob): Promise<SubmitJob & { readonly workflowId: string | null }> {
+    if (!request.workflow) return { ...request, workflowId: null };
+    if (!this.workflows) throw new HavnError("WORKFLOW_NOT_FOUND", "This coordinator runs no workflows.");
+    const applied = await this.workflows.apply(request.workflow, request, request.given ?? new Set());
+    return {
+      ...request,
+      model: applied.model,
+      input: applied.input,
+      params: applied.params,
+      workflowId: applied.workflow.id,
+    };
+  }
+
   private sameRequest(earlier: JobRow, request: SubmitJob): JobRow {
     const a = earlier.params;
     const b = request.params;

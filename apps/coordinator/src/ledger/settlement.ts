@@ -1,5 +1,14 @@
 import { HavnError } from "@havn/protocol";
-import { ledgerAccounts, type LedgerAccount, type LedgerTransfer, type SettleCandidate, type Store } from "@havn/store";
+import {
+  ledgerAccounts,
+  type LedgerAccount,
+  type LedgerTransfer,
+  type SettleCandidate,
+  type SettleJobInput,
+  type Store,
+} from "@havn/store";
+import { royaltySplit, type RoyaltySplitResult } from "../workflows/royalties.js";
+import type { WorkflowService } from "../workflows/workflow-service.js";
 import type { FastifyBaseLogger } from "fastify";
 import type { CoordinatorConfig } from "../config.js";
 import type { ModelCatalog } from "../router/model-catalog.js";
@@ -81,6 +90,8 @@ export class Settlement {
     private readonly config: CoordinatorConfig,
     private readonly log: FastifyBaseLogger,
     private readonly observe: (what: SettlementEvent, amount: bigint) => void = () => {},
+    /** Splits workflow runs by their royalties (without it, every run splits by `ledger.split`). */
+    private readonly workflows?: WorkflowService,
   ) {}
 
   /** Settles the jobs whose window has passed, in one transaction; returns how many. */
@@ -89,19 +100,9 @@ export class Settlement {
       await this.store.ledger.settleable(now - this.config.ledger.challengeWindowMs + 1, settleBatch)
     ).filter((c) => c.job.money);
     if (due.length === 0) return 0;
-    const results = await this.store.ledger.settleMany(
-      due.map((candidate) => {
-        const transfer = this.settleTransfer(candidate, now);
-        const reward = this.rewardFor(candidate, now);
-        return {
-          jobId: candidate.job.id,
-          from: "charged" as const,
-          ...(transfer && { settle: transfer }),
-          ...(reward && { reward }),
-          now,
-        };
-      }),
-    );
+    const inputs = [];
+    for (const candidate of due) inputs.push(await this.settleInput(candidate, "charged", now));
+    const results = await this.store.ledger.settleMany(inputs);
     let settled = 0;
     results.forEach((r, i) => {
       if (!r.settled) return;
@@ -146,11 +147,7 @@ export class Settlement {
     }
     const candidate = await this.store.ledger.heldJob(jobId);
     if (!candidate) throw await this.conflict(jobId, "held");
-    const transfer = this.settleTransfer(candidate, now);
-    const reward = this.rewardFor(candidate, now);
-    const [result] = await this.store.ledger.settleMany([
-      { jobId, from: "held", ...(transfer && { settle: transfer }), ...(reward && { reward }), now },
-    ]);
+    const [result] = await this.store.ledger.settleMany([await this.settleInput(candidate, "held", now)]);
     if (!result?.settled) throw await this.conflict(jobId, "held");
     this.settledOne(candidate, result.rewarded, "info", { reason, by, hold: "released" });
   }
@@ -164,20 +161,61 @@ export class Settlement {
     });
   }
 
-  private settleTransfer(c: SettleCandidate, now: number): LedgerTransfer | undefined {
-    const money = c.job.money;
-    if (!money) return undefined;
-    const charge = money.charge ?? 0n;
+  /** One job's settlement: its split (by its workflow's royalties, if it ran one), its reward. */
+  private async settleInput(c: SettleCandidate, from: "charged" | "held", now: number): Promise<SettleJobInput> {
+    const split = await this.splitOf(c);
+    const transfer = this.settleTransfer(c, split.credits, now);
+    const reward = this.rewardFor(c, now);
+    return {
+      jobId: c.job.id,
+      from,
+      ...(transfer && { settle: transfer }),
+      ...(reward && { reward }),
+      ...(split.earnings.length > 0 && { earnings: split.earnings }),
+      now,
+    };
+  }
+
+  /** Who the charge goes to: the workflow's royalty split for a workflow run, else `ledger.split`. */
+  private async splitOf(c: SettleCandidate): Promise<Pick<RoyaltySplitResult, "credits" | "earnings">> {
+    const charge = c.job.money?.charge ?? 0n;
+    const node = operatorAccount(c.node);
+    if (c.job.workflowId && this.workflows) {
+      const graph = await this.workflows.royaltyGraph(c.job.workflowId);
+      const run = graph.get(c.job.workflowId);
+      if (run) return royaltySplit(charge, run, (id) => graph.get(id), { node });
+    }
     const parts = splitCharge(charge, this.config.ledger.split);
+    const credits = new Map<LedgerAccount, bigint>();
+    for (const [account, amount] of [
+      [node, parts.node],
+      [ledgerAccounts.validators, parts.validators],
+      [ledgerAccounts.treasury, parts.treasury],
+    ] as const)
+      credits.set(account, (credits.get(account) ?? 0n) + amount);
+    return { credits, earnings: [] };
+  }
+
+  private settleTransfer(
+    c: SettleCandidate,
+    credits: ReadonlyMap<LedgerAccount, bigint>,
+    now: number,
+  ): LedgerTransfer | undefined {
+    const charge = c.job.money?.charge ?? 0n;
     const postings = [
       { account: ledgerAccounts.escrow(c.job.id), amount: -charge },
-      { account: operatorAccount(c.node), amount: parts.node },
-      { account: ledgerAccounts.validators, amount: parts.validators },
-      { account: ledgerAccounts.treasury, amount: parts.treasury },
+      ...[...credits].map(([account, amount]) => ({ account, amount })),
     ].filter((p) => p.amount !== 0n);
     // A job that cost nothing settles with no transfer: only its money state moves.
     if (postings.length === 0) return undefined;
-    return { kind: "settle", idempotencyKey: `settle:${c.job.id}`, jobId: c.job.id, now, postings };
+    return {
+      kind: "settle",
+      idempotencyKey: `settle:${c.job.id}`,
+      jobId: c.job.id,
+      now,
+      postings,
+      ...(c.job.workflowId && { memo: { workflow: c.job.workflowId } }),
+    };
   }
 
   /** The job's reward, before the budget; undefined when there is none (rewards off, self-dealing, nothing earned). */

@@ -174,7 +174,7 @@ export class CoordinatorMetrics {
 }
 
 /** The store's domains whose operations are timed, each as `<domain>.<method>`. */
-const timedDomains: ReadonlySet<string> = new Set(["jobs", "nodes", "log", "ledger", "accounts"]);
+const timedDomains: ReadonlySet<string> = new Set(["jobs", "nodes", "log", "ledger", "accounts", "workflows"]);
 
 /**
  * The store, with each domain operation's duration observed in `havn_store_operation_seconds`

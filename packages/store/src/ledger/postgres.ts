@@ -329,6 +329,20 @@ export class PostgresLedger implements LedgerStore {
         c,
         settling.map((i) => i.jobId),
       );
+      const earnings = settling.flatMap((i) => (i.earnings ?? []).map((e) => ({ ...e, jobId: i.jobId, now: i.now })));
+      if (earnings.length > 0)
+        await c.query(
+          `INSERT INTO workflow_earnings (workflow_id, job_id, amount, direct, created_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::boolean[], $5::bigint[])
+           ON CONFLICT DO NOTHING`,
+          [
+            earnings.map((e) => e.workflowId),
+            earnings.map((e) => e.jobId),
+            earnings.map((e) => e.amount.toString()),
+            earnings.map((e) => e.direct),
+            earnings.map((e) => e.now),
+          ],
+        );
       // Rewards against each period's running total, locked: replicas take turns against the budget.
       const rewarded = new Map<string, bigint>();
       const minted = new Map<number, bigint>();

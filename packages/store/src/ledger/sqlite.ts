@@ -75,6 +75,10 @@ function statements(db: Database.Database) {
          WHERE account >= 'escrow:' AND account < 'escrow;'`,
       )
       .safeIntegers(true),
+    earning: db.prepare(
+      `INSERT INTO workflow_earnings (workflow_id, job_id, amount, direct, created_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT DO NOTHING`,
+    ),
     dropEmptyEscrow: db.prepare(`DELETE FROM ledger_balances WHERE account = ? AND balance = 0`),
   };
 }
@@ -129,6 +133,8 @@ export class SqliteLedger implements LedgerStore {
   private settleSync(input: SettleJobInput): SettleJobResult {
     if (!this.q.setMoney.get("settled", null, null, input.jobId, input.from)) return { settled: false, rewarded: 0n };
     if (input.settle) this.postTrustedSync(input.settle);
+    for (const e of input.earnings ?? [])
+      this.q.earning.run(e.workflowId, input.jobId, e.amount, e.direct ? 1 : 0, input.now);
     this.q.dropEmptyEscrow.run(ledgerAccounts.escrow(input.jobId));
     let rewarded = 0n;
     if (input.reward) {

@@ -10,6 +10,7 @@ import type { ComputeClass } from "@havn/protocol";
  * - `node:<key>` — what a node with no account behind it (the join token) earned, until claimed.
  * - `escrow:job-…` — one job's escrow: its maximum cost at admission, its charge until settled.
  * - `payouts:<holder>` — withdrawals requested and not yet paid out.
+ * - `held:wf-…` — royalties of a flagged workflow, held until the flag is cleared.
  * - `treasury`, `validators` (the validator pool), `mint` (new $HAI: its balance is minus all
  *   $HAI ever issued, and it alone may go below zero).
  *
@@ -23,6 +24,7 @@ export const ledgerAccounts = {
   node: (nodeKey: string): LedgerAccount => `node:${nodeKey}`,
   escrow: (jobId: string): LedgerAccount => `escrow:${jobId}`,
   payouts: (holder: LedgerAccount): LedgerAccount => `payouts:${holder}`,
+  held: (workflowId: string): LedgerAccount => `held:${workflowId}`,
   treasury: "treasury",
   validators: "validators",
   mint: "mint",
@@ -51,6 +53,8 @@ export const ledgerKinds = [
   "withdraw",
   /** A wallet bound to an account takes over the custodial balance. */
   "claim",
+  /** A flagged workflow cleared: the royalties held for it go to its creator. */
+  "release",
 ] as const;
 export type LedgerKind = (typeof ledgerKinds)[number];
 
@@ -201,6 +205,7 @@ export interface SettleCandidate {
 export interface JobRowLike {
   readonly id: string;
   readonly model: string;
+  readonly workflowId: string | null;
   readonly accountId: string | null;
   readonly money: JobMoney | null;
   readonly receipt: { readonly receipt: { readonly latency_ms: number } } | null;
@@ -219,6 +224,8 @@ export interface SettleJobInput {
    * the transaction; locked on PostgreSQL, so replicas cannot overshoot it together).
    */
   readonly reward?: { readonly transfer: LedgerTransfer; readonly budget: bigint; readonly since: number };
+  /** A workflow run: what its split paid each workflow's creator, recorded with the settlement. */
+  readonly earnings?: readonly { readonly workflowId: string; readonly amount: bigint; readonly direct: boolean }[];
   readonly now: number;
 }
 

@@ -5,6 +5,7 @@ import { PostgresLedger } from "../ledger/postgres.js";
 import { PostgresLog } from "../log/postgres.js";
 import { loadMigrations } from "../migrations.js";
 import { PostgresNodes } from "../nodes/postgres.js";
+import { PostgresWorkflows } from "../workflows/postgres.js";
 import type { Store, StoreNotification } from "../types.js";
 import { poolTypes, transactions } from "./db.js";
 
@@ -33,6 +34,7 @@ export class PostgresStore implements Store {
   readonly log: PostgresLog;
   readonly accounts: PostgresAccounts;
   readonly ledger: PostgresLedger;
+  readonly workflows: PostgresWorkflows;
 
   constructor(options: PostgresStoreOptions) {
     this.connectionString = options.connectionString;
@@ -48,6 +50,7 @@ export class PostgresStore implements Store {
     this.ledger = new PostgresLedger(this.pool, tx);
     this.log = new PostgresLog(this.pool, tx);
     this.nodes = new PostgresNodes(this.pool, tx);
+    this.workflows = new PostgresWorkflows(this.pool, tx);
     this.jobs = new PostgresJobs(this.pool, tx, this.ledger, this.log);
   }
 

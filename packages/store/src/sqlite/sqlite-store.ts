@@ -7,6 +7,7 @@ import { SqliteLedger } from "../ledger/sqlite.js";
 import { SqliteLog } from "../log/sqlite.js";
 import { loadMigrations } from "../migrations.js";
 import { SqliteNodes } from "../nodes/sqlite.js";
+import { SqliteWorkflows } from "../workflows/sqlite.js";
 import type { Store } from "../types.js";
 
 export interface SqliteStoreOptions {
@@ -28,6 +29,7 @@ export class SqliteStore implements Store {
   readonly log: SqliteLog;
   readonly accounts: SqliteAccounts;
   readonly ledger: SqliteLedger;
+  readonly workflows: SqliteWorkflows;
   private readonly pingStmt: () => unknown;
 
   constructor(options: SqliteStoreOptions = {}) {
@@ -53,6 +55,7 @@ export class SqliteStore implements Store {
     this.ledger = new SqliteLedger(this.db);
     this.log = new SqliteLog(this.db);
     this.nodes = new SqliteNodes(this.db);
+    this.workflows = new SqliteWorkflows(this.db);
     this.jobs = new SqliteJobs(this.db, this.ledger, this.log);
     let ping: Database.Statement | undefined;
     this.pingStmt = () => (ping ??= this.db.prepare(`SELECT 1`)).get();

@@ -219,7 +219,9 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
       const parsed = parseOpenAIRequest(kind, request.body, samplingDefaults());
       if (parsed.kind === "completion" && parsed.body.echo)
         throw new HavnError("REQUEST_INVALID", "echo is not supported on the coordinator.");
-      const { model, stream: wantsStream, includeUsage, job: spec } = parsed;
+      const { model, stream: wantsStream, includeUsage, job: spec, given } = parsed;
+      const header = request.headers["x-havn-workflow"];
+      const workflow = parsed.workflow ?? (typeof header === "string" && header !== "" ? header.slice(0, 160) : null);
       // The client's own x-request-id (not one the coordinator made up) travels with the job.
       const requestId = request.headers["x-request-id"] === request.id ? request.id : null;
       const idempotencyKey = idempotencyKeyOf(request);
@@ -228,6 +230,8 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
         input: spec.input,
         params: spec.params,
         stream: wantsStream,
+        workflow,
+        given,
         requestId,
         accountId: request.principal?.accountId ?? null,
         idempotencyKey,
