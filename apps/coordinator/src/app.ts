@@ -209,7 +209,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     await ledger.start(config.mode === "dev" ? devAccount.id : undefined);
     auth.onWalletBound((accountId, wallet) => ledger.claim(accountId, wallet));
   }
-  const workflows = new WorkflowService(store, wallets, app.log);
+  const workflows = new WorkflowService(store, wallets, config, app.log);
   const jobs = new JobService(
     store,
     admissions,

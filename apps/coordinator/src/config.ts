@@ -225,6 +225,24 @@ const configSchema = z.strictObject({
     .prefault({}),
   /** Prices, escrow, settlement, first balances; `ledger: { enabled: false }` for a free network. */
   ledger: ledgerConfigSchema.prefault({}),
+  /**
+   * Workflows: the least every run pays the node that ran it, the validators and the treasury, in
+   * percent (seed 001's 25 / 5 / 5) — a split below them is refused at publish, and raised to them
+   * at settlement — and the least upstream share of a derivative (what its origin is owed).
+   */
+  workflows: z
+    .strictObject({
+      floors: z
+        .strictObject({
+          node: z.number().int().min(0).max(100),
+          validators: z.number().int().min(0).max(100),
+          treasury: z.number().int().min(0).max(100),
+        })
+        .refine((f) => f.node + f.validators + f.treasury <= 100, "the floors sum to at most 100")
+        .prefault({ node: 25, validators: 5, treasury: 5 }),
+      derivativeUpstream: z.number().int().min(0).max(100).default(20),
+    })
+    .prefault({}),
   /** A HavnAI-format `registry.json` (model manifest, weights for `model: "auto"`). Default: the bundled one. */
   registryPath: z.string().optional(),
   /**

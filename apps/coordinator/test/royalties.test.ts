@@ -89,6 +89,32 @@ describe("royalty splits", () => {
   });
 });
 
+describe("royalty splits on a wide, deep graph", () => {
+  it("sum flows per workflow and level: every path of a 16-wide, 8-deep lattice is paid, in one pass", () => {
+    // Level k has 16 workflows, each depending on all 16 of level k − 1: 16^8 paths from the top.
+    const levels = 9;
+    const byId = new Map<string, RoyaltyWorkflow>();
+    for (let k = 0; k < levels; k++)
+      for (let j = 0; j < 16; j++)
+        byId.set(`wf-${k}-${j}`, {
+          id: `wf-${k}-${j}`,
+          creatorAccount: `custodial:acc-${k}-${j}`,
+          royalties: { creator: 40, upstream: 25, node: 25, validators: 5, treasury: 5 },
+          flagged: false,
+          dependencies:
+            k === 0
+              ? []
+              : Array.from({ length: 16 }, (_, i) => ({ workflow: `wf-${k - 1}-${i}`, share: i < 4 ? 7 : 6 })),
+        });
+    const charge = 10n ** 13n;
+    const run = byId.get(`wf-${levels - 1}-0`)!;
+    const { credits, earnings } = royaltySplit(charge, run, (id) => byId.get(id), { node: "node:k" });
+    expect([...credits.values()].reduce((a, b) => a + b, 0n)).toBe(charge);
+    // Every ancestor within the bound was paid something.
+    expect(earnings.length).toBe(1 + 16 * maxRoyaltyDepth);
+  });
+});
+
 describe.each(["sqlite", "postgres"] as const)("royalty splits posted, on %s", (kind) => {
   let store: Store;
   beforeAll(async () => {

@@ -104,7 +104,7 @@ describe.each(["sqlite", "postgres"] as const)("workflows with royalty splits, o
         model: "havn-tiny",
         template: "In one line: {{input}}",
         parameters: { max_tokens: 8, temperature: 0 },
-        royalties: { creator: 40, upstream: 30, node: 20, validators: 5, treasury: 5 },
+        royalties: { creator: 40, upstream: 25, node: 25, validators: 5, treasury: 5 },
         dependencies: [{ workflow: a.body.id, share: 100 }],
       },
     });
@@ -146,12 +146,12 @@ describe.each(["sqlite", "postgres"] as const)("workflows with royalty splits, o
       validators: await ledger.balance(ledgerAccounts.validators),
       treasury: await ledger.balance(ledgerAccounts.treasury),
     }).toEqual({
-      ana: 900n,
+      ana: 750n,
       ben: 1_200n,
       carl: 9_998_000n,
       dana: 9_999_000n,
-      olga: 400n,
-      pete: 200n,
+      olga: 500n,
+      pete: 250n,
       validators: 150n,
       treasury: 150n,
     });
@@ -159,7 +159,7 @@ describe.each(["sqlite", "postgres"] as const)("workflows with royalty splits, o
     const earnedB = await call(n, "GET", "/v1/workflows/tldr/earnings", { token: ben!.key });
     expect(earnedB.body).toMatchObject({ earned_uhai: "1200", direct_uhai: "1200", upstream_uhai: "0", runs: 3 });
     const earnedA = await call(n, "GET", `/v1/workflows/${a.body.id}/earnings`, { token: ana!.key });
-    expect(earnedA.body).toMatchObject({ earned_uhai: "900", direct_uhai: "0", upstream_uhai: "900", runs: 3 });
+    expect(earnedA.body).toMatchObject({ earned_uhai: "750", direct_uhai: "0", upstream_uhai: "750", runs: 3 });
   });
 
   it("versions are immutable, names are their creator's, copies are traced to their origin, flags hold royalties", async () => {
@@ -195,9 +195,43 @@ describe.each(["sqlite", "postgres"] as const)("workflows with royalty splits, o
         "WORKFLOW_INVALID",
       );
 
-    // Ben copies Ana's workflow under his own name: traced to hers, which is paid as its upstream.
-    const copy = await call(n, "POST", "/v1/workflows", { token: ben.key, body: { ...manifest, name: "my-summary" } });
+    for (const bad of [
+      // Below the network's floors: the node that runs it is paid at least 25 %.
+      { ...manifest, name: "greedy", royalties: { creator: 100, upstream: 0, node: 0, validators: 0, treasury: 0 } },
+      { ...manifest, name: "wf-0123456789abcdef01234567" },
+      { ...manifest, name: "echo", template: "{{input}}".repeat(9) },
+      { ...manifest, name: "nul", template: "a\u0000 {{input}}" },
+    ])
+      expect((await call(n, "POST", "/v1/workflows", { token: ben.key, body: bad })).body.error.code).toBe(
+        "WORKFLOW_INVALID",
+      );
+
+    // Ben copies Ana's workflow under his own name — padded with spaces, declaring a decoy parent of
+    // his own, with no upstream share: refused; with one, traced to hers, which is paid as its upstream.
+    const decoy = await call(n, "POST", "/v1/workflows", {
+      token: ben.key,
+      body: { ...manifest, name: "decoy", template: "Something else: {{input}}" },
+    });
+    const copied = { ...manifest, name: "my-summary", template: "  Summarize:   {{input}} ", parent: decoy.body.id };
+    const cheap = { ...copied, royalties: { creator: 65, upstream: 0, node: 25, validators: 5, treasury: 5 } };
+    expect((await call(n, "POST", "/v1/workflows", { token: ben.key, body: cheap })).body.error.message).toMatch(
+      /derives from wf-.*upstream share.*at least 20 %/,
+    );
+    const copy = await call(n, "POST", "/v1/workflows", { token: ben.key, body: copied });
     expect(copy.body).toMatchObject({
+      origin: a.body.id,
+      manifest: { dependencies: [{ workflow: a.body.id, share: 100 }] },
+    });
+    const decoyOnly = { ...copied, name: "my-summary-2", dependencies: [{ workflow: decoy.body.id, share: 100 }] };
+    expect((await call(n, "POST", "/v1/workflows", { token: ben.key, body: decoyOnly })).body.error.code).toBe(
+      "WORKFLOW_INVALID",
+    );
+    // A derivative that declares its parent (different content) pays it.
+    const derived = await call(n, "POST", "/v1/workflows", {
+      token: ben.key,
+      body: { ...manifest, name: "summarize-fr", template: "Résume : {{input}}", parent: a.body.id },
+    });
+    expect(derived.body).toMatchObject({
       origin: a.body.id,
       manifest: { dependencies: [{ workflow: a.body.id, share: 100 }] },
     });
@@ -238,9 +272,23 @@ describe.each(["sqlite", "postgres"] as const)("workflows with royalty splits, o
         },
       });
     expect((await ask("summarize")).body.error.code).toBe("WORKFLOW_FLAGGED");
+    // A copy of flagged content does not run either, and cannot be published again (a new version of it).
+    expect((await ask("my-summary")).body.error.code).toBe("WORKFLOW_FLAGGED");
+    const again = await call(n, "POST", "/v1/workflows", { token: ana.key, body: { ...manifest, version: "1.0.1" } });
+    expect(again.body.error.code).toBe("WORKFLOW_FLAGGED");
     expect((await ask("nope")).body.error.code).toBe("WORKFLOW_NOT_FOUND");
-    // The copy runs; its upstream share for the flagged origin is held, not paid.
-    const ran = await ask("", { "x-havn-workflow": "my-summary@1.0.0" });
+    // A prompt its template would repeat past the coordinator's limit: refused with a code, not a 500.
+    const long = await call(n, "POST", "/v1/chat/completions", {
+      token: ben.key,
+      body: {
+        model: "havn-tiny",
+        workflow: "summarize-fr",
+        messages: [{ role: "user", content: "x".repeat(199_995) }],
+      },
+    });
+    expect(long.body.error.code).toBe("REQUEST_PROMPT_TOO_LONG");
+    // The derivative runs; its upstream share for the flagged origin is held, not paid.
+    const ran = await ask("", { "x-havn-workflow": "summarize-fr@1.0.0" });
     expect(ran.status).toBe(200);
     await until(async () => (await n.coordinator.store.jobs.get(ran.body.id))?.money?.state === "settled");
     const held = await n.coordinator.store.ledger.balance(ledgerAccounts.held(a.body.id));

@@ -199,6 +199,11 @@ export function createLogProofs(
     verifyLogRange(bundle: LogBundle): LogCheck {
       const problems: string[] = [];
       const { entries, periods, keys } = bundle;
+      const expected = Math.max(0, bundle.to - bundle.from + 1);
+      if (entries.length !== expected)
+        problems.push(
+          `The range #${bundle.from}–#${bundle.to} holds ${expected} entries, but ${entries.length} came: entries are missing or extra.`,
+        );
       let previous: LogEntryView | undefined;
       entries.forEach((e, i) => {
         const expected = bundle.from + i;
@@ -257,17 +262,31 @@ export function createLogProofs(
 
     /**
      * Checks that a job's entry is in a sealed, signed period of the log; with `range`, also that
-     * the entry lies inside it. Problems as sentences, empty when it holds.
+     * the entry lies inside it and — given the range's entries and periods — that the proof is for
+     * the very entry and period the range holds. Problems as sentences, empty when it holds.
      */
     verifyInclusionProof(
       proof: LogInclusionProof,
       keys: readonly CoordinatorKeyView[],
-      range?: { readonly from: number; readonly to: number },
+      range?: {
+        readonly from: number;
+        readonly to: number;
+        readonly entries?: readonly LogEntryView[];
+        readonly periods?: readonly SignedLogPeriod[];
+      },
     ): string[] {
       const problems: string[] = [];
       const p = proof.period;
       if (range && (proof.seq < range.from || proof.seq > range.to))
         problems.push(`${proof.job_id} is at #${proof.seq}, outside the range #${range.from}–#${range.to}.`);
+      else if (range?.entries) {
+        const entry = range.entries.find((e) => e.seq === proof.seq);
+        if (!entry || entry.entry_hash !== proof.entry_hash || entry.job_id !== proof.job_id)
+          problems.push(`The proof of ${proof.job_id} names an entry #${proof.seq} the range does not hold.`);
+      }
+      const same = range?.periods?.find((q) => q.from === p.from);
+      if (same && (same.to !== p.to || same.root !== p.root || same.signature !== p.signature))
+        problems.push(`The proof's period #${p.from}–#${p.to} is not the one the range holds.`);
       const key = tools.keyAt(keys, p.key_id, p.signed_at);
       if (!key || !tools.verifyLogPeriod(p, key.public_key))
         problems.push(`The period #${p.from}–#${p.to} holding ${proof.job_id} is not signed by the key set.`);

@@ -1,6 +1,11 @@
 import { z } from "zod";
 import { generationParamsSchema } from "./jobs.js";
 
+/** `{{input}}` at most this often in a template: the rendered prompt stays bounded. */
+export const maxPlaceholders = 8;
+/** No NUL characters: PostgreSQL's JSON cannot hold them. */
+const noNul = /^[^\0]*$/;
+
 /** What a workflow's id looks like: `wf-` and 24 hex digits of its name and version's hash. */
 export const workflowIdPattern = /^wf-[0-9a-f]{24}$/;
 
@@ -31,15 +36,22 @@ export const defaultRoyaltySplit: RoyaltySplit = { creator: 45, upstream: 20, no
  * goes; `parameters` are the sampling defaults a caller's request may override.
  */
 export const workflowManifestSchema = z.strictObject({
-  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "a name is 1–64 lower-case letters, digits, `.`, `_` or `-`"),
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, "a name is 1–64 lower-case letters, digits, `.`, `_` or `-`")
+    .refine((n) => !workflowIdPattern.test(n), { message: "a name may not look like a workflow id" }),
   version: z.string().regex(/^\d{1,6}\.\d{1,6}\.\d{1,6}$/, "a version is MAJOR.MINOR.PATCH"),
-  description: z.string().max(2_000).default(""),
+  description: z.string().max(2_000).regex(noNul, "no NUL characters").default(""),
   model: z.string().min(1).max(256),
   template: z
     .string()
     .min(1)
     .max(20_000)
-    .refine((t) => t.includes("{{input}}"), { message: "the template must contain {{input}}" }),
+    .regex(noNul, "no NUL characters")
+    .refine((t) => t.includes("{{input}}"), { message: "the template must contain {{input}}" })
+    .refine((t) => t.split("{{input}}").length - 1 <= maxPlaceholders, {
+      message: `the template may hold {{input}} at most ${maxPlaceholders} times`,
+    }),
   parameters: generationParamsSchema.omit({ stop: true }).partial().strict().default({}),
   royalties: royaltySplitSchema.default(defaultRoyaltySplit),
   /** The workflows this one builds on; their shares of the upstream part sum to 100. */

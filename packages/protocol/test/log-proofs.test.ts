@@ -208,6 +208,19 @@ describe("checking a log range offline", () => {
     expect(verifyInclusionProof(proof, keys, { from: 1, to: 5 })).toEqual([
       `${proof.job_id} is at #7, outside the range #1–#5.`,
     ]);
+    // Tied to the range: the entry it names must be the range's, its period the range's period.
+    expect(verifyInclusionProof(proof, keys, { from: 1, to: 9, entries, periods: [p] })).toEqual([]);
+    const other = entries.map((e) => (e.seq === 7 ? { ...e, entry_hash: leaves[0]! } : e));
+    expect(verifyInclusionProof(proof, keys, { from: 1, to: 9, entries: other })).toEqual([
+      `The proof of ${proof.job_id} names an entry #7 the range does not hold.`,
+    ]);
+    expect(verifyInclusionProof(proof, keys, { from: 1, to: 9, periods: [{ ...p, root: leaves[1]! }] })).toEqual([
+      "The proof's period #1–#9 is not the one the range holds.",
+    ]);
+    // A range that comes short: what is missing is named, not skipped.
+    expect(verifyLogRange({ from: 1, to: 9, entries: entries.slice(0, 7), periods: [], keys }).problems).toEqual([
+      "The range #1–#9 holds 9 entries, but 7 came: entries are missing or extra.",
+    ]);
     expect(verifyInclusionProof({ ...proof, entry_hash: leaves[5]! }, keys)).toEqual([
       `The inclusion proof of ${proof.job_id} (#7) does not lead to its period's root.`,
     ]);

@@ -84,7 +84,17 @@ export async function logVerify(o: {
   // A pinned key: the key set must hold it, or the set itself is not the network's.
   if (o.coordinatorKey && !bundle.keys.some((k) => k.public_key === o.coordinatorKey))
     problems.unshift(`The key set does not hold the pinned coordinator key ${o.coordinatorKey}.`);
-  if (bundle.proof) problems.push(...verifyInclusionProof(bundle.proof, bundle.keys, range));
+  if (bundle.proof) {
+    if (o.job && bundle.proof.job_id !== o.job)
+      problems.push(`The proof is for ${bundle.proof.job_id}, not the job asked for (${o.job}).`);
+    problems.push(
+      ...verifyInclusionProof(bundle.proof, bundle.keys, {
+        ...range,
+        entries: bundle.entries,
+        periods: bundle.periods,
+      }),
+    );
+  }
   const ok = problems.length === 0;
   if (o.json) {
     process.stdout.write(

@@ -110,19 +110,44 @@ export class JobService {
   }
 
   /**
+   * The request a workflow makes of it (its model, template and parameters), with the workflow's
+   * id. A replay (`replayOf`: the workflow its first submission ran) is rendered by that same
+   * version, flagged or not, to compare it with the first.
+   */
+  private async withWorkflow(
+    request: SubmitJob,
+    replayOf?: string | null,
+  ): Promise<SubmitJob & { readonly workflowId: string | null }> {
+    if (!request.workflow) return { ...request, workflowId: null };
+    if (!this.workflows) throw new HavnError("WORKFLOW_NOT_FOUND", "This coordinator runs no workflows.");
+    const applied = await this.workflows.apply(replayOf ?? request.workflow, request, request.given ?? new Set(), {
+      maxPromptChars: this.config.maxPromptChars,
+      evenIfFlagged: replayOf !== undefined && replayOf !== null,
+    });
+    return {
+      ...request,
+      model: applied.model,
+      input: applied.input,
+      params: applied.params,
+      workflowId: applied.workflow.id,
+    };
+  }
+
+  /**
    * Admits a job. With an idempotency key, a job the account already submitted with it (within
    * `idempotencyWindowMs`) is returned instead — the same request must come with it — and two
    * submissions racing with one key still make one job: the store admits only the first.
    */
   async submit(asked: SubmitJob): Promise<Submitted> {
-    const request = await this.withWorkflow(asked);
-    const key = request.accountId !== null ? (request.idempotencyKey ?? null) : null;
+    const key = asked.accountId !== null ? (asked.idempotencyKey ?? null) : null;
     // A replay is answered before the model is resolved: a retry after a restart, with no node
     // for the model online yet, still gets the job it already has.
     if (key !== null) {
-      const earlier = await this.store.jobs.byIdempotencyKey(request.accountId!, key);
-      if (earlier) return { job: this.sameRequest(earlier, request), replayed: true };
+      const earlier = await this.store.jobs.byIdempotencyKey(asked.accountId!, key);
+      if (earlier)
+        return { job: this.sameRequest(earlier, await this.withWorkflow(asked, earlier.workflowId)), replayed: true };
     }
+    const request = await this.withWorkflow(asked);
     const model = this.resolveModel(request.model);
     const chars = promptChars(request.input);
     if (chars > this.config.maxPromptChars) {
@@ -268,20 +293,6 @@ export class JobService {
    * resolved; "auto" matches any), same input, same sampling settings (the seed aside: a request
    * without one gets a random one). Another request under the same key is refused.
    */
-  /** The request a workflow makes of it (its model, template and parameters), with the workflow's id. */
-  private async withWorkflow(request: SubmitJob): Promise<SubmitJob & { readonly workflowId: string | null }> {
-    if (!request.workflow) return { ...request, workflowId: null };
-    if (!this.workflows) throw new HavnError("WORKFLOW_NOT_FOUND", "This coordinator runs no workflows.");
-    const applied = await this.workflows.apply(request.workflow, request, request.given ?? new Set());
-    return {
-      ...request,
-      model: applied.model,
-      input: applied.input,
-      params: applied.params,
-      workflowId: applied.workflow.id,
-    };
-  }
-
   private sameRequest(earlier: JobRow, request: SubmitJob): JobRow {
     const a = earlier.params;
     const b = request.params;

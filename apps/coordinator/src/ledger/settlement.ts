@@ -7,7 +7,7 @@ import {
   type SettleJobInput,
   type Store,
 } from "@havn/store";
-import { royaltySplit, type RoyaltySplitResult } from "../workflows/royalties.js";
+import { royaltySplit, type RoyaltySplitResult, type RoyaltyWorkflow } from "../workflows/royalties.js";
 import type { WorkflowService } from "../workflows/workflow-service.js";
 import type { FastifyBaseLogger } from "fastify";
 import type { CoordinatorConfig } from "../config.js";
@@ -101,7 +101,8 @@ export class Settlement {
     ).filter((c) => c.job.money);
     if (due.length === 0) return 0;
     const inputs = [];
-    for (const candidate of due) inputs.push(await this.settleInput(candidate, "charged", now));
+    const graphs = new Map<string, RoyaltyWorkflow | null>(); // workflows read once per pass
+    for (const candidate of due) inputs.push(await this.settleInput(candidate, "charged", now, graphs));
     const results = await this.store.ledger.settleMany(inputs);
     let settled = 0;
     results.forEach((r, i) => {
@@ -162,8 +163,13 @@ export class Settlement {
   }
 
   /** One job's settlement: its split (by its workflow's royalties, if it ran one), its reward. */
-  private async settleInput(c: SettleCandidate, from: "charged" | "held", now: number): Promise<SettleJobInput> {
-    const split = await this.splitOf(c);
+  private async settleInput(
+    c: SettleCandidate,
+    from: "charged" | "held",
+    now: number,
+    graphs?: Map<string, RoyaltyWorkflow | null>,
+  ): Promise<SettleJobInput> {
+    const split = await this.splitOf(c, graphs);
     const transfer = this.settleTransfer(c, split.credits, now);
     const reward = this.rewardFor(c, now);
     return {
@@ -177,13 +183,16 @@ export class Settlement {
   }
 
   /** Who the charge goes to: the workflow's royalty split for a workflow run, else `ledger.split`. */
-  private async splitOf(c: SettleCandidate): Promise<Pick<RoyaltySplitResult, "credits" | "earnings">> {
+  private async splitOf(
+    c: SettleCandidate,
+    graphs?: Map<string, RoyaltyWorkflow | null>,
+  ): Promise<Pick<RoyaltySplitResult, "credits" | "earnings">> {
     const charge = c.job.money?.charge ?? 0n;
     const node = operatorAccount(c.node);
     if (c.job.workflowId && this.workflows) {
-      const graph = await this.workflows.royaltyGraph(c.job.workflowId);
+      const graph = await this.workflows.royaltyGraph(c.job.workflowId, graphs);
       const run = graph.get(c.job.workflowId);
-      if (run) return royaltySplit(charge, run, (id) => graph.get(id), { node });
+      if (run) return royaltySplit(charge, run, (id) => graph.get(id), { node }, this.config.workflows.floors);
     }
     const parts = splitCharge(charge, this.config.ledger.split);
     const credits = new Map<LedgerAccount, bigint>();

@@ -9,17 +9,36 @@ import {
 } from "@havn/protocol";
 import { ledgerAccounts, type LedgerTransfer, type Store, type WorkflowRow } from "@havn/store";
 import type { FastifyBaseLogger } from "fastify";
+import type { CoordinatorConfig } from "../config.js";
 import type { Wallets } from "../ledger/wallets.js";
-import type { RoyaltyWorkflow } from "./royalties.js";
+import { maxRoyaltyDepth, type RoyaltyWorkflow } from "./royalties.js";
 
 /** A workflow's id: fixed by its name and version. */
 export function workflowId(name: string, version: string): string {
   return `wf-${hashCanonical({ name, version }).slice(0, 24)}`;
 }
 
-/** What a workflow does — its model, template and parameters — hashed: copies share it. */
+/**
+ * What a workflow does — its model, template and parameters — hashed, so that copies share it:
+ * the template with its whitespace collapsed and in lower case, parameters without the values
+ * every request has anyway (temperature 1, top_p 1). A copy that rewords the template is not
+ * caught here; one that pads it with spaces or restates defaults is.
+ */
 export function contentHashOf(m: WorkflowManifest): string {
-  return hashCanonical({ model: m.model, template: m.template, parameters: m.parameters });
+  const { temperature, top_p, ...rest } = m.parameters;
+  return hashCanonical({
+    model: m.model.trim().toLowerCase(),
+    template: m.template.replace(/\s+/g, " ").trim().toLowerCase(),
+    parameters: {
+      ...rest,
+      ...(temperature !== 1 && temperature !== undefined && { temperature }),
+      ...(top_p !== 1 && top_p !== undefined && { top_p }),
+    },
+  });
+}
+
+function lastUser(input: Extract<JobInput, { kind: "chat" }>) {
+  return [...input.messages].reverse().find((m) => m.role === "user");
 }
 
 /** The caller's text in the template's `{{input}}`. */
@@ -36,6 +55,7 @@ export class WorkflowService {
   constructor(
     private readonly store: Store,
     private readonly wallets: Wallets,
+    private readonly config: CoordinatorConfig,
     private readonly log: FastifyBaseLogger,
   ) {}
 
@@ -55,27 +75,37 @@ export class WorkflowService {
       );
     }
     let manifest = parsed.data;
+    const { floors, derivativeUpstream } = this.config.workflows;
+    for (const who of ["node", "validators", "treasury"] as const)
+      if (manifest.royalties[who] < floors[who])
+        throw new HavnError(
+          "WORKFLOW_INVALID",
+          `The ${who}' share of every run is at least ${floors[who]} % on this network; the split gives ${manifest.royalties[who]} %.`,
+        );
     for (const d of manifest.dependencies)
       if (!(await this.store.workflows.get(d.workflow)))
         throw new HavnError("WORKFLOW_INVALID", `The dependency ${d.workflow} is not a published workflow.`);
     const contentHash = contentHashOf(manifest);
+    if (await this.store.workflows.flaggedWithContent(contentHash))
+      throw new HavnError("WORKFLOW_FLAGGED", "A flagged workflow does this: it cannot be published again.");
     const id = workflowId(manifest.name, manifest.version);
     let originId = id;
     const parent = manifest.parent ? await this.store.workflows.get(manifest.parent) : undefined;
     if (manifest.parent && !parent)
       throw new HavnError("WORKFLOW_INVALID", `The parent ${manifest.parent} is not a published workflow.`);
+    // A copy of another creator's content is theirs, whatever parent it declares.
     const copied = await this.store.workflows.firstWithContent(contentHash);
-    const source = parent ?? (copied && copied.creatorId !== creatorId ? copied : undefined);
+    const source = copied && copied.creatorId !== creatorId ? copied : parent;
     if (source) {
       originId = source.originId;
-      if (manifest.dependencies.length === 0) {
-        if (manifest.royalties.upstream === 0)
-          throw new HavnError(
-            "WORKFLOW_INVALID",
-            `This workflow derives from ${originId}: give it an upstream share, which goes to its origin.`,
-          );
+      if (manifest.royalties.upstream < derivativeUpstream)
+        throw new HavnError(
+          "WORKFLOW_INVALID",
+          `This workflow derives from ${originId}: its upstream share, which its origin is owed, is at least ${derivativeUpstream} %.`,
+        );
+      if (manifest.dependencies.length === 0)
         manifest = { ...manifest, dependencies: [{ workflow: originId, share: 100 }] };
-      } else if (!manifest.dependencies.some((d) => d.workflow === originId || d.workflow === source.id))
+      else if (!manifest.dependencies.some((d) => d.workflow === originId || d.workflow === source.id))
         throw new HavnError(
           "WORKFLOW_INVALID",
           `This workflow derives from ${originId}: name it (or ${source.id}) among its dependencies.`,
@@ -128,10 +158,14 @@ export class WorkflowService {
     ref: string,
     request: { readonly model: string; readonly input: JobInput; readonly params: GenerationParams },
     given: ReadonlySet<keyof GenerationParams>,
+    options: { readonly maxPromptChars: number; readonly evenIfFlagged?: boolean },
   ): Promise<{ workflow: WorkflowRow; model: string; input: JobInput; params: GenerationParams }> {
     const workflow = await this.find(ref);
-    if (workflow.flaggedAt !== null)
-      throw new HavnError("WORKFLOW_FLAGGED", "This workflow is flagged and does not run.", {
+    if (
+      !options.evenIfFlagged &&
+      (workflow.flaggedAt !== null || (await this.store.workflows.flaggedWithContent(workflow.contentHash)))
+    )
+      throw new HavnError("WORKFLOW_FLAGGED", "This workflow (or one doing the same) is flagged and does not run.", {
         context: { Workflow: workflow.id, Reason: workflow.flagReason ?? "" },
       });
     const m = workflow.manifest;
@@ -140,6 +174,18 @@ export class WorkflowService {
       throw new HavnError("REQUEST_INVALID", `This workflow runs model ${m.model}; the request names ${model}.`, {
         context: { Workflow: workflow.id },
       });
+    // The rendered prompt's length, before rendering it: a template repeats the caller's text.
+    const text = request.input.kind === "completion" ? request.input.prompt : (lastUser(request.input)?.content ?? "");
+    const placeholders = m.template.split("{{input}}").length - 1;
+    const rendered = m.template.length - placeholders * "{{input}}".length + placeholders * text.length;
+    if (rendered > options.maxPromptChars)
+      throw new HavnError(
+        "REQUEST_PROMPT_TOO_LONG",
+        "The prompt, in this workflow's template, is longer than this coordinator accepts.",
+        {
+          context: { Characters: rendered, Limit: options.maxPromptChars },
+        },
+      );
     let input: JobInput;
     if (request.input.kind === "completion")
       input = { kind: "completion", prompt: renderTemplate(m.template, request.input.prompt) };
@@ -186,23 +232,40 @@ export class WorkflowService {
     return workflow;
   }
 
-  /** A workflow and its ancestors as royalties see them, keyed by id (at most `limit` workflows). */
-  async royaltyGraph(id: string, limit = 256): Promise<Map<string, RoyaltyWorkflow>> {
+  /**
+   * A workflow and its ancestors as royalties see them, level by level up to the depth royalties
+   * flow (one past it), keyed by id. `cache` carries what was read across the jobs of one
+   * settlement pass: each workflow is read once per pass.
+   */
+  async royaltyGraph(
+    id: string,
+    cache = new Map<string, RoyaltyWorkflow | null>(),
+  ): Promise<Map<string, RoyaltyWorkflow>> {
     const graph = new Map<string, RoyaltyWorkflow>();
-    const pending = [id];
-    while (pending.length > 0 && graph.size < limit) {
-      const next = pending.pop()!;
-      if (graph.has(next)) continue;
-      const w = await this.store.workflows.get(next);
-      if (!w) continue;
-      graph.set(next, {
-        id: w.id,
-        creatorAccount: await this.wallets.of(w.creatorId),
-        royalties: w.manifest.royalties,
-        dependencies: w.manifest.dependencies,
-        flagged: w.flaggedAt !== null,
-      });
-      for (const d of w.manifest.dependencies) pending.push(d.workflow);
+    let level = [id];
+    for (let depth = 0; depth <= maxRoyaltyDepth + 1 && level.length > 0; depth++) {
+      const next: string[] = [];
+      for (const wid of level) {
+        if (graph.has(wid)) continue;
+        let w = cache.get(wid);
+        if (w === undefined) {
+          const row = await this.store.workflows.get(wid);
+          w = row
+            ? {
+                id: row.id,
+                creatorAccount: await this.wallets.of(row.creatorId),
+                royalties: row.manifest.royalties,
+                dependencies: row.manifest.dependencies,
+                flagged: row.flaggedAt !== null,
+              }
+            : null;
+          cache.set(wid, w);
+        }
+        if (!w) continue;
+        graph.set(wid, w);
+        for (const d of w.dependencies) next.push(d.workflow);
+      }
+      level = next;
     }
     return graph;
   }

@@ -48,6 +48,15 @@ export class PostgresWorkflows implements WorkflowStore {
     return r && rowToWorkflow(r);
   }
 
+  async flaggedWithContent(contentHash: string): Promise<boolean> {
+    const found = await rows(
+      this.pool,
+      `SELECT 1 FROM workflows WHERE content_hash = $1 AND flagged_at IS NOT NULL LIMIT 1`,
+      [contentHash],
+    );
+    return found.length > 0;
+  }
+
   async list(query: { readonly creatorId?: string; readonly limit: number }): Promise<WorkflowRow[]> {
     const found =
       query.creatorId === undefined

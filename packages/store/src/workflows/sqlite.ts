@@ -12,11 +12,12 @@ function statements(db: Database.Database) {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     ),
     get: db.prepare(`SELECT * FROM workflows WHERE id = ?`),
-    latest: db.prepare(`SELECT * FROM workflows WHERE name = ? ORDER BY created_at DESC, rowid DESC LIMIT 1`),
+    latest: db.prepare(`SELECT * FROM workflows WHERE name = ? ORDER BY created_at DESC, id DESC LIMIT 1`),
     version: db.prepare(`SELECT * FROM workflows WHERE name = ? AND version = ?`),
-    firstWithContent: db.prepare(`SELECT * FROM workflows WHERE content_hash = ? ORDER BY created_at, rowid LIMIT 1`),
-    list: db.prepare(`SELECT * FROM workflows ORDER BY created_at DESC, rowid DESC LIMIT ?`),
-    listBy: db.prepare(`SELECT * FROM workflows WHERE creator_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`),
+    firstWithContent: db.prepare(`SELECT * FROM workflows WHERE content_hash = ? ORDER BY created_at, id LIMIT 1`),
+    flaggedWithContent: db.prepare(`SELECT 1 FROM workflows WHERE content_hash = ? AND flagged_at IS NOT NULL LIMIT 1`),
+    list: db.prepare(`SELECT * FROM workflows ORDER BY created_at DESC, id DESC LIMIT ?`),
+    listBy: db.prepare(`SELECT * FROM workflows WHERE creator_id = ? ORDER BY created_at DESC, id DESC LIMIT ?`),
     setFlag: db.prepare(`UPDATE workflows SET flagged_at = ?, flag_reason = ? WHERE id = ? RETURNING *`),
     earnings: db
       .prepare(
@@ -69,6 +70,10 @@ export class SqliteWorkflows implements WorkflowStore {
   async firstWithContent(contentHash: string): Promise<WorkflowRow | undefined> {
     const r = this.q.firstWithContent.get(contentHash) as RawRow | undefined;
     return r && rowToWorkflow(r);
+  }
+
+  async flaggedWithContent(contentHash: string): Promise<boolean> {
+    return this.q.flaggedWithContent.get(contentHash) !== undefined;
   }
 
   async list(query: { readonly creatorId?: string; readonly limit: number }): Promise<WorkflowRow[]> {

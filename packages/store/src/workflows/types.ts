@@ -37,6 +37,8 @@ export interface WorkflowStore {
   byName(name: string, version?: string): Promise<WorkflowRow | undefined>;
   /** The first workflow published with this content hash, if any: a copy's origin. */
   firstWithContent(contentHash: string): Promise<WorkflowRow | undefined>;
+  /** Whether any workflow with this content hash is flagged (a flag covers every copy). */
+  flaggedWithContent(contentHash: string): Promise<boolean>;
   /** Newest first; one creator's, or everyone's. */
   list(query: { readonly creatorId?: string; readonly limit: number }): Promise<WorkflowRow[]>;
   /** Flags (a flagged workflow does not run, and its royalties are held) or clears a flag. */
