@@ -4,7 +4,14 @@ import helmet from "@fastify/helmet";
 import websocket from "@fastify/websocket";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { pino, type Logger } from "pino";
-import { cosignedReceipt, cosignMessage, logEntryHash, requestIdPattern } from "@havn/protocol";
+import {
+  cosignedReceipt,
+  cosignMessage,
+  logEntryHash,
+  requestIdPattern,
+  settlementEntryHash,
+  signSettlement,
+} from "@havn/protocol";
 import { loadOrCreateKeyFile } from "@havn/protocol/local";
 import {
   isTerminal,
@@ -226,7 +233,10 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   const logSealer = new LogSealer(store, keys, config, app.log);
   await logSealer.register();
   const settlement = config.ledger.enabled
-    ? new Settlement(store, catalog, config, app.log, (what, amount) => telemetry.settlement(what, amount), workflows)
+    ? new Settlement(store, catalog, config, app.log, (what, amount) => telemetry.settlement(what, amount), workflows, {
+        link: settlementEntryHash,
+        seal: (record, log) => signSettlement(record, log, keys),
+      })
     : undefined;
   const sweeper = new Sweeper(
     store,

@@ -78,6 +78,7 @@ describe.each(["sqlite", "postgres"] as const)("the execution log anyone can che
           replica: "r1",
           sweepIntervalMs: 50,
           log: { periodEntries: 3, periodMs: 60_000 },
+          ledger: { enabled: false },
         },
       }));
       const ids = await run(n, 4);
@@ -112,7 +113,13 @@ describe.each(["sqlite", "postgres"] as const)("the execution log anyone can che
     const n = (net = await startNetwork({
       store: await open(),
       nodes: [{ backend: "scripted", name: "b" }],
-      coordinator: { keyPath: second, replica: "r1", sweepIntervalMs: 50, log: { periodEntries: 3, periodMs: 0 } },
+      coordinator: {
+        keyPath: second,
+        replica: "r1",
+        sweepIntervalMs: 50,
+        log: { periodEntries: 3, periodMs: 0 },
+        ledger: { enabled: false },
+      },
     }));
     const later = await run(n, 2);
     const client = new HavnClient({ baseUrl: n.url });
@@ -136,7 +143,9 @@ describe.each(["sqlite", "postgres"] as const)("the execution log anyone can che
 
     // A tampered entry, a reordered range, a proof outside the range: each fails, saying why.
     const tampered = b.entries.map((e): LogEntryView =>
-      e.seq === 5 ? { ...e, receipt: { ...e.receipt, receipt: { ...e.receipt.receipt, latency_ms: 999_999 } } } : e,
+      e.seq === 5 && e.kind !== "settlement"
+        ? { ...e, receipt: { ...e.receipt, receipt: { ...e.receipt.receipt, latency_ms: 999_999 } } }
+        : e,
     );
     expect(verifyLogRange({ ...b, entries: tampered }).problems).toContain(
       "Entry #5: its hash does not match its receipt (the entry was altered).",
@@ -149,6 +158,58 @@ describe.each(["sqlite", "postgres"] as const)("the execution log anyone can che
     expect(verifyInclusionProof(outside, keys, { from: 1, to: 3 })).toEqual([
       `${later[1]} is at #6, outside the range #1–#3.`,
     ]);
+  });
+
+  it("records each settled run — workflow, caller, node, fee, split — signed, in the same chain", async () => {
+    const n = (net = await startNetwork({
+      store: kind,
+      pgAdminUrl: inject("pgAdminUrl"),
+      nodes: [{ backend: "scripted", name: "a" }],
+      coordinator: { sweepIntervalMs: 50 },
+    }));
+    const ids = await run(n, 3);
+    for (const id of ids) await until(async () => (await n.coordinator.store.jobs.get(id))?.money?.state === "settled");
+    const b = await bundle(n);
+    const settled = b.entries.filter((e) => e.kind === "settlement");
+    expect(settled.map((e) => e.job_id).sort()).toEqual([...ids].sort());
+    for (const e of settled) {
+      if (e.kind !== "settlement") continue;
+      const s = e.settlement.settlement;
+      const job = (await n.coordinator.store.jobs.get(e.job_id))!;
+      expect(s).toMatchObject({
+        caller: "custodial:acc-dev",
+        workflow_id: null,
+        fee_uhai: job.money!.charge!.toString(),
+      });
+      expect(s.split.reduce((x, p) => x + BigInt(p.amount_uhai), 0n)).toBe(job.money!.charge);
+      // A receipt entry for the job comes before its settlement.
+      const receipt = b.entries.find((r) => r.kind !== "settlement" && r.job_id === e.job_id)!;
+      expect(receipt.seq).toBeLessThan(e.seq);
+    }
+    expect(verifyLogRange(b)).toMatchObject({ ok: true, problems: [] });
+    // An altered split is caught: the entry's hash, and the coordinator's signature, no longer hold.
+    const forged = b.entries.map((e): LogEntryView =>
+      e.kind === "settlement" && e.seq === settled[0]!.seq
+        ? {
+            ...e,
+            settlement: {
+              ...e.settlement,
+              settlement: {
+                ...e.settlement.settlement,
+                split: [{ account: "custodial:acc-thief", amount_uhai: e.settlement.settlement.fee_uhai }],
+              },
+            },
+          }
+        : e,
+    );
+    expect(verifyLogRange({ ...b, entries: forged }).problems).toEqual([
+      `Entry #${settled[0]!.seq}: its hash does not match its settlement (the entry was altered).`,
+      `Entry #${settled[0]!.seq}: the coordinator's signature on the settlement does not verify.`,
+    ]);
+    // The receipt's proof still names the receipt entry.
+    expect((await call(n, "GET", `/v1/log/proof/${ids[0]}`)).body.seq).toBe(
+      b.entries.find((e) => e.kind !== "settlement" && e.job_id === ids[0])!.seq,
+    );
   });
 
   it("serves ranges in pages with the signed head, and refuses nonsense positions", async () => {

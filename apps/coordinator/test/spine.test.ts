@@ -1,6 +1,13 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { contentId, verifyCosignedReceipt, type CosignedReceipt } from "@havn/protocol";
+import {
+  contentId,
+  settlementEntryHash,
+  verifyCosignedReceipt,
+  verifySettlement,
+  type CosignedReceipt,
+  type LogEntryView,
+} from "@havn/protocol";
 import { storeKinds } from "@havn/store/testing";
 import { startNetwork, type Network } from "@havn/testkit";
 
@@ -113,13 +120,13 @@ describe.each(storeKinds)("one job's life on the built-in engine (%s)", (store) 
     expect(head).toBeGreaterThanOrEqual(5);
     let prev = "0".repeat(64);
     for (let seq = 1; seq <= head; seq++) {
-      const entry = (await getJson(`${net.url}/log/${seq}`)).body as {
-        prev_hash: string;
-        entry_hash: string;
-        receipt: CosignedReceipt;
-      };
+      const entry = (await getJson(`${net.url}/log/${seq}`)).body as LogEntryView;
       expect(entry.prev_hash).toBe(prev);
-      expect(verifyCosignedReceipt(entry.receipt, coordinatorKey).chain).toBe(true);
+      // A completed attempt's receipt, or (the job settled) its settlement record.
+      if (entry.kind === "settlement") {
+        expect(settlementEntryHash(entry.prev_hash, entry.settlement.settlement)).toBe(entry.entry_hash);
+        expect(verifySettlement(entry.settlement, coordinatorKey)).toBe(true);
+      } else expect(verifyCosignedReceipt(entry.receipt, coordinatorKey).chain).toBe(true);
       prev = entry.entry_hash;
     }
   });

@@ -156,6 +156,28 @@ describe.each(["sqlite", "postgres"] as const)("workflows with royalty splits, o
       treasury: 150n,
     });
     expect(await ledger.total()).toBe(0n);
+    // Each settled run is in the public log: workflow, caller, node, fee and the split, to the µHAI.
+    const log = await call(n, "GET", "/v1/log");
+    const settled = (log.body.entries as { kind: string; settlement?: { settlement: Record<string, unknown> } }[])
+      .filter((e) => e.kind === "settlement")
+      .map((e) => e.settlement!.settlement);
+    expect(settled).toHaveLength(3);
+    expect(settled[2]).toMatchObject({
+      workflow_id: b.body.id,
+      caller: ledgerAccounts.custodial(dana!.id),
+      fee_uhai: "1000",
+    });
+    expect(
+      new Map((settled[2]!.split as { account: string; amount_uhai: string }[]).map((p) => [p.account, p.amount_uhai])),
+    ).toEqual(
+      new Map([
+        [ledgerAccounts.custodial(pete!.id), "250"],
+        [ledgerAccounts.validators, "50"],
+        [ledgerAccounts.custodial(ben!.id), "400"],
+        [ledgerAccounts.custodial(ana!.id), "250"],
+        [ledgerAccounts.treasury, "50"],
+      ]),
+    );
     const earnedB = await call(n, "GET", "/v1/workflows/tldr/earnings", { token: ben!.key });
     expect(earnedB.body).toMatchObject({ earned_uhai: "1200", direct_uhai: "1200", upstream_uhai: "0", runs: 3 });
     const earnedA = await call(n, "GET", `/v1/workflows/${a.body.id}/earnings`, { token: ana!.key });

@@ -9,12 +9,14 @@ export type { CryptoSuite, KeyPair, SignatureDomain } from "./crypto/suite.js";
 export type { ReceiptVerification } from "./receipt-signing.js";
 export type {
   CoordinatorKeyView,
+  CosignedSettlement,
   LogBundle,
   LogCheck,
   LogEntryView,
   LogInclusionProof,
   SignedLogHead,
   SignedLogPeriod,
+  SettlementRecord,
 } from "./log-proofs.js";
 export { checksumAddress, evmAddressPattern } from "./wallets.js";
 export { formatHai, microHaiPerHai, parseHai } from "./money.js";

@@ -46,5 +46,8 @@ export const {
   keyAt,
   verifyLogRange,
   verifyInclusionProof,
+  settlementEntryHash,
+  signSettlement,
+  verifySettlement,
 } = createLogProofs(suite, receipts);
 export const { jobId: newJobId, attemptId: newAttemptId } = ids;

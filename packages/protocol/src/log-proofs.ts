@@ -1,21 +1,51 @@
 import { canonicalJson } from "./canonical.js";
 import type { CryptoSuite } from "./crypto/suite.js";
 import { fromBase64Url, fromHex, toHex } from "./encoding.js";
-import type { CosignedReceipt } from "./receipts.js";
+import type { CosignedReceipt, LogPosition } from "./receipts.js";
 import type { ReceiptVerification } from "./receipt-signing.js";
 
 /** The genesis `prev_hash` of the execution log. */
 const genesis = "0".repeat(64);
 
-/** One entry of the execution log as `GET /v1/log` exports it: hashes, ids, the co-signed receipt. */
-export interface LogEntryView {
+/**
+ * A settled run, as the log records it (seed 001): who called, which workflow, which node, the
+ * fee and where every µHAI of it went. Ids and amounts only.
+ */
+export interface SettlementRecord {
+  readonly v: 1;
+  readonly job_id: string;
+  readonly workflow_id: string | null;
+  /** The payer's ledger account (`wallet:0x…` or `custodial:acc-…`). */
+  readonly caller: string;
+  readonly node_key: string;
+  readonly fee_uhai: string;
+  /** The split: every credit of the fee, by ledger account. */
+  readonly split: readonly { readonly account: string; readonly amount_uhai: string }[];
+  readonly settled_at: number;
+}
+
+/** A settlement record at its log position, signed by the coordinator that settled it. */
+export interface CosignedSettlement {
+  readonly settlement: SettlementRecord;
+  readonly log: LogPosition;
+  readonly coordinator_key: string;
+  readonly coordinator_signature: string;
+}
+
+/**
+ * One entry of the execution log as `GET /v1/log` exports it: a completed attempt's co-signed
+ * receipt, or a settled run's signed record. Hashes, ids and amounts only.
+ */
+export type LogEntryView = {
   readonly seq: number;
   readonly job_id: string;
   readonly prev_hash: string;
   readonly entry_hash: string;
-  readonly receipt: CosignedReceipt;
   readonly created_at: number;
-}
+} & (
+  | { readonly kind?: "receipt"; readonly receipt: CosignedReceipt }
+  | { readonly kind: "settlement"; readonly settlement: CosignedSettlement }
+);
 
 /** A coordinator key of the network's key set (`GET /v1/keys`), with when it signed. */
 export interface CoordinatorKeyView {
@@ -137,7 +167,26 @@ export function createLogProofs(
       to: p.to,
     });
 
+  const settlementText = (s: SettlementRecord, log: LogPosition) => canonicalJson({ log, settlement: s });
+
   const tools = {
+    /** A settlement entry's hash: it follows `prevHash` as a receipt's does, over the record. */
+    settlementEntryHash: (prevHash: string, s: SettlementRecord): string =>
+      suite.sha256Hex(`${prevHash}\n${suite.sha256Hex(canonicalJson({ settlement: s }))}`),
+    signSettlement(
+      s: SettlementRecord,
+      log: LogPosition,
+      coordinator: { publicKey: string; secretKey: string },
+    ): CosignedSettlement {
+      return {
+        settlement: s,
+        log,
+        coordinator_key: coordinator.publicKey,
+        coordinator_signature: suite.signCanonical("log-settlement", settlementText(s, log), coordinator.secretKey),
+      };
+    },
+    verifySettlement: (c: CosignedSettlement, publicKey: string): boolean =>
+      suite.verifyCanonical("log-settlement", settlementText(c.settlement, c.log), c.coordinator_signature, publicKey),
     /** A key's id: the first 16 hex digits of SHA-256 of its raw 32 bytes (base64url in, as keys travel). */
     keyId: (publicKey: string): string => suite.sha256Hex(fromBase64Url(publicKey)).slice(0, 16),
     /** RFC 6962 Merkle tree hash over entry hashes (hex), as hex. */
@@ -199,6 +248,26 @@ export function createLogProofs(
     verifyLogRange(bundle: LogBundle): LogCheck {
       const problems: string[] = [];
       const { entries, periods, keys } = bundle;
+      /** A settlement entry: its hash over its record, its position, its signature, its sums. */
+      const settlementProblems = (e: Extract<LogEntryView, { kind: "settlement" }>): string[] => {
+        const found: string[] = [];
+        const c = e.settlement;
+        const s = c.settlement;
+        if (c.log.seq !== e.seq || c.log.entry_hash !== e.entry_hash || c.log.prev_hash !== e.prev_hash)
+          found.push(`Entry #${e.seq}: its settlement names another log position (#${c.log.seq}).`);
+        if (s.job_id !== e.job_id) found.push(`Entry #${e.seq}: its settlement is for another job.`);
+        if (tools.settlementEntryHash(e.prev_hash, s) !== e.entry_hash)
+          found.push(`Entry #${e.seq}: its hash does not match its settlement (the entry was altered).`);
+        const key = tools.keyAt(keys, tools.keyId(c.coordinator_key), e.created_at);
+        if (!key) found.push(`Entry #${e.seq}: signed by a key the key set does not hold for that time.`);
+        else if (!tools.verifySettlement(c, key.public_key))
+          found.push(`Entry #${e.seq}: the coordinator's signature on the settlement does not verify.`);
+        let credited = 0n;
+        for (const x of s.split) credited += BigInt(x.amount_uhai);
+        if (credited !== BigInt(s.fee_uhai))
+          found.push(`Entry #${e.seq}: its split credits ${credited} µHAI of a ${s.fee_uhai} µHAI fee.`);
+        return found;
+      };
       const expected = Math.max(0, bundle.to - bundle.from + 1);
       if (entries.length !== expected)
         problems.push(
@@ -210,17 +279,20 @@ export function createLogProofs(
         if (e.seq !== expected) {
           problems.push(`Entry #${e.seq} is where #${expected} belongs: the range is out of order or has a gap.`);
         }
-        const r = e.receipt;
-        if (r.log.seq !== e.seq || r.log.entry_hash !== e.entry_hash || r.log.prev_hash !== e.prev_hash)
-          problems.push(`Entry #${e.seq}: its receipt names another log position (#${r.log.seq}).`);
-        if (r.receipt.job_id !== e.job_id) problems.push(`Entry #${e.seq}: its receipt is for another job.`);
-        if (receipts.logEntryHash(e.prev_hash, r.receipt, r.node_signature) !== e.entry_hash)
-          problems.push(`Entry #${e.seq}: its hash does not match its receipt (the entry was altered).`);
-        const key = tools.keyAt(keys, tools.keyId(r.coordinator_key), e.created_at);
-        if (!key) problems.push(`Entry #${e.seq}: co-signed by a key the key set does not hold for that time.`);
-        const v = receipts.verifyCosignedReceipt(r, key?.public_key ?? r.coordinator_key);
-        if (!v.node) problems.push(`Entry #${e.seq}: the node's signature does not verify.`);
-        if (key && !v.coordinator) problems.push(`Entry #${e.seq}: the coordinator's co-signature does not verify.`);
+        if (e.kind === "settlement") problems.push(...settlementProblems(e));
+        else {
+          const r = e.receipt;
+          if (r.log.seq !== e.seq || r.log.entry_hash !== e.entry_hash || r.log.prev_hash !== e.prev_hash)
+            problems.push(`Entry #${e.seq}: its receipt names another log position (#${r.log.seq}).`);
+          if (r.receipt.job_id !== e.job_id) problems.push(`Entry #${e.seq}: its receipt is for another job.`);
+          if (receipts.logEntryHash(e.prev_hash, r.receipt, r.node_signature) !== e.entry_hash)
+            problems.push(`Entry #${e.seq}: its hash does not match its receipt (the entry was altered).`);
+          const key = tools.keyAt(keys, tools.keyId(r.coordinator_key), e.created_at);
+          if (!key) problems.push(`Entry #${e.seq}: co-signed by a key the key set does not hold for that time.`);
+          const v = receipts.verifyCosignedReceipt(r, key?.public_key ?? r.coordinator_key);
+          if (!v.node) problems.push(`Entry #${e.seq}: the node's signature does not verify.`);
+          if (key && !v.coordinator) problems.push(`Entry #${e.seq}: the coordinator's co-signature does not verify.`);
+        }
         if (previous !== undefined && e.prev_hash !== previous.entry_hash)
           problems.push(`Entry #${e.seq} does not link to entry #${previous.seq} (prev_hash differs).`);
         if (previous === undefined && e.seq === 1 && e.prev_hash !== genesis)

@@ -32,6 +32,7 @@ export type {
   SettleCandidate,
   SettleJobInput,
   SettleJobResult,
+  SettlementSealer,
   TransactionQuery,
 } from "./ledger/types.js";
 export { chargeFor, insufficientFunds } from "./ledger/rows.js";

@@ -134,16 +134,46 @@ export const balanceSchema = z
   })
   .describe("What an account holds.");
 
-export const logEntrySchema = z
+const logEntryCommon = {
+  seq: z.number().int().min(1),
+  job_id: z.string(),
+  prev_hash: z.string(),
+  entry_hash: z.string(),
+  created_at: z.number().int(),
+};
+
+export const settlementRecordSchema = z
   .object({
-    seq: z.number().int().min(1),
+    v: z.literal(1),
     job_id: z.string(),
-    prev_hash: z.string(),
-    entry_hash: z.string(),
-    receipt: cosignedReceiptSchema,
-    created_at: z.number().int(),
+    workflow_id: z.string().nullable(),
+    caller: z.string().describe("The payer's ledger account."),
+    node_key: z.string(),
+    fee_uhai: z.string().regex(/^\d+$/),
+    split: z
+      .array(z.object({ account: z.string(), amount_uhai: z.string().regex(/^\d+$/) }))
+      .describe("Every credit of the fee, by ledger account: they sum to the fee."),
+    settled_at: z.number().int(),
   })
-  .describe("One entry of the hash-chained execution log.");
+  .describe("A settled run: workflow, caller, node, fee, split, time.");
+
+export const logEntrySchema = z
+  .union([
+    z.object({ ...logEntryCommon, kind: z.literal("receipt"), receipt: cosignedReceiptSchema }),
+    z.object({
+      ...logEntryCommon,
+      kind: z.literal("settlement"),
+      settlement: z.object({
+        settlement: settlementRecordSchema,
+        log: z.object({ seq: z.number().int(), prev_hash: z.string(), entry_hash: z.string() }),
+        coordinator_key: z.string(),
+        coordinator_signature: z
+          .string()
+          .describe("Ed25519 over the `havn/log-settlement/v1` tag and {log, settlement}."),
+      }),
+    }),
+  ])
+  .describe("One entry of the hash-chained execution log: a completed attempt's receipt, or a settled run.");
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 

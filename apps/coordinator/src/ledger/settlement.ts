@@ -5,6 +5,7 @@ import {
   type LedgerTransfer,
   type SettleCandidate,
   type SettleJobInput,
+  type SettlementSealer,
   type Store,
 } from "@havn/store";
 import { royaltySplit, type RoyaltySplitResult, type RoyaltyWorkflow } from "../workflows/royalties.js";
@@ -92,6 +93,8 @@ export class Settlement {
     private readonly observe: (what: SettlementEvent, amount: bigint) => void = () => {},
     /** Splits workflow runs by their royalties (without it, every run splits by `ledger.split`). */
     private readonly workflows?: WorkflowService,
+    /** Records each settled run in the execution log, signed (without it, nothing is logged). */
+    private readonly sealer?: SettlementSealer,
   ) {}
 
   /** Settles the jobs whose window has passed, in one transaction; returns how many. */
@@ -103,7 +106,7 @@ export class Settlement {
     const inputs = [];
     const graphs = new Map<string, RoyaltyWorkflow | null>(); // workflows read once per pass
     for (const candidate of due) inputs.push(await this.settleInput(candidate, "charged", now, graphs));
-    const results = await this.store.ledger.settleMany(inputs);
+    const results = await this.store.ledger.settleMany(inputs, this.sealer);
     let settled = 0;
     results.forEach((r, i) => {
       if (!r.settled) return;
@@ -148,7 +151,7 @@ export class Settlement {
     }
     const candidate = await this.store.ledger.heldJob(jobId);
     if (!candidate) throw await this.conflict(jobId, "held");
-    const [result] = await this.store.ledger.settleMany([await this.settleInput(candidate, "held", now)]);
+    const [result] = await this.store.ledger.settleMany([await this.settleInput(candidate, "held", now)], this.sealer);
     if (!result?.settled) throw await this.conflict(jobId, "held");
     this.settledOne(candidate, result.rewarded, "info", { reason, by, hold: "released" });
   }
@@ -172,12 +175,31 @@ export class Settlement {
     const split = await this.splitOf(c, graphs);
     const transfer = this.settleTransfer(c, split.credits, now);
     const reward = this.rewardFor(c, now);
+    const money = c.job.money;
+    // The settled run as the public log shows it: ids and amounts, never the prompt or output.
+    const record = money && {
+      settlement: {
+        v: 1 as const,
+        job_id: c.job.id,
+        workflow_id: c.job.workflowId,
+        caller: money.payer,
+        node_key: c.node.key,
+        fee_uhai: (money.charge ?? 0n).toString(),
+        split: [...split.credits]
+          .filter(([, amount]) => amount > 0n)
+          .map(([account, amount]) => ({ account, amount_uhai: amount.toString() })),
+        settled_at: now,
+      },
+      attemptId: c.job.attemptId ?? "",
+      nodeKey: c.node.key,
+    };
     return {
       jobId: c.job.id,
       from,
       ...(transfer && { settle: transfer }),
       ...(reward && { reward }),
       ...(split.earnings.length > 0 && { earnings: split.earnings }),
+      ...(record && { record }),
       now,
     };
   }

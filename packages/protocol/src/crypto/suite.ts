@@ -14,6 +14,7 @@ export const signatureDomains = [
   "attestation",
   "log-head",
   "log-period",
+  "log-settlement",
 ] as const;
 export type SignatureDomain = (typeof signatureDomains)[number];
 

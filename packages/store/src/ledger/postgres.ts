@@ -1,5 +1,8 @@
 import pg from "pg";
+import type { LogPosition } from "@havn/protocol";
 import type { RawRow } from "../columns.js";
+import type { PostgresLog } from "../log/postgres.js";
+import type { NewLogEntry } from "../log/types.js";
 import { rows, type Queryable, type Tx } from "../postgres/db.js";
 import { heldSql, rowToSettleCandidate, settleableSql } from "./job-rows.js";
 import {
@@ -26,6 +29,7 @@ import {
   type SettleCandidate,
   type SettleJobInput,
   type SettleJobResult,
+  type SettlementSealer,
   type TransactionQuery,
 } from "./types.js";
 
@@ -52,6 +56,8 @@ export class PostgresLedger implements LedgerStore {
   constructor(
     private readonly pool: pg.Pool,
     private readonly tx: Tx,
+    /** Settled runs are appended to the log in the settlement's transaction. */
+    private readonly log: PostgresLog,
   ) {}
 
   /**
@@ -306,9 +312,13 @@ export class PostgresLedger implements LedgerStore {
     return (await this.settleMany([input]))[0]!;
   }
 
-  async settleMany(inputs: readonly SettleJobInput[]): Promise<SettleJobResult[]> {
+  async settleMany(inputs: readonly SettleJobInput[], sealer?: SettlementSealer): Promise<SettleJobResult[]> {
     if (inputs.length === 0) return [];
     return this.tx(async (c) => {
+      // Settled runs go into the log: its head is locked first, as completions lock it first, so
+      // the two never wait on each other's locks in opposite orders.
+      const logged = sealer !== undefined && inputs.some((i) => i.record);
+      let head = logged ? await this.log.lockHeadIn(c) : undefined;
       // Every job still in the state it is settled from moves to settled, in one statement.
       const moved = new Set(
         (
@@ -321,6 +331,31 @@ export class PostgresLedger implements LedgerStore {
         ).map((r) => r.id as string),
       );
       const settling = inputs.filter((i) => moved.has(i.jobId));
+      if (head && sealer) {
+        const entries: NewLogEntry[] = [];
+        for (const i of settling) {
+          if (!i.record) continue;
+          const record = i.record.settlement;
+          const log: LogPosition = {
+            seq: head.seq + 1,
+            prev_hash: head.entryHash,
+            entry_hash: sealer.link(head.entryHash, record),
+          };
+          entries.push({
+            seq: log.seq,
+            jobId: i.jobId,
+            attemptId: i.record.attemptId,
+            nodeKey: i.record.nodeKey,
+            prevHash: log.prev_hash,
+            entryHash: log.entry_hash,
+            receipt: JSON.stringify(sealer.seal(record, log)),
+            now: i.now,
+            kind: "settlement",
+          });
+          head = { seq: log.seq, entryHash: log.entry_hash };
+        }
+        await this.log.appendIn(c, entries);
+      }
       await this.postManyTrusted(
         c,
         settling.flatMap((i) => (i.settle ? [i.settle] : [])),

@@ -27,9 +27,12 @@ import {
   type SettleCandidate,
   type SettleJobInput,
   type SettleJobResult,
+  type SettlementSealer,
   type TransactionQuery,
 } from "./types.js";
 import { preparedOnFirstUse } from "../sqlite/domain.js";
+import { genesisHash } from "../log/rows.js";
+import type { SqliteLog } from "../log/sqlite.js";
 
 type Raw = Record<string, unknown>;
 
@@ -91,7 +94,11 @@ function statements(db: Database.Database) {
 export class SqliteLedger implements LedgerStore {
   private readonly q = preparedOnFirstUse(() => statements(this.db));
 
-  constructor(private readonly db: Database.Database) {}
+  constructor(
+    private readonly db: Database.Database,
+    /** Settled runs are appended to the log in the settlement's transaction. */
+    private readonly log: SqliteLog,
+  ) {}
 
   /**
    * A job that ended without a result (failed, cancelled): its escrow goes back to its payer, in
@@ -126,13 +133,29 @@ export class SqliteLedger implements LedgerStore {
     return (await this.settleMany([input]))[0]!;
   }
 
-  async settleMany(inputs: readonly SettleJobInput[]): Promise<SettleJobResult[]> {
-    return this.db.transaction(() => inputs.map((input) => this.settleSync(input))).immediate();
+  async settleMany(inputs: readonly SettleJobInput[], sealer?: SettlementSealer): Promise<SettleJobResult[]> {
+    return this.db.transaction(() => inputs.map((input) => this.settleSync(input, sealer))).immediate();
   }
 
-  private settleSync(input: SettleJobInput): SettleJobResult {
+  private settleSync(input: SettleJobInput, sealer?: SettlementSealer): SettleJobResult {
     if (!this.q.setMoney.get("settled", null, null, input.jobId, input.from)) return { settled: false, rewarded: 0n };
     if (input.settle) this.postTrustedSync(input.settle);
+    if (sealer && input.record) {
+      const head = this.log.headSync() ?? { seq: 0, entryHash: genesisHash };
+      const record = input.record.settlement;
+      const log = { seq: head.seq + 1, prev_hash: head.entryHash, entry_hash: sealer.link(head.entryHash, record) };
+      this.log.appendSync({
+        seq: log.seq,
+        jobId: input.jobId,
+        attemptId: input.record.attemptId,
+        nodeKey: input.record.nodeKey,
+        prevHash: log.prev_hash,
+        entryHash: log.entry_hash,
+        receipt: JSON.stringify(sealer.seal(record, log)),
+        now: input.now,
+        kind: "settlement",
+      });
+    }
     for (const e of input.earnings ?? [])
       this.q.earning.run(e.workflowId, input.jobId, e.amount, e.direct ? 1 : 0, input.now);
     this.q.dropEmptyEscrow.run(ledgerAccounts.escrow(input.jobId));

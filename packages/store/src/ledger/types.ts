@@ -1,4 +1,4 @@
-import type { ComputeClass } from "@havn/protocol";
+import type { ComputeClass, CosignedSettlement, LogPosition, SettlementRecord } from "@havn/protocol";
 
 /**
  * The $HAI ledger: double-entry, in integer µHAI (1 HAI = 1 000 000 µHAI), as `bigint` end to end.
@@ -134,14 +134,25 @@ export interface LedgerStore {
    * reward (capped by the emission budget) minted. Settles nothing when the job is not in `from`.
    */
   settle(input: SettleJobInput): Promise<SettleJobResult>;
-  /** Settles many jobs in one transaction (one commit per settlement pass); a result per job. */
-  settleMany(inputs: readonly SettleJobInput[]): Promise<SettleJobResult[]>;
+  /**
+   * Settles many jobs in one transaction (one commit per settlement pass); a result per job. With
+   * `sealer`, each settled job's `record` is appended to the execution log in the same transaction.
+   */
+  settleMany(inputs: readonly SettleJobInput[], sealer?: SettlementSealer): Promise<SettleJobResult[]>;
   /** A job whose settlement is held, with who ran it (to settle it in the node's favour); else undefined. */
   heldJob(jobId: string): Promise<SettleCandidate | undefined>;
   /** Holds a charged job's settlement (verification): charged → held. False when it is not charged. */
   hold(jobId: string): Promise<boolean>;
   /** A held job's charge back to its payer: held → refunded. False when it is not held. */
   refundHeld(jobId: string, now: number): Promise<boolean>;
+}
+
+/** How the coordinator links a settlement record into its log and signs it (synchronously). */
+export interface SettlementSealer {
+  /** The entry hash of this record following the entry `prevHash`. */
+  link(prevHash: string, record: SettlementRecord): string;
+  /** The record signed at its log position. */
+  seal(record: SettlementRecord, log: LogPosition): CosignedSettlement;
 }
 
 /** Basis points: 10 000 = ×1. */
@@ -206,6 +217,7 @@ export interface JobRowLike {
   readonly id: string;
   readonly model: string;
   readonly workflowId: string | null;
+  readonly attemptId: string | null;
   readonly accountId: string | null;
   readonly money: JobMoney | null;
   readonly receipt: { readonly receipt: { readonly latency_ms: number } } | null;
@@ -224,6 +236,11 @@ export interface SettleJobInput {
    * the transaction; locked on PostgreSQL, so replicas cannot overshoot it together).
    */
   readonly reward?: { readonly transfer: LedgerTransfer; readonly budget: bigint; readonly since: number };
+  /**
+   * The settled run for the execution log (workflow, caller, node, fee, split, time): appended,
+   * signed by `SettlementSealer`, in the settlement's transaction — only if the job settles.
+   */
+  readonly record?: { readonly settlement: SettlementRecord; readonly attemptId: string; readonly nodeKey: string };
   /** A workflow run: what its split paid each workflow's creator, recorded with the settlement. */
   readonly earnings?: readonly { readonly workflowId: string; readonly amount: bigint; readonly direct: boolean }[];
   readonly now: number;

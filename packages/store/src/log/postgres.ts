@@ -25,9 +25,9 @@ export class PostgresLog implements LogStore {
   async appendIn(c: pg.PoolClient, entries: readonly NewLogEntry[]): Promise<void> {
     if (entries.length === 0) return;
     await c.query(
-      `INSERT INTO execution_log (seq, job_id, attempt_id, node_key, prev_hash, entry_hash, receipt, created_at)
+      `INSERT INTO execution_log (seq, job_id, attempt_id, node_key, prev_hash, entry_hash, receipt, created_at, kind)
        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[],
-         $8::bigint[])`,
+         $8::bigint[], $9::text[])`,
       [
         entries.map((e) => e.seq),
         entries.map((e) => e.jobId),
@@ -37,6 +37,7 @@ export class PostgresLog implements LogStore {
         entries.map((e) => e.entryHash),
         entries.map((e) => e.receipt),
         entries.map((e) => e.now),
+        entries.map((e) => e.kind ?? "receipt"),
       ],
     );
     const last = entries[entries.length - 1]!;
@@ -56,7 +57,7 @@ export class PostgresLog implements LogStore {
   }
 
   async entryOfJob(jobId: string): Promise<LogEntry | undefined> {
-    const [r] = await rows(this.pool, `SELECT * FROM execution_log WHERE job_id = $1`, [jobId]);
+    const [r] = await rows(this.pool, `SELECT * FROM execution_log WHERE job_id = $1 AND kind = 'receipt'`, [jobId]);
     return r && rowToLogEntry(r);
   }
 

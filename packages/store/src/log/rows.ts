@@ -1,4 +1,4 @@
-import type { CoordinatorKeyView, CosignedReceipt, SignedLogPeriod } from "@havn/protocol";
+import type { CoordinatorKeyView, CosignedReceipt, CosignedSettlement, SignedLogPeriod } from "@havn/protocol";
 import { json, num, numOrNull, type RawRow } from "../columns.js";
 import type { LogEntry } from "./types.js";
 
@@ -6,14 +6,16 @@ import type { LogEntry } from "./types.js";
 export const genesisHash = "0".repeat(64);
 
 export function rowToLogEntry(r: RawRow): LogEntry {
-  return {
+  const common = {
     seq: num(r.seq),
     jobId: r.job_id as string,
     prevHash: r.prev_hash as string,
     entryHash: r.entry_hash as string,
-    receipt: json<CosignedReceipt>(r.receipt),
     createdAt: num(r.created_at),
   };
+  return r.kind === "settlement"
+    ? { ...common, kind: "settlement", settlement: json<CosignedSettlement>(r.receipt) }
+    : { ...common, kind: "receipt", receipt: json<CosignedReceipt>(r.receipt) };
 }
 
 export function rowToPeriod(r: RawRow): SignedLogPeriod {

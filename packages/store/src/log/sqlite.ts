@@ -9,7 +9,7 @@ function statements(db: Database.Database) {
   return {
     head: db.prepare(`SELECT seq, entry_hash FROM execution_log ORDER BY seq DESC LIMIT 1`),
     entry: db.prepare(`SELECT * FROM execution_log WHERE seq = ?`),
-    entryOfJob: db.prepare(`SELECT * FROM execution_log WHERE job_id = ?`),
+    entryOfJob: db.prepare(`SELECT * FROM execution_log WHERE job_id = ? AND kind = 'receipt'`),
     range: db.prepare(`SELECT * FROM execution_log WHERE seq BETWEEN ? AND ? ORDER BY seq`),
     hashes: db.prepare(`SELECT entry_hash FROM execution_log WHERE seq BETWEEN ? AND ? ORDER BY seq`).pluck(),
     periods: db.prepare(`SELECT * FROM log_periods WHERE to_seq >= ? AND from_seq <= ? ORDER BY from_seq`),
@@ -30,8 +30,8 @@ function statements(db: Database.Database) {
       `UPDATE coordinator_keys SET valid_until = ? WHERE replica = ? AND key_id <> ? AND valid_until IS NULL`,
     ),
     append: db.prepare(
-      `INSERT INTO execution_log (seq, job_id, attempt_id, node_key, prev_hash, entry_hash, receipt, created_at)
-       VALUES (@seq, @jobId, @attemptId, @nodeKey, @prevHash, @entryHash, @receipt, @now)`,
+      `INSERT INTO execution_log (seq, job_id, kind, attempt_id, node_key, prev_hash, entry_hash, receipt, created_at)
+       VALUES (@seq, @jobId, @kind, @attemptId, @nodeKey, @prevHash, @entryHash, @receipt, @now)`,
     ),
   };
 }
@@ -49,7 +49,7 @@ export class SqliteLog implements LogStore {
 
   /** Appends an entry inside the caller's transaction (a job's completion). */
   appendSync(entry: NewLogEntry): void {
-    this.q.append.run(entry);
+    this.q.append.run({ ...entry, kind: entry.kind ?? "receipt" });
   }
 
   async entry(seq: number): Promise<LogEntry | undefined> {

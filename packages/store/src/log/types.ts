@@ -1,13 +1,16 @@
-import type { CoordinatorKeyView, CosignedReceipt, SignedLogPeriod } from "@havn/protocol";
+import type { CoordinatorKeyView, CosignedReceipt, CosignedSettlement, SignedLogPeriod } from "@havn/protocol";
 
-export interface LogEntry {
+/** An entry of the execution log: a completed attempt's co-signed receipt, or a settled run's signed record. */
+export type LogEntry = {
   readonly seq: number;
   readonly jobId: string;
   readonly prevHash: string;
   readonly entryHash: string;
-  readonly receipt: CosignedReceipt;
   readonly createdAt: number;
-}
+} & (
+  | { readonly kind: "receipt"; readonly receipt: CosignedReceipt }
+  | { readonly kind: "settlement"; readonly settlement: CosignedSettlement }
+);
 
 /** The newest entry of the execution log: its position and hash. */
 export interface LogHead {
@@ -23,9 +26,11 @@ export interface NewLogEntry {
   readonly nodeKey: string;
   readonly prevHash: string;
   readonly entryHash: string;
-  /** The co-signed receipt, as JSON. */
+  /** The co-signed receipt (or signed settlement), as JSON. */
   readonly receipt: string;
   readonly now: number;
+  /** Default `receipt`. */
+  readonly kind?: "receipt" | "settlement";
 }
 
 /**
@@ -34,7 +39,7 @@ export interface NewLogEntry {
  */
 export interface LogStore {
   entry(seq: number): Promise<LogEntry | undefined>;
-  /** The entry of a job's completed attempt, if it completed. */
+  /** The receipt entry of a job's completed attempt, if it completed. */
   entryOfJob(jobId: string): Promise<LogEntry | undefined>;
   /** Entries `from`..`to` (inclusive), in order; the caller bounds the range. */
   range(from: number, to: number): Promise<LogEntry[]>;

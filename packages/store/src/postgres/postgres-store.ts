@@ -47,8 +47,8 @@ export class PostgresStore implements Store {
     this.pool.on("error", () => {});
     const tx = transactions(this.pool);
     this.accounts = new PostgresAccounts(this.pool, tx);
-    this.ledger = new PostgresLedger(this.pool, tx);
     this.log = new PostgresLog(this.pool, tx);
+    this.ledger = new PostgresLedger(this.pool, tx, this.log);
     this.nodes = new PostgresNodes(this.pool, tx);
     this.workflows = new PostgresWorkflows(this.pool, tx);
     this.jobs = new PostgresJobs(this.pool, tx, this.ledger, this.log);

@@ -52,8 +52,8 @@ export class SqliteStore implements Store {
     this.db.pragma("busy_timeout = 5000");
     this.db.pragma("foreign_keys = ON");
     this.accounts = new SqliteAccounts(this.db);
-    this.ledger = new SqliteLedger(this.db);
     this.log = new SqliteLog(this.db);
+    this.ledger = new SqliteLedger(this.db, this.log);
     this.nodes = new SqliteNodes(this.db);
     this.workflows = new SqliteWorkflows(this.db);
     this.jobs = new SqliteJobs(this.db, this.ledger, this.log);

@@ -14,14 +14,16 @@ export interface LogRouteDeps {
 }
 
 export function logEntryView(e: LogEntry): LogEntryView {
-  return {
+  const common = {
     seq: e.seq,
     job_id: e.jobId,
     prev_hash: e.prevHash,
     entry_hash: e.entryHash,
-    receipt: e.receipt,
     created_at: e.createdAt,
   };
+  return e.kind === "settlement"
+    ? { ...common, kind: "settlement", settlement: e.settlement }
+    : { ...common, kind: "receipt", receipt: e.receipt };
 }
 
 /** `?from=` and `?to=`: log positions. */
