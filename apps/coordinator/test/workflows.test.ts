@@ -258,20 +258,6 @@ describe.each(["sqlite", "postgres"] as const)("workflows with royalty splits, o
       manifest: { dependencies: [{ workflow: a.body.id, share: 100 }] },
     });
 
-    // Flagged: it does not run; cleared: it runs again.
-    const flag = await call(n, "POST", `/v1/admin/workflows/${a.body.id}/flag`, {
-      token: root,
-      body: { flagged: true, reason: "reported as plagiarised" },
-    });
-    expect(flag.body).toMatchObject({ flagged: true, flag_reason: "reported as plagiarised" });
-    expect(
-      (
-        await call(n, "POST", `/v1/admin/workflows/${a.body.id}/flag`, {
-          token: ana.key,
-          body: { flagged: false, reason: "x" },
-        })
-      ).status,
-    ).toBe(403);
     await n.addNode({ backend: "scripted", name: "gpu", credential: { join_token: joinToken } });
     await n.coordinator.store.ledger.post({
       kind: "credit",
@@ -293,6 +279,29 @@ describe.each(["sqlite", "postgres"] as const)("workflows with royalty splits, o
           ...(workflow && { workflow }),
         },
       });
+    // Run before the flag with an Idempotency-Key: a retry after the flag still gets that job.
+    const before = await ask("summarize", { "idempotency-key": "before-the-flag" });
+    expect(before.status).toBe(200);
+    await until(async () => (await n.coordinator.store.jobs.get(before.body.id))?.money?.state === "settled");
+    const paidBefore = await n.coordinator.store.ledger.balance(ledgerAccounts.custodial(ana.id));
+    expect(paidBefore).toBeGreaterThan(0n);
+    // Flagged: it does not run; cleared: it runs again.
+    const flag = await call(n, "POST", `/v1/admin/workflows/${a.body.id}/flag`, {
+      token: root,
+      body: { flagged: true, reason: "reported as plagiarised" },
+    });
+    expect(flag.body).toMatchObject({ flagged: true, flag_reason: "reported as plagiarised" });
+    expect(
+      (
+        await call(n, "POST", `/v1/admin/workflows/${a.body.id}/flag`, {
+          token: ana.key,
+          body: { flagged: false, reason: "x" },
+        })
+      ).status,
+    ).toBe(403);
+    const retried = await ask("summarize", { "idempotency-key": "before-the-flag" });
+    expect(retried).toMatchObject({ status: 200, body: { id: before.body.id } });
+    expect(retried.headers.get("idempotent-replayed")).toBe("true");
     expect((await ask("summarize")).body.error.code).toBe("WORKFLOW_FLAGGED");
     // A copy of flagged content does not run either, and cannot be published again (a new version of it).
     expect((await ask("my-summary")).body.error.code).toBe("WORKFLOW_FLAGGED");
@@ -315,13 +324,13 @@ describe.each(["sqlite", "postgres"] as const)("workflows with royalty splits, o
     await until(async () => (await n.coordinator.store.jobs.get(ran.body.id))?.money?.state === "settled");
     const held = await n.coordinator.store.ledger.balance(ledgerAccounts.held(a.body.id));
     expect(held).toBeGreaterThan(0n);
-    expect(await n.coordinator.store.ledger.balance(ledgerAccounts.custodial(ana.id))).toBe(0n);
+    expect(await n.coordinator.store.ledger.balance(ledgerAccounts.custodial(ana.id))).toBe(paidBefore);
     await call(n, "POST", `/v1/admin/workflows/summarize/flag`, {
       token: root,
       body: { flagged: false, reason: "cleared" },
     });
     expect(await n.coordinator.store.ledger.balance(ledgerAccounts.held(a.body.id))).toBe(0n);
-    expect(await n.coordinator.store.ledger.balance(ledgerAccounts.custodial(ana.id))).toBe(held);
+    expect(await n.coordinator.store.ledger.balance(ledgerAccounts.custodial(ana.id))).toBe(paidBefore + held);
     expect((await ask("summarize")).status).toBe(200);
     expect(await n.coordinator.store.ledger.total()).toBe(0n);
   });
