@@ -34,3 +34,23 @@ export async function call(
   }
   return { status: r.status, body, headers: r.headers };
 }
+
+/** Waits until `condition` holds, checking every 25 ms; throws after `timeoutMs`. */
+export async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error("until: timed out");
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** An admin account (`acc-root`) made on the coordinator's host, and an API key of it with these scopes. */
+export async function rootKey(n: Network, scopes: ("admin" | "metrics")[] = ["admin"]): Promise<string> {
+  await n.coordinator.store.accounts.create({ id: "acc-root", email: "root@example.com", role: "admin", now: 1 });
+  return (
+    await n.coordinator.auth.createKey(
+      { accountId: "acc-root", role: "admin", scopes: new Set(scopes), via: "access_token" },
+      { name: "root", scopes },
+    )
+  ).key;
+}

@@ -3,7 +3,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { ledgerAccounts } from "@havn/store";
 import { startNetwork, type Network, type NetworkOptions } from "@havn/testkit";
-import { call } from "./http.ts";
+import { call, rootKey } from "./http.ts";
 
 let net: Network | undefined;
 afterEach(async () => {
@@ -86,15 +86,7 @@ describe("money on a production network", () => {
     return { id: reg.body.account.id as string, password, access, key: key.body.key as string };
   }
 
-  async function admin(n: Network) {
-    await n.coordinator.store.accounts.create({ id: "acc-root", email: "root@example.com", role: "admin", now: 1 });
-    return (
-      await n.coordinator.auth.createKey(
-        { accountId: "acc-root", role: "admin", scopes: new Set(["admin"]), via: "access_token" },
-        { name: "root", scopes: ["admin"] },
-      )
-    ).key;
-  }
+  const admin = (n: Network) => rootKey(n);
 
   it("an account without funds gets 402 and nothing is queued; an admin's credit (once per key) pays for jobs", async () => {
     const n = await production();

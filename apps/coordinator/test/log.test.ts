@@ -8,7 +8,7 @@ import { openStore, type Store } from "@havn/store";
 import { createTestDatabase } from "@havn/store/testing";
 import { startNetwork, type Network } from "@havn/testkit";
 import { loadOrCreateKeyFile } from "@havn/protocol/local";
-import { call } from "./http.ts";
+import { call, until } from "./http.ts";
 
 let net: Network | undefined;
 const dirs: string[] = [];
@@ -17,14 +17,6 @@ afterEach(async () => {
   net = undefined;
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-async function until(check: () => Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("until: timed out");
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe.each(["sqlite", "postgres"] as const)("the execution log anyone can check, on %s", (kind) => {
   /** One database the test opens twice: a coordinator, then its restart with a rotated key. */

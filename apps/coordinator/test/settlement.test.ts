@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ledgerAccounts } from "@havn/store";
 import { startNetwork, type Network, type NetworkOptions } from "@havn/testkit";
 import { operatorAccount, rewardOf, splitCharge } from "../src/ledger/settlement.ts";
-import type { Answer } from "./http.ts";
+import { rootKey, type Answer } from "./http.ts";
 
 let net: Network | undefined;
 afterEach(async () => {
@@ -202,13 +202,7 @@ describe("settlement on a production network", () => {
 
   it("an admin holds a job's settlement past its window, then settles it or refunds its payer; each once", async () => {
     const n = await production({ challengeWindowMs: 1_500 });
-    await n.coordinator.store.accounts.create({ id: "acc-root", email: "root@example.com", role: "admin", now: 1 });
-    const root = (
-      await n.coordinator.auth.createKey(
-        { accountId: "acc-root", role: "admin", scopes: new Set(["admin", "metrics"]), via: "access_token" },
-        { name: "root", scopes: ["admin", "metrics"] },
-      )
-    ).key;
+    const root = await rootKey(n, ["admin", "metrics"]);
     const alice = await person(n, "alice", ["jobs"]);
     const bob = await person(n, "bob", ["node"]);
     await fund(n, alice.id, 10_000_000n);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { ledgerAccounts } from "@havn/store";
 import { startNetwork, type Network } from "@havn/testkit";
-import { call } from "./http.ts";
+import { call, rootKey, until } from "./http.ts";
 
 let net: Network | undefined;
 const dirs: string[] = [];
@@ -13,14 +13,6 @@ afterEach(async () => {
   net = undefined;
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-async function until(check: () => Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("until: timed out");
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** The bundled registry, with havn-tiny at 125 000 µHAI per 1 000 output tokens: 8 tokens cost 1 000 µHAI. */
 function registry(): string {
@@ -186,19 +178,7 @@ describe.each(["sqlite", "postgres"] as const)("workflows with royalty splits, o
 
   it("versions are immutable, names are their creator's, copies are traced to their origin, flags hold royalties", async () => {
     const n = await network();
-    const [ana, ben, root] = await Promise.all([
-      person(n, "ana", ["jobs"]),
-      person(n, "ben", ["jobs"]),
-      (async () => {
-        await n.coordinator.store.accounts.create({ id: "acc-root", email: "root@example.com", role: "admin", now: 1 });
-        return (
-          await n.coordinator.auth.createKey(
-            { accountId: "acc-root", role: "admin", scopes: new Set(["admin"]), via: "access_token" },
-            { name: "root", scopes: ["admin"] },
-          )
-        ).key;
-      })(),
-    ]);
+    const [ana, ben, root] = await Promise.all([person(n, "ana", ["jobs"]), person(n, "ben", ["jobs"]), rootKey(n)]);
     const manifest = { name: "summarize", version: "1.0.0", model: "havn-tiny", template: "Summarize: {{input}}" };
     const a = await call(n, "POST", "/v1/workflows", { token: ana.key, body: manifest });
     expect(a.status).toBe(200);
