@@ -88,6 +88,23 @@ describe("money on a production network", () => {
 
   const admin = (n: Network) => rootKey(n);
 
+  /** Alice, credited 1 HAI by an admin, streams a paid job: the network, the people, the open stream. */
+  async function paidStream(text: string) {
+    const n = await production();
+    const alice = await person(n, "alice");
+    const root = await admin(n);
+    await call(n, "POST", "/v1/admin/ledger/credit", {
+      token: root,
+      body: { account_id: alice.id, amount_uhai: "1000000", reason: "test" },
+    });
+    const stream = await fetch(`${n.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${alice.key}` },
+      body: JSON.stringify(chat(text, { stream: true, max_tokens: 20 })),
+    });
+    return { n, alice, root, stream, id: stream.headers.get("x-havn-job-id")! };
+  }
+
   it("an account without funds gets 402 and nothing is queued; an admin's credit (once per key) pays for jobs", async () => {
     const n = await production();
     const alice = await person(n, "alice");
@@ -124,19 +141,7 @@ describe("money on a production network", () => {
   });
 
   it("a cancelled job gives its whole escrow back", async () => {
-    const n = await production();
-    const alice = await person(n, "alice");
-    const root = await admin(n);
-    await call(n, "POST", "/v1/admin/ledger/credit", {
-      token: root,
-      body: { account_id: alice.id, amount_uhai: "1000000", reason: "test" },
-    });
-    const stream = await fetch(`${n.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${alice.key}` },
-      body: JSON.stringify(chat("cancel me", { stream: true, max_tokens: 20 })),
-    });
-    const id = stream.headers.get("x-havn-job-id")!;
+    const { n, alice, stream, id } = await paidStream("cancel me");
     const escrowed = BigInt((await call(n, "GET", "/v1/balance", { token: alice.key })).body.balance_uhai);
     expect(escrowed).toBeLessThan(1_000_000n);
     const cancelled = await call(n, "POST", `/v1/jobs/${id}/cancel`, { token: alice.key });
@@ -188,19 +193,7 @@ describe("money on a production network", () => {
   });
 
   it("a job paid before the wallet was bound is refunded to where it was paid from, then moves to the wallet", async () => {
-    const n = await production();
-    const alice = await person(n, "alice");
-    const root = await admin(n);
-    await call(n, "POST", "/v1/admin/ledger/credit", {
-      token: root,
-      body: { account_id: alice.id, amount_uhai: "1000000", reason: "test" },
-    });
-    const stream = await fetch(`${n.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${alice.key}` },
-      body: JSON.stringify(chat("paid from custodial", { stream: true, max_tokens: 20 })),
-    });
-    const id = stream.headers.get("x-havn-job-id")!;
+    const { n, alice, stream, id } = await paidStream("paid from custodial");
     const wallet = privateKeyToAccount(`0x${"66".repeat(32)}`);
     expect((await bindWallet(n, alice, wallet)).status).toBe(200);
     expect((await call(n, "POST", `/v1/jobs/${id}/cancel`, { token: alice.key })).body.money.payer).toBe(
