@@ -311,6 +311,20 @@ describe.each(["sqlite", "postgres"] as const)("workflows with royalty splits, o
     });
     expect(await n.coordinator.store.ledger.balance(ledgerAccounts.held(a.body.id))).toBe(0n);
     expect(await n.coordinator.store.ledger.balance(ledgerAccounts.custodial(ana.id))).toBe(paidBefore + held);
+    // A settlement that read the flag before the clear and committed after the release leaves its
+    // share held; the next settlement pass sends it on to the creator.
+    const late = await n.coordinator.store.ledger.post({
+      kind: "settle",
+      idempotencyKey: "a-settlement-that-raced-the-clear",
+      now: Date.now(),
+      postings: [
+        { account: ledgerAccounts.mint, amount: -40n },
+        { account: ledgerAccounts.held(a.body.id), amount: 40n },
+      ],
+    });
+    expect(late.ok).toBe(true);
+    await until(async () => (await n.coordinator.store.ledger.balance(ledgerAccounts.held(a.body.id))) === 0n);
+    expect(await n.coordinator.store.ledger.balance(ledgerAccounts.custodial(ana.id))).toBe(paidBefore + held + 40n);
     expect((await ask("summarize")).status).toBe(200);
     expect(await n.coordinator.store.ledger.total()).toBe(0n);
   });

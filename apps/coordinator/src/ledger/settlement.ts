@@ -99,6 +99,8 @@ export class Settlement {
 
   /** Settles the jobs whose window has passed, in one transaction; returns how many. */
   async settleDue(now = Date.now()): Promise<number> {
+    // Royalties held for a workflow whose flag was cleared while a settlement was under way go on.
+    await this.workflows?.releaseCleared(now);
     const due = (
       await this.store.ledger.settleable(now - this.config.ledger.challengeWindowMs + 1, settleBatch)
     ).filter((c) => c.job.money);

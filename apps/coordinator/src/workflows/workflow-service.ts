@@ -46,6 +46,8 @@ export function renderTemplate(template: string, input: string): string {
   return template.split("{{input}}").join(input);
 }
 
+/** Held balances a settlement pass looks at, at most (they are rare: a flag cleared mid-pass). */
+const heldPerPass = 50;
 /**
  * The workflow registry (seed 001): publishing immutable versions, tracing copies and
  * derivatives to their origin, flags, and turning a job that names a workflow into the job it
@@ -212,24 +214,54 @@ export class WorkflowService {
     if (!workflow)
       throw new HavnError("WORKFLOW_NOT_FOUND", "No workflow with this id.", { context: { Workflow: id } });
     this.log.info({ workflow: id, flagged, reason, by }, flagged ? "workflow flagged" : "workflow flag cleared");
-    if (!flagged) {
-      const held = ledgerAccounts.held(id);
-      const amount = await this.store.ledger.balance(held);
-      if (amount > 0n) {
-        const release: LedgerTransfer = {
-          kind: "release",
-          idempotencyKey: `release:${id}:${now}`,
-          now,
-          memo: { workflow: id, reason, by },
-          postings: [
-            { account: held, amount: -amount },
-            { account: await this.wallets.of(workflow.creatorId), amount },
-          ],
-        };
-        await this.store.ledger.post(release);
-      }
-    }
+    if (!flagged) await this.releaseHeld(id, reason, by, now);
     return workflow;
+  }
+
+  /**
+   * Pays a workflow's held royalties to its creator, if it is not flagged: what was held when the
+   * balance was read goes, nothing more (the ledger refuses to overdraw, so two releases racing
+   * cannot pay it twice). Returns what was released.
+   */
+  private async releaseHeld(id: string, reason: string, by: string, now: number): Promise<bigint> {
+    const held = ledgerAccounts.held(id);
+    const amount = await this.store.ledger.balance(held);
+    if (amount <= 0n) return 0n;
+    // The flag is read after the balance: a workflow flagged again meanwhile keeps what it holds.
+    const workflow = await this.store.workflows.get(id);
+    if (!workflow || workflow.flaggedAt !== null) return 0n;
+    const release: LedgerTransfer = {
+      kind: "release",
+      idempotencyKey: `release:${id}:${now}`,
+      now,
+      memo: { workflow: id, reason, by },
+      postings: [
+        { account: held, amount: -amount },
+        { account: await this.wallets.of(workflow.creatorId), amount },
+      ],
+    };
+    const posted = await this.store.ledger.post(release);
+    return posted.ok && !posted.replayed ? amount : 0n;
+  }
+
+  /**
+   * Releases what is held for workflows no longer flagged. A settlement that read a workflow's
+   * flag before it was cleared, and committed after the clear released the holdings, leaves its
+   * share in `held:<id>`; each settlement pass sends it on here.
+   */
+  async releaseCleared(now = Date.now()): Promise<bigint> {
+    let released = 0n;
+    for (const { workflowId } of await this.store.ledger.heldBalances(heldPerPass)) {
+      const amount = await this.releaseHeld(
+        workflowId,
+        "held by a settlement that raced the flag's clearing",
+        "settlement",
+        now,
+      );
+      if (amount > 0n) this.log.info({ workflow: workflowId, amount_uhai: String(amount) }, "held royalties released");
+      released += amount;
+    }
+    return released;
   }
 
   /**

@@ -15,6 +15,7 @@ import {
   postedTx,
   refundTransfer,
   rowsToTransactions,
+  heldRow,
   rowToMoney,
   withRewardAmount,
 } from "./rows.js";
@@ -287,6 +288,16 @@ export class PostgresLedger implements LedgerStore {
       [],
     );
     return { jobs: Number(row!.jobs), total: row!.total as bigint };
+  }
+
+  async heldBalances(limit: number): Promise<{ workflowId: string; amount: bigint }[]> {
+    const found = await moneyRows(
+      this.pool,
+      `SELECT account, balance FROM ledger_balances
+       WHERE account >= 'held:' AND account < 'held;' AND balance > 0 ORDER BY account LIMIT $1`,
+      [limit],
+    );
+    return found.map((r) => heldRow({ account: String(r.account), balance: r.balance as bigint }));
   }
 
   async settleable(before: number, limit: number): Promise<SettleCandidate[]> {

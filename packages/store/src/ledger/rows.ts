@@ -255,3 +255,8 @@ export function heldRefundTransfer(jobId: string, money: JobMoney, now: number):
 export function mustPost(r: PostResult): void {
   if (!r.ok) throw new Error(`A ledger transfer was refused: ${r.account} holds ${r.balance}, needs ${r.needed}.`);
 }
+
+/** A `held:<workflow>` balance row as `heldBalances` returns it. */
+export function heldRow(r: { account: string; balance: bigint }): { workflowId: string; amount: bigint } {
+  return { workflowId: r.account.slice("held:".length), amount: r.balance };
+}

@@ -12,6 +12,7 @@ import {
   postedTx,
   refundTransfer,
   rowsToTransactions,
+  heldRow,
   rowToMoney,
   withRewardAmount,
 } from "./rows.js";
@@ -82,6 +83,12 @@ function statements(db: Database.Database) {
       `INSERT INTO workflow_earnings (workflow_id, job_id, amount, direct, created_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT DO NOTHING`,
     ),
+    heldBalances: db
+      .prepare(
+        `SELECT account, balance FROM ledger_balances
+         WHERE account >= 'held:' AND account < 'held;' AND balance > 0 ORDER BY account LIMIT ?`,
+      )
+      .safeIntegers(true),
     dropEmptyEscrow: db.prepare(`DELETE FROM ledger_balances WHERE account = ? AND balance = 0`),
   };
 }
@@ -123,6 +130,10 @@ export class SqliteLedger implements LedgerStore {
   async openEscrow(): Promise<{ jobs: number; total: bigint }> {
     const row = this.q.openEscrow.get() as { jobs: bigint; total: bigint };
     return { jobs: Number(row.jobs), total: row.total };
+  }
+
+  async heldBalances(limit: number): Promise<{ workflowId: string; amount: bigint }[]> {
+    return (this.q.heldBalances.all(limit) as { account: string; balance: bigint }[]).map(heldRow);
   }
 
   async settleable(before: number, limit: number): Promise<SettleCandidate[]> {

@@ -126,6 +126,8 @@ export interface LedgerStore {
    * refunded, or completed and not yet settled). An escrow that reaches zero is not counted.
    */
   openEscrow(): Promise<{ readonly jobs: number; readonly total: bigint }>;
+  /** Workflows with royalties held (`held:<id>` above zero), at most `limit`. */
+  heldBalances(limit: number): Promise<{ readonly workflowId: string; readonly amount: bigint }[]>;
 
   /** Completed jobs whose charge waits for settlement and that finished before `before`, oldest first. */
   settleable(before: number, limit: number): Promise<SettleCandidate[]>;
