@@ -328,7 +328,12 @@ export function program(): Command {
       .option("--job <id>", "also check this job's inclusion proof, inside the range")
       .option("--save <file>", "keep what was fetched, to check again with --file")
       .option("--file <file>", "check a range saved with --save, with no network")
-      .option("--coordinator-key <key>", "require the key set to hold this coordinator key")
+      .option(
+        "--coordinator-key <key>",
+        "trust only keys that are, or chain by certificates to, this coordinator key (repeat for each replica)",
+        (key: string, keys: string[]) => [...keys, key],
+        [] as string[],
+      )
       .addOption(coordinatorOption())
       .addOption(apiKey())
       .option("--json", "print JSON", false),

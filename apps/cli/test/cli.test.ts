@@ -8,6 +8,8 @@ import { fileURLToPath } from "node:url";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildTinyModel } from "@havn/engine";
+import { keyId, verifyKeyCertificate, type KeyCertificate } from "@havn/protocol";
+import { loadOrCreateKeyFile } from "@havn/protocol/local";
 
 // The real binary, as a user runs it: compiled (the test run builds first), in its own processes.
 const bin = fileURLToPath(new URL("../bin/havn.js", import.meta.url));
@@ -119,9 +121,30 @@ describe("the binary", () => {
     expect(first.code).toBe(0);
     const key = /^new coordinator key (\S+) \(key id [0-9a-f]{16}\)\n/.exec(first.stdout)![1]!;
     const second = await runHavn(["admin", "rotate-key", "--data-dir", dir], m);
-    expect(second.stdout).toMatch(/; the old one is kept at .*coordinator\.key\.retired-/);
+    expect(second.stdout).toMatch(
+      new RegExp(`, certified by ${keyId(key)}; the old one is kept at .*coordinator\\.key\\.retired-`),
+    );
     expect(second.stdout).not.toContain(key);
-    expect(readdirSync(dir).sort()).toEqual(["coordinator.key", expect.stringMatching(/^coordinator\.key\.retired-/)]);
+    expect(readdirSync(dir).sort()).toEqual([
+      "coordinator.key",
+      "coordinator.key.certificate.json",
+      expect.stringMatching(/^coordinator\.key\.retired-/),
+    ]);
+    // The old key vouches for the new one: the certificate beside the new key verifies with it.
+    const next = loadOrCreateKeyFile(join(dir, "coordinator.key"));
+    const { certificate } = JSON.parse(readFileSync(join(dir, "coordinator.key.certificate.json"), "utf8")) as {
+      certificate: KeyCertificate;
+    };
+    const view = (publicKey: string, c: KeyCertificate | null) => ({
+      key_id: keyId(publicKey),
+      public_key: publicKey,
+      replica: "r",
+      valid_from: 0,
+      valid_until: null,
+      certificate: c,
+    });
+    expect(verifyKeyCertificate(view(next.publicKey, certificate), view(key, null))).toBe(true);
+    expect(verifyKeyCertificate(view(next.publicKey, certificate), view(next.publicKey, null))).toBe(false);
   });
 });
 
@@ -251,7 +274,10 @@ describe("havn up, as a user runs it", () => {
     expect((await runHavn(["log", "verify", "--coordinator", url, "--job", id], m)).code).toBe(0);
     const pinned = await runHavn(["log", "verify", "--coordinator", url, "--coordinator-key", "A".repeat(43)], m);
     expect(pinned.code).toBe(1);
-    expect(pinned.stdout).toContain(`FAILED: The key set does not hold the pinned coordinator key ${"A".repeat(43)}.`);
+    expect(pinned.stdout).toContain(`FAILED: The key set does not hold the pinned key ${"A".repeat(43)}.`);
+    expect(pinned.stdout).toContain(
+      "FAILED: Entry #1: co-signed by a key the key set does not vouch for at that time.",
+    );
   });
 
   it("havn receipt exits non-zero when the stored output or the log's entry no longer matches the receipt", async () => {

@@ -1,13 +1,13 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, inject, it } from "vitest";
-import { keyId, verifyInclusionProof, verifyLogRange, type LogEntryView } from "@havn/protocol";
+import { certifyKey, keyId, verifyInclusionProof, verifyLogRange, type LogEntryView } from "@havn/protocol";
 import { HavnClient, type LogRange } from "@havn/sdk";
 import { openStore, type Store } from "@havn/store";
 import { createTestDatabase } from "@havn/store/testing";
 import { startNetwork, type Network } from "@havn/testkit";
-import { loadOrCreateKeyFile } from "@havn/protocol/local";
+import { keyCertificatePath, loadOrCreateKeyFile } from "@havn/protocol/local";
 import { call, until } from "./http.ts";
 
 let net: Network | undefined;
@@ -100,8 +100,17 @@ describe.each(["sqlite", "postgres"] as const)("the execution log anyone can che
     }
     await net.close();
 
-    // The restart, with a new key for the same replica: a rotation.
+    // The restart, with a new key for the same replica: a rotation, certified by the old key (as
+    // `havn admin rotate-key` does; the CLI test runs that command).
     const second = keyFile();
+    const secondKeys = loadOrCreateKeyFile(second);
+    writeFileSync(
+      keyCertificatePath(second),
+      JSON.stringify({
+        public_key: secondKeys.publicKey,
+        certificate: certifyKey(secondKeys.publicKey, loadOrCreateKeyFile(first), Date.now()),
+      }),
+    );
     const n = (net = await startNetwork({
       store: await open(),
       nodes: [{ backend: "scripted", name: "b" }],
@@ -128,6 +137,13 @@ describe.each(["sqlite", "postgres"] as const)("the execution log anyone can che
     b.periods.forEach((p, i) => i > 0 && expect(p.from).toBe(b.periods[i - 1]!.to + 1));
     expect(b.periods.at(-1)!.to).toBe(6);
     expect(verifyLogRange(b)).toEqual({ ok: true, entries: 6, periods: b.periods.length, problems: [] });
+    // Pinned to the first key, the whole range still checks: the second key chains to it.
+    expect(verifyLogRange(b, [loadOrCreateKeyFile(first).publicKey]).ok).toBe(true);
+    // Without its certificate, the rotated-in key is not trusted, and what it signed fails.
+    const uncertified = { ...b, keys: b.keys.map((k, i) => (i === 1 ? { ...k, certificate: null } : k)) };
+    expect(verifyLogRange(uncertified).problems).toContain(
+      `Key ${keyId(n.coordinator.publicKey)} (replica r1) follows ${b.keys[0]!.key_id} without a certificate from it.`,
+    );
     // A receipt from before the rotation still verifies, against the retired key.
     const old = (await client.logEntry(1)).job_id;
     expect((await client.verifyReceipt(old)).problems).toEqual([]);

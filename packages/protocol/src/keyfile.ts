@@ -42,3 +42,9 @@ export function loadOrCreateKeyFile(path: string): KeyPair & { created: boolean 
     });
   }
 }
+
+/**
+ * Where a coordinator's rotated-in key keeps its certificate (signed by the key it replaced, made
+ * by `havn admin rotate-key`): beside the key file.
+ */
+export const keyCertificatePath = (keyPath: string): string => `${keyPath}.certificate.json`;

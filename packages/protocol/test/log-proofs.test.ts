@@ -2,6 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import * as browser from "../src/browser.ts";
 import {
+  certifyKey,
+  checkKeySet,
   contentId,
   cosignReceipt,
   generateKeyPair,
@@ -82,6 +84,7 @@ describe("checking a log range offline", () => {
       replica: "a",
       valid_from: 4_000,
       valid_until: null,
+      certificate: certifyKey(second.publicKey, first, 3_900),
     },
   ];
 
@@ -178,7 +181,7 @@ describe("checking a log range offline", () => {
     expect(verifyLogRange({ from: 1, to: 6, entries, periods, keys: lateKeys }).ok).toBe(true); // within 5 min skew
     const gone = keys.slice(1);
     expect(verifyLogRange({ from: 1, to: 6, entries, periods, keys: gone }).problems[0]).toBe(
-      "Entry #1: co-signed by a key the key set does not hold for that time.",
+      "Entry #1: co-signed by a key the key set does not vouch for at that time.",
     );
 
     const head = signLogHead(
@@ -192,6 +195,40 @@ describe("checking a log range offline", () => {
     expect(verifyLogRange({ from: 1, to: 6, entries, periods: [badPeriod], keys }).problems).toEqual([
       "Period #1–#6: its signature does not verify with the key set.",
     ]);
+  });
+
+  it("a rotated-in key is trusted only with its predecessor's certificate, and pinned keys bound the trust", () => {
+    const entries = log(6);
+    const periods = [period(entries, 1, 6)];
+    expect(checkKeySet(keys)).toEqual({ trusted: keys, problems: [] });
+    // A key slipped into the set for replica a (or a lost key file replaced) has no certificate.
+    const intruder = generateKeyPair();
+    const slipped = [
+      keys[0]!,
+      { ...keys[1]!, certificate: null },
+      { ...keys[1]!, key_id: keyId(intruder.publicKey), public_key: intruder.publicKey, valid_from: 5_000 },
+    ];
+    const found = checkKeySet(slipped);
+    expect(found.trusted.map((k) => k.key_id)).toEqual([keys[0]!.key_id]);
+    expect(found.problems).toContain(
+      `Key ${keys[1]!.key_id} (replica a) follows ${keys[0]!.key_id} without a certificate from it.`,
+    );
+    const r = verifyLogRange({ from: 1, to: 6, entries, periods, keys: slipped });
+    expect(r.ok).toBe(false);
+    expect(r.problems).toContain("Entry #4: co-signed by a key the key set does not vouch for at that time.");
+    // A certificate signed by another key than the one before does not pass either.
+    const forged = [keys[0]!, { ...keys[1]!, certificate: certifyKey(second.publicKey, intruder, 3_900) }];
+    expect(checkKeySet(forged).trusted).toHaveLength(1);
+
+    // Pinned: the first key pins the chain; a pin the set lacks, or a replica that chains to no
+    // pin, is not trusted.
+    expect(verifyLogRange({ from: 1, to: 6, entries, periods, keys }, [first.publicKey]).ok).toBe(true);
+    expect(verifyLogRange({ from: 1, to: 6, entries, periods, keys }, [second.publicKey]).problems).toContain(
+      "Entry #1: co-signed by a key the key set does not vouch for at that time.",
+    );
+    expect(verifyLogRange({ from: 1, to: 6, entries, periods, keys }, [intruder.publicKey]).problems[0]).toBe(
+      `The key set does not hold the pinned key ${intruder.publicKey}.`,
+    );
   });
 
   it("an inclusion proof holds inside its range and fails outside it", () => {

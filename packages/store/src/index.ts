@@ -67,6 +67,6 @@ export type {
   SealRequest,
 } from "./jobs/types.js";
 export type { NodeRow, NodeStore, UpsertNodeInput, UpsertNodeResult } from "./nodes/types.js";
-export type { LogEntry, LogHead, LogStore } from "./log/types.js";
+export type { LogEntry, LogHead, LogStore, NewCoordinatorKey } from "./log/types.js";
 export type { NewWorkflow, PublishResult, WorkflowEarning, WorkflowRow, WorkflowStore } from "./workflows/types.js";
 export type { Store, StoreCapabilities, StoreNotification } from "./types.js";

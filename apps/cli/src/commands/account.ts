@@ -267,9 +267,9 @@ export async function adminRotateKey(o: LogOptions & { dataDir?: string }): Prom
   const [
     { createLogger },
     { resolveDataDir },
-    { keyId },
-    { loadOrCreateKeyFile },
-    { existsSync, renameSync },
+    { certifyKey, keyId },
+    { keyCertificatePath, loadOrCreateKeyFile },
+    { existsSync, renameSync, writeFileSync },
     { join },
   ] = await Promise.all([
     import("../logging.js"),
@@ -282,13 +282,23 @@ export async function adminRotateKey(o: LogOptions & { dataDir?: string }): Prom
   const log = await createLogger(o);
   const path = join(resolveDataDir("coordinator", o.dataDir, log), "coordinator.key");
   let kept: string | undefined;
-  if (existsSync(path)) {
+  // The old key vouches for the new one: verifiers trust a rotated-in key through this certificate.
+  const old = existsSync(path) ? loadOrCreateKeyFile(path) : undefined;
+  if (old) {
     kept = `${path}.retired-${new Date().toISOString().replace(/[:.]/g, "-")}`;
     renameSync(path, kept);
   }
   const keys = loadOrCreateKeyFile(path);
+  if (old) {
+    const certificate = certifyKey(keys.publicKey, old, Date.now());
+    writeFileSync(
+      keyCertificatePath(path),
+      `${JSON.stringify({ public_key: keys.publicKey, certificate }, null, 2)}\n`,
+      { mode: 0o600 },
+    );
+  }
   process.stdout.write(
     `new coordinator key ${keys.publicKey} (key id ${keyId(keys.publicKey)})` +
-      `${kept ? `; the old one is kept at ${kept}` : ""}\nrestart the coordinator: it joins the key set and retires the old key\n`,
+      `${kept ? `, certified by ${keyId(old!.publicKey)}; the old one is kept at ${kept}` : ""}\nrestart the coordinator: it joins the key set and retires the old key\n`,
   );
 }

@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import {
+  checkKeySet,
   HavnError,
   verifyInclusionProof,
   verifyLogRange,
@@ -61,7 +62,7 @@ export async function logVerify(o: {
   job?: string;
   save?: string;
   file?: string;
-  coordinatorKey?: string;
+  coordinatorKey?: readonly string[];
   json: boolean;
 }): Promise<void> {
   const progress = (line: string) => {
@@ -79,16 +80,15 @@ export async function logVerify(o: {
     if (o.save) writeFileSync(o.save, `${JSON.stringify(bundle)}\n`);
   }
   const range = { from: bundle.from, to: bundle.to };
-  const check = verifyLogRange(bundle);
+  // Pinned keys: the key set must hold them, and only keys that chain to them are trusted.
+  const pinned = o.coordinatorKey ?? [];
+  const check = verifyLogRange(bundle, pinned);
   const problems = [...check.problems];
-  // A pinned key: the key set must hold it, or the set itself is not the network's.
-  if (o.coordinatorKey && !bundle.keys.some((k) => k.public_key === o.coordinatorKey))
-    problems.unshift(`The key set does not hold the pinned coordinator key ${o.coordinatorKey}.`);
   if (bundle.proof) {
     if (o.job && bundle.proof.job_id !== o.job)
       problems.push(`The proof is for ${bundle.proof.job_id}, not the job asked for (${o.job}).`);
     problems.push(
-      ...verifyInclusionProof(bundle.proof, bundle.keys, {
+      ...verifyInclusionProof(bundle.proof, checkKeySet(bundle.keys, pinned).trusted, {
         ...range,
         entries: bundle.entries,
         periods: bundle.periods,

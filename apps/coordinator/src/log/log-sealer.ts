@@ -1,5 +1,16 @@
 import type { FastifyBaseLogger } from "fastify";
-import { keyId, merkleRoot, signLogHead, signLogPeriod, type KeyPair, type SignedLogHead } from "@havn/protocol";
+import { existsSync, readFileSync } from "node:fs";
+import {
+  keyId,
+  merkleRoot,
+  signLogHead,
+  signLogPeriod,
+  verifyKeyCertificate,
+  type KeyCertificate,
+  type KeyPair,
+  type SignedLogHead,
+} from "@havn/protocol";
+import { keyCertificatePath } from "@havn/protocol/local";
 import type { Store } from "@havn/store";
 import type { CoordinatorConfig } from "../config.js";
 
@@ -27,14 +38,43 @@ export class LogSealer {
     this.periodMs = config.log.periodMs;
   }
 
-  /** Adds this replica's key to the key set (retiring the replica's previous key: a rotation). */
+  /**
+   * Adds this replica's key to the key set, retiring the replica's previous key (a rotation). A
+   * rotated-in key brings the certificate `havn admin rotate-key` made with the old key
+   * (`<key file>.certificate.json`); without one, verifiers do not trust the new key.
+   */
   async register(now = Date.now()): Promise<void> {
+    const certificate = this.certificate();
+    const set = await this.store.log.keys();
+    const current = set.find((k) => k.replica === this.config.replica && k.valid_until === null);
+    if (current && current.key_id !== this.keyId) {
+      const mine = { key_id: this.keyId, public_key: this.keys.publicKey, certificate };
+      if (!certificate || !verifyKeyCertificate({ ...mine, replica: "", valid_from: now, valid_until: null }, current))
+        this.log.warn(
+          { key_id: this.keyId, replaces: current.key_id },
+          "this coordinator key replaces another without a certificate from it: verifiers will not trust it (rotate keys with havn admin rotate-key)",
+        );
+    }
     await this.store.log.registerKey({
       keyId: this.keyId,
       publicKey: this.keys.publicKey,
       replica: this.config.replica,
       now,
+      certificate,
     });
+  }
+
+  /** The certificate beside the key file, when it is for this key. */
+  private certificate(): KeyCertificate | null {
+    const path = keyCertificatePath(this.config.keyPath);
+    if (!existsSync(path)) return null;
+    try {
+      const file = JSON.parse(readFileSync(path, "utf8")) as { public_key?: unknown; certificate?: KeyCertificate };
+      return file.public_key === this.keys.publicKey && file.certificate ? file.certificate : null;
+    } catch (err) {
+      this.log.warn({ err, file: path }, "the key certificate file is unreadable; the key registers without it");
+      return null;
+    }
   }
 
   /** The newest entry (seq 0 and the genesis hash for an empty log), signed now. */

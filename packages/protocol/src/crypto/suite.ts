@@ -15,6 +15,7 @@ export const signatureDomains = [
   "log-head",
   "log-period",
   "log-settlement",
+  "key-certificate",
 ] as const;
 export type SignatureDomain = (typeof signatureDomains)[number];
 

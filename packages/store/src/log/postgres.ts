@@ -2,7 +2,7 @@ import type pg from "pg";
 import type { CoordinatorKeyView, SignedLogPeriod } from "@havn/protocol";
 import { rows, type Tx } from "../postgres/db.js";
 import { rowToKey, rowToLogEntry, rowToPeriod } from "./rows.js";
-import type { LogEntry, LogHead, LogStore, NewLogEntry } from "./types.js";
+import type { LogEntry, LogHead, LogStore, NewCoordinatorKey, NewLogEntry } from "./types.js";
 
 /**
  * The execution log on PostgreSQL. Its head is a row of its own (`execution_log_head`), locked by
@@ -108,12 +108,12 @@ export class PostgresLog implements LogStore {
     return (await rows(this.pool, `SELECT * FROM coordinator_keys ORDER BY valid_from, key_id`)).map(rowToKey);
   }
 
-  async registerKey(key: { keyId: string; publicKey: string; replica: string; now: number }): Promise<void> {
+  async registerKey(key: NewCoordinatorKey): Promise<void> {
     await this.tx(async (c) => {
       await c.query(
-        `INSERT INTO coordinator_keys (key_id, public_key, replica, valid_from) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (key_id) DO NOTHING`,
-        [key.keyId, key.publicKey, key.replica, key.now],
+        `INSERT INTO coordinator_keys (key_id, public_key, replica, valid_from, certificate)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_id) DO NOTHING`,
+        [key.keyId, key.publicKey, key.replica, key.now, key.certificate ? JSON.stringify(key.certificate) : null],
       );
       await c.query(
         `UPDATE coordinator_keys SET valid_until = $1 WHERE replica = $2 AND key_id <> $3 AND valid_until IS NULL`,

@@ -1,5 +1,11 @@
-import type { CoordinatorKeyView, CosignedReceipt, CosignedSettlement, SignedLogPeriod } from "@havn/protocol";
-import { json, num, numOrNull, type RawRow } from "../columns.js";
+import type {
+  CoordinatorKeyView,
+  CosignedReceipt,
+  CosignedSettlement,
+  KeyCertificate,
+  SignedLogPeriod,
+} from "@havn/protocol";
+import { json, jsonOrNull, num, numOrNull, type RawRow } from "../columns.js";
 import type { LogEntry } from "./types.js";
 
 /** The hash the first entry links to. */
@@ -37,5 +43,6 @@ export function rowToKey(r: RawRow): CoordinatorKeyView {
     replica: r.replica as string,
     valid_from: num(r.valid_from),
     valid_until: numOrNull(r.valid_until),
+    certificate: jsonOrNull<KeyCertificate>(r.certificate),
   };
 }

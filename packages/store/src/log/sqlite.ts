@@ -2,7 +2,7 @@ import type Database from "better-sqlite3";
 import type { CoordinatorKeyView, SignedLogPeriod } from "@havn/protocol";
 import type { RawRow } from "../columns.js";
 import { rowToKey, rowToLogEntry, rowToPeriod } from "./rows.js";
-import type { LogEntry, LogHead, LogStore, NewLogEntry } from "./types.js";
+import type { LogEntry, LogHead, LogStore, NewCoordinatorKey, NewLogEntry } from "./types.js";
 import { preparedOnFirstUse } from "../sqlite/domain.js";
 
 function statements(db: Database.Database) {
@@ -23,7 +23,7 @@ function statements(db: Database.Database) {
     ),
     keys: db.prepare(`SELECT * FROM coordinator_keys ORDER BY valid_from, key_id`),
     addKey: db.prepare(
-      `INSERT INTO coordinator_keys (key_id, public_key, replica, valid_from) VALUES (?, ?, ?, ?)
+      `INSERT INTO coordinator_keys (key_id, public_key, replica, valid_from, certificate) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (key_id) DO NOTHING`,
     ),
     retireKeys: db.prepare(
@@ -96,9 +96,10 @@ export class SqliteLog implements LogStore {
     return (this.q.keys.all() as RawRow[]).map(rowToKey);
   }
 
-  async registerKey(key: { keyId: string; publicKey: string; replica: string; now: number }): Promise<void> {
+  async registerKey(key: NewCoordinatorKey): Promise<void> {
     this.db.transaction(() => {
-      this.q.addKey.run(key.keyId, key.publicKey, key.replica, key.now);
+      const certificate = key.certificate ? JSON.stringify(key.certificate) : null;
+      this.q.addKey.run(key.keyId, key.publicKey, key.replica, key.now, certificate);
       this.q.retireKeys.run(key.now, key.replica, key.keyId);
     })();
   }

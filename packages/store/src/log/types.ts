@@ -1,4 +1,10 @@
-import type { CoordinatorKeyView, CosignedReceipt, CosignedSettlement, SignedLogPeriod } from "@havn/protocol";
+import type {
+  CoordinatorKeyView,
+  CosignedReceipt,
+  CosignedSettlement,
+  KeyCertificate,
+  SignedLogPeriod,
+} from "@havn/protocol";
 
 /** An entry of the execution log: a completed attempt's co-signed receipt, or a settled run's signed record. */
 export type LogEntry = {
@@ -31,6 +37,15 @@ export interface NewLogEntry {
   readonly now: number;
   /** Default `receipt`. */
   readonly kind?: "receipt" | "settlement";
+}
+
+/** A replica's key as it registers: a rotated-in key brings the certificate its predecessor signed. */
+export interface NewCoordinatorKey {
+  readonly keyId: string;
+  readonly publicKey: string;
+  readonly replica: string;
+  readonly now: number;
+  readonly certificate?: KeyCertificate | null;
 }
 
 /**
@@ -66,5 +81,5 @@ export interface LogStore {
    * A replica's key as it starts: added to the set if new, and the replica's other keys still in
    * use retired at `now` (a rotation). Its key is never removed: old receipts still verify.
    */
-  registerKey(key: { keyId: string; publicKey: string; replica: string; now: number }): Promise<void>;
+  registerKey(key: NewCoordinatorKey): Promise<void>;
 }
