@@ -908,6 +908,8 @@ describe("attacks on identity, refused", () => {
       input: earlier.input,
       params: earlier.params,
       inputHash: earlier.inputHash,
+      inputSalt: "e".repeat(64),
+      workflowVersion: null,
       stream: false,
       maxAttempts: 3,
       queueDeadlineAt: now + 60_000,

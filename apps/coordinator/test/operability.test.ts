@@ -148,11 +148,11 @@ describe("a node whose backend fails", () => {
       Array.from({ length: 20 }, (_, i) => client(net!).chat.completions.create(ask(`while a is down ${i}`))),
     );
     for (const r of results) {
-      const job = await getJson<{ status: string; receipt: { receipt: { node_key: string } } }>(
+      const job = await getJson<{ status: string; receipt: { receipt: { node_id: string } } }>(
         `${net.url}/v1/jobs/${r.id}`,
       );
       expect(job.body.status).toBe("completed");
-      expect(job.body.receipt.receipt.node_key).toBe(b.agent.keys.publicKey);
+      expect(job.body.receipt.receipt.node_id).toBe(b.agent.keys.publicKey);
     }
 
     const health = await getJson<Health>(`${net.url}/health`);
@@ -205,11 +205,11 @@ describe("a node whose backend fails", () => {
     );
     expect(results.filter((r) => r.status === "rejected")).toEqual([]);
     for (const r of results) {
-      const job = await getJson<{ status: string; attempts: number; receipt: { receipt: { node_key: string } } }>(
+      const job = await getJson<{ status: string; attempts: number; receipt: { receipt: { node_id: string } } }>(
         `${net.url}/v1/jobs/${(r as PromiseFulfilledResult<{ id: string }>).value.id}`,
       );
       expect(job.body.status).toBe("completed");
-      expect(job.body.receipt.receipt.node_key).toBe(net.nodes[1]!.agent.keys.publicKey);
+      expect(job.body.receipt.receipt.node_id).toBe(net.nodes[1]!.agent.keys.publicKey);
     }
   });
 

@@ -12,6 +12,8 @@ import {
   protocolVersion,
   sign,
   signReceipt,
+  inputCommitment,
+  tokenIdsHash,
   type CoordinatorToNode,
   type ErrorCode,
   type Hardware,
@@ -158,7 +160,10 @@ export class NodeAgent {
     });
     // Whoever awaits `ready` sees a refusal; nobody awaiting it is not an unhandled rejection.
     this.ready.catch(() => {});
-    this.log = (options.logger ?? pino({ level: "silent" })).child({ name: "node", node: this.name });
+    this.log = (options.logger ?? pino({ level: process.env.HAVN_TEST_LOG ?? "silent" })).child({
+      name: "node",
+      node: this.name,
+    });
   }
 
   /**
@@ -378,21 +383,26 @@ export class NodeAgent {
       const latencyMs = Math.round(performance.now() - started);
       const model = info.models.find((x) => x.name === spec.model);
       const receipt: Receipt = {
-        v: 1,
+        v: 2,
         job_id: spec.job_id,
         attempt_id: spec.attempt_id,
-        workflow_id: spec.workflow_id,
-        node_key: this.keys.publicKey,
+        signer: { kind: "node", key: this.keys.publicKey },
+        node_id: this.keys.publicKey,
+        workflow:
+          spec.workflow_id === null ? null : { id: spec.workflow_id, version: spec.workflow_version ?? "unknown" },
         model: spec.model,
         model_hash: model?.modelHash ?? hashCanonical({ model: spec.model }),
+        model_source: model?.source ?? { kind: "server", ref: spec.model },
         backend: info.backend,
-        params_hash: hashCanonical(spec.params),
-        input_hash: hashCanonical(spec.input),
-        outputs_cid: contentId(result.text),
-        latency_ms: latencyMs,
-        tokens: { prompt: result.promptTokens, completion: result.completionTokens },
-        energy_estimate: Number(((assumedPowerW(this.hardware!, info.runtime.threads) * latencyMs) / 1000).toFixed(3)),
         runtime_hash: this.runtimeHash,
+        sampling: spec.params,
+        input_commitment: inputCommitment(spec.input, spec.input_salt),
+        outputs_cid: contentId(result.text),
+        output_token_ids_hash: result.tokenIds === undefined ? null : tokenIdsHash(result.tokenIds),
+        finish_reason: result.finishReason,
+        tokens: { prompt: result.promptTokens, completion: result.completionTokens },
+        latency_ms: latencyMs,
+        energy_estimate: Number(((assumedPowerW(this.hardware!, info.runtime.threads) * latencyMs) / 1000).toFixed(3)),
         finished_at: Date.now(),
       };
       this.send({
@@ -428,7 +438,9 @@ export class NodeAgent {
       const e =
         err instanceof HavnError ? err : new HavnError("BACKEND_UNAVAILABLE", "The backend failed.", { cause: err });
       m?.jobs.inc({ model: spec.model, outcome: "failed" });
-      this.log.warn({ ...job, code: e.code, err: e.shortMessage }, "job failed");
+      // A failure that is not a HavnError is a bug or a backend crash: its message goes to the log.
+      const cause = err instanceof HavnError ? {} : { cause: err instanceof Error ? err.message : String(err) };
+      this.log.warn({ ...job, code: e.code, err: e.shortMessage, ...cause }, "job failed");
       this.send({
         type: "error",
         job_id: spec.job_id,

@@ -1,4 +1,4 @@
-import { contentId, hashCanonical, type JobSpec, type Receipt } from "@havn/protocol";
+import { contentId, hashCanonical, inputCommitment, tokenIdsHash, type JobSpec, type Receipt } from "@havn/protocol";
 import type { Backend } from "@havn/engine";
 
 export interface ReexecutionResult {
@@ -21,11 +21,13 @@ export async function checkByReexecution(
   receipt: Receipt,
 ): Promise<ReexecutionResult> {
   const base = { expectedCid: receipt.outputs_cid };
-  if (
-    receipt.job_id !== spec.job_id ||
-    receipt.input_hash !== hashCanonical(spec.input) ||
-    receipt.params_hash !== hashCanonical(spec.params)
-  ) {
+  const describesJob =
+    receipt.job_id === spec.job_id &&
+    (receipt.v === 1
+      ? receipt.input_hash === hashCanonical(spec.input) && receipt.params_hash === hashCanonical(spec.params)
+      : receipt.input_commitment === inputCommitment(spec.input, spec.input_salt) &&
+        hashCanonical(receipt.sampling) === hashCanonical(spec.params));
+  if (!describesJob) {
     return {
       ...base,
       match: false,
@@ -35,5 +37,11 @@ export async function checkByReexecution(
   }
   const result = await backend.generate({ model: spec.model, input: spec.input, params: spec.params });
   const actualCid = contentId(result.text);
-  return { ...base, match: actualCid === receipt.outputs_cid, actualCid };
+  // Version 2 receipts also hash the output's token ids: where both runs saw them, they must agree.
+  const tokensAgree =
+    receipt.v === 1 ||
+    receipt.output_token_ids_hash === null ||
+    result.tokenIds === undefined ||
+    tokenIdsHash(result.tokenIds) === receipt.output_token_ids_hash;
+  return { ...base, match: actualCid === receipt.outputs_cid && tokensAgree, actualCid };
 }

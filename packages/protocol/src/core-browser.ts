@@ -33,6 +33,11 @@ export const {
   cosignedReceipt,
   cosignReceipt,
   verifyCosignedReceipt,
+  receiptSignerKey,
+  receiptNode,
+  receiptWorkflow,
+  inputCommitment,
+  tokenIdsHash,
 } = receipts;
 export const {
   keyId,
@@ -44,6 +49,9 @@ export const {
   signLogPeriod,
   verifyLogPeriod,
   keyAt,
+  certifyKey,
+  verifyKeyCertificate,
+  checkKeySet,
   verifyLogRange,
   verifyInclusionProof,
   settlementEntryHash,

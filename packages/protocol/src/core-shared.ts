@@ -10,6 +10,8 @@ export type { ReceiptVerification } from "./receipt-signing.js";
 export type {
   CoordinatorKeyView,
   CosignedSettlement,
+  KeyCertificate,
+  KeySetCheck,
   LogBundle,
   LogCheck,
   LogEntryView,

@@ -43,11 +43,18 @@ export const jobSpecSchema = z.strictObject({
   job_id: z.string().min(1).max(64),
   attempt_id: z.string().min(1).max(64),
   workflow_id: z.string().max(128).nullable(),
+  /** The workflow's version, when the job runs one (receipts name the workflow and its version). */
+  workflow_version: z.string().min(1).max(32).nullable(),
   model: z.string().min(1).max(256),
   input: jobInputSchema,
   params: generationParamsSchema,
   stream: z.boolean(),
   input_hash: z.string().length(64),
+  /**
+   * The job's input salt (64 hex): the receipt commits to the input as SHA-256 of canonical
+   * `{input, salt}`, so the public log never lets anyone confirm a guessed prompt.
+   */
+  input_salt: z.string().regex(/^[0-9a-f]{64}$/),
   /** The client's `x-request-id`, when it sent one: the node logs it beside the job id. */
   request_id: z.string().max(128).nullable().optional(),
 });

@@ -47,6 +47,18 @@ export type LogEntryView = {
   | { readonly kind: "settlement"; readonly settlement: CosignedSettlement }
 );
 
+/**
+ * A replica's new key, vouched for by the key it replaces (`havn admin rotate-key` signs it with
+ * the old key, which it holds): the chain from a replica's first key to its current one is signed.
+ */
+export interface KeyCertificate {
+  /** The key id of the key that signed: the replica's previous key. */
+  readonly by: string;
+  readonly issued_at: number;
+  /** Over canonical `{by, issued_at, key_id, public_key}` with the `key-certificate` tag. */
+  readonly signature: string;
+}
+
 /** A coordinator key of the network's key set (`GET /v1/keys`), with when it signed. */
 export interface CoordinatorKeyView {
   /** The first 16 hex digits of SHA-256 of the raw public key. */
@@ -57,6 +69,14 @@ export interface CoordinatorKeyView {
   readonly valid_from: number;
   /** When it was retired (rotated out); null while in use. */
   readonly valid_until: number | null;
+  /** Signed by the replica's previous key; null for a replica's first key. */
+  readonly certificate?: KeyCertificate | null;
+}
+
+/** What `checkKeySet` found: the keys a verifier may trust, and why any others are not. */
+export interface KeySetCheck {
+  readonly trusted: readonly CoordinatorKeyView[];
+  readonly problems: readonly string[];
 }
 
 /** The newest entry, signed by the coordinator that answered (`GET /v1/log/head`). */
@@ -168,6 +188,8 @@ export function createLogProofs(
     });
 
   const settlementText = (s: SettlementRecord, log: LogPosition) => canonicalJson({ log, settlement: s });
+  const certificateText = (keyId: string, publicKey: string, by: string, issuedAt: number) =>
+    canonicalJson({ by, issued_at: issuedAt, key_id: keyId, public_key: publicKey });
 
   const tools = {
     /** A settlement entry's hash: it follows `prevHash` as a receipt's does, over the record. */
@@ -228,6 +250,81 @@ export function createLogProofs(
     verifyLogPeriod: (p: SignedLogPeriod, publicKey: string): boolean =>
       suite.verifyCanonical("log-period", periodText(p), p.signature, publicKey),
 
+    /** Vouches for `publicKey` with the key it replaces (`previous`): the rotation's certificate. */
+    certifyKey(
+      publicKey: string,
+      previous: { publicKey: string; secretKey: string },
+      issuedAt: number,
+    ): KeyCertificate {
+      const by = tools.keyId(previous.publicKey);
+      return {
+        by,
+        issued_at: issuedAt,
+        signature: suite.signCanonical(
+          "key-certificate",
+          certificateText(tools.keyId(publicKey), publicKey, by, issuedAt),
+          previous.secretKey,
+        ),
+      };
+    },
+    /** Whether `key`'s certificate is signed by `by` (and names it). */
+    verifyKeyCertificate(key: CoordinatorKeyView, by: CoordinatorKeyView): boolean {
+      const c = key.certificate;
+      return (
+        !!c &&
+        c.by === by.key_id &&
+        suite.verifyCanonical(
+          "key-certificate",
+          certificateText(key.key_id, key.public_key, c.by, c.issued_at),
+          c.signature,
+          by.public_key,
+        )
+      );
+    },
+
+    /**
+     * Checks the key set itself. Each replica's keys form a chain: its first key, then each later
+     * one certified by the one before (a rotation). A key that follows another without its
+     * certificate — a lost key file replaced, or a key slipped into the set — is not trusted. With
+     * `pinned` public keys (held by the verifier, not fetched), only keys that are pinned or chain
+     * to a pinned key are trusted.
+     */
+    checkKeySet(keys: readonly CoordinatorKeyView[], pinned: readonly string[] = []): KeySetCheck {
+      const problems: string[] = [];
+      const trusted = new Set<CoordinatorKeyView>();
+      for (const p of pinned)
+        if (!keys.some((k) => k.public_key === p)) problems.push(`The key set does not hold the pinned key ${p}.`);
+      const byReplica = new Map<string, CoordinatorKeyView[]>();
+      for (const k of keys) {
+        if (tools.keyId(k.public_key) !== k.key_id) {
+          problems.push(`Key ${k.key_id} is not the id of its public key.`);
+          continue;
+        }
+        byReplica.set(k.replica, [...(byReplica.get(k.replica) ?? []), k]);
+      }
+      for (const [replica, chain] of byReplica) {
+        chain.sort((a, b) => a.valid_from - b.valid_from);
+        const root = chain[0]!;
+        // Keys of a replica with nothing pinned stay untrusted; what they signed fails where checked.
+        let ok = pinned.length === 0 || pinned.includes(root.public_key);
+        chain.forEach((k, i) => {
+          if (i > 0) {
+            const before = chain[i - 1]!;
+            if (!tools.verifyKeyCertificate(k, before)) {
+              problems.push(
+                `Key ${k.key_id} (replica ${replica}) follows ${before.key_id} without a certificate from it.`,
+              );
+              ok = false;
+            }
+          }
+          // A pinned key vouches for itself and, through certificates, for the keys after it.
+          if (pinned.includes(k.public_key)) ok = true;
+          if (ok) trusted.add(k);
+        });
+      }
+      return { trusted: keys.filter((k) => trusted.has(k)), problems };
+    },
+
     /** The key of the set with this id that was valid at `at` (within the skew), if any. */
     keyAt(keys: readonly CoordinatorKeyView[], keyId: string, at: number): CoordinatorKeyView | undefined {
       return keys.find(
@@ -240,14 +337,18 @@ export function createLogProofs(
     },
 
     /**
-     * Checks a log range offline: every entry's hash, node signature and co-signature (by a key of
-     * the set valid when it was written), the chain from each entry to the next (from genesis
-     * when the range starts at 1), each sealed period inside the range against the entries it
-     * covers, and the signed head. Every problem is reported, each with its position.
+     * Checks a log range offline: the key set (`checkKeySet`, with the verifier's `pinned` keys),
+     * every entry's hash, node signature and co-signature (by a trusted key valid at the signed
+     * time: a receipt's `finished_at`, a settlement's `settled_at`), the chain from each entry to
+     * the next (from genesis when the range starts at 1), each sealed period inside the range
+     * against the entries it covers, and the signed head. Every problem is reported, each with its
+     * position.
      */
-    verifyLogRange(bundle: LogBundle): LogCheck {
-      const problems: string[] = [];
-      const { entries, periods, keys } = bundle;
+    verifyLogRange(bundle: LogBundle, pinned: readonly string[] = []): LogCheck {
+      const set = tools.checkKeySet(bundle.keys, pinned);
+      const problems: string[] = [...set.problems];
+      const { entries, periods } = bundle;
+      const keys = set.trusted;
       /** A settlement entry: its hash over its record, its position, its signature, its sums. */
       const settlementProblems = (e: Extract<LogEntryView, { kind: "settlement" }>): string[] => {
         const found: string[] = [];
@@ -258,8 +359,9 @@ export function createLogProofs(
         if (s.job_id !== e.job_id) found.push(`Entry #${e.seq}: its settlement is for another job.`);
         if (tools.settlementEntryHash(e.prev_hash, s) !== e.entry_hash)
           found.push(`Entry #${e.seq}: its hash does not match its settlement (the entry was altered).`);
-        const key = tools.keyAt(keys, tools.keyId(c.coordinator_key), e.created_at);
-        if (!key) found.push(`Entry #${e.seq}: signed by a key the key set does not hold for that time.`);
+        // Keys are checked at the time the coordinator signed (`settled_at`), not the unsigned `created_at`.
+        const key = tools.keyAt(keys, tools.keyId(c.coordinator_key), s.settled_at);
+        if (!key) found.push(`Entry #${e.seq}: signed by a key the key set does not vouch for at that time.`);
         else if (!tools.verifySettlement(c, key.public_key))
           found.push(`Entry #${e.seq}: the coordinator's signature on the settlement does not verify.`);
         let credited = 0n;
@@ -287,8 +389,9 @@ export function createLogProofs(
           if (r.receipt.job_id !== e.job_id) problems.push(`Entry #${e.seq}: its receipt is for another job.`);
           if (receipts.logEntryHash(e.prev_hash, r.receipt, r.node_signature) !== e.entry_hash)
             problems.push(`Entry #${e.seq}: its hash does not match its receipt (the entry was altered).`);
-          const key = tools.keyAt(keys, tools.keyId(r.coordinator_key), e.created_at);
-          if (!key) problems.push(`Entry #${e.seq}: co-signed by a key the key set does not hold for that time.`);
+          // The co-signature covers `finished_at`, which the coordinator holds to its own clock.
+          const key = tools.keyAt(keys, tools.keyId(r.coordinator_key), r.receipt.finished_at);
+          if (!key) problems.push(`Entry #${e.seq}: co-signed by a key the key set does not vouch for at that time.`);
           const v = receipts.verifyCosignedReceipt(r, key?.public_key ?? r.coordinator_key);
           if (!v.node) problems.push(`Entry #${e.seq}: the node's signature does not verify.`);
           if (key && !v.coordinator) problems.push(`Entry #${e.seq}: the coordinator's co-signature does not verify.`);

@@ -1,13 +1,15 @@
 import { z } from "zod";
+import { finishReasons, generationParamsSchema } from "./jobs.js";
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 const b64url = z.string().regex(/^[A-Za-z0-9_-]+$/);
 
 /**
- * What a node attests about one attempt (docs/architecture.md §3, step 4). Signed by the node's Ed25519 key
- * with the `receipt` domain tag; hashes are hex SHA-256 of canonical JSON.
+ * Version 1 of a receipt: what a node attests about one attempt. Signed by the node's Ed25519 key
+ * with the `receipt` domain tag; hashes are hex SHA-256 of canonical JSON. Nodes now sign version
+ * 2; version 1 receipts in the log stay verifiable.
  */
-export const receiptSchema = z.strictObject({
+export const receiptV1Schema = z.strictObject({
   v: z.literal(1),
   job_id: z.string().min(1).max(64),
   attempt_id: z.string().min(1).max(64),
@@ -29,7 +31,61 @@ export const receiptSchema = z.strictObject({
   runtime_hash: hex64,
   finished_at: z.number().int().min(0),
 });
-export type Receipt = z.infer<typeof receiptSchema>;
+export type ReceiptV1 = z.infer<typeof receiptV1Schema>;
+
+/** Where a model came from, as the node that ran it says (docs/architecture.md §3). */
+export const modelSources = ["generated", "file", "server"] as const;
+
+/**
+ * Version 2 of a receipt, designed once for what verification, fraud proofs and HavnAI nodes
+ * need (docs/architecture.md §3):
+ *
+ * - `signer`: who signed — the node with its own key, or the coordinator (by key id) on behalf
+ *   of a node that has no key; `node_id` is the node either way.
+ * - `model_source`: where the model came from, beside its hash.
+ * - `sampling`: the generation parameters and seed, in full (not only their hash), so a
+ *   verifier can run the job again.
+ * - `output_token_ids_hash`: SHA-256 of the output's token ids (canonical JSON array), when the
+ *   backend sees them; two runs that tokenise the same text differently are told apart.
+ * - `input_commitment`: SHA-256 of canonical `{input, salt}`. The salt is random per job, known
+ *   to the client (its job view), the node (its job spec) and verifiers; the public log shows
+ *   only the commitment, so nobody can confirm a guessed prompt from it.
+ */
+export const receiptV2Schema = z.strictObject({
+  v: z.literal(2),
+  job_id: z.string().min(1).max(64),
+  attempt_id: z.string().min(1).max(64),
+  signer: z.discriminatedUnion("kind", [
+    z.strictObject({ kind: z.literal("node"), key: b64url.length(43) }),
+    z.strictObject({ kind: z.literal("coordinator"), key_id: z.string().regex(/^[0-9a-f]{16}$/) }),
+  ]),
+  /** The node that ran the attempt: its public key, or the id the coordinator knows a keyless node by. */
+  node_id: z.string().min(1).max(128),
+  workflow: z.strictObject({ id: z.string().min(1).max(128), version: z.string().min(1).max(32) }).nullable(),
+  model: z.string().min(1).max(256),
+  model_hash: hex64,
+  model_source: z.strictObject({
+    kind: z.enum(modelSources),
+    /** A file's name, a generator's spec, or a server's model id: never a local path or an address. */
+    ref: z.string().max(256),
+  }),
+  backend: z.string().min(1).max(64),
+  runtime_hash: hex64,
+  sampling: generationParamsSchema,
+  input_commitment: hex64,
+  outputs_cid: z.string().min(1).max(128),
+  output_token_ids_hash: hex64.nullable(),
+  finish_reason: z.enum(finishReasons),
+  tokens: z.strictObject({ prompt: z.number().int().min(0), completion: z.number().int().min(0) }),
+  latency_ms: z.number().int().min(0),
+  energy_estimate: z.number().min(0),
+  finished_at: z.number().int().min(0),
+});
+export type ReceiptV2 = z.infer<typeof receiptV2Schema>;
+
+/** A receipt of either version; `v` tells them apart. */
+export const receiptSchema = z.discriminatedUnion("v", [receiptV1Schema, receiptV2Schema]);
+export type Receipt = ReceiptV1 | ReceiptV2;
 
 export const signedReceiptSchema = z.strictObject({
   receipt: receiptSchema,

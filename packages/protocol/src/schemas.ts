@@ -15,10 +15,13 @@ export {
   cosignedReceiptSchema,
   genesisHash,
   logPositionSchema,
+  modelSources,
   receiptSchema,
+  receiptV1Schema,
+  receiptV2Schema,
   signedReceiptSchema,
 } from "./receipts.js";
-export type { CosignedReceipt, LogPosition, Receipt, SignedReceipt } from "./receipts.js";
+export type { CosignedReceipt, LogPosition, Receipt, ReceiptV1, ReceiptV2, SignedReceipt } from "./receipts.js";
 export {
   backendHealthSchema,
   capabilitiesSchema,

@@ -11,17 +11,25 @@ import {
   genesisHash,
   hashCanonical,
   HavnError,
+  inputCommitment,
+  keyId,
   keyPairFromSecret,
   logEntryHash,
   newJobId,
   nodeToCoordinatorSchema,
+  receiptNode,
+  receiptSchema,
+  receiptSignerKey,
+  receiptWorkflow,
   sha256Hex,
   sign,
   signReceipt,
+  tokenIdsHash,
   toBase64Url,
   verify,
   verifyCosignedReceipt,
   type Receipt,
+  type ReceiptV2,
 } from "../src/index.ts";
 
 describe("public surface", () => {
@@ -157,6 +165,78 @@ describe("receipts", () => {
     const forged = { ...bundle, receipt: { ...receipt, latency_ms: 3_600_000 } };
     expect(verifyCosignedReceipt(forged)).toEqual({ node: false, coordinator: false, chain: false });
     expect(verifyCosignedReceipt(bundle, generateKeyPair().publicKey).coordinator).toBe(false);
+  });
+});
+
+describe("receipts, version 2", () => {
+  const node = generateKeyPair();
+  const coordinator = generateKeyPair();
+  const input = { kind: "completion" as const, prompt: "yes" };
+  const salt = "9".repeat(64);
+  const receipt: ReceiptV2 = {
+    v: 2,
+    job_id: newJobId(),
+    attempt_id: "att-1",
+    signer: { kind: "node", key: node.publicKey },
+    node_id: node.publicKey,
+    workflow: { id: "wf-0123456789abcdef01234567", version: "2.1.0" },
+    model: "havn-tiny",
+    model_hash: "a".repeat(64),
+    model_source: { kind: "generated", ref: "havn-tiny seed 1751545454" },
+    backend: "builtin",
+    runtime_hash: "d".repeat(64),
+    sampling: { max_tokens: 8, temperature: 0, top_p: 1, seed: 7, stop: [] },
+    input_commitment: inputCommitment(input, salt),
+    outputs_cid: contentId("out"),
+    output_token_ids_hash: tokenIdsHash([5, 6, 7]),
+    finish_reason: "stop",
+    tokens: { prompt: 3, completion: 3 },
+    latency_ms: 12,
+    energy_estimate: 0.5,
+    finished_at: 1,
+  };
+  const bundleOf = (r: Receipt, signer: string) => {
+    const nodeSig = signReceipt(r, signer);
+    const log = { seq: 1, prev_hash: genesisHash, entry_hash: logEntryHash(genesisHash, r, nodeSig) };
+    return cosignReceipt(r, nodeSig, log, coordinator);
+  };
+
+  it("parses, and a node-signed one verifies like version 1", () => {
+    expect(receiptSchema.parse(receipt)).toEqual(receipt);
+    expect(verifyCosignedReceipt(bundleOf(receipt, node.secretKey), coordinator.publicKey)).toEqual({
+      node: true,
+      coordinator: true,
+      chain: true,
+    });
+    expect(receiptNode(receipt)).toBe(node.publicKey);
+    expect(receiptWorkflow(receipt)).toBe("wf-0123456789abcdef01234567");
+  });
+  it("commits to the input with its salt: a guessed prompt cannot be confirmed without the salt", () => {
+    expect(receipt.input_commitment).toBe(hashCanonical({ input, salt }));
+    expect(receipt.input_commitment).not.toBe(hashCanonical(input));
+    expect(inputCommitment(input, "8".repeat(64))).not.toBe(receipt.input_commitment);
+    expect(inputCommitment({ kind: "completion", prompt: "no" }, salt)).not.toBe(receipt.input_commitment);
+  });
+  it("one the coordinator signed for a keyless node verifies with the coordinator key it names, and only that", () => {
+    const forKeyless: ReceiptV2 = {
+      ...receipt,
+      signer: { kind: "coordinator", key_id: keyId(coordinator.publicKey) },
+      node_id: "havnai:node-17",
+    };
+    expect(receiptSignerKey(forKeyless, coordinator.publicKey)).toBe(coordinator.publicKey);
+    expect(verifyCosignedReceipt(bundleOf(forKeyless, coordinator.secretKey)).node).toBe(true);
+    // A node cannot pass off its own signature as the coordinator's.
+    expect(verifyCosignedReceipt(bundleOf(forKeyless, node.secretKey)).node).toBe(false);
+    // Nor name a coordinator key other than the one that co-signed.
+    const otherKey = { ...forKeyless, signer: { kind: "coordinator" as const, key_id: "0123456789abcdef" } };
+    expect(receiptSignerKey(otherKey, coordinator.publicKey)).toBeUndefined();
+    expect(verifyCosignedReceipt(bundleOf(otherKey, coordinator.secretKey)).node).toBe(false);
+  });
+  it("rejects a version 2 receipt missing a field, and a version 1 receipt with version 2 fields", () => {
+    const { input_commitment: _, ...partial } = receipt;
+    expect(receiptSchema.safeParse(partial).success).toBe(false);
+    expect(receiptSchema.safeParse({ ...receipt, v: 1 }).success).toBe(false);
+    expect(receiptSchema.safeParse({ ...receipt, input_hash: "c".repeat(64) }).success).toBe(false);
   });
 });
 

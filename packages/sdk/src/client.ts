@@ -1,8 +1,10 @@
 import { createParser } from "eventsource-parser";
 // The zod-free core: the schemas cost ~120 ms to import, and a client validates none.
 import {
+  checkKeySet,
   contentId,
   HavnError,
+  inputCommitment,
   keyAt,
   keyId,
   logEntryHash,
@@ -14,6 +16,7 @@ import type {
   CoordinatorKeyView,
   CosignedReceipt,
   ErrorBody,
+  JobInput,
   JobOutput,
   LogEntryView,
   LogInclusionProof,
@@ -111,6 +114,11 @@ export interface JobView {
   readonly output: JobOutput | null;
   readonly output_cid: string | null;
   readonly receipt: CosignedReceipt | null;
+  /**
+   * The salt of the receipt's input commitment (version 2): the job's owner holds it, the public
+   * log does not. Null for jobs from before receipts version 2.
+   */
+  readonly input_salt?: string | null;
   readonly error: ErrorBody | null;
   /** Its money: null on a free network. */
   readonly money?: JobMoneyView | null;
@@ -171,6 +179,11 @@ export interface ReceiptCheck extends ReceiptVerification {
    * period is not sealed yet.
    */
   readonly inclusion: boolean | "pending";
+  /**
+   * The receipt commits to the input given to `verifyReceipt` (with the job's salt): true or
+   * false, or `unchecked` when no input was given or the receipt is version 1.
+   */
+  readonly input: boolean | "unchecked";
   /** Why any check failed, one sentence each. */
   readonly problems: readonly string[];
   readonly job: JobView;
@@ -435,9 +448,14 @@ export class HavnClient {
   /**
    * Fetches a job's receipt and checks it offline: the node's signature, the coordinator's
    * co-signature (against the key the coordinator publishes, or `expectedCoordinatorKey`), the
-   * log chain link, and that the output hashes to the receipt's content id.
+   * log chain link, and that the output hashes to the receipt's content id. Given the `input` the
+   * job was sent, a version 2 receipt's salted input commitment is checked too.
    */
-  async verifyReceipt(jobId: string, expectedCoordinatorKey?: string): Promise<ReceiptCheck> {
+  async verifyReceipt(
+    jobId: string,
+    expectedCoordinatorKey?: string,
+    options: { readonly input?: JobInput } = {},
+  ): Promise<ReceiptCheck> {
     const job = await this.job(jobId);
     if (!job.receipt) {
       throw new HavnError("RECEIPT_INVALID", "This job has no receipt yet.", {
@@ -447,13 +465,15 @@ export class HavnClient {
     const r = job.receipt;
     const problems: string[] = [];
     // The co-signing key: the pinned one, else the key set's key of that id valid when it signed.
-    const keys = await this.coordinatorKeys();
+    const set = checkKeySet(await this.coordinatorKeys());
+    const keys = set.trusted;
+    problems.push(...set.problems);
     const entry = await this.logEntry(r.log.seq).catch(() => undefined);
-    const signedAt = entry?.created_at ?? r.receipt.finished_at;
-    const known = keyAt(keys, keyId(r.coordinator_key), signedAt);
+    // Checked at a signed time: the co-signature covers `finished_at`, held to the coordinator's clock.
+    const known = keyAt(keys, keyId(r.coordinator_key), r.receipt.finished_at);
     const coordinatorKey = expectedCoordinatorKey ?? known?.public_key ?? r.coordinator_key;
     if (!expectedCoordinatorKey && !known)
-      problems.push("The receipt is co-signed by a key the network's key set does not hold for that time.");
+      problems.push("The receipt is co-signed by a key the network's key set does not vouch for at that time.");
     const v = verifyCosignedReceipt(r, coordinatorKey);
     const verification = { ...v, coordinator: v.coordinator && (expectedCoordinatorKey !== undefined || !!known) };
     if (!v.node) problems.push("The node's signature does not verify.");
@@ -475,6 +495,14 @@ export class HavnClient {
     if (logged && logEntryHash(entry!.prev_hash, r.receipt, r.node_signature) !== entry!.entry_hash) logged = false;
     if (!logged)
       problems.push(`The log's entry #${r.log.seq} is not this receipt, or does not link to #${r.log.seq - 1}.`);
+    // The input: what the caller says it sent, salted as the receipt committed to it.
+    let input: boolean | "unchecked" = "unchecked";
+    if (options.input !== undefined && r.receipt.v === 2) {
+      input =
+        typeof job.input_salt === "string" &&
+        inputCommitment(options.input, job.input_salt) === r.receipt.input_commitment;
+      if (!input) problems.push("The receipt does not commit to this input.");
+    }
     let inclusion: boolean | "pending" = "pending";
     const proof = await this.logProof(jobId).catch((err: unknown) => {
       if (err instanceof HavnError && err.code === "LOG_PROOF_PENDING") return undefined;
@@ -490,7 +518,7 @@ export class HavnClient {
       inclusion = found.length === 0;
       problems.push(...found);
     }
-    return { ...verification, output, logged, inclusion, problems, job, coordinatorKey };
+    return { ...verification, output, logged, inclusion, input, problems, job, coordinatorKey };
   }
 
   /** Publishes a workflow version (see `havn publish`): its manifest as JSON. */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HavnError } from "@havn/protocol";
+import { hashCanonical, HavnError } from "@havn/protocol";
 import { startNetwork, type Network } from "@havn/testkit";
 import { HavnClient } from "../src/index.ts";
 
@@ -33,6 +33,20 @@ describe("HavnClient", () => {
     expect(check).toMatchObject({ node: true, coordinator: true, chain: true, output: true });
     const wrongKey = await client.verifyReceipt(r.jobId, "A".repeat(43));
     expect(wrongKey.coordinator).toBe(false);
+  });
+
+  it("checks the receipt's salted input commitment against the input the client sent", async () => {
+    const r = await client.chat("my secret prompt", { model: "havn-tiny", maxTokens: 8 });
+    const input = { kind: "chat" as const, messages: [{ role: "user" as const, content: "my secret prompt" }] };
+    expect((await client.verifyReceipt(r.jobId, undefined, { input })).input).toBe(true);
+    const guessed = { kind: "chat" as const, messages: [{ role: "user" as const, content: "my public prompt" }] };
+    const wrong = await client.verifyReceipt(r.jobId, undefined, { input: guessed });
+    expect(wrong.input).toBe(false);
+    expect(wrong.problems).toContain("The receipt does not commit to this input.");
+    // The public log holds only the salted commitment: the unsalted hash of the prompt is nowhere in it.
+    const logged = JSON.stringify(await client.logRange());
+    expect(logged).toContain(r.receipt!.receipt.v === 2 ? r.receipt!.receipt.input_commitment : "");
+    expect(logged).not.toContain(hashCanonical(input));
   });
 
   it("turns error bodies into HavnErrors with catalog codes", async () => {

@@ -27,6 +27,8 @@ export function newJob(
     input: { kind: "completion" as const, prompt: "hello" },
     params: { max_tokens: 8, temperature: 0, top_p: 1, seed: 1, stop: [] },
     inputHash: "c".repeat(64),
+    inputSalt: "d".repeat(64),
+    workflowVersion: null,
     stream: false,
     maxAttempts: overrides.maxAttempts ?? 3,
     queueDeadlineAt: overrides.queueDeadlineAt ?? now + 60_000,

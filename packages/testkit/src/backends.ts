@@ -67,6 +67,7 @@ export class ScriptedBackend implements Backend {
           tasks: [...this.o.tasks],
           contextLength: 4096,
           modelHash: hashCanonical({ scripted: this.o.model }),
+          source: { kind: "generated", ref: `scripted ${this.o.model}` },
         },
       ],
       slots: this.o.slots,
@@ -100,6 +101,7 @@ export class ScriptedBackend implements Backend {
             this.o.tokenDelayJitterMs;
     let text = "";
     let n = 0;
+    const tokenIds: number[] = [];
     // Tokens keep to a schedule fixed when the request arrives, as an accelerator's do: a busy
     // host delays a token only by its own timer's lateness, which the next token makes up.
     let due = performance.now();
@@ -111,6 +113,7 @@ export class ScriptedBackend implements Backend {
       if (request.signal?.aborted) return { text, finishReason: "cancelled", promptTokens: 1, completionTokens: n };
       text += w;
       n++;
+      tokenIds.push(Number.parseInt(hashCanonical(w).slice(0, 6), 16));
       request.onText?.(w);
     }
     this.generated++;
@@ -119,6 +122,7 @@ export class ScriptedBackend implements Backend {
       finishReason: words.length < this.o.tokens ? "length" : "stop",
       promptTokens: Math.max(1, Math.ceil(lastText(request.input).length / 4)),
       completionTokens: n,
+      tokenIds,
     };
   }
 

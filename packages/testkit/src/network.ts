@@ -78,7 +78,7 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Networ
         ? await openTestStore("postgres", options.pgAdminUrl)
         : await openStore({ sqlitePath: ":memory:" });
   const coordinator = await buildApp({
-    logLevel: "silent",
+    logLevel: (process.env.HAVN_TEST_LOG as "info" | undefined) ?? "silent",
     // Dev mode unless the test asks for production: every request acts as the dev account, whose
     // balance dev mode funds. A production network is free unless the test turns the ledger on
     // (its accounts start with nothing).

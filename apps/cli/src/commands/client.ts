@@ -88,7 +88,13 @@ export async function receipt(
         `model        ${x.model}  sha256:${x.model_hash.slice(0, 16)}…  backend ${x.backend}`,
         `output       ${x.outputs_cid}  (${check.output ? "matches the stored output" : "DOES NOT match the stored output"})`,
         `tokens       ${x.tokens.prompt} prompt, ${x.tokens.completion} completion   latency ${x.latency_ms} ms   energy ~${x.energy_estimate} J`,
-        `node         ${x.node_key}  signature ${mark(check.node)}`,
+        ...(x.v === 1
+          ? [`node         ${x.node_key}  signature ${mark(check.node)}   (receipt version 1)`]
+          : [
+              `input        committed ${x.input_commitment.slice(0, 16)}… (salted)   sampling temperature ${x.sampling.temperature}, seed ${x.sampling.seed}`,
+              `workflow     ${x.workflow ? `${x.workflow.id} v${x.workflow.version}` : "none"}   model from ${x.model_source.kind} ${x.model_source.ref}`,
+              `node         ${x.node_id}  signed by ${x.signer.kind === "node" ? "the node" : `the coordinator (key ${x.signer.key_id}) for it`}: ${mark(check.node)}`,
+            ]),
         `coordinator  ${r.coordinator_key}  co-signature ${mark(check.coordinator)}`,
         `log          #${r.log.seq}  entry ${r.log.entry_hash.slice(0, 16)}…  chain link ${mark(check.chain && check.logged)}  inclusion ${inclusion}`,
         ...check.problems.map((p) => `problem      ${p}`),

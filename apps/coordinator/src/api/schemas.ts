@@ -101,6 +101,12 @@ export const jobViewSchema = z
     workflow_id: z.string().nullable(),
     params: generationParamsSchema,
     input_hash: z.string().describe("SHA-256 of the job's canonical input (the prompt is not returned)."),
+    input_salt: z
+      .string()
+      .nullable()
+      .describe(
+        "The salt of the receipt's input commitment (SHA-256 of canonical {input, salt}): the owner's to reveal to a verifier. Null before receipts v2.",
+      ),
     attempts: z.number().int(),
     max_attempts: z.number().int(),
     node_key: z.string().nullable(),
@@ -231,6 +237,15 @@ export const coordinatorKeyListSchema = z
         replica: z.string(),
         valid_from: z.number().int(),
         valid_until: z.number().int().nullable().describe("When a rotation retired it; null while in use."),
+        certificate: z
+          .object({
+            by: z.string().describe("The key id of the replica's previous key, which signed this certificate."),
+            issued_at: z.number().int(),
+            signature: z.string(),
+          })
+          .nullable()
+          .optional()
+          .describe("A rotated-in key's certificate from the key it replaced; null for a replica's first key."),
       }),
     ),
   })
@@ -319,6 +334,11 @@ const havnExtensionSchema = z
     output_cid: z.string().nullable(),
     cost_uhai: uhai.nullable().describe("What the job was charged, in µHAI; null on a free network."),
     receipt: cosignedReceiptSchema.nullable(),
+    input_salt: z
+      .string()
+      .nullable()
+      .optional()
+      .describe("The salt of the receipt's input commitment: with the prompt, it lets a verifier check it."),
   })
   .describe("havn's extension: the job id and the receipt the node signed and the coordinator co-signed.");
 const finish = z.enum(["stop", "length"]).nullable();

@@ -370,6 +370,7 @@ export class NodeGateway {
             nodeKey: session.key,
             advertisedModelHash: session.capabilities.models.find((m) => m.name === attempt.spec.model)?.model_hash,
             observedMs,
+            now,
           },
           this.deps.signatures,
         );

@@ -2,6 +2,7 @@ import {
   hashCanonical,
   HavnError,
   newJobId,
+  randomHex,
   type ErrorBody,
   type GenerationParams,
   type JobInput,
@@ -117,8 +118,8 @@ export class JobService {
   private async withWorkflow(
     request: SubmitJob,
     replayOf?: string | null,
-  ): Promise<SubmitJob & { readonly workflowId: string | null }> {
-    if (!request.workflow) return { ...request, workflowId: null };
+  ): Promise<SubmitJob & { readonly workflowId: string | null; readonly workflowVersion: string | null }> {
+    if (!request.workflow) return { ...request, workflowId: null, workflowVersion: null };
     if (!this.workflows) throw new HavnError("WORKFLOW_NOT_FOUND", "This coordinator runs no workflows.");
     const applied = await this.workflows.apply(replayOf ?? request.workflow, request, request.given ?? new Set(), {
       maxPromptChars: this.config.maxPromptChars,
@@ -130,6 +131,7 @@ export class JobService {
       input: applied.input,
       params: applied.params,
       workflowId: applied.workflow.id,
+      workflowVersion: applied.workflow.version,
     };
   }
 
@@ -164,6 +166,8 @@ export class JobService {
       input: request.input,
       params: request.params,
       inputHash: hashCanonical(request.input),
+      inputSalt: randomHex(32),
+      workflowVersion: request.workflowVersion,
       stream: request.stream,
       maxAttempts: this.config.maxAttempts,
       queueDeadlineAt: now + this.config.queueWaitMs,

@@ -23,16 +23,22 @@ export interface DispatcherOptions {
   readonly batchSize: number;
 }
 
+const noSalt = "0".repeat(64);
+
 export function jobSpecOf(job: JobRow, attemptId: string): JobSpec {
   return {
     job_id: job.id,
     attempt_id: attemptId,
     workflow_id: job.workflowId,
+    workflow_version: job.workflowId === null ? null : (job.workflowVersion ?? "unknown"),
     model: job.model,
     input: job.input,
     params: job.params,
     stream: job.stream,
     input_hash: job.inputHash,
+    // Every job admitted or still to run since receipts v2 has a salt (the migration gave one to
+    // those waiting); a job without one never reaches a node.
+    input_salt: job.inputSalt ?? noSalt,
     ...(job.requestId === null ? {} : { request_id: job.requestId }),
   };
 }

@@ -2,6 +2,7 @@ import {
   contentId,
   hashCanonical,
   HavnError,
+  inputCommitment,
   receiptMessage,
   type JobOutput,
   type JobSpec,
@@ -22,6 +23,8 @@ export interface VerifyContext {
   readonly advertisedModelHash: string | undefined;
   /** Time from dispatch to result as the coordinator saw it, in ms. */
   readonly observedMs: number;
+  /** The coordinator's clock when the result arrived (epoch ms). */
+  readonly now: number;
 }
 
 /**
@@ -30,6 +33,9 @@ export interface VerifyContext {
  * than it saw.
  */
 const latencySlackMs = 1_000;
+
+/** How far a node's clock may be from the coordinator's, in ms (the log's key-validity skew). */
+const clockSkewMs = 5 * 60_000;
 
 /**
  * Checks a node's result against the attempt it was given: every receipt field that the
@@ -45,7 +51,7 @@ export async function verifyResult(
   const problem = checkResultFields(result, ctx);
   if (problem) return problem;
   const signed = await signatures.verify({
-    publicKey: result.receipt.node_key,
+    publicKey: ctx.nodeKey,
     message: receiptMessage(result.receipt),
     signature: result.node_signature,
   });
@@ -71,20 +77,29 @@ export function checkResultFields(result: ResultToVerify, ctx: VerifyContext): H
         Got: String(got),
       },
     });
+  if (receipt.v !== 2) return mismatch("version", 2, receipt.v);
+  if (receipt.signer.kind !== "node") return mismatch("signer.kind", "node", receipt.signer.kind);
   const checks: [string, unknown, unknown][] = [
     ["job_id", spec.job_id, receipt.job_id],
     ["attempt_id", spec.attempt_id, receipt.attempt_id],
-    ["workflow_id", spec.workflow_id, receipt.workflow_id],
-    ["node_key", ctx.nodeKey, receipt.node_key],
+    ["workflow.id", spec.workflow_id, receipt.workflow?.id ?? null],
+    ["workflow.version", spec.workflow_version, receipt.workflow?.version ?? null],
+    ["signer.key", ctx.nodeKey, receipt.signer.key],
+    ["node_id", ctx.nodeKey, receipt.node_id],
     ["model", spec.model, receipt.model],
-    ["input_hash", spec.input_hash, receipt.input_hash],
-    ["params_hash", hashCanonical(spec.params), receipt.params_hash],
+    ["input_commitment", inputCommitment(spec.input, spec.input_salt), receipt.input_commitment],
+    ["sampling", hashCanonical(spec.params), hashCanonical(receipt.sampling)],
     ["outputs_cid", contentId(output.text), receipt.outputs_cid],
+    ["finish_reason", output.finish_reason, receipt.finish_reason],
     ["tokens.prompt", output.usage.prompt_tokens, receipt.tokens.prompt],
     ["tokens.completion", output.usage.completion_tokens, receipt.tokens.completion],
   ];
   if (ctx.advertisedModelHash !== undefined) checks.push(["model_hash", ctx.advertisedModelHash, receipt.model_hash]);
   for (const [field, expected, got] of checks) if (expected !== got) return mismatch(field, expected, got);
+  // The log checks a receipt's co-signing key against `finished_at` (signed), so it must be now.
+  if (Math.abs(receipt.finished_at - ctx.now) > clockSkewMs) {
+    return mismatch("finished_at (the coordinator's clock, within 5 minutes)", ctx.now, receipt.finished_at);
+  }
   if (receipt.latency_ms > ctx.observedMs + latencySlackMs) {
     return mismatch(
       "latency_ms (bounded by the coordinator's observation)",

@@ -150,7 +150,17 @@ export class BuiltinBackend implements Backend {
       const info: BackendInfo = {
         backend: "builtin",
         engineVersion: runtime.engine_version,
-        models: [{ name, tasks: ["chat", "completion"], contextLength: contextSize, modelHash: file.sha256 }],
+        models: [
+          {
+            name,
+            tasks: ["chat", "completion"],
+            contextLength: contextSize,
+            modelHash: file.sha256,
+            source: isTiny
+              ? { kind: "generated", ref: `${defaultTinyModelSpec.name} seed ${defaultTinyModelSpec.seed}` }
+              : { kind: "file", ref: basename(file.path).slice(0, 256) },
+          },
+        ],
         slots: o.slots ?? 1,
         canScore: true,
         runtime,
@@ -245,6 +255,7 @@ export class BuiltinBackend implements Backend {
       const stop = new StopMatcher([...params.stop, ...stops]);
       let text = "";
       let completionTokens = 0;
+      const tokenIds: number[] = [];
       let finishReason: GenerateResult["finishReason"] = "stop";
       const pending: Token[] = [];
       let previous: Token[] = [];
@@ -265,6 +276,7 @@ export class BuiltinBackend implements Backend {
           break;
         }
         completionTokens++;
+        tokenIds.push(token);
         pending.push(token);
         const piece = model.detokenize(pending, false, previous);
         // A multi-byte character split across byte tokens decodes to U+FFFD until it is whole.
@@ -287,7 +299,7 @@ export class BuiltinBackend implements Backend {
         if (pending.length > 0) emit(stop.push(model.detokenize(pending, false, previous)).emit);
         emit(stop.flush());
       }
-      return { text, finishReason, promptTokens: tokens.length, completionTokens };
+      return { text, finishReason, promptTokens: tokens.length, completionTokens, tokenIds };
     } finally {
       this.release(slot);
     }

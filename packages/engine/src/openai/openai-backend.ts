@@ -218,6 +218,7 @@ export class OpenAIBackend implements Backend {
         contextLength: m.context_length ?? m.max_model_len ?? this.options.contextLength ?? 4096,
         // The weights are out of reach; hash what the server says identifies the model.
         modelHash: hashCanonical({ id: m.id, created: m.created ?? null, owned_by: m.owned_by ?? null }),
+        source: { kind: "server", ref: `${serverName}:${m.id}`.slice(0, 256) },
       }));
       return {
         backend: "openai",

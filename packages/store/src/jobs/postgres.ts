@@ -98,16 +98,17 @@ export class PostgresJobs implements JobStore {
       `WITH j AS (
          INSERT INTO jobs (id, status, model, workflow_id, input, params, input_hash, stream, max_attempts,
            queue_deadline_at, created_at, updated_at, attempts, attempt_id, node_key, lease_expires_at, route,
-           request_id, account_id, idempotency_key, money_state, payer, escrow, price)
+           request_id, account_id, idempotency_key, money_state, payer, escrow, price, input_salt, workflow_version)
          SELECT id, status, model, workflow_id, input, params, input_hash, stream, max_attempts, deadline, now, now,
            CASE WHEN attempt_id IS NULL THEN 0 ELSE 1 END, attempt_id, node_key, lease_expires_at, route, request_id,
-           account_id, idempotency_key, CASE WHEN payer IS NULL THEN NULL ELSE 'escrowed' END, payer, escrow, price
+           account_id, idempotency_key, CASE WHEN payer IS NULL THEN NULL ELSE 'escrowed' END, payer, escrow, price,
+           input_salt, workflow_version
          FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[], $6::text[], $7::boolean[],
            $8::int[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::jsonb[],
-           $16::text[], $17::text[], $18::text[], $19::text[], $20::bigint[], $21::jsonb[])
+           $16::text[], $17::text[], $18::text[], $19::text[], $20::bigint[], $21::jsonb[], $22::text[], $23::text[])
            AS j(id, model, workflow_id, input, params, input_hash, stream, max_attempts, deadline, now, status,
              attempt_id, node_key, lease_expires_at, route, request_id, account_id, idempotency_key, payer, escrow,
-             price)
+             price, input_salt, workflow_version)
          ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING id, attempt_id, node_key, created_at
        ),
@@ -138,6 +139,8 @@ export class PostgresJobs implements JobStore {
         jobs.map((j) => j.money?.payer ?? null),
         jobs.map((j) => j.money?.amount.toString() ?? null),
         jobs.map((j) => (j.money ? JSON.stringify(j.money.price) : null)),
+        jobs.map((j) => j.inputSalt),
+        jobs.map((j) => j.workflowVersion),
       ],
     );
     return new Set(rows.map((r: { id: string }) => r.id));

@@ -43,10 +43,10 @@ function statements(db: Database.Database) {
     insertJob: db.prepare(
       `INSERT INTO jobs (id, status, model, workflow_id, input, params, input_hash, stream, max_attempts,
          queue_deadline_at, created_at, updated_at, attempts, attempt_id, node_key, lease_expires_at, route,
-         request_id, account_id, idempotency_key, money_state, payer, escrow, price)
+         request_id, account_id, idempotency_key, money_state, payer, escrow, price, input_salt, workflow_version)
        VALUES (@id, @status, @model, @workflowId, @input, @params, @inputHash, @stream, @maxAttempts,
          @queueDeadlineAt, @now, @now, @attempts, @attemptId, @nodeKey, @leaseExpiresAt, @route, @requestId,
-         @accountId, @idempotencyKey, @moneyState, @payer, @escrow, @price)
+         @accountId, @idempotencyKey, @moneyState, @payer, @escrow, @price, @inputSalt, @workflowVersion)
        ON CONFLICT (account_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
     ),
     getJob: db.prepare(`SELECT * FROM jobs WHERE id = ?`),
@@ -149,6 +149,8 @@ export class SqliteJobs implements JobStore {
       input: JSON.stringify(job.input),
       params: JSON.stringify(job.params),
       inputHash: job.inputHash,
+      inputSalt: job.inputSalt,
+      workflowVersion: job.workflowVersion,
       stream: job.stream ? 1 : 0,
       maxAttempts: job.maxAttempts,
       queueDeadlineAt: job.queueDeadlineAt,

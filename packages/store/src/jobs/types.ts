@@ -27,6 +27,10 @@ export interface JobRow {
   readonly input: JobInput;
   readonly params: GenerationParams;
   readonly inputHash: string;
+  /** The salt of the receipt's input commitment (64 hex); null only for jobs finished before receipts v2. */
+  readonly inputSalt: string | null;
+  /** The version of `workflowId`, when the job runs a workflow. */
+  readonly workflowVersion: string | null;
   readonly stream: boolean;
   /** Attempts started so far; a lease that expires or a node that is lost counts as one. */
   readonly attempts: number;
@@ -67,6 +71,9 @@ export interface NewJob {
   readonly input: JobInput;
   readonly params: GenerationParams;
   readonly inputHash: string;
+  /** Random, 64 hex: the salt of the receipt's input commitment. */
+  readonly inputSalt: string;
+  readonly workflowVersion: string | null;
   readonly stream: boolean;
   readonly maxAttempts: number;
   readonly queueDeadlineAt: number;

@@ -17,6 +17,7 @@ export function jobView(job: JobRow, ledger?: readonly LedgerTxRow[]) {
     workflow_id: job.workflowId,
     params: job.params,
     input_hash: job.inputHash,
+    input_salt: job.inputSalt,
     attempts: job.attempts,
     max_attempts: job.maxAttempts,
     node_key: job.nodeKey,

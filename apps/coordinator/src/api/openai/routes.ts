@@ -44,7 +44,13 @@ const keepAliveMs = 15_000;
 
 /** havn's extension on OpenAI responses: the job id, the co-signed receipt, and what it cost. */
 function havnExtension(job: JobRow) {
-  return { job_id: job.id, output_cid: job.outputCid, receipt: job.receipt, cost_uhai: costOf(job) ?? null };
+  return {
+    job_id: job.id,
+    output_cid: job.outputCid,
+    receipt: job.receipt,
+    cost_uhai: costOf(job) ?? null,
+    input_salt: job.inputSalt,
+  };
 }
 
 /** What a completed job was charged, in µHAI (a decimal string: exact); undefined on a free network. */
