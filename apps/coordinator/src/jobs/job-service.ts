@@ -17,7 +17,7 @@ import {
   type Store,
 } from "@havn/store";
 import type { CoordinatorConfig } from "../config.js";
-import type { NodeRegistry } from "../gateway/node-registry.js";
+import type { NodeRegistry } from "../nodes/node-registry.js";
 import type { Pricing } from "../ledger/pricing.js";
 import type { Wallets } from "../ledger/wallets.js";
 import type { Batcher } from "../queue/batcher.js";

@@ -1,7 +1,7 @@
 import type { GenerationParams, JobInput } from "@havn/protocol";
 import type { JobEscrow, LedgerAccount, PriceTerms, Store } from "@havn/store";
 import type { CoordinatorConfig } from "../config.js";
-import type { NodeRegistry } from "../gateway/node-registry.js";
+import type { NodeRegistry } from "../nodes/node-registry.js";
 import type { ModelCatalog } from "../router/model-catalog.js";
 
 /** How long a sample of the queue's depth per model is used for surge, in ms. */

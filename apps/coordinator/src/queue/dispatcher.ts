@@ -9,7 +9,7 @@ import {
   type Store,
 } from "@havn/store";
 import type { FastifyBaseLogger } from "fastify";
-import type { InFlightAttempt, NodeRegistry, NodeSession } from "../gateway/node-registry.js";
+import type { InFlightAttempt, NodeRegistry, NodeSession } from "../nodes/node-registry.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import type { Router } from "../router/router.js";
 import type { JobTelemetry } from "../telemetry/job-telemetry.js";

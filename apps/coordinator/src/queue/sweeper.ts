@@ -1,7 +1,7 @@
 import type { Store } from "@havn/store";
 import type { FastifyBaseLogger } from "fastify";
 import type { CoordinatorConfig } from "../config.js";
-import type { NodeRegistry } from "../gateway/node-registry.js";
+import type { NodeRegistry } from "../nodes/node-registry.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import { attemptErrors } from "./attempt-errors.js";
 import type { Settlement } from "../ledger/settlement.js";

@@ -1,6 +1,6 @@
 import type { TaskKind } from "@havn/protocol";
 import type { RouteDecision } from "@havn/store";
-import type { NodeSession } from "../gateway/node-registry.js";
+import type { NodeSession } from "../nodes/node-registry.js";
 
 export interface RouterOptions {
   /** Weight of a random term, so new nodes get measured. */

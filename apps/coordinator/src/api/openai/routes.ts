@@ -14,7 +14,7 @@ import {
 } from "@havn/protocol";
 import { isTerminal, type JobRow } from "@havn/store";
 import type { CoordinatorConfig } from "../../config.js";
-import type { NodeRegistry } from "../../gateway/node-registry.js";
+import type { NodeRegistry } from "../../nodes/node-registry.js";
 import type { JobEvent, JobEvents } from "../../jobs/job-events.js";
 import { errorOfEndedJob, shuttingDown, type JobService, type Submitted } from "../../jobs/job-service.js";
 import { normaliseModelName, type ModelCatalog } from "../../router/model-catalog.js";

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { NodeRow, Store } from "@havn/store";
-import { nodeState, type NodeRegistry, type NodeSession } from "../../gateway/node-registry.js";
+import { nodeState, type NodeRegistry, type NodeSession } from "../../nodes/node-registry.js";
 import type { CoordinatorMetrics } from "../../telemetry/metrics.js";
 import { openApiDocument } from "../openapi.js";
 import { registerRoute, routes } from "../route-table.js";

@@ -1,0 +1,395 @@
+import type { FastifyBaseLogger } from "fastify";
+import {
+  HavnError,
+  isErrorCode,
+  nodeCloseCodes,
+  utf8,
+  type BackendHealthReport,
+  type Capabilities,
+  type CoordinatorMessageBody,
+  type ErrorBody,
+  type Hardware,
+  type JobOutput,
+  type NodeCredential,
+  type Receipt,
+} from "@havn/protocol";
+import type { CompleteJobInput, CompleteJobResult, Store } from "@havn/store";
+import type { AuthService } from "../auth/auth-service.js";
+import type { CoordinatorConfig } from "../config.js";
+import type { JobEvents } from "../jobs/job-events.js";
+import { attemptErrors } from "../queue/attempt-errors.js";
+import type { Batcher } from "../queue/batcher.js";
+import type { Dispatcher } from "../queue/dispatcher.js";
+import type { ModelCatalog } from "../router/model-catalog.js";
+import type { JobTelemetry } from "../telemetry/job-telemetry.js";
+import type { SignaturePool } from "../verification/signature-pool.js";
+import { verifyResult } from "../verification/verify-result.js";
+import type { NodeRegistry, NodeSession } from "./node-registry.js";
+
+export interface NodeServiceDeps {
+  readonly store: Store;
+  readonly registry: NodeRegistry;
+  readonly dispatcher: Dispatcher;
+  readonly batcher: Batcher<CompleteJobInput, CompleteJobResult>;
+  readonly events: JobEvents;
+  readonly catalog: ModelCatalog;
+  readonly config: CoordinatorConfig;
+  readonly signatures: SignaturePool;
+  readonly telemetry: JobTelemetry;
+  readonly auth: AuthService;
+  readonly log: FastifyBaseLogger;
+}
+
+/** How the coordinator reaches one node, whatever carries it (a WebSocket today, HTTP polling next). */
+export interface NodeTransport {
+  send(message: CoordinatorMessageBody): void;
+  close(code: number, reason: string): void;
+  /** Drops the connection without a close handshake: for a peer that no longer answers. */
+  terminate(): void;
+  /** Whether the node answers a liveness probe within `timeoutMs`. */
+  ping(timeoutMs: number): Promise<boolean>;
+  /** Whether the connection is still open (a join may finish after the node left). */
+  isOpen(): boolean;
+}
+
+/** A node that proved it holds `key` and asks to join with what it advertises. */
+export interface JoinRequest {
+  readonly key: string;
+  readonly name: string;
+  readonly credential: NodeCredential | undefined;
+  readonly capabilities: Capabilities;
+  readonly hardware: Hardware;
+  readonly available: boolean | undefined;
+}
+
+/** What a node says about one attempt, as `NodeService` takes it from any transport. */
+export interface AttemptRef {
+  readonly jobId: string;
+  readonly attemptId: string;
+}
+
+/** Weight of the newest sample in a node's latency average. */
+const latencyEwmaAlpha = 0.2;
+
+/**
+ * Everything the coordinator does with a node, whatever transport carries it: admitting it to the
+ * registry, its heartbeats (lease renewal, availability), its attempts' tokens, errors and results
+ * (each result checked before it is recorded), and its loss. Transports (`gateway/`) speak the
+ * wire and call this; nothing here knows a socket.
+ */
+export class NodeService {
+  constructor(private readonly deps: NodeServiceDeps) {}
+
+  /**
+   * Admits a node whose key the transport has verified: its credential (an operator's node key or
+   * the join token), one live connection per key, its row. Undefined — with the reason sent and the
+   * transport closed — when it may not join.
+   */
+  async join(request: JoinRequest, transport: NodeTransport): Promise<NodeSession | undefined> {
+    const { store, registry, catalog, dispatcher, config, log } = this.deps;
+    const refuse = (err: HavnError, code: number, reason: string) => {
+      transport.send({ type: "error", code: err.code, message: err.shortMessage, retryable: err.retryable });
+      transport.close(code, reason);
+      return undefined;
+    };
+    // The key proves who the node is; a credential proves it may join: its operator's node key,
+    // or the network's join token (neither is logged).
+    const joining = await this.deps.auth.nodeAccount(request.credential);
+    if (!joining) {
+      log.warn({ node: request.name, key: request.key }, "refused a node without a valid credential");
+      return refuse(
+        new HavnError(
+          "NODE_CREDENTIAL_REQUIRED",
+          "This coordinator admits nodes with an operator's node-scoped API key (--api-key or HAVN_API_KEY) or the network's join token (--join-token or HAVN_JOIN_TOKEN).",
+        ),
+        nodeCloseCodes.credentialRequired,
+        "credential required",
+      );
+    }
+    // One key, one live connection. A node that crashed and reconnects finds its old connection
+    // still registered (half-open): that one cannot answer a ping and is replaced. Two live
+    // processes sharing one key file would knock each other off forever, so the newcomer is
+    // refused instead, with the fix.
+    const existing = registry.get(request.key);
+    if (existing && (await existing.ping(config.duplicateKeyProbeMs)) && registry.get(request.key) === existing) {
+      log.warn(
+        { node: request.name, key: request.key, connected_as: existing.name },
+        "refused a second connection with a live node's key",
+      );
+      return refuse(
+        new HavnError(
+          "NODE_KEY_IN_USE",
+          `Node key ${request.key} is already connected as ${existing.name}: each node needs its own key — start this one with its own --data-dir.`,
+        ),
+        nodeCloseCodes.keyInUse,
+        "key in use",
+      );
+    }
+    const now = Date.now();
+    const upsert = await store.nodes.upsert({
+      key: request.key,
+      name: request.name,
+      accountId: joining.accountId,
+      capabilities: request.capabilities,
+      hardware: request.hardware,
+      now,
+    });
+    if (!upsert.ok) {
+      return upsert.reason === "key_owned"
+        ? refuse(
+            new HavnError("NODE_KEY_OWNED", "This node key belongs to another account."),
+            nodeCloseCodes.keyOwned,
+            "key owned by another account",
+          )
+        : refuse(
+            new HavnError(
+              "NODE_NAME_TAKEN",
+              "Another account's node (or another key without an account) holds this name; choose another --name.",
+            ),
+            nodeCloseCodes.nameTaken,
+            "name taken",
+          );
+    }
+    if (!transport.isOpen()) return undefined;
+    const session: NodeSession = {
+      key: request.key,
+      name: request.name,
+      joinedWithKey: joining.keyId,
+      capabilities: request.capabilities,
+      hardware: request.hardware,
+      models: new Set(request.capabilities.models.map((m) => m.name)),
+      tasks: new Map(request.capabilities.models.map((m) => [m.name, new Set(m.tasks)])),
+      slots: request.capabilities.slots,
+      inFlight: new Map(),
+      connectedAt: now,
+      lastSeenAt: now,
+      lastHeartbeatAt: now,
+      available: request.available ?? true,
+      backend: { ok: request.available ?? true },
+      latencyEwmaMs: null,
+      send: (message) => transport.send(message),
+      close: (code, reason) => transport.close(code, reason),
+      terminate: () => transport.terminate(),
+      ping: (timeoutMs) => transport.ping(timeoutMs),
+    };
+    const previous = registry.add(session);
+    // It did not answer a ping: a close handshake would wait for a timeout before its attempts
+    // are re-queued. Drop it at once.
+    previous?.terminate();
+    catalog.noteAdvertised([...session.models]);
+    session.send({ type: "welcome", node_key: session.key, heartbeat_interval_ms: config.heartbeatIntervalMs });
+    log.info(
+      {
+        node: session.name,
+        key: session.key,
+        models: [...session.models],
+        slots: session.slots,
+        compute_class: session.hardware.compute_class,
+        available: session.available,
+      },
+      "node online",
+    );
+    dispatcher.notify();
+    return session;
+  }
+
+  /**
+   * Called for every message from a joined node, before it is handled. A job placed at admission
+   * reaches its node before its row is written: what the node says about it waits for the row (in
+   * arrival order, as awaits on one promise resume in order).
+   */
+  async heard(session: NodeSession, attemptId?: string): Promise<void> {
+    session.lastSeenAt = Date.now();
+    const admission = attemptId ? session.inFlight.get(attemptId)?.admission : undefined;
+    if (admission) await admission;
+  }
+
+  /** A heartbeat: the leases of the attempts it still runs are renewed; it may change availability. */
+  async heartbeat(
+    session: NodeSession,
+    beat: {
+      readonly inFlight: readonly string[];
+      readonly available?: boolean;
+      readonly backend?: BackendHealthReport;
+    },
+  ): Promise<void> {
+    const now = Date.now();
+    session.lastHeartbeatAt = now;
+    if (beat.available !== undefined) this.setAvailability(session, beat.available, beat.backend);
+    const mine = beat.inFlight.filter((a) => session.inFlight.has(a));
+    if (mine.length > 0) await this.deps.store.jobs.renewLeases(session.key, mine, now + this.deps.config.leaseMs, now);
+  }
+
+  /** Text (`text`) or a sign of life from a running attempt: its job is running. */
+  async progress(session: NodeSession, ref: AttemptRef, text?: string): Promise<void> {
+    const { events, telemetry, store } = this.deps;
+    const attempt = session.inFlight.get(ref.attemptId);
+    if (!attempt || attempt.spec.job_id !== ref.jobId) return; // stale: the job moved on
+    // Emit before any await: the next token of this job may be handled while we wait on the
+    // database, and tokens must reach streams in the order the node sent them.
+    if (text !== undefined) events.emit(ref.jobId, { type: "token", attemptId: ref.attemptId, text });
+    if (!attempt.running) {
+      attempt.running = true;
+      const now = Date.now();
+      telemetry.started(attempt.spec, session.name, attempt.admittedAt, now);
+      await store.jobs.markRunning(ref.jobId, ref.attemptId, now);
+    }
+  }
+
+  /** The node could not finish an attempt: it ends, and the job is retried if the error allows. */
+  async failed(
+    session: NodeSession,
+    ref: AttemptRef,
+    error: { readonly code: string; readonly message: string; readonly retryable: boolean },
+  ): Promise<void> {
+    const attempt = session.inFlight.get(ref.attemptId);
+    if (!attempt || attempt.spec.job_id !== ref.jobId) return;
+    session.inFlight.delete(ref.attemptId);
+    const now = Date.now();
+    const code = catalogCode(error.code);
+    this.deps.telemetry.attemptEnded(attempt.spec.model, code, now - attempt.dispatchedAt);
+    await this.deps.dispatcher.endAttempt(
+      {
+        jobId: ref.jobId,
+        attemptId: ref.attemptId,
+        error: { code, message: error.message, retryable: error.retryable },
+        retry: error.retryable,
+        now,
+      },
+      session.name,
+    );
+  }
+
+  /**
+   * A result: checked against the attempt (every receipt field, the output's CID, the signature),
+   * then recorded — output, receipt, log entry, charge — in the next completion batch. A result
+   * that fails the check ends the attempt (the job is retried); the reason goes to the node.
+   */
+  async result(
+    session: NodeSession,
+    ref: AttemptRef,
+    result: { readonly output: JobOutput; readonly receipt: Receipt; readonly node_signature: string },
+  ): Promise<void> {
+    const { dispatcher, batcher, events, telemetry, log } = this.deps;
+    const sendError = (err: HavnError) =>
+      session.send({
+        type: "error",
+        job_id: ref.jobId,
+        code: err.code,
+        message: err.shortMessage,
+        retryable: err.retryable,
+      });
+    const attempt = session.inFlight.get(ref.attemptId);
+    if (!attempt || attempt.spec.job_id !== ref.jobId) {
+      sendError(new HavnError("NODE_LEASE_CONFLICT", "This attempt is no longer leased to this node."));
+      return;
+    }
+    session.inFlight.delete(ref.attemptId);
+    const now = Date.now();
+    const observedMs = now - attempt.dispatchedAt;
+    session.latencyEwmaMs =
+      session.latencyEwmaMs === null
+        ? observedMs
+        : session.latencyEwmaMs + latencyEwmaAlpha * (observedMs - session.latencyEwmaMs);
+    dispatcher.capacityFreed(session);
+    const problem = await verifyResult(
+      result,
+      {
+        spec: attempt.spec,
+        nodeKey: session.key,
+        advertisedModelHash: session.capabilities.models.find((m) => m.name === attempt.spec.model)?.model_hash,
+        observedMs,
+        now,
+      },
+      this.deps.signatures,
+    );
+    if (problem) {
+      log.warn({ node: session.name, job: ref.jobId, code: problem.code, err: problem.message }, "result rejected");
+      telemetry.attemptEnded(attempt.spec.model, problem.code, observedMs);
+      sendError(problem);
+      await dispatcher.endAttempt(
+        { jobId: ref.jobId, attemptId: ref.attemptId, error: problem.toBody(), retry: true, now },
+        session.name,
+      );
+      return;
+    }
+    telemetry.attemptEnded(attempt.spec.model, "completed", observedMs, result.output.usage.completion_tokens);
+    const recorded = await batcher.add({
+      jobId: ref.jobId,
+      attemptId: ref.attemptId,
+      nodeKey: session.key,
+      output: result.output,
+      outputCid: result.receipt.outputs_cid,
+      outputBytes: utf8(result.output.text),
+      receipt: result.receipt,
+      nodeSignature: result.node_signature,
+      computeClass: session.hardware.compute_class,
+      now,
+    });
+    if (recorded.ok) events.emitTransition(recorded.job, ref.attemptId, session.name);
+    else sendError(new HavnError("NODE_LEASE_CONFLICT", "The job was finished or re-leased before this result."));
+  }
+
+  /** The node is gone (its connection ended): its attempts go back to the queue. */
+  async lost(session: NodeSession): Promise<void> {
+    const { registry, store, dispatcher, log } = this.deps;
+    const current = registry.remove(session);
+    const now = Date.now();
+    if (current) await store.nodes.setOnline(session.key, false, now);
+    const attempts = [...session.inFlight.entries()];
+    session.inFlight.clear();
+    for (const [attemptId, attempt] of attempts) {
+      // An attempt whose admission row was never written has nothing to end.
+      if (attempt.admission && !(await attempt.admission)) continue;
+      await dispatcher.endAttempt(
+        { jobId: attempt.spec.job_id, attemptId, error: attemptErrors.nodeLost, retry: true, now },
+        session.name,
+      );
+    }
+    log.info({ node: session.name, requeued: attempts.length }, "node offline");
+    dispatcher.notify();
+  }
+
+  /**
+   * An operator revoked the API key these nodes joined with: they are closed (for good), their
+   * attempts re-queued as for any lost node. Returns how many were closed.
+   */
+  closeJoinedWith(keyId: string): number {
+    const closing = this.deps.registry.all().filter((s) => s.joinedWithKey === keyId);
+    const err = new HavnError(
+      "NODE_CREDENTIAL_REQUIRED",
+      "The API key this node joined with was revoked: start it with another node-scoped key.",
+    );
+    for (const s of closing) {
+      s.send({ type: "error", code: err.code, message: err.shortMessage, retryable: false });
+      s.close(nodeCloseCodes.credentialRequired, "credential revoked");
+      this.deps.log.warn({ node: s.name, key: s.key, api_key: keyId }, "closed a node whose API key was revoked");
+    }
+    return closing.length;
+  }
+
+  /**
+   * A node says whether it takes jobs (its backend passes its health checks or not). An
+   * unavailable node gets no jobs and serves no model until it says it is available again.
+   */
+  private setAvailability(session: NodeSession, available: boolean, backend: BackendHealthReport | undefined) {
+    const before = session.available;
+    session.available = available;
+    session.backend = backend ?? { ok: available };
+    if (before === available) return;
+    if (available) this.deps.log.info({ node: session.name }, "node available again");
+    else
+      this.deps.log.warn(
+        { node: session.name, code: session.backend.code, reason: session.backend.reason },
+        "node unavailable: its backend fails its health checks; no jobs go to it",
+      );
+    // Either way routing changes: a node back takes queued work; a node gone may leave a job only
+    // the node that failed it can now run (see Router.eligible).
+    this.deps.dispatcher.notify();
+  }
+}
+
+/** A node's error code as a catalog code; unknown codes from a node count as backend failures. */
+function catalogCode(code: string): ErrorBody["code"] {
+  return isErrorCode(code) ? code : "BACKEND_UNAVAILABLE";
+}
