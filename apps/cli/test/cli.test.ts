@@ -145,6 +145,10 @@ describe("the binary", () => {
     });
     expect(verifyKeyCertificate(view(next.publicKey, certificate), view(key, null))).toBe(true);
     expect(verifyKeyCertificate(view(next.publicKey, certificate), view(next.publicKey, null))).toBe(false);
+    // A second rotation before the coordinator registered this one would break the chain: refused.
+    const third = await runHavn(["admin", "rotate-key", "--data-dir", dir], m);
+    expect(third.code).not.toBe(0);
+    expect(third.stderr).toContain("A key rotation is waiting for the coordinator to restart");
   });
 });
 

@@ -51,6 +51,8 @@ export const {
   keyAt,
   certifyKey,
   verifyKeyCertificate,
+  activateKey,
+  verifyKeyActivation,
   checkKeySet,
   verifyLogRange,
   verifyInclusionProof,

@@ -156,6 +156,12 @@ export const errorCatalog = {
     retryable: false,
     description: "A node message is malformed or out of order.",
   },
+  NODE_PROTOCOL_VERSION: {
+    status: 426,
+    retryable: false,
+    description:
+      "The node speaks another version of the node protocol than the coordinator (version 2 carries receipts version 2): upgrade havn on the node.",
+  },
   NODE_LEASE_CONFLICT: {
     status: 409,
     retryable: false,

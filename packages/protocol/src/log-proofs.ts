@@ -71,6 +71,11 @@ export interface CoordinatorKeyView {
   readonly valid_until: number | null;
   /** Signed by the replica's previous key; null for a replica's first key. */
   readonly certificate?: KeyCertificate | null;
+  /**
+   * When the key began to sign, signed by the key itself as its replica registered it (canonical
+   * `{at, key_id, replica}`, tag `key-activation`): its window's start, and its predecessor's end.
+   */
+  readonly activation?: { readonly at: number; readonly signature: string } | null;
 }
 
 /** What `checkKeySet` found: the keys a verifier may trust, and why any others are not. */
@@ -267,6 +272,25 @@ export function createLogProofs(
         ),
       };
     },
+    /** A key's activation: it declares, signing with itself, that it signs for `replica` from `at`. */
+    activateKey(keys: { publicKey: string; secretKey: string }, replica: string, at: number) {
+      return {
+        at,
+        signature: suite.signCanonical(
+          "key-activation",
+          canonicalJson({ at, key_id: tools.keyId(keys.publicKey), replica }),
+          keys.secretKey,
+        ),
+      };
+    },
+    verifyKeyActivation: (k: CoordinatorKeyView): boolean =>
+      !!k.activation &&
+      suite.verifyCanonical(
+        "key-activation",
+        canonicalJson({ at: k.activation.at, key_id: k.key_id, replica: k.replica }),
+        k.activation.signature,
+        k.public_key,
+      ),
     /** Whether `key`'s certificate is signed by `by` (and names it). */
     verifyKeyCertificate(key: CoordinatorKeyView, by: CoordinatorKeyView): boolean {
       const c = key.certificate;
@@ -291,39 +315,77 @@ export function createLogProofs(
      */
     checkKeySet(keys: readonly CoordinatorKeyView[], pinned: readonly string[] = []): KeySetCheck {
       const problems: string[] = [];
-      const trusted = new Set<CoordinatorKeyView>();
+      const trusted: CoordinatorKeyView[] = [];
       for (const p of pinned)
         if (!keys.some((k) => k.public_key === p)) problems.push(`The key set does not hold the pinned key ${p}.`);
+      // A public key listed twice (under two replicas, say) could borrow either entry's window.
+      const copies = new Map<string, number>();
+      for (const k of keys) copies.set(k.public_key, (copies.get(k.public_key) ?? 0) + 1);
       const byReplica = new Map<string, CoordinatorKeyView[]>();
       for (const k of keys) {
         if (tools.keyId(k.public_key) !== k.key_id) {
           problems.push(`Key ${k.key_id} is not the id of its public key.`);
           continue;
         }
+        if (copies.get(k.public_key)! > 1) {
+          problems.push(`Key ${k.key_id} is listed ${copies.get(k.public_key)} times in the set.`);
+          continue;
+        }
+        if (k.activation && !tools.verifyKeyActivation(k)) {
+          problems.push(`Key ${k.key_id}: its activation is not signed by itself.`);
+          continue;
+        }
         byReplica.set(k.replica, [...(byReplica.get(k.replica) ?? []), k]);
       }
+      const start = (k: CoordinatorKeyView) => k.activation?.at ?? k.valid_from;
       for (const [replica, chain] of byReplica) {
-        chain.sort((a, b) => a.valid_from - b.valid_from);
-        const root = chain[0]!;
+        chain.sort((a, b) => start(a) - start(b));
+        // Two keys certified by one key: a fork (a retired key made a second successor). Neither
+        // successor, nor anything after them, is trusted.
+        const certifiedBy = new Map<string, number>();
+        for (const k of chain)
+          if (k.certificate) certifiedBy.set(k.certificate.by, (certifiedBy.get(k.certificate.by) ?? 0) + 1);
         // Keys of a replica with nothing pinned stay untrusted; what they signed fails where checked.
-        let ok = pinned.length === 0 || pinned.includes(root.public_key);
+        let ok = pinned.length === 0 || pinned.includes(chain[0]!.public_key);
         chain.forEach((k, i) => {
-          if (i > 0) {
-            const before = chain[i - 1]!;
+          const before = chain[i - 1];
+          const after = chain[i + 1];
+          if (before) {
+            const c = k.certificate;
             if (!tools.verifyKeyCertificate(k, before)) {
               problems.push(
                 `Key ${k.key_id} (replica ${replica}) follows ${before.key_id} without a certificate from it.`,
+              );
+              ok = false;
+            } else if (certifiedBy.get(before.key_id)! > 1) {
+              problems.push(`Key ${before.key_id} (replica ${replica}) certified more than one successor: a fork.`);
+              ok = false;
+            } else if (c!.issued_at < start(before) - skewMs || c!.issued_at > start(k) + skewMs) {
+              problems.push(
+                `Key ${k.key_id} (replica ${replica}): its certificate is dated outside ${before.key_id}'s time.`,
               );
               ok = false;
             }
           }
           // A pinned key vouches for itself and, through certificates, for the keys after it.
           if (pinned.includes(k.public_key)) ok = true;
-          if (ok) trusted.add(k);
+          if (!ok) return;
+          // Its window, from signed times where the set has them: it starts at its activation and
+          // ends at its successor's (each signed by that key itself).
+          const until = after?.activation ? after.activation.at : k.valid_until;
+          trusted.push({ ...k, valid_from: start(k), valid_until: until });
         });
       }
-      return { trusted: keys.filter((k) => trusted.has(k)), problems };
+      return { trusted, problems };
     },
+
+    /**
+     * When a receipt entry was co-signed, as far as signed data says: a version 2 receipt's
+     * `finished_at`, which the coordinator holds to its own clock (± 5 min) before it co-signs; a
+     * version 1 receipt's was the node's word alone, so the entry's `created_at` stands for it.
+     */
+    cosignedAt: (e: { readonly created_at: number; readonly receipt: CosignedReceipt }): number =>
+      e.receipt.receipt.v === 2 ? e.receipt.receipt.finished_at : e.created_at,
 
     /** The key of the set with this id that was valid at `at` (within the skew), if any. */
     keyAt(keys: readonly CoordinatorKeyView[], keyId: string, at: number): CoordinatorKeyView | undefined {
@@ -389,8 +451,7 @@ export function createLogProofs(
           if (r.receipt.job_id !== e.job_id) problems.push(`Entry #${e.seq}: its receipt is for another job.`);
           if (receipts.logEntryHash(e.prev_hash, r.receipt, r.node_signature) !== e.entry_hash)
             problems.push(`Entry #${e.seq}: its hash does not match its receipt (the entry was altered).`);
-          // The co-signature covers `finished_at`, which the coordinator holds to its own clock.
-          const key = tools.keyAt(keys, tools.keyId(r.coordinator_key), r.receipt.finished_at);
+          const key = tools.keyAt(keys, tools.keyId(r.coordinator_key), tools.cosignedAt(e));
           if (!key) problems.push(`Entry #${e.seq}: co-signed by a key the key set does not vouch for at that time.`);
           const v = receipts.verifyCosignedReceipt(r, key?.public_key ?? r.coordinator_key);
           if (!v.node) problems.push(`Entry #${e.seq}: the node's signature does not verify.`);

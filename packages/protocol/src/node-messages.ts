@@ -9,7 +9,7 @@ import { receiptSchema } from "./receipts.js";
  * coordinator → node: challenge, welcome, job, cancel, error
  * node → coordinator: hello, heartbeat, progress, token, result, error
  */
-export const protocolVersion = 1;
+export const protocolVersion = 2;
 
 /**
  * WebSocket close codes of the node protocol (4000–4999 are the application's). A node that is
@@ -32,9 +32,12 @@ export const nodeCloseCodes = {
   credentialRequired: 4012,
   /** The key belongs to another account than the credential's. */
   keyOwned: 4013,
+  /** The node speaks another protocol version (`v`) than the coordinator: it must be upgraded. */
+  protocolVersion: 4014,
 } as const;
 export const fatalNodeCloseCodes: ReadonlySet<number> = new Set([
   nodeCloseCodes.authFailed,
+  nodeCloseCodes.protocolVersion,
   nodeCloseCodes.nameTaken,
   nodeCloseCodes.keyInUse,
   nodeCloseCodes.credentialRequired,

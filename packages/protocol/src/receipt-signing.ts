@@ -36,6 +36,8 @@ export function createReceiptSigning(suite: CryptoSuite) {
   const cosignText = (receipt: Receipt, nodeSignature: string, log: LogPosition) =>
     `{"log":${canonicalJson(log)},"node_signature":${JSON.stringify(nodeSignature)},"receipt":${canonicalReceipt(receipt)}}`;
 
+  /** What a node key looks like (base64url of 32 bytes): a keyless node's id never does. */
+  const nodeKeyShape = /^[A-Za-z0-9_-]{43}$/;
   /** The key id of a public key (as `GET /v1/keys` lists it). */
   const keyIdOf = (publicKey: string) => suite.sha256Hex(fromBase64Url(publicKey)).slice(0, 16);
 
@@ -47,7 +49,11 @@ export function createReceiptSigning(suite: CryptoSuite) {
      */
     receiptSignerKey(receipt: Receipt, coordinatorKey?: string): string | undefined {
       if (receipt.v === 1) return receipt.node_key;
-      if (receipt.signer.kind === "node") return receipt.signer.key;
+      if (receipt.signer.kind === "node")
+        return receipt.signer.key === receipt.node_id ? receipt.signer.key : undefined;
+      // The coordinator signs only for a node without a key: a receipt it signed "for" a keyed
+      // node would put words in that node's mouth, so it never verifies.
+      if (nodeKeyShape.test(receipt.node_id)) return undefined;
       return coordinatorKey !== undefined && keyIdOf(coordinatorKey) === receipt.signer.key_id
         ? coordinatorKey
         : undefined;

@@ -59,7 +59,11 @@ export const receiptV2Schema = z.strictObject({
     z.strictObject({ kind: z.literal("node"), key: b64url.length(43) }),
     z.strictObject({ kind: z.literal("coordinator"), key_id: z.string().regex(/^[0-9a-f]{16}$/) }),
   ]),
-  /** The node that ran the attempt: its public key, or the id the coordinator knows a keyless node by. */
+  /**
+   * The node that ran the attempt: its public key (the signer's key, for a node-signed receipt), or
+   * the id the coordinator knows a keyless node by — never shaped like a key (43 base64url
+   * characters), so a coordinator-signed receipt cannot speak for a keyed node.
+   */
   node_id: z.string().min(1).max(128),
   workflow: z.strictObject({ id: z.string().min(1).max(128), version: z.string().min(1).max(32) }).nullable(),
   model: z.string().min(1).max(256),

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import * as browser from "../src/browser.ts";
 import {
+  activateKey,
   certifyKey,
   checkKeySet,
   contentId,
@@ -229,6 +230,51 @@ describe("checking a log range offline", () => {
     expect(verifyLogRange({ from: 1, to: 6, entries, periods, keys }, [intruder.publicKey]).problems[0]).toBe(
       `The key set does not hold the pinned key ${intruder.publicKey}.`,
     );
+  });
+
+  it("signed activations bound each key's window; forks, copies and misdated certificates are refused", () => {
+    const entries = log(6);
+    const periods = [period(entries, 1, 6)];
+    // The rotation as a coordinator registers it: each key signs its own start.
+    const signed: CoordinatorKeyView[] = [
+      { ...keys[0]!, activation: activateKey(first, "a", 0) },
+      { ...keys[1]!, activation: activateKey(second, "a", 4_000) },
+    ];
+    expect(verifyLogRange({ from: 1, to: 6, entries, periods, keys: signed }, [first.publicKey]).ok).toBe(true);
+    // A stolen retired key cannot stretch its window by editing the unsigned valid_until: it ends
+    // where its successor's own signed activation says (here 4 000, + 5 min skew).
+    const stretched = [{ ...signed[0]!, valid_until: null }, signed[1]!];
+    const trusted = checkKeySet(stretched, [first.publicKey]).trusted;
+    expect(trusted.map((k) => [k.valid_from, k.valid_until])).toEqual([
+      [0, 4_000],
+      [4_000, null],
+    ]);
+    // Nor make a second successor: a fork trusts neither, nor what follows.
+    const thief = generateKeyPair();
+    const forked = [
+      ...signed,
+      {
+        key_id: keyId(thief.publicKey),
+        public_key: thief.publicKey,
+        replica: "a",
+        valid_from: 3_000,
+        valid_until: null,
+        certificate: certifyKey(thief.publicKey, first, 2_900),
+        activation: activateKey(thief, "a", 3_000),
+      },
+    ];
+    const fork = checkKeySet(forked, [first.publicKey]);
+    expect(fork.problems).toContain(`Key ${keys[0]!.key_id} (replica a) certified more than one successor: a fork.`);
+    expect(fork.trusted.map((k) => k.key_id)).toEqual([keys[0]!.key_id]);
+    // A key listed twice (a copy under a made-up replica) is trusted under neither.
+    const copied = [...signed, { ...signed[0]!, replica: "zz", valid_until: null }];
+    expect(checkKeySet(copied).trusted.map((k) => k.key_id)).toEqual([keys[1]!.key_id]);
+    // A certificate dated long after its successor began is not a rotation.
+    const late = [signed[0]!, { ...signed[1]!, certificate: certifyKey(second.publicKey, first, 4_000 + 3_600_000) }];
+    expect(checkKeySet(late).problems[0]).toMatch(/its certificate is dated outside/);
+    // An activation another key signed does not count.
+    const borrowed = [signed[0]!, { ...signed[1]!, activation: activateKey(first, "a", 4_000) }];
+    expect(checkKeySet(borrowed).problems).toContain(`Key ${keys[1]!.key_id}: its activation is not signed by itself.`);
   });
 
   it("an inclusion proof holds inside its range and fails outside it", () => {

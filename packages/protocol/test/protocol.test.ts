@@ -231,6 +231,12 @@ describe("receipts, version 2", () => {
     const otherKey = { ...forKeyless, signer: { kind: "coordinator" as const, key_id: "0123456789abcdef" } };
     expect(receiptSignerKey(otherKey, coordinator.publicKey)).toBeUndefined();
     expect(verifyCosignedReceipt(bundleOf(otherKey, coordinator.secretKey)).node).toBe(false);
+    // Nor speak for a node that has a key of its own.
+    const forKeyed = { ...forKeyless, node_id: node.publicKey };
+    expect(verifyCosignedReceipt(bundleOf(forKeyed, coordinator.secretKey)).node).toBe(false);
+    // And a node-signed receipt names the signer as its node.
+    const elsewhere = { ...receipt, node_id: generateKeyPair().publicKey };
+    expect(verifyCosignedReceipt(bundleOf(elsewhere, node.secretKey)).node).toBe(false);
   });
   it("rejects a version 2 receipt missing a field, and a version 1 receipt with version 2 fields", () => {
     const { input_commitment: _, ...partial } = receipt;
@@ -242,14 +248,15 @@ describe("receipts, version 2", () => {
 
 describe("node messages", () => {
   it("accepts a heartbeat and rejects unknown types and extra keys", () => {
-    expect(nodeToCoordinatorSchema.safeParse({ v: 1, type: "heartbeat", in_flight: [], busy_slots: 0 }).success).toBe(
+    expect(nodeToCoordinatorSchema.safeParse({ v: 2, type: "heartbeat", in_flight: [], busy_slots: 0 }).success).toBe(
       true,
     );
-    expect(nodeToCoordinatorSchema.safeParse({ v: 1, type: "nope" }).success).toBe(false);
+    expect(nodeToCoordinatorSchema.safeParse({ v: 2, type: "nope" }).success).toBe(false);
     expect(
-      nodeToCoordinatorSchema.safeParse({ v: 1, type: "heartbeat", in_flight: [], busy_slots: 0, x: 1 }).success,
+      nodeToCoordinatorSchema.safeParse({ v: 2, type: "heartbeat", in_flight: [], busy_slots: 0, x: 1 }).success,
     ).toBe(false);
-    expect(nodeToCoordinatorSchema.safeParse({ v: 2, type: "heartbeat", in_flight: [], busy_slots: 0 }).success).toBe(
+    // Another protocol version's frame (version 1: receipts version 1) does not parse.
+    expect(nodeToCoordinatorSchema.safeParse({ v: 1, type: "heartbeat", in_flight: [], busy_slots: 0 }).success).toBe(
       false,
     );
   });

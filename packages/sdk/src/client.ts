@@ -465,12 +465,17 @@ export class HavnClient {
     const r = job.receipt;
     const problems: string[] = [];
     // The co-signing key: the pinned one, else the key set's key of that id valid when it signed.
-    const set = checkKeySet(await this.coordinatorKeys());
-    const keys = set.trusted;
-    problems.push(...set.problems);
+    // Only the key this receipt names matters here: another replica's broken chain is the log's
+    // problem (`havn log verify`), not this receipt's.
+    const keys = checkKeySet(await this.coordinatorKeys()).trusted;
     const entry = await this.logEntry(r.log.seq).catch(() => undefined);
-    // Checked at a signed time: the co-signature covers `finished_at`, held to the coordinator's clock.
-    const known = keyAt(keys, keyId(r.coordinator_key), r.receipt.finished_at);
+    // Checked at the time it was co-signed: a version 2 receipt's `finished_at` (signed, held to
+    // the coordinator's clock), a version 1 receipt's log entry time.
+    const known = keyAt(
+      keys,
+      keyId(r.coordinator_key),
+      r.receipt.v === 2 ? r.receipt.finished_at : (entry?.created_at ?? r.receipt.finished_at),
+    );
     const coordinatorKey = expectedCoordinatorKey ?? known?.public_key ?? r.coordinator_key;
     if (!expectedCoordinatorKey && !known)
       problems.push("The receipt is co-signed by a key the network's key set does not vouch for at that time.");

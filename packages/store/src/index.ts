@@ -23,6 +23,7 @@ export type {
   LedgerAccount,
   LedgerKind,
   LedgerStore,
+  HeldRelease,
   LedgerTransfer,
   LedgerTxRow,
   MoneyState,

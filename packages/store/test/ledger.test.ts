@@ -267,6 +267,46 @@ describe.each(storeKinds)("the ledger on %s", (kind) => {
     expect(await store.ledger.total()).toBe(0n);
   });
 
+  it("releases a workflow's held royalties only while it is not flagged, once, and lists only those", async () => {
+    await open();
+    await store.accounts.create({ id: "acc-ana", email: "ana@example.com", role: "user", now: 1 });
+    const publish = (id: string) =>
+      store.workflows.publish({
+        id,
+        name: `name-${id}`,
+        version: "1.0.0",
+        creatorId: "acc-ana",
+        manifest: {} as never,
+        contentHash: id.padEnd(64, "0").slice(0, 64),
+        originId: id,
+        createdAt: 1,
+      });
+    const flagged = "wf-000000000000000000000000";
+    const cleared = "wf-ffffffffffffffffffffffff";
+    await publish(flagged);
+    await publish(cleared);
+    await store.workflows.setFlag(flagged, true, "reported", 2);
+    await fund(ledgerAccounts.held(flagged), 40n);
+    await fund(ledgerAccounts.held(cleared), 40n);
+    // Only the cleared workflow's holdings are listed: flagged ones first in order never crowd it out.
+    expect(await store.ledger.heldBalances(1)).toEqual([{ workflowId: cleared, amount: 40n }]);
+    const ana = ledgerAccounts.custodial("acc-ana");
+    const release = (workflowId: string, now: number) =>
+      store.ledger.releaseHeld({ workflowId, to: ana, reason: "cleared", by: "test", now });
+    expect(await release(flagged, 3)).toBe(0n);
+    expect(await store.ledger.balance(ledgerAccounts.held(flagged))).toBe(40n);
+    // Two releases racing: one pays.
+    expect((await Promise.all([release(cleared, 4), release(cleared, 5)])).sort()).toEqual([0n, 40n]);
+    expect(await store.ledger.balance(ana)).toBe(40n);
+    // Flagged again with royalties held meanwhile: a release keeps them.
+    await store.workflows.setFlag(cleared, true, "reported again", 6);
+    await fund(ledgerAccounts.held(cleared), 40n, "later royalty");
+    expect(await release(cleared, 7)).toBe(0n);
+    expect(await store.ledger.balance(ana)).toBe(40n);
+    expect(await store.ledger.heldBalances(10)).toEqual([]);
+    expect(await store.ledger.total()).toBe(0n);
+  });
+
   it("a held job is not settled, and a refunded hold gives the charge back to the payer", async () => {
     await open();
     const job = await chargedJob();

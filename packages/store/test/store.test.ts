@@ -172,12 +172,29 @@ describe.each(storeKinds)("store on %s", (kind) => {
     await store.log.registerKey({ keyId: "k1", publicKey: "pub-1", replica: "r", now: 15 }); // a restart
     // A rotation, with the certificate the old key signed for the new one (kept as given).
     const certificate = { by: "k1", issued_at: 19, signature: "sig" };
-    await store.log.registerKey({ keyId: "k2", publicKey: "pub-2", replica: "r", now: 20, certificate });
+    const activation = { at: 20, signature: "self" };
+    await store.log.registerKey({ keyId: "k2", publicKey: "pub-2", replica: "r", now: 20, certificate, activation });
     await store.log.registerKey({ keyId: "k3", publicKey: "pub-3", replica: "other", now: 30 });
     expect(await store.log.keys()).toEqual([
-      { key_id: "k1", public_key: "pub-1", replica: "r", valid_from: 10, valid_until: 20, certificate: null },
-      { key_id: "k2", public_key: "pub-2", replica: "r", valid_from: 20, valid_until: null, certificate },
-      { key_id: "k3", public_key: "pub-3", replica: "other", valid_from: 30, valid_until: null, certificate: null },
+      {
+        key_id: "k1",
+        public_key: "pub-1",
+        replica: "r",
+        valid_from: 10,
+        valid_until: 20,
+        certificate: null,
+        activation: null,
+      },
+      { key_id: "k2", public_key: "pub-2", replica: "r", valid_from: 20, valid_until: null, certificate, activation },
+      {
+        key_id: "k3",
+        public_key: "pub-3",
+        replica: "other",
+        valid_from: 30,
+        valid_until: null,
+        certificate: null,
+        activation: null,
+      },
     ]);
 
     const period = (from: number, to: number) => ({

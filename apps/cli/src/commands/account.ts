@@ -269,7 +269,7 @@ export async function adminRotateKey(o: LogOptions & { dataDir?: string }): Prom
     { resolveDataDir },
     { certifyKey, keyId },
     { keyCertificatePath, loadOrCreateKeyFile },
-    { existsSync, renameSync, writeFileSync },
+    { existsSync, readFileSync, renameSync, writeFileSync },
     { join },
   ] = await Promise.all([
     import("../logging.js"),
@@ -282,8 +282,24 @@ export async function adminRotateKey(o: LogOptions & { dataDir?: string }): Prom
   const log = await createLogger(o);
   const path = join(resolveDataDir("coordinator", o.dataDir, log), "coordinator.key");
   let kept: string | undefined;
-  // The old key vouches for the new one: verifiers trust a rotated-in key through this certificate.
+  // A rotation the coordinator has not registered yet (it renames the certificate when it does):
+  // rotating again would certify a key the set never saw, and break the chain.
   const old = existsSync(path) ? loadOrCreateKeyFile(path) : undefined;
+  const pending = (): boolean => {
+    try {
+      const file = JSON.parse(readFileSync(keyCertificatePath(path), "utf8")) as { public_key?: unknown };
+      return file.public_key === old?.publicKey;
+    } catch {
+      return false;
+    }
+  };
+  if (old && pending())
+    throw new HavnError(
+      "CONFIG_INVALID",
+      "A key rotation is waiting for the coordinator to restart: restart it (it registers the new key), then rotate again.",
+      { context: { Certificate: keyCertificatePath(path) } },
+    );
+  // The old key vouches for the new one: verifiers trust a rotated-in key through this certificate.
   if (old) {
     kept = `${path}.retired-${new Date().toISOString().replace(/[:.]/g, "-")}`;
     renameSync(path, kept);

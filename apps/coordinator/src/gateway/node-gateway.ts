@@ -95,6 +95,19 @@ export class NodeGateway {
       } catch {
         return violation("The frame is not valid JSON.");
       }
+      // A node of another protocol version is told so at its hello, and closed for good (until
+      // upgraded, it would fail every job: its receipts and job specs are another version's).
+      const version = (raw as { v?: unknown } | null)?.v;
+      const isHello = (raw as { type?: unknown } | null)?.type === "hello";
+      if (session === undefined && isHello && typeof version === "number" && version !== protocolVersion) {
+        sendError(
+          new HavnError(
+            "NODE_PROTOCOL_VERSION",
+            `This coordinator speaks node protocol ${protocolVersion}; the node speaks ${version}: upgrade havn on the node.`,
+          ),
+        );
+        return socket.close(closeCodes.protocolVersion, "protocol version");
+      }
       const parsed = nodeToCoordinatorSchema.safeParse(raw);
       if (!parsed.success) {
         return violation(

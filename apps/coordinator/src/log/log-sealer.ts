@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from "fastify";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync } from "node:fs";
 import {
+  activateKey,
   keyId,
   merkleRoot,
   signLogHead,
@@ -61,7 +62,17 @@ export class LogSealer {
       replica: this.config.replica,
       now,
       certificate,
+      activation: activateKey(this.keys, this.config.replica, now),
     });
+    // The certificate is in the set now: a second rotation starts from this key.
+    if (certificate) {
+      const path = keyCertificatePath(this.config.keyPath);
+      try {
+        renameSync(path, `${path}.registered`);
+      } catch (err) {
+        this.log.warn({ err, file: path }, "could not mark the key certificate registered");
+      }
+    }
   }
 
   /** The certificate beside the key file, when it is for this key. */

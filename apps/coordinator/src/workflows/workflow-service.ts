@@ -7,7 +7,7 @@ import {
   type JobInput,
   type WorkflowManifest,
 } from "@havn/protocol";
-import { ledgerAccounts, type LedgerTransfer, type Store, type WorkflowRow } from "@havn/store";
+import type { Store, WorkflowRow } from "@havn/store";
 import type { FastifyBaseLogger } from "fastify";
 import type { CoordinatorConfig } from "../config.js";
 import type { Wallets } from "../ledger/wallets.js";
@@ -219,29 +219,20 @@ export class WorkflowService {
   }
 
   /**
-   * Pays a workflow's held royalties to its creator, if it is not flagged: what was held when the
-   * balance was read goes, nothing more (the ledger refuses to overdraw, so two releases racing
-   * cannot pay it twice). Returns what was released.
+   * Pays a workflow's held royalties to its creator, if it is not flagged — checked in the
+   * release's own transaction, so a flag set meanwhile keeps what is held, and two releases
+   * racing pay it once. Returns what was released.
    */
   private async releaseHeld(id: string, reason: string, by: string, now: number): Promise<bigint> {
-    const held = ledgerAccounts.held(id);
-    const amount = await this.store.ledger.balance(held);
-    if (amount <= 0n) return 0n;
-    // The flag is read after the balance: a workflow flagged again meanwhile keeps what it holds.
     const workflow = await this.store.workflows.get(id);
-    if (!workflow || workflow.flaggedAt !== null) return 0n;
-    const release: LedgerTransfer = {
-      kind: "release",
-      idempotencyKey: `release:${id}:${now}`,
+    if (!workflow) return 0n;
+    return this.store.ledger.releaseHeld({
+      workflowId: id,
+      to: await this.wallets.of(workflow.creatorId),
+      reason,
+      by,
       now,
-      memo: { workflow: id, reason, by },
-      postings: [
-        { account: held, amount: -amount },
-        { account: await this.wallets.of(workflow.creatorId), amount },
-      ],
-    };
-    const posted = await this.store.ledger.post(release);
-    return posted.ok && !posted.replayed ? amount : 0n;
+    });
   }
 
   /**

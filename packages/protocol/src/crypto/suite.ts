@@ -16,6 +16,7 @@ export const signatureDomains = [
   "log-period",
   "log-settlement",
   "key-certificate",
+  "key-activation",
 ] as const;
 export type SignatureDomain = (typeof signatureDomains)[number];
 

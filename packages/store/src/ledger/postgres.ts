@@ -16,11 +16,13 @@ import {
   refundTransfer,
   rowsToTransactions,
   heldRow,
+  releaseTransfer,
   rowToMoney,
   withRewardAmount,
 } from "./rows.js";
 import {
   ledgerAccounts,
+  type HeldRelease,
   type LedgerAccount,
   type LedgerKind,
   type LedgerStore,
@@ -290,11 +292,27 @@ export class PostgresLedger implements LedgerStore {
     return { jobs: Number(row!.jobs), total: row!.total as bigint };
   }
 
+  async releaseHeld(release: HeldRelease): Promise<bigint> {
+    return this.tx(async (c) => {
+      // The flag, read under a share lock: a flag set meanwhile waits for this release to commit.
+      const { rows: wf } = await c.query(`SELECT flagged_at FROM workflows WHERE id = $1 FOR SHARE`, [
+        release.workflowId,
+      ]);
+      if (wf.length === 0 || wf[0].flagged_at !== null) return 0n;
+      const held = ledgerAccounts.held(release.workflowId);
+      const amount = (await this.lockBalances(c, [held])).get(held)!;
+      if (amount <= 0n) return 0n;
+      const posted = await this.postIn(c, releaseTransfer(release, amount));
+      return posted.ok && !posted.replayed ? amount : 0n;
+    });
+  }
+
   async heldBalances(limit: number): Promise<{ workflowId: string; amount: bigint }[]> {
     const found = await moneyRows(
       this.pool,
-      `SELECT account, balance FROM ledger_balances
-       WHERE account >= 'held:' AND account < 'held;' AND balance > 0 ORDER BY account LIMIT $1`,
+      `SELECT b.account, b.balance FROM ledger_balances b JOIN workflows w ON w.id = substr(b.account, 6)
+       WHERE b.account >= 'held:' AND b.account < 'held;' AND b.balance > 0 AND w.flagged_at IS NULL
+       ORDER BY b.account LIMIT $1`,
       [limit],
     );
     return found.map((r) => heldRow({ account: String(r.account), balance: r.balance as bigint }));

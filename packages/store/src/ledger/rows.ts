@@ -3,6 +3,7 @@ import type { ComputeClass } from "@havn/protocol";
 import { HavnError } from "@havn/protocol";
 import {
   ledgerAccounts,
+  type HeldRelease,
   type JobEscrow,
   type JobMoney,
   type MoneyState,
@@ -259,4 +260,18 @@ export function mustPost(r: PostResult): void {
 /** A `held:<workflow>` balance row as `heldBalances` returns it. */
 export function heldRow(r: { account: string; balance: bigint }): { workflowId: string; amount: bigint } {
   return { workflowId: r.account.slice("held:".length), amount: r.balance };
+}
+
+/** The `release` transfer of what is held for a workflow (`LedgerStore.releaseHeld`). */
+export function releaseTransfer(r: HeldRelease, amount: bigint): LedgerTransfer {
+  return {
+    kind: "release",
+    idempotencyKey: `release:${r.workflowId}:${r.now}`,
+    now: r.now,
+    memo: { workflow: r.workflowId, reason: r.reason, by: r.by },
+    postings: [
+      { account: ledgerAccounts.held(r.workflowId), amount: -amount },
+      { account: r.to, amount },
+    ],
+  };
 }

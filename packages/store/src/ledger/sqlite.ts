@@ -13,11 +13,13 @@ import {
   refundTransfer,
   rowsToTransactions,
   heldRow,
+  releaseTransfer,
   rowToMoney,
   withRewardAmount,
 } from "./rows.js";
 import {
   ledgerAccounts,
+  type HeldRelease,
   type JobMoney,
   type LedgerAccount,
   type LedgerKind,
@@ -85,8 +87,9 @@ function statements(db: Database.Database) {
     ),
     heldBalances: db
       .prepare(
-        `SELECT account, balance FROM ledger_balances
-         WHERE account >= 'held:' AND account < 'held;' AND balance > 0 ORDER BY account LIMIT ?`,
+        `SELECT b.account, b.balance FROM ledger_balances b JOIN workflows w ON w.id = substr(b.account, 6)
+         WHERE b.account >= 'held:' AND b.account < 'held;' AND b.balance > 0 AND w.flagged_at IS NULL
+         ORDER BY b.account LIMIT ?`,
       )
       .safeIntegers(true),
     dropEmptyEscrow: db.prepare(`DELETE FROM ledger_balances WHERE account = ? AND balance = 0`),
@@ -130,6 +133,20 @@ export class SqliteLedger implements LedgerStore {
   async openEscrow(): Promise<{ jobs: number; total: bigint }> {
     const row = this.q.openEscrow.get() as { jobs: bigint; total: bigint };
     return { jobs: Number(row.jobs), total: row.total };
+  }
+
+  async releaseHeld(release: HeldRelease): Promise<bigint> {
+    return this.db
+      .transaction((): bigint => {
+        const wf = this.db.prepare(`SELECT flagged_at FROM workflows WHERE id = ?`).get(release.workflowId) as
+          { flagged_at: number | null } | undefined;
+        if (!wf || wf.flagged_at !== null) return 0n;
+        const amount = this.balanceSync(ledgerAccounts.held(release.workflowId));
+        if (amount <= 0n) return 0n;
+        const posted = this.postSync(releaseTransfer(release, amount));
+        return posted.ok && !posted.replayed ? amount : 0n;
+      })
+      .immediate();
   }
 
   async heldBalances(limit: number): Promise<{ workflowId: string; amount: bigint }[]> {

@@ -30,6 +30,16 @@ export const ledgerAccounts = {
   mint: "mint",
 } as const;
 
+/** A cleared workflow's held royalties, to go to its creator. */
+export interface HeldRelease {
+  readonly workflowId: string;
+  /** Its creator's ledger account. */
+  readonly to: LedgerAccount;
+  readonly reason: string;
+  readonly by: string;
+  readonly now: number;
+}
+
 /** What a transaction stands for. */
 export const ledgerKinds = [
   /** Configuration's initial balances, at first start. */
@@ -126,7 +136,13 @@ export interface LedgerStore {
    * refunded, or completed and not yet settled). An escrow that reaches zero is not counted.
    */
   openEscrow(): Promise<{ readonly jobs: number; readonly total: bigint }>;
-  /** Workflows with royalties held (`held:<id>` above zero), at most `limit`. */
+  /**
+   * Pays everything held for a workflow to `to` (its creator's account), in one transaction that
+   * first finds the workflow not flagged: a flag set meanwhile keeps what is held. Returns what
+   * was released (0 when flagged, empty, or a replay of `release:<id>:<now>`).
+   */
+  releaseHeld(release: HeldRelease): Promise<bigint>;
+  /** Unflagged workflows with royalties still held (`held:<id>` above zero), at most `limit`. */
   heldBalances(limit: number): Promise<{ readonly workflowId: string; readonly amount: bigint }[]>;
 
   /** Completed jobs whose charge waits for settlement and that finished before `before`, oldest first. */

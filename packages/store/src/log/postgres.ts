@@ -111,9 +111,16 @@ export class PostgresLog implements LogStore {
   async registerKey(key: NewCoordinatorKey): Promise<void> {
     await this.tx(async (c) => {
       await c.query(
-        `INSERT INTO coordinator_keys (key_id, public_key, replica, valid_from, certificate)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_id) DO NOTHING`,
-        [key.keyId, key.publicKey, key.replica, key.now, key.certificate ? JSON.stringify(key.certificate) : null],
+        `INSERT INTO coordinator_keys (key_id, public_key, replica, valid_from, certificate, activation)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key_id) DO NOTHING`,
+        [
+          key.keyId,
+          key.publicKey,
+          key.replica,
+          key.now,
+          key.certificate ? JSON.stringify(key.certificate) : null,
+          key.activation ? JSON.stringify(key.activation) : null,
+        ],
       );
       await c.query(
         `UPDATE coordinator_keys SET valid_until = $1 WHERE replica = $2 AND key_id <> $3 AND valid_until IS NULL`,

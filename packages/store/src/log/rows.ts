@@ -44,5 +44,6 @@ export function rowToKey(r: RawRow): CoordinatorKeyView {
     valid_from: num(r.valid_from),
     valid_until: numOrNull(r.valid_until),
     certificate: jsonOrNull<KeyCertificate>(r.certificate),
+    activation: jsonOrNull<{ at: number; signature: string }>(r.activation),
   };
 }

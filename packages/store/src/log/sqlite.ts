@@ -23,8 +23,8 @@ function statements(db: Database.Database) {
     ),
     keys: db.prepare(`SELECT * FROM coordinator_keys ORDER BY valid_from, key_id`),
     addKey: db.prepare(
-      `INSERT INTO coordinator_keys (key_id, public_key, replica, valid_from, certificate) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (key_id) DO NOTHING`,
+      `INSERT INTO coordinator_keys (key_id, public_key, replica, valid_from, certificate, activation)
+       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key_id) DO NOTHING`,
     ),
     retireKeys: db.prepare(
       `UPDATE coordinator_keys SET valid_until = ? WHERE replica = ? AND key_id <> ? AND valid_until IS NULL`,
@@ -99,7 +99,8 @@ export class SqliteLog implements LogStore {
   async registerKey(key: NewCoordinatorKey): Promise<void> {
     this.db.transaction(() => {
       const certificate = key.certificate ? JSON.stringify(key.certificate) : null;
-      this.q.addKey.run(key.keyId, key.publicKey, key.replica, key.now, certificate);
+      const activation = key.activation ? JSON.stringify(key.activation) : null;
+      this.q.addKey.run(key.keyId, key.publicKey, key.replica, key.now, certificate, activation);
       this.q.retireKeys.run(key.now, key.replica, key.keyId);
     })();
   }

@@ -46,6 +46,8 @@ export interface NewCoordinatorKey {
   readonly replica: string;
   readonly now: number;
   readonly certificate?: KeyCertificate | null;
+  /** When it began to sign, signed by itself (see `CoordinatorKeyView.activation`). */
+  readonly activation?: { readonly at: number; readonly signature: string } | null;
 }
 
 /**

@@ -1,2 +1,4 @@
--- A replica's rotated-in key carries a certificate signed by the key it replaces (by, issued_at, signature).
+-- A replica's rotated-in key carries a certificate signed by the key it replaces (by, issued_at, signature),
+-- and every key registered from now on its activation, signed by itself (at, signature).
 ALTER TABLE coordinator_keys ADD COLUMN certificate JSONB;
+ALTER TABLE coordinator_keys ADD COLUMN activation JSONB;
