@@ -318,6 +318,19 @@ export function program(): Command {
     await (await import("./commands/workflows.js")).earnings(ref, o);
   });
 
+  logging(
+    cli
+      .command("reputation")
+      .description("nodes' reputation, best first; with a node, its score and every change with its cause")
+      .argument("[node]", "a node's key or name")
+      .addOption(coordinatorOption())
+      .addOption(apiKey())
+      .option("--json", "print JSON", false),
+  ).action(async (node: string | undefined, o) => {
+    quickExit();
+    await (await import("./commands/reputation.js")).reputation(node, o);
+  });
+
   const logCmd = cli.command("log").description("the execution log: check it");
   logging(
     logCmd

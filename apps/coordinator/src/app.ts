@@ -43,6 +43,7 @@ import { compileConfig, type CoordinatorConfig, type CoordinatorOptions } from "
 import { closeCodes, NodeGateway } from "./gateway/node-gateway.js";
 import { nodeState, NodeRegistry } from "./nodes/node-registry.js";
 import { NodeService } from "./nodes/node-service.js";
+import { ReputationBook } from "./nodes/reputation.js";
 import { JobEvents } from "./jobs/job-events.js";
 import { JobService } from "./jobs/job-service.js";
 import { Batcher } from "./queue/batcher.js";
@@ -159,7 +160,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   );
   const catalog = new ModelCatalog(config.registryPath);
   // Reputation is a constant until the ledger keeps it: every node starts equal.
-  const router = new Router({ exploration: config.routerExploration, reputationOf: () => 0.5 });
+  const router = new Router({ exploration: config.routerExploration });
   const dispatcher = new Dispatcher(store, registry, router, events, telemetry, app.log, {
     leaseMs: config.leaseMs,
     batchSize: config.dispatchBatchSize,
@@ -195,7 +196,10 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     return store.jobs.admit(items);
   }, config.dispatchBatchSize);
   // Everything done with a node, whatever carries it; the gateway only speaks the WebSocket wire.
+  const reputation = new ReputationBook(store, app.log, (cause) => metrics.reputationEvents.inc({ cause }));
   const nodes = new NodeService({
+    reputation,
+    metrics,
     auth,
     store,
     registry,
@@ -249,6 +253,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     (keyId) => nodes.closeJoinedWith(keyId),
     settlement,
     logSealer,
+    (session, jobId, now) => nodes.timedOut(session, jobId, now),
   );
 
   for (const node of await store.nodes.list()) catalog.noteAdvertised(node.capabilities.models.map((m) => m.name));
@@ -311,6 +316,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     await stopWatching();
     await admissions.drain();
     await batcher.drain();
+    await reputation.flush();
     await signatures.close();
     if (!givenStore) await rawStore.close();
   });

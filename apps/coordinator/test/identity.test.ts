@@ -134,6 +134,8 @@ describe.each(["sqlite", "postgres"] as const)("who may call what, on %s", (kind
       "GET /v1/log/head": { level: "public", request: { method: "GET", path: "/v1/log/head" } },
       "GET /v1/log/proof/:id": { level: "public", request: { method: "GET", path: `/v1/log/proof/${job}` } },
       "GET /v1/keys": { level: "public", request: { method: "GET", path: "/v1/keys" } },
+      "GET /v1/reputation": { level: "public", request: { method: "GET", path: "/v1/reputation" } },
+      "GET /v1/reputation/:node": { level: "public", request: { method: "GET", path: "/v1/reputation/nobody" } },
       "POST /v1/workflows": { level: "jobs", request: { method: "POST", path: "/v1/workflows", body: {} } },
       "GET /v1/workflows": { level: "jobs", request: { method: "GET", path: "/v1/workflows" } },
       "GET /v1/workflows/:ref": { level: "jobs", request: { method: "GET", path: "/v1/workflows/none" } },

@@ -6,7 +6,15 @@ import { Router } from "../src/router/router.ts";
 
 function node(
   key: string,
-  opts: { busy?: number; slots?: number; latency?: number | null; tasks?: TaskKind[]; available?: boolean } = {},
+  opts: {
+    busy?: number;
+    slots?: number;
+    latency?: number | null;
+    tasks?: TaskKind[];
+    available?: boolean;
+    reputation?: number;
+    breakerUntil?: number;
+  } = {},
 ): NodeSession {
   const inFlight = new Map();
   for (let i = 0; i < (opts.busy ?? 0); i++) inFlight.set(`a${i}`, {});
@@ -25,6 +33,10 @@ function node(
     available: opts.available ?? true,
     backend: { ok: opts.available ?? true },
     latencyEwmaMs: opts.latency === undefined ? 100 : opts.latency,
+    reputation: opts.reputation ?? 50,
+    failures: 0,
+    trips: 0,
+    breakerUntil: opts.breakerUntil ?? 0,
     send: () => {},
     close: () => {},
     terminate: () => {},
@@ -32,7 +44,7 @@ function node(
   } satisfies NodeSession;
 }
 
-const router = new Router({ exploration: 0, reputationOf: () => 0.5, random: () => 0 });
+const router = new Router({ exploration: 0, random: () => 0.5, now: () => 1_000 });
 
 describe("router", () => {
   it("matches capabilities first: model, task kind, a free slot", () => {
@@ -42,6 +54,26 @@ describe("router", () => {
     expect(router.eligible(nodes, "other", "chat", new Map())).toEqual([]);
     // Slots reserved earlier in the same pass count as taken.
     expect(router.eligible([node("one", { slots: 1 })], "m", "chat", new Map([["one", 1]]))).toEqual([]);
+  });
+  it("leaves out a node below the reputation floor or with its breaker open, except on probation", () => {
+    const nodes = [node("liar", { reputation: 10 }), node("tripped", { breakerUntil: 5_000 }), node("honest")];
+    expect(router.eligible(nodes, "m", "chat", new Map()).map((n) => n.key)).toEqual(["honest"]);
+    // The honest node is busy: the job waits for it rather than go to an untrusted node.
+    const busy = [node("liar", { reputation: 10 }), node("honest", { busy: 4 })];
+    expect(router.eligible(busy, "m", "chat", new Map())).toEqual([]);
+    // Probation: a small share of decisions (random draw below 5 %) lets untrusted nodes in.
+    const lucky = new Router({ exploration: 0, random: () => 0.01, now: () => 1_000 });
+    expect(lucky.eligible(nodes, "m", "chat", new Map()).map((n) => n.key)).toEqual(["liar", "tripped", "honest"]);
+    // A breaker that closed (its time passed) and a node alone with the model are routed to.
+    const later = new Router({ exploration: 0, random: () => 0.5, now: () => 6_000 });
+    expect(later.eligible(nodes, "m", "chat", new Map()).map((n) => n.key)).toEqual(["tripped", "honest"]);
+    expect(router.eligible([node("liar", { reputation: 10 })], "m", "chat", new Map()).map((n) => n.key)).toEqual([
+      "liar",
+    ]);
+    // Among trusted nodes, reputation weighs in the score.
+    const pick = router.choose([node("ok", { reputation: 40 }), node("good", { reputation: 120 })], new Map());
+    expect(pick?.node.key).toBe("good");
+    expect(pick?.decision.reasons.reputation).toBe(1);
   });
   it("never routes to a node whose backend is down (it reported itself unavailable)", () => {
     const nodes = [node("down", { available: false }), node("up")];

@@ -162,6 +162,11 @@ export const errorCatalog = {
     description:
       "The node speaks another version of the node protocol than the coordinator (version 2 carries receipts version 2): upgrade havn on the node.",
   },
+  NODE_NOT_FOUND: {
+    status: 404,
+    retryable: false,
+    description: "No node with this key or name has joined this network.",
+  },
   NODE_LEASE_CONFLICT: {
     status: 409,
     retryable: false,

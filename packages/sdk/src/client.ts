@@ -190,6 +190,35 @@ export interface ReceiptCheck extends ReceiptVerification {
   readonly coordinatorKey: string;
 }
 
+/** A node on the reputation leaderboard. */
+export interface ReputationEntry {
+  readonly node_key: string;
+  readonly name: string;
+  readonly score: number;
+  readonly online: boolean;
+  /** Whether routing trusts it (score at the routing floor or above, breaker closed). */
+  readonly routed: boolean;
+  readonly breaker_open_until: number | null;
+}
+
+export interface ReputationList {
+  readonly object: "list";
+  readonly routing_floor: number;
+  readonly data: readonly ReputationEntry[];
+}
+
+export interface NodeReputation {
+  readonly object: "reputation";
+  readonly node: ReputationEntry;
+  readonly events: readonly {
+    readonly delta: number;
+    readonly score: number;
+    readonly cause: string;
+    readonly job_id: string | null;
+    readonly at: number;
+  }[];
+}
+
 /** A published workflow version. */
 export interface WorkflowView {
   readonly id: string;
@@ -549,6 +578,16 @@ export class HavnClient {
   /** Admins: flag a workflow (it stops running, its royalties are held) or clear the flag. */
   flagWorkflow(ref: string, flagged: boolean, reason: string): Promise<WorkflowView> {
     return this.post(`/v1/admin/workflows/${encodeURIComponent(ref)}/flag`, { flagged, reason });
+  }
+
+  /** Every node's reputation, best first (`GET /v1/reputation`). */
+  reputation(): Promise<ReputationList> {
+    return this.json("/v1/reputation");
+  }
+
+  /** One node's reputation and its changes, newest first (`GET /v1/reputation/{node}`). */
+  nodeReputation(node: string): Promise<NodeReputation> {
+    return this.json(`/v1/reputation/${encodeURIComponent(node)}`);
   }
 
   /** The network's coordinator keys, with when each was valid (`GET /v1/keys`). */

@@ -67,7 +67,7 @@ export type {
   RouteDecision,
   SealRequest,
 } from "./jobs/types.js";
-export type { NodeRow, NodeStore, UpsertNodeInput, UpsertNodeResult } from "./nodes/types.js";
+export type { NodeRow, NodeStore, ReputationEvent, UpsertNodeInput, UpsertNodeResult } from "./nodes/types.js";
 export type { LogEntry, LogHead, LogStore, NewCoordinatorKey } from "./log/types.js";
 export type { NewWorkflow, PublishResult, WorkflowEarning, WorkflowRow, WorkflowStore } from "./workflows/types.js";
 export type { Store, StoreCapabilities, StoreNotification } from "./types.js";

@@ -599,6 +599,45 @@ export const inviteSchema = z.object({
   expires_at: z.number().int(),
 });
 
+const reputationEntrySchema = z.object({
+  node_key: z.string(),
+  name: z.string(),
+  score: z.number().describe("Its reputation now (seed 003): starts at 50, floor 10, decays 1 % a week."),
+  online: z.boolean(),
+  routed: z
+    .boolean()
+    .describe("Whether routing trusts it: a score at the routing floor (30) or above and no open breaker."),
+  breaker_open_until: z.number().int().nullable().describe("Out of routing until then (epoch ms), when tripped."),
+});
+export const reputationListSchema = z
+  .object({
+    object: z.literal("list"),
+    routing_floor: z.number(),
+    data: z.array(reputationEntrySchema),
+  })
+  .describe("The leaderboard: every node with a score, best first.");
+export const reputationEventsSchema = z
+  .object({
+    object: z.literal("reputation"),
+    node: reputationEntrySchema,
+    events: z.array(
+      z.object({
+        delta: z.number(),
+        score: z.number().describe("The score after it."),
+        cause: z.string().describe("completed, fast, timeout, invalid or failed."),
+        job_id: z.string().nullable(),
+        at: z.number().int(),
+      }),
+    ),
+  })
+  .describe("A node's score and its changes, newest first (100 at most).");
+export const nodeRefParamsSchema = z.object({
+  node: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+    .describe("A node's key or name."),
+});
+
 /** Response bodies, named for the API document. */
 export const responseSchemas = {
   Error: errorResponseSchema,

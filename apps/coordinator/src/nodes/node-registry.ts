@@ -50,14 +50,30 @@ export interface NodeSession {
   available: boolean;
   /** The node's last report of its backend's health. */
   backend: BackendHealthReport;
-  /** Exponentially weighted mean of dispatch → result time, in ms. */
+  /** Exponentially weighted mean of dispatch → result time of accepted results, in ms. */
   latencyEwmaMs: number | null;
+  /** Its reputation score now (seed 003; see `nodes/reputation.ts`). */
+  reputation: number;
+  /** Consecutive failed or refused attempts (reset by an accepted result). */
+  failures: number;
+  /** Times its breaker tripped since its last accepted result. */
+  trips: number;
+  /** Out of routing until then (epoch ms; 0: the breaker is closed). */
+  breakerUntil: number;
   send(message: CoordinatorMessageBody): void;
   close(code: number, reason: string): void;
   /** Drops the connection without a close handshake: for a peer that no longer answers. */
   terminate(): void;
   /** Whether the node's connection answers a WebSocket ping within `timeoutMs`. */
   ping(timeoutMs: number): Promise<boolean>;
+}
+
+/**
+ * Whether routing trusts a node now: its reputation is at the routing floor or above, and its
+ * breaker is not open. An untrusted node runs jobs only on probation (see `Router.eligible`).
+ */
+export function trusted(session: NodeSession, routingFloor: number, now: number): boolean {
+  return session.reputation >= routingFloor && session.breakerUntil <= now;
 }
 
 /** What `/v1/nodes` and `/metrics` call a connected node's state. */

@@ -22,9 +22,11 @@ import type { Batcher } from "../queue/batcher.js";
 import type { Dispatcher } from "../queue/dispatcher.js";
 import type { ModelCatalog } from "../router/model-catalog.js";
 import type { JobTelemetry } from "../telemetry/job-telemetry.js";
+import type { CoordinatorMetrics } from "../telemetry/metrics.js";
 import type { SignaturePool } from "../verification/signature-pool.js";
 import { verifyResult } from "../verification/verify-result.js";
 import type { NodeRegistry, NodeSession } from "./node-registry.js";
+import { breakerRules, type ReputationBook } from "./reputation.js";
 
 export interface NodeServiceDeps {
   readonly store: Store;
@@ -37,6 +39,8 @@ export interface NodeServiceDeps {
   readonly signatures: SignaturePool;
   readonly telemetry: JobTelemetry;
   readonly auth: AuthService;
+  readonly reputation: ReputationBook;
+  readonly metrics?: CoordinatorMetrics;
   readonly log: FastifyBaseLogger;
 }
 
@@ -78,6 +82,9 @@ const latencyEwmaAlpha = 0.2;
  * wire and call this; nothing here knows a socket.
  */
 export class NodeService {
+  /** Jobs already given a second opinion (bounded: cleared at 10 000). */
+  private readonly secondOpinions = new Set<string>();
+
   constructor(private readonly deps: NodeServiceDeps) {}
 
   /**
@@ -150,6 +157,7 @@ export class NodeService {
             "name taken",
           );
     }
+    const reputation = await this.deps.reputation.scoreOf(request.key, now);
     if (!transport.isOpen()) return undefined;
     const session: NodeSession = {
       key: request.key,
@@ -167,6 +175,10 @@ export class NodeService {
       available: request.available ?? true,
       backend: { ok: request.available ?? true },
       latencyEwmaMs: null,
+      reputation,
+      failures: 0,
+      trips: 0,
+      breakerUntil: 0,
       send: (message) => transport.send(message),
       close: (code, reason) => transport.close(code, reason),
       terminate: () => transport.terminate(),
@@ -248,12 +260,16 @@ export class NodeService {
     const now = Date.now();
     const code = catalogCode(error.code);
     this.deps.telemetry.attemptEnded(attempt.spec.model, code, now - attempt.dispatchedAt);
+    this.attemptFailed(session, "failed", ref.jobId, now);
+    // A node's word that a job cannot succeed is checked once against another node's before the
+    // client hears it: a hostile node would otherwise fail every job it is given.
+    const secondOpinion = !error.retryable && this.secondOpinion(session, attempt.spec.job_id, attempt.spec.model);
     await this.deps.dispatcher.endAttempt(
       {
         jobId: ref.jobId,
         attemptId: ref.attemptId,
         error: { code, message: error.message, retryable: error.retryable },
-        retry: error.retryable,
+        retry: error.retryable || secondOpinion,
         now,
       },
       session.name,
@@ -287,10 +303,6 @@ export class NodeService {
     session.inFlight.delete(ref.attemptId);
     const now = Date.now();
     const observedMs = now - attempt.dispatchedAt;
-    session.latencyEwmaMs =
-      session.latencyEwmaMs === null
-        ? observedMs
-        : session.latencyEwmaMs + latencyEwmaAlpha * (observedMs - session.latencyEwmaMs);
     dispatcher.capacityFreed(session);
     const problem = await verifyResult(
       result,
@@ -306,6 +318,7 @@ export class NodeService {
     if (problem) {
       log.warn({ node: session.name, job: ref.jobId, code: problem.code, err: problem.message }, "result rejected");
       telemetry.attemptEnded(attempt.spec.model, problem.code, observedMs);
+      this.attemptFailed(session, "invalid", ref.jobId, now);
       sendError(problem);
       await dispatcher.endAttempt(
         { jobId: ref.jobId, attemptId: ref.attemptId, error: problem.toBody(), retry: true, now },
@@ -314,6 +327,22 @@ export class NodeService {
       return;
     }
     telemetry.attemptEnded(attempt.spec.model, "completed", observedMs, result.output.usage.completion_tokens);
+    // Measured performance counts only results that passed the check: a refused result's
+    // (tiny) latency must not make its node look fast.
+    session.latencyEwmaMs =
+      session.latencyEwmaMs === null
+        ? observedMs
+        : session.latencyEwmaMs + latencyEwmaAlpha * (observedMs - session.latencyEwmaMs);
+    session.failures = 0;
+    session.trips = 0;
+    session.breakerUntil = 0;
+    this.deps.reputation.completed(
+      session,
+      attempt.spec.model,
+      ref.jobId,
+      observedMs,
+      result.output.usage.completion_tokens,
+    );
     const recorded = await batcher.add({
       jobId: ref.jobId,
       attemptId: ref.attemptId,
@@ -341,6 +370,7 @@ export class NodeService {
     for (const [attemptId, attempt] of attempts) {
       // An attempt whose admission row was never written has nothing to end.
       if (attempt.admission && !(await attempt.admission)) continue;
+      this.deps.reputation.record(session, "failed", attempt.spec.job_id, now);
       await dispatcher.endAttempt(
         { jobId: attempt.spec.job_id, attemptId, error: attemptErrors.nodeLost, retry: true, now },
         session.name,
@@ -348,6 +378,45 @@ export class NodeService {
     }
     log.info({ node: session.name, requeued: attempts.length }, "node offline");
     dispatcher.notify();
+  }
+
+  /**
+   * Whether a job a node called hopeless gets one more attempt elsewhere: once per job, when
+   * another available node serves its model.
+   */
+  private secondOpinion(session: NodeSession, jobId: string, model: string): boolean {
+    if (this.secondOpinions.has(jobId)) return false;
+    if (!this.deps.registry.all().some((s) => s !== session && s.available && s.models.has(model))) return false;
+    if (this.secondOpinions.size >= 10_000) this.secondOpinions.clear();
+    this.secondOpinions.add(jobId);
+    return true;
+  }
+
+  /** An attempt ran past its time on this node (the sweeper ended it): a timeout, and a failure. */
+  timedOut(session: NodeSession, jobId: string, now = Date.now()): void {
+    this.attemptFailed(session, "timeout", jobId, now);
+  }
+
+  /**
+   * An attempt failed on a node, or its result was refused: its reputation pays for it, and after
+   * `breakerRules.failures` in a row its breaker opens — out of routing for a while, longer each
+   * trip; then on probation until a result is accepted.
+   */
+  private attemptFailed(session: NodeSession, cause: "failed" | "invalid" | "timeout", jobId: string, now: number) {
+    this.deps.reputation.record(session, cause, jobId, now);
+    session.failures++;
+    if (session.failures < breakerRules.failures) return;
+    session.failures = 0;
+    session.trips++;
+    const openMs = Math.min(breakerRules.maxMs, breakerRules.openMs * 2 ** (session.trips - 1));
+    session.breakerUntil = now + openMs;
+    this.deps.metrics?.breakerTrips.inc();
+    this.deps.log.warn(
+      { node: session.name, key: session.key, open_ms: openMs, reputation: Math.round(session.reputation) },
+      "node taken out of routing: its circuit breaker tripped",
+    );
+    // A job only this node could run may now go elsewhere, or wait.
+    this.deps.dispatcher.notify();
   }
 
   /**

@@ -1,7 +1,7 @@
 import type { Store } from "@havn/store";
 import type { FastifyBaseLogger } from "fastify";
 import type { CoordinatorConfig } from "../config.js";
-import type { NodeRegistry } from "../nodes/node-registry.js";
+import type { NodeRegistry, NodeSession } from "../nodes/node-registry.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import { attemptErrors } from "./attempt-errors.js";
 import type { Settlement } from "../ledger/settlement.js";
@@ -39,6 +39,8 @@ export class Sweeper {
     private readonly settlement?: Settlement,
     /** Seals the execution log's periods as they come due. */
     private readonly logSealer?: LogSealer,
+    /** An attempt ran past its time on this node: its reputation and breaker hear of it. */
+    private readonly timedOut: (session: NodeSession, jobId: string, now: number) => void = () => {},
   ) {}
 
   /** Nodes whose API key was revoked — on any replica — are closed within `nodeKeyCheckMs`. */
@@ -107,6 +109,7 @@ export class Sweeper {
             attempt_id: attemptId,
             reason: "attempt timeout",
           });
+          this.timedOut(session, attempt.spec.job_id, now);
           await this.dispatcher.endAttempt(
             { jobId: attempt.spec.job_id, attemptId, error: attemptErrors.timedOut, retry: true, now },
             session.name,
@@ -118,6 +121,7 @@ export class Sweeper {
         for (const session of this.registry.all()) {
           if (session.inFlight.delete(attemptId)) {
             node = session.name;
+            this.timedOut(session, job.id, now);
             session.send({ type: "cancel", job_id: job.id, attempt_id: attemptId, reason: "lease expired" });
           }
         }

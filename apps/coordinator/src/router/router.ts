@@ -1,14 +1,17 @@
 import type { TaskKind } from "@havn/protocol";
 import type { RouteDecision } from "@havn/store";
-import type { NodeSession } from "../nodes/node-registry.js";
+import { trusted, type NodeSession } from "../nodes/node-registry.js";
+import { reputationRules } from "../nodes/reputation.js";
 
 export interface RouterOptions {
   /** Weight of a random term, so new nodes get measured. */
   readonly exploration: number;
-  /** A node's reputation in [0, 1]; a constant until the ledger keeps reputation. */
-  readonly reputationOf: (nodeKey: string) => number;
   readonly random?: () => number;
+  readonly now?: () => number;
 }
+
+/** A reputation score as the router weighs it: in [0, 1], 100 points and more counting as 1. */
+const reputationWeight = (score: number) => Math.min(1, score / 100);
 
 /**
  * Picks a node for one job: capability match first (the node is available, serves the model and
@@ -17,8 +20,10 @@ export interface RouterOptions {
  */
 export class Router {
   private readonly random: () => number;
+  private readonly now: () => number;
   constructor(private readonly options: RouterOptions) {
     this.random = options.random ?? Math.random;
+    this.now = options.now ?? Date.now;
   }
 
   /**
@@ -26,6 +31,11 @@ export class Router {
    * attempt of this job already failed on (`failedNodes`) is left out while any other available
    * node serves the model — busy or not: the job then waits for that node rather than go back to
    * one that failed it. Only when no other node serves the model does a failed one get it again.
+   *
+   * The same way, a node routing does not trust — reputation below the routing floor, or its
+   * circuit breaker open — is left out while a trusted node serves the model, except on
+   * probation: a small share of the decisions, drawn at random, let it in, so it can earn its way
+   * back.
    */
   eligible(
     nodes: readonly NodeSession[],
@@ -38,6 +48,11 @@ export class Router {
     if (failedNodes.length > 0) {
       const others = serving.filter((n) => !failedNodes.includes(n.key));
       if (others.length > 0) serving = others;
+    }
+    if (serving.some((n) => !trusted(n, reputationRules.routingFloor, this.now()))) {
+      const now = this.now();
+      const trustedOnes = serving.filter((n) => trusted(n, reputationRules.routingFloor, now));
+      if (trustedOnes.length > 0 && this.random() >= reputationRules.probationShare) serving = trustedOnes;
     }
     return serving.filter((n) => n.inFlight.size + (reserved.get(n.key) ?? 0) < n.slots);
   }
@@ -52,7 +67,7 @@ export class Router {
       | { node: NodeSession; score: number; reputation: number; latency: number; load: number; explore: number }
       | undefined;
     for (const node of candidates) {
-      const reputation = this.options.reputationOf(node.key);
+      const reputation = reputationWeight(node.reputation);
       // 1 for an instant node, 0.5 at one second; unmeasured nodes count as 1 s.
       const latency = 1 / (1 + (node.latencyEwmaMs ?? 1_000) / 1_000);
       const load = (node.inFlight.size + (reserved.get(node.key) ?? 0)) / node.slots;

@@ -115,6 +115,17 @@ export class CoordinatorMetrics {
     help: "WebSocket connections open on the node gateway, authenticated or not.",
     registers: this.r,
   });
+  readonly breakerTrips = new Counter({
+    name: "havn_node_breaker_trips_total",
+    help: "Times a node's circuit breaker took it out of routing (consecutive failed or refused attempts).",
+    registers: this.r,
+  });
+  readonly reputationEvents = new Counter({
+    name: "havn_reputation_events_total",
+    help: "Reputation changes recorded, by cause (seed 003: completed, fast, timeout, invalid, failed).",
+    labelNames: ["cause"] as const,
+    registers: this.r,
+  });
   readonly storeOperation = new Histogram({
     name: "havn_store_operation_seconds",
     help: "Time of each database operation (one transaction or query), by operation.",

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { rows, type Tx } from "../postgres/db.js";
-import { nodeClaim, retiredName, rowToNode } from "./rows.js";
-import type { NodeRow, NodeStore, UpsertNodeInput, UpsertNodeResult } from "./types.js";
+import { nodeClaim, retiredName, rowToNode, rowToReputationEvent } from "./rows.js";
+import type { NodeRow, NodeStore, ReputationEvent, UpsertNodeInput, UpsertNodeResult } from "./types.js";
 
 /** The nodes domain on PostgreSQL: a join locks the key's and the name's rows, so two joins agree. */
 export class PostgresNodes implements NodeStore {
@@ -61,5 +61,42 @@ export class PostgresNodes implements NodeStore {
 
   async list(): Promise<NodeRow[]> {
     return (await rows(this.pool, `SELECT * FROM nodes ORDER BY first_seen_at`)).map(rowToNode);
+  }
+
+  async recordReputation(events: readonly ReputationEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    // One statement: the events in order, then each node's last score.
+    await this.pool.query(
+      `WITH e AS (
+         INSERT INTO reputation_events (node_key, delta, score, cause, job_id, created_at)
+         SELECT node_key, delta, score, cause, job_id, created_at
+         FROM unnest($1::text[], $2::float8[], $3::float8[], $4::text[], $5::text[], $6::bigint[])
+           WITH ORDINALITY AS x(node_key, delta, score, cause, job_id, created_at, n)
+         ORDER BY n
+         RETURNING node_key
+       )
+       UPDATE nodes SET reputation = last.score, reputation_at = last.created_at
+       FROM (SELECT DISTINCT ON (node_key) node_key, score, created_at
+             FROM unnest($1::text[], $3::float8[], $6::bigint[]) WITH ORDINALITY AS y(node_key, score, created_at, n)
+             ORDER BY node_key, n DESC) AS last
+       WHERE nodes.key = last.node_key`,
+      [
+        events.map((e) => e.nodeKey),
+        events.map((e) => e.delta),
+        events.map((e) => e.score),
+        events.map((e) => e.cause),
+        events.map((e) => e.jobId),
+        events.map((e) => e.at),
+      ],
+    );
+  }
+
+  async reputationEvents(nodeKey: string, limit: number): Promise<ReputationEvent[]> {
+    return (
+      await rows(this.pool, `SELECT * FROM reputation_events WHERE node_key = $1 ORDER BY id DESC LIMIT $2`, [
+        nodeKey,
+        limit,
+      ])
+    ).map(rowToReputationEvent);
   }
 }

@@ -1,6 +1,6 @@
 import type { Capabilities, ComputeClass, Hardware } from "@havn/protocol";
-import { json, num, type RawRow } from "../columns.js";
-import type { NodeRow } from "./types.js";
+import { json, num, numOrNull, type RawRow } from "../columns.js";
+import type { NodeRow, ReputationEvent } from "./types.js";
 
 export function rowToNode(r: RawRow): NodeRow {
   return {
@@ -13,6 +13,19 @@ export function rowToNode(r: RawRow): NodeRow {
     online: Boolean(r.online),
     firstSeenAt: num(r.first_seen_at),
     lastSeenAt: num(r.last_seen_at),
+    reputation: r.reputation === null || r.reputation === undefined ? null : Number(r.reputation),
+    reputationAt: numOrNull(r.reputation_at),
+  };
+}
+
+export function rowToReputationEvent(r: RawRow): ReputationEvent {
+  return {
+    nodeKey: r.node_key as string,
+    delta: Number(r.delta),
+    score: Number(r.score),
+    cause: r.cause as string,
+    jobId: (r.job_id as string | null) ?? null,
+    at: num(r.created_at),
   };
 }
 

@@ -1,7 +1,7 @@
 import type Database from "better-sqlite3";
 import type { RawRow } from "../columns.js";
-import { nodeClaim, retiredName, rowToNode } from "./rows.js";
-import type { NodeRow, NodeStore, UpsertNodeInput, UpsertNodeResult } from "./types.js";
+import { nodeClaim, retiredName, rowToNode, rowToReputationEvent } from "./rows.js";
+import type { NodeRow, NodeStore, ReputationEvent, UpsertNodeInput, UpsertNodeResult } from "./types.js";
 import { preparedOnFirstUse } from "../sqlite/domain.js";
 
 function statements(db: Database.Database) {
@@ -20,6 +20,11 @@ function statements(db: Database.Database) {
     setOnline: db.prepare(`UPDATE nodes SET online = ?, last_seen_at = ? WHERE key = ?`),
     get: db.prepare(`SELECT * FROM nodes WHERE key = ?`),
     list: db.prepare(`SELECT * FROM nodes ORDER BY first_seen_at`),
+    addReputation: db.prepare(
+      `INSERT INTO reputation_events (node_key, delta, score, cause, job_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
+    setReputation: db.prepare(`UPDATE nodes SET reputation = ?, reputation_at = ? WHERE key = ?`),
+    reputationEvents: db.prepare(`SELECT * FROM reputation_events WHERE node_key = ? ORDER BY id DESC LIMIT ?`),
   };
 }
 
@@ -64,5 +69,19 @@ export class SqliteNodes implements NodeStore {
 
   async list(): Promise<NodeRow[]> {
     return (this.q.list.all() as RawRow[]).map(rowToNode);
+  }
+
+  async recordReputation(events: readonly ReputationEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    this.db.transaction(() => {
+      for (const e of events) {
+        this.q.addReputation.run(e.nodeKey, e.delta, e.score, e.cause, e.jobId, e.at);
+        this.q.setReputation.run(e.score, e.at, e.nodeKey);
+      }
+    })();
+  }
+
+  async reputationEvents(nodeKey: string, limit: number): Promise<ReputationEvent[]> {
+    return (this.q.reputationEvents.all(nodeKey, limit) as RawRow[]).map(rowToReputationEvent);
   }
 }

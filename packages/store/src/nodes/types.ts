@@ -11,6 +11,19 @@ export interface NodeRow {
   readonly online: boolean;
   readonly firstSeenAt: number;
   readonly lastSeenAt: number;
+  /** Its reputation score as last written (null: never scored), and when. */
+  readonly reputation: number | null;
+  readonly reputationAt: number | null;
+}
+
+/** One change of a node's reputation, with its cause (seed 003's table) and the score after it. */
+export interface ReputationEvent {
+  readonly nodeKey: string;
+  readonly delta: number;
+  readonly score: number;
+  readonly cause: string;
+  readonly jobId: string | null;
+  readonly at: number;
 }
 
 export interface UpsertNodeInput {
@@ -37,4 +50,8 @@ export interface NodeStore {
   setOnline(key: string, online: boolean, now: number): Promise<void>;
   get(key: string): Promise<NodeRow | undefined>;
   list(): Promise<NodeRow[]>;
+  /** Records reputation changes in one transaction: each event, and each node's latest score. */
+  recordReputation(events: readonly ReputationEvent[]): Promise<void>;
+  /** A node's reputation changes, newest first. */
+  reputationEvents(nodeKey: string, limit: number): Promise<ReputationEvent[]>;
 }

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import type { NodeRow, Store } from "@havn/store";
-import { nodeState, type NodeRegistry, type NodeSession } from "../../nodes/node-registry.js";
+import { HavnError } from "@havn/protocol";
+import { nodeState, trusted, type NodeRegistry, type NodeSession } from "../../nodes/node-registry.js";
+import { decayed, reputationRules } from "../../nodes/reputation.js";
 import type { CoordinatorMetrics } from "../../telemetry/metrics.js";
 import { openApiDocument } from "../openapi.js";
 import { registerRoute, routes } from "../route-table.js";
@@ -59,6 +61,49 @@ function nodeView(row: NodeRow | undefined, session: NodeSession | undefined) {
  */
 export function registerOperatorRoutes(app: FastifyInstance, deps: OperatorRouteDeps): void {
   const { store, registry, metrics } = deps;
+
+  /** A node's reputation as the leaderboard shows it: live for a connected node, stored otherwise. */
+  const reputationView = (row: NodeRow | undefined, session: NodeSession | undefined, now: number) => {
+    const score = session
+      ? session.reputation
+      : row!.reputation === null || row!.reputationAt === null
+        ? reputationRules.start
+        : decayed(row!.reputation, row!.reputationAt, now);
+    return {
+      node_key: session?.key ?? row!.key,
+      name: session?.name ?? row!.name,
+      score: Math.round(score * 10) / 10,
+      online: session !== undefined,
+      routed: session !== undefined && trusted(session, reputationRules.routingFloor, now),
+      breaker_open_until: session && session.breakerUntil > now ? session.breakerUntil : null,
+    };
+  };
+
+  registerRoute(app, routes.reputation, async () => {
+    const now = Date.now();
+    const rows = await store.nodes.list();
+    const data = rows.map((row) => reputationView(row, registry.get(row.key), now));
+    data.sort((a, b) => b.score - a.score || a.name.localeCompare(b.name));
+    return { object: "list" as const, routing_floor: reputationRules.routingFloor, data };
+  });
+
+  const noNode = (ref: string) =>
+    new HavnError("NODE_NOT_FOUND", "No node with this key or name.", { context: { Node: ref.slice(0, 80) } });
+  registerRoute<{ node: string }>(
+    app,
+    routes.nodeReputation,
+    async (_request, _reply, { node: ref }) => {
+      const row = (await store.nodes.get(ref)) ?? (await store.nodes.list()).find((n) => n.name === ref);
+      if (!row) throw noNode(ref);
+      const events = await store.nodes.reputationEvents(row.key, 100);
+      return {
+        object: "reputation" as const,
+        node: reputationView(row, registry.get(row.key), Date.now()),
+        events: events.map((e) => ({ delta: e.delta, score: e.score, cause: e.cause, job_id: e.jobId, at: e.at })),
+      };
+    },
+    (raw) => noNode(String(raw.node)),
+  );
 
   /**
    * `ok`, `degraded` or `failing`, with a sentence for each reason. Degraded: the coordinator
