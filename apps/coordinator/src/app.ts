@@ -43,6 +43,7 @@ import { compileConfig, type CoordinatorConfig, type CoordinatorOptions } from "
 import { closeCodes, NodeGateway } from "./gateway/node-gateway.js";
 import { nodeState, NodeRegistry } from "./nodes/node-registry.js";
 import { NodeService } from "./nodes/node-service.js";
+import { Deadlines } from "./nodes/deadlines.js";
 import { ReputationBook } from "./nodes/reputation.js";
 import { JobEvents } from "./jobs/job-events.js";
 import { JobService } from "./jobs/job-service.js";
@@ -197,8 +198,10 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   }, config.dispatchBatchSize);
   // Everything done with a node, whatever carries it; the gateway only speaks the WebSocket wire.
   const reputation = new ReputationBook(store, app.log, (cause) => metrics.reputationEvents.inc({ cause }));
+  const deadlines = new Deadlines(config);
   const nodes = new NodeService({
     reputation,
+    deadlines,
     metrics,
     auth,
     store,
@@ -254,6 +257,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     settlement,
     logSealer,
     (session, jobId, now) => nodes.timedOut(session, jobId, now),
+    (attempt, now) => deadlines.overdue(attempt, now),
   );
 
   for (const node of await store.nodes.list()) catalog.noteAdvertised(node.capabilities.models.map((m) => m.name));

@@ -280,6 +280,25 @@ const configSchema = z.strictObject({
    * cancelled and the job retried elsewhere.
    */
   attemptTimeoutMs: z.number().int().min(100).default(600_000),
+  /**
+   * Deadlines that fit the work, for text jobs: an attempt must show its first token within
+   * `firstTokenFactor` × the model's observed 95th-percentile time to first token (at least
+   * `firstTokenFloorMs`; `firstTokenDefaultMs` until 20 results were seen), and then finish within
+   * `perTokenFactor` × the observed 95th-percentile time per token × its `max_tokens` (at least
+   * `perTokenFloorMs` a token). `attemptTimeoutMs` stays the outer bound. A node that misses a
+   * deadline loses the attempt and reputation (a timeout).
+   */
+  deadlines: z
+    .strictObject({
+      firstTokenFactor: z.number().min(1).default(4),
+      firstTokenFloorMs: z.number().int().min(100).default(10_000),
+      firstTokenDefaultMs: z.number().int().min(100).default(120_000),
+      perTokenFactor: z.number().min(1).default(4),
+      perTokenFloorMs: z.number().int().min(1).default(250),
+    })
+    .prefault({}),
+  /** Slots a node may advertise, at most: more are ignored (a node cannot hoard jobs). Default 64. */
+  maxNodeSlots: z.number().int().min(1).max(4096).default(64),
   /** Attempts per job, counting the first; node loss and lease expiry each use one. Default 3. */
   maxAttempts: z.number().int().min(1).max(20).default(3),
   /** Characters across all prompt text of one job. Default 200 000 (~50k tokens). */

@@ -27,7 +27,14 @@ describe.each(["sqlite", "postgres"] as const)("one hostile node beside an hones
           { backend: "scripted", name: "honest", tokens: 4, slots: 4 },
           { backend: "scripted", name: "hostile", tokens: 4, slots: 4 },
         ],
-        coordinator: { sweepIntervalMs: 100, attemptTimeoutMs: 1_000, ledger: { enabled: false } },
+        coordinator: {
+          sweepIntervalMs: 100,
+          // A silent attempt misses its first-token deadline; a silent node is dropped.
+          deadlines: { firstTokenDefaultMs: 1_000, firstTokenFloorMs: 500 },
+          nodeTimeoutMs: 1_000,
+          heartbeatIntervalMs: 200,
+          ledger: { enabled: false },
+        },
       }));
       const [honest, hostile] = n.nodes as [Network["nodes"][number], Network["nodes"][number]];
       makeHostile(hostile.agent, behaviour, honest.agent.keys.publicKey);
@@ -55,7 +62,12 @@ describe.each(["sqlite", "postgres"] as const)("one hostile node beside an hones
       expect(good.routed).toBe(true);
       expect(good.score).toBeGreaterThan(bad.score);
       const events = await client.nodeReputation("hostile");
-      const cause = behaviour === "black-hole" ? "timeout" : behaviour === "refuses" ? "failed" : "invalid";
+      const cause =
+        behaviour === "black-hole"
+          ? "timeout"
+          : behaviour === "refuses" || behaviour === "frozen"
+            ? "failed"
+            : "invalid";
       expect(events.events.some((e) => e.cause === cause && e.delta < 0)).toBe(true);
       // Once found out, it is routed to only on probation: of 200 jobs, few more attempts went to it
       // (an attempt that failed there costs the job a retry, and the network the work).

@@ -372,7 +372,19 @@ export class NodeAgent {
                 setImmediate(flush);
               }
             }
-          : undefined,
+          : () => {
+              // The coordinator holds an attempt to a first-token deadline: a job not streamed
+              // says once that it has started generating.
+              if (firstTextAt !== undefined) return;
+              firstTextAt = performance.now();
+              this.send({
+                type: "progress",
+                job_id: spec.job_id,
+                attempt_id: spec.attempt_id,
+                stage: "generating",
+                progress: 0,
+              });
+            },
       });
       flush();
       if (abort.signal.aborted || result.finishReason === "cancelled") {

@@ -11,6 +11,7 @@ import type { NodeAgent } from "@havn/node-agent";
  * - `lies-about-latency`: receipts claiming an hour of work, properly signed.
  * - `refuses`: every job answered with a non-retryable error.
  * - `black-hole`: heartbeats, and no answer to any job.
+ * - `frozen`: nothing at all — no answers, no heartbeats — on an open connection (a stopped process).
  */
 export const hostileBehaviours = [
   "foreign-signature",
@@ -19,6 +20,7 @@ export const hostileBehaviours = [
   "lies-about-latency",
   "refuses",
   "black-hole",
+  "frozen",
 ] as const;
 export type HostileBehaviour = (typeof hostileBehaviours)[number];
 
@@ -29,7 +31,9 @@ export function makeHostile(agent: NodeAgent, behaviour: HostileBehaviour, victi
   const secret = agent.keys.secretKey;
   const stranger = generateKeyPair();
   target.send = (message: NodeMessageBody) => {
-    if (message.type === "hello" || message.type === "heartbeat") return honest(message);
+    if (message.type === "hello") return honest(message);
+    if (behaviour === "frozen") return;
+    if (message.type === "heartbeat") return honest(message);
     if (behaviour === "black-hole") return;
     if (behaviour === "refuses" && (message.type === "result" || message.type === "token")) {
       if (message.type === "token") return;

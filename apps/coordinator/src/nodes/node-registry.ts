@@ -15,6 +15,8 @@ export interface InFlightAttempt {
   readonly admittedAt: number;
   /** Set when the first token or progress arrives. */
   running: boolean;
+  /** When the first token or progress arrived (epoch ms). */
+  startedAt?: number;
   /**
    * Set while the job's admission row is being written (a job placed at admission is sent
    * before its row is written); resolves, true if the row was written, once messages about

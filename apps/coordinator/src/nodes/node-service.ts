@@ -26,6 +26,7 @@ import type { CoordinatorMetrics } from "../telemetry/metrics.js";
 import type { SignaturePool } from "../verification/signature-pool.js";
 import { verifyResult } from "../verification/verify-result.js";
 import type { NodeRegistry, NodeSession } from "./node-registry.js";
+import type { Deadlines } from "./deadlines.js";
 import { breakerRules, type ReputationBook } from "./reputation.js";
 
 export interface NodeServiceDeps {
@@ -40,6 +41,7 @@ export interface NodeServiceDeps {
   readonly telemetry: JobTelemetry;
   readonly auth: AuthService;
   readonly reputation: ReputationBook;
+  readonly deadlines: Deadlines;
   readonly metrics?: CoordinatorMetrics;
   readonly log: FastifyBaseLogger;
 }
@@ -167,7 +169,8 @@ export class NodeService {
       hardware: request.hardware,
       models: new Set(request.capabilities.models.map((m) => m.name)),
       tasks: new Map(request.capabilities.models.map((m) => [m.name, new Set(m.tasks)])),
-      slots: request.capabilities.slots,
+      // Slots are capped: a node advertising hundreds would hoard jobs it cannot run.
+      slots: Math.min(request.capabilities.slots, config.maxNodeSlots),
       inFlight: new Map(),
       connectedAt: now,
       lastSeenAt: now,
@@ -243,6 +246,7 @@ export class NodeService {
     if (!attempt.running) {
       attempt.running = true;
       const now = Date.now();
+      attempt.startedAt = now;
       telemetry.started(attempt.spec, session.name, attempt.admittedAt, now);
       await store.jobs.markRunning(ref.jobId, ref.attemptId, now);
     }
@@ -336,6 +340,7 @@ export class NodeService {
     session.failures = 0;
     session.trips = 0;
     session.breakerUntil = 0;
+    this.deps.deadlines.observe(attempt.spec.model, attempt, now, result.output.usage.completion_tokens);
     this.deps.reputation.completed(
       session,
       attempt.spec.model,

@@ -6,7 +6,7 @@ export const attemptErrors = {
   leaseExpired: { code: "NODE_LOST", message: "The node stopped renewing its lease.", retryable: true },
   timedOut: {
     code: "JOB_TIMEOUT",
-    message: "The node did not finish the attempt within the attempt timeout.",
+    message: "The node missed the attempt's deadline (its first token, its pace, or the attempt timeout).",
     retryable: true,
   },
   noCapacity: {

@@ -1,7 +1,7 @@
 import type { Store } from "@havn/store";
 import type { FastifyBaseLogger } from "fastify";
 import type { CoordinatorConfig } from "../config.js";
-import type { NodeRegistry, NodeSession } from "../nodes/node-registry.js";
+import type { InFlightAttempt, NodeRegistry, NodeSession } from "../nodes/node-registry.js";
 import type { JobEvents } from "../jobs/job-events.js";
 import { attemptErrors } from "./attempt-errors.js";
 import type { Settlement } from "../ledger/settlement.js";
@@ -41,6 +41,9 @@ export class Sweeper {
     private readonly logSealer?: LogSealer,
     /** An attempt ran past its time on this node: its reputation and breaker hear of it. */
     private readonly timedOut: (session: NodeSession, jobId: string, now: number) => void = () => {},
+    /** Whether an attempt missed its deadline (first token, per token, or the attempt timeout). */
+    private readonly overdue: (attempt: InFlightAttempt, now: number) => boolean = (a, now) =>
+      now - a.dispatchedAt > this.config.attemptTimeoutMs,
   ) {}
 
   /** Nodes whose API key was revoked — on any replica — are closed within `nodeKeyCheckMs`. */
@@ -101,7 +104,7 @@ export class Sweeper {
       }
       for (const session of this.registry.all()) {
         for (const [attemptId, attempt] of session.inFlight) {
-          if (now - attempt.dispatchedAt <= this.config.attemptTimeoutMs) continue;
+          if (!this.overdue(attempt, now)) continue;
           session.inFlight.delete(attemptId);
           session.send({
             type: "cancel",

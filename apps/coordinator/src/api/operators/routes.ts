@@ -45,7 +45,8 @@ function nodeView(row: NodeRow | undefined, session: NodeSession | undefined) {
     capabilities,
     hardware,
     compute_class: hardware.compute_class,
-    slots: capabilities.slots,
+    // What routing uses: the advertised slots, capped (`maxNodeSlots`).
+    slots: s?.slots ?? capabilities.slots,
     slots_in_use: s?.inFlight.size ?? 0,
     latency_ewma_ms: s?.latencyEwmaMs === null || s === undefined ? null : Math.round(s.latencyEwmaMs),
     connected_at: s?.connectedAt ?? null,

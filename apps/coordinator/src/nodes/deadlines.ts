@@ -1,0 +1,63 @@
+import type { CoordinatorConfig } from "../config.js";
+import type { InFlightAttempt } from "./node-registry.js";
+
+/** Samples kept per model and measure; a deadline needs `minSamples` of them. */
+const keep = 256;
+const minSamples = 20;
+
+function p95(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(0.95 * sorted.length))]!;
+}
+
+/**
+ * Deadlines that fit the work (text jobs): from each model's accepted results, the time from
+ * dispatch to the first token and the time per output token. An attempt that shows no token by
+ * its first-token deadline, or runs past its per-token budget for `max_tokens`, is overdue: the
+ * sweeper ends it and the node pays in reputation. `attemptTimeoutMs` stays the outer bound.
+ */
+export class Deadlines {
+  private readonly firstToken = new Map<string, number[]>();
+  private readonly perToken = new Map<string, number[]>();
+
+  constructor(private readonly config: CoordinatorConfig) {}
+
+  /** An accepted result's timings: dispatch → first token, and first token → result per token. */
+  observe(model: string, attempt: InFlightAttempt, now: number, tokens: number): void {
+    const started = attempt.startedAt ?? now;
+    add(this.firstToken, model, started - attempt.dispatchedAt);
+    if (tokens > 0) add(this.perToken, model, (now - started) / tokens);
+  }
+
+  /** The first-token deadline for `model`, in ms after dispatch. */
+  firstTokenMs(model: string): number {
+    const d = this.config.deadlines;
+    const seen = this.firstToken.get(model);
+    if (!seen || seen.length < minSamples) return d.firstTokenDefaultMs;
+    return Math.max(d.firstTokenFloorMs, d.firstTokenFactor * p95(seen));
+  }
+
+  /** Time allowed per output token once the first has come, in ms. */
+  perTokenMs(model: string): number {
+    const d = this.config.deadlines;
+    const seen = this.perToken.get(model);
+    const observed = !seen || seen.length < minSamples ? 0 : d.perTokenFactor * p95(seen);
+    return Math.max(d.perTokenFloorMs, observed);
+  }
+
+  /** Whether an attempt missed its deadline at `now` (or the outer `attemptTimeoutMs`). */
+  overdue(attempt: InFlightAttempt, now: number): boolean {
+    const elapsed = now - attempt.dispatchedAt;
+    if (elapsed > this.config.attemptTimeoutMs) return true;
+    const model = attempt.spec.model;
+    if (attempt.startedAt === undefined) return elapsed > this.firstTokenMs(model);
+    return now - attempt.startedAt > attempt.spec.params.max_tokens * this.perTokenMs(model);
+  }
+}
+
+function add(samples: Map<string, number[]>, model: string, value: number) {
+  const list = samples.get(model) ?? [];
+  list.push(value);
+  if (list.length > keep) list.shift();
+  samples.set(model, list);
+}
