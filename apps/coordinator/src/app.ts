@@ -159,7 +159,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     (err, jobId) => app.log.error({ err, job: jobId }, "job event listener failed"),
     telemetry,
   );
-  const catalog = new ModelCatalog(config.registryPath);
+  const catalog = new ModelCatalog(config.registryPath, config.catalog);
   // Reputation is a constant until the ledger keeps it: every node starts equal.
   const router = new Router({ exploration: config.routerExploration });
   const dispatcher = new Dispatcher(store, registry, router, events, telemetry, app.log, {
@@ -260,7 +260,10 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     (attempt, now) => deadlines.overdue(attempt, now),
   );
 
-  for (const node of await store.nodes.list()) catalog.noteAdvertised(node.capabilities.models.map((m) => m.name));
+  // Names nodes advertised before, as the catalog admits them now (a junk name of an earlier
+  // version, or one a curated catalog no longer admits, does not come back).
+  for (const node of await store.nodes.list())
+    catalog.noteAdvertised(catalog.servable(node.capabilities.models).kept.map((m) => m.name));
 
   // Nodes prove their key in the hello and their right to join with its credential.
   // Nodes behind one address (a NAT) reconnect together after a restart: only the per-address

@@ -297,6 +297,19 @@ const configSchema = z.strictObject({
       perTokenFloorMs: z.number().int().min(1).default(250),
     })
     .prefault({}),
+  /**
+   * Which model names nodes may serve. `open` (the default in dev mode): any name of the right
+   * syntax, as `--model llama3.2:3b` on a one-operator network expects. `curated` (the production
+   * default): only the manifest's models and the names in `admitted`. Either way a node counts at
+   * most `maxModelsPerNode` names; the rest of what it advertises is ignored.
+   */
+  catalog: z
+    .strictObject({
+      mode: z.enum(["open", "curated"]).optional(),
+      maxModelsPerNode: z.number().int().min(1).max(256).default(16),
+      admitted: z.array(z.string().min(1).max(128)).max(10_000).default([]),
+    })
+    .prefault({}),
   /** Slots a node may advertise, at most: more are ignored (a node cannot hoard jobs). Default 64. */
   maxNodeSlots: z.number().int().min(1).max(4096).default(64),
   /** Attempts per job, counting the first; node loss and lease expiry each use one. Default 3. */
@@ -358,6 +371,7 @@ export type CoordinatorConfig = Readonly<
     addressRateLimitPerMinute: number;
     ledger: LedgerConfig & { challengeWindowMs: number };
     log: { periodEntries: number; periodMs: number };
+    catalog: { mode: "open" | "curated"; maxModelsPerNode: number; admitted: string[] };
   }
 >;
 
@@ -388,5 +402,6 @@ export function compileConfig(options: CoordinatorOptions = {}): CoordinatorConf
     addressRateLimitPerMinute: c.addressRateLimitPerMinute ?? 5 * c.rateLimitPerMinute,
     ledger: { ...c.ledger, challengeWindowMs: c.ledger.challengeWindowMs ?? (c.mode === "dev" ? 0 : 600_000) },
     log: { ...c.log, periodMs: c.log.periodMs ?? (c.mode === "dev" ? 0 : 60_000) },
+    catalog: { ...c.catalog, mode: c.catalog.mode ?? (c.mode === "dev" ? "open" : "curated") },
   });
 }

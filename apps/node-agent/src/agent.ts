@@ -284,7 +284,7 @@ export class NodeAgent {
         this.running.get(msg.attempt_id)?.abort.abort();
         return;
       case "error":
-        if (!msg.job_id) this.lastRefusal = msg.message;
+        if (!msg.job_id && msg.code.startsWith("NODE_")) this.lastRefusal = msg.message;
         this.log.warn({ code: msg.code, reason: msg.message, job: msg.job_id }, "coordinator reported an error");
         return;
     }

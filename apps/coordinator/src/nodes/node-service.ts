@@ -134,12 +134,16 @@ export class NodeService {
         "key in use",
       );
     }
+    // Only the model names the catalog admits count (and are kept): a node cannot fill the
+    // catalog with junk.
+    const { kept, refused } = catalog.servable(request.capabilities.models);
+    const capabilities = { ...request.capabilities, models: kept };
     const now = Date.now();
     const upsert = await store.nodes.upsert({
       key: request.key,
       name: request.name,
       accountId: joining.accountId,
-      capabilities: request.capabilities,
+      capabilities,
       hardware: request.hardware,
       now,
     });
@@ -165,10 +169,10 @@ export class NodeService {
       key: request.key,
       name: request.name,
       joinedWithKey: joining.keyId,
-      capabilities: request.capabilities,
+      capabilities,
       hardware: request.hardware,
-      models: new Set(request.capabilities.models.map((m) => m.name)),
-      tasks: new Map(request.capabilities.models.map((m) => [m.name, new Set(m.tasks)])),
+      models: new Set(kept.map((m) => m.name)),
+      tasks: new Map(kept.map((m) => [m.name, new Set(m.tasks)])),
       // Slots are capped: a node advertising hundreds would hoard jobs it cannot run.
       slots: Math.min(request.capabilities.slots, config.maxNodeSlots),
       inFlight: new Map(),
@@ -193,6 +197,23 @@ export class NodeService {
     previous?.terminate();
     catalog.noteAdvertised([...session.models]);
     session.send({ type: "welcome", node_key: session.key, heartbeat_interval_ms: config.heartbeatIntervalMs });
+    if (refused.length > 0) {
+      const shown = refused.slice(0, 8).join(", ") + (refused.length > 8 ? `, and ${refused.length - 8} more` : "");
+      session.send({
+        type: "error",
+        code: "MODEL_NOT_FOUND",
+        message:
+          `This coordinator does not list these model names (${config.catalog.mode} catalog, at most ${config.catalog.maxModelsPerNode} a node): ${shown}.`.slice(
+            0,
+            1000,
+          ),
+        retryable: false,
+      });
+      log.warn(
+        { node: request.name, key: request.key, refused: refused.length },
+        "ignored model names the catalog does not admit",
+      );
+    }
     log.info(
       {
         node: session.name,

@@ -49,6 +49,12 @@ export function tierOf(weight: number): CatalogModel["tier"] {
   return weight >= 20 ? "S" : weight >= 10 ? "A" : weight >= 8 ? "B" : weight >= 5 ? "C" : "D";
 }
 
+/**
+ * What a model name may look like: a letter or digit, then letters, digits and `._:/@+-`, 128 at
+ * most (`havn-tiny`, `llama3.2:3b`, `Qwen/Qwen2.5-7B-Instruct`).
+ */
+export const modelNamePattern = /^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$/;
+
 /** Model names are matched case-insensitively, normalised once here (HavnAI's lookup was not). */
 export const normaliseModelName = (name: string): string => name.trim().toLowerCase();
 
@@ -61,8 +67,42 @@ export class ModelCatalog {
   /** normalised name → the name as nodes advertise it */
   private readonly advertised = new Map<string, string>();
 
-  constructor(registryPath: string | null) {
+  private readonly admitted: ReadonlySet<string>;
+
+  constructor(
+    registryPath: string | null,
+    private readonly policy: {
+      readonly mode: "open" | "curated";
+      readonly maxModelsPerNode: number;
+      readonly admitted: readonly string[];
+    } = {
+      mode: "open",
+      maxModelsPerNode: 16,
+      admitted: [],
+    },
+  ) {
     if (registryPath !== null) this.loadRegistry(registryPath);
+    this.admitted = new Set(policy.admitted.map(normaliseModelName));
+  }
+
+  /**
+   * The names of what a node advertises that it may serve here: the right syntax, admitted by the
+   * catalog's mode (open: any; curated: the manifest's and `admitted`), the first
+   * `maxModelsPerNode` of them. `refused` is the rest.
+   */
+  servable<T extends { readonly name: string }>(models: readonly T[]): { kept: T[]; refused: string[] } {
+    const kept: T[] = [];
+    const refused: string[] = [];
+    for (const m of models) {
+      const ok =
+        modelNamePattern.test(m.name) &&
+        (this.policy.mode === "open" ||
+          this.registry.has(normaliseModelName(m.name)) ||
+          this.admitted.has(normaliseModelName(m.name)));
+      if (ok && kept.length < this.policy.maxModelsPerNode) kept.push(m);
+      else refused.push(m.name);
+    }
+    return { kept, refused };
   }
 
   private loadRegistry(path: string) {
