@@ -1,20 +1,17 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import type { BackendInfo } from "@havn/engine";
-import { openStore, type Store } from "@havn/store";
-import { createTestDatabase } from "@havn/store/testing";
+import type { Store } from "@havn/store";
+import { reopenableTestStore } from "@havn/store/testing";
 import { ScriptedBackend, startNetwork, type Network } from "@havn/testkit";
 import { compileConfig } from "../src/config.ts";
 import { call } from "./http.ts";
 
 let net: Network | undefined;
-const dirs: string[] = [];
+const removals: (() => void)[] = [];
 afterEach(async () => {
   await net?.close();
   net = undefined;
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  for (const remove of removals.splice(0)) remove();
 });
 
 /** A scripted backend that also advertises `extra` names (a junk-filling node). */
@@ -41,14 +38,11 @@ describe("the catalog's mode", () => {
 });
 
 describe.each(["sqlite", "postgres"] as const)("the model catalog, on %s", (kind) => {
+  /** One database the test opens twice: a coordinator, then its restart. */
   async function database(): Promise<() => Promise<Store>> {
-    if (kind === "postgres") {
-      const url = await createTestDatabase(inject("pgAdminUrl")!);
-      return () => openStore({ databaseUrl: url });
-    }
-    const dir = mkdtempSync(join(tmpdir(), "havn-catalog-"));
-    dirs.push(dir);
-    return () => openStore({ sqlitePath: join(dir, "havn.db") });
+    const db = await reopenableTestStore(kind, inject("pgAdminUrl"));
+    removals.push(db.remove);
+    return db.open;
   }
 
   it("an open catalog takes 16 names a node, of the right syntax; junk never reaches it, nor comes back after a restart", async () => {
@@ -88,5 +82,12 @@ describe.each(["sqlite", "postgres"] as const)("the model catalog, on %s", (kind
     expect((await call(net, "POST", "/v1/chat/completions", { body: ask("my-finetune") })).body.error.code).toBe(
       "MODEL_NOT_FOUND",
     );
+    // Another spelling of an admitted name is the same model, under the network's spelling: a
+    // node cannot take "Llama3.2:3B" over by advertising it first in its own case.
+    await net.addNode({ backend: new Advertising(["LLAMA3.2:3B", "HAVN-TINY"]), name: "shouty" });
+    for (const s of net.coordinator.registry.all()) expect(s.models.has("llama3.2:3b")).toBe(true);
+    expect(net.coordinator.registry.all().some((s) => s.models.has("LLAMA3.2:3B"))).toBe(false);
+    const listed = (await call(net, "GET", "/v1/models")).body.data as { id: string }[];
+    expect(listed.map((m) => m.id).sort()).toEqual(["havn-tiny", "llama3.2:3b"]);
   });
 });

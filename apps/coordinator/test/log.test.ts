@@ -4,30 +4,28 @@ import { join } from "node:path";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { certifyKey, keyId, verifyInclusionProof, verifyLogRange, type LogEntryView } from "@havn/protocol";
 import { HavnClient, type LogRange } from "@havn/sdk";
-import { openStore, type Store } from "@havn/store";
-import { createTestDatabase } from "@havn/store/testing";
+import type { Store } from "@havn/store";
+import { reopenableTestStore } from "@havn/store/testing";
 import { startNetwork, type Network } from "@havn/testkit";
 import { keyCertificatePath, loadOrCreateKeyFile } from "@havn/protocol/local";
 import { call, until } from "./http.ts";
 
 let net: Network | undefined;
 const dirs: string[] = [];
+const removals: (() => void)[] = [];
 afterEach(async () => {
   await net?.close();
   net = undefined;
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  for (const remove of removals.splice(0)) remove();
 });
 
 describe.each(["sqlite", "postgres"] as const)("the execution log anyone can check, on %s", (kind) => {
   /** One database the test opens twice: a coordinator, then its restart with a rotated key. */
   async function database(): Promise<() => Promise<Store>> {
-    if (kind === "postgres") {
-      const url = await createTestDatabase(inject("pgAdminUrl")!);
-      return () => openStore({ databaseUrl: url });
-    }
-    const dir = mkdtempSync(join(tmpdir(), "havn-log-"));
-    dirs.push(dir);
-    return () => openStore({ sqlitePath: join(dir, "havn.db") });
+    const db = await reopenableTestStore(kind, inject("pgAdminUrl"));
+    removals.push(db.remove);
+    return db.open;
   }
 
   function keyFile(): string {

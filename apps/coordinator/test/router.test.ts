@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { TaskKind } from "@havn/protocol";
 import type { NodeSession } from "../src/nodes/node-registry.ts";
 import { ModelCatalog, tierOf } from "../src/router/model-catalog.ts";
-import { Router } from "../src/router/router.ts";
+import { probationDraw, Router } from "../src/router/router.ts";
 
 function node(
   key: string,
@@ -74,6 +74,20 @@ describe("router", () => {
     const pick = router.choose([node("ok", { reputation: 40 }), node("good", { reputation: 120 })], new Map());
     expect(pick?.node.key).toBe("good");
     expect(pick?.decision.reasons.reputation).toBe(1);
+  });
+  it("draws probation once per job, evenly: a job waiting through many passes does not redraw", () => {
+    const draws = Array.from({ length: 10_000 }, (_, i) => probationDraw(`job-${i.toString(16).padStart(24, "0")}`));
+    expect(probationDraw("job-abc")).toBe(probationDraw("job-abc"));
+    const share = draws.filter((d) => d < 0.05).length / draws.length;
+    expect(share).toBeGreaterThan(0.04);
+    expect(share).toBeLessThan(0.06);
+    const nodes = [node("liar", { reputation: 10 }), node("honest", { busy: 4 })];
+    // The same job, pass after pass: the same answer (it waits for the honest node).
+    const job = "job-0000000000000000000000ff";
+    const passes = Array.from({ length: 30 }, () =>
+      router.eligible(nodes, "m", "chat", new Map(), [], probationDraw(job)),
+    );
+    expect(new Set(passes.map((p) => p.map((n) => n.key).join()))).toHaveProperty("size", 1);
   });
   it("never routes to a node whose backend is down (it reported itself unavailable)", () => {
     const nodes = [node("down", { available: false }), node("up")];

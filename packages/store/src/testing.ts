@@ -1,5 +1,8 @@
 import pg from "pg";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { openStore } from "./open-store.js";
 import type { Store } from "./types.js";
 
@@ -46,4 +49,25 @@ export async function openTestStore(kind: StoreKind, adminUrl: string | undefine
   if (kind === "sqlite") return openStore({ sqlitePath: ":memory:" });
   if (adminUrl === undefined) throw new Error("openTestStore: no PostgreSQL admin URL was provided to the tests");
   return openStore({ databaseUrl: await createTestDatabase(adminUrl) });
+}
+
+/**
+ * One fresh database a test opens more than once (a restart): SQLite in a temporary file, or a
+ * cloned PostgreSQL database. Each call of the returned function opens a new store on it; `remove`
+ * deletes the SQLite file's folder (PostgreSQL test databases go with the server).
+ */
+export async function reopenableTestStore(
+  kind: StoreKind,
+  adminUrl: string | undefined,
+): Promise<{ open: () => Promise<Store>; remove: () => void }> {
+  if (kind === "postgres") {
+    if (adminUrl === undefined) throw new Error("reopenableTestStore: no PostgreSQL admin URL was provided");
+    const url = await createTestDatabase(adminUrl);
+    return { open: () => openStore({ databaseUrl: url }), remove: () => {} };
+  }
+  const dir = mkdtempSync(join(tmpdir(), "havn-store-"));
+  return {
+    open: () => openStore({ sqlitePath: join(dir, "havn.db") }),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }

@@ -1,5 +1,6 @@
 import type { CoordinatorConfig } from "../config.js";
 import type { InFlightAttempt } from "./node-registry.js";
+import { maxModelsMeasured } from "./reputation.js";
 
 /** Samples kept per model and measure; a deadline needs `minSamples` of them. */
 const keep = 256;
@@ -56,8 +57,11 @@ export class Deadlines {
 }
 
 function add(samples: Map<string, number[]>, model: string, value: number) {
-  const list = samples.get(model) ?? [];
+  let list = samples.get(model);
+  if (!list) {
+    if (samples.size >= maxModelsMeasured) return;
+    samples.set(model, (list = []));
+  }
   list.push(value);
   if (list.length > keep) list.shift();
-  samples.set(model, list);
 }

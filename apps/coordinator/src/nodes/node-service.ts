@@ -85,7 +85,7 @@ const latencyEwmaAlpha = 0.2;
  */
 export class NodeService {
   /** Jobs already given a second opinion (bounded: cleared at 10 000). */
-  private readonly secondOpinions = new Set<string>();
+  private readonly secondOpinions = new Map<string, NodeSession | null>();
 
   constructor(private readonly deps: NodeServiceDeps) {}
 
@@ -163,7 +163,7 @@ export class NodeService {
             "name taken",
           );
     }
-    const reputation = await this.deps.reputation.scoreOf(request.key, now);
+    const standing = await this.deps.reputation.standingOf(request.key, now);
     if (!transport.isOpen()) return undefined;
     const session: NodeSession = {
       key: request.key,
@@ -182,10 +182,7 @@ export class NodeService {
       available: request.available ?? true,
       backend: { ok: request.available ?? true },
       latencyEwmaMs: null,
-      reputation,
-      failures: 0,
-      trips: 0,
-      breakerUntil: 0,
+      ...standing,
       send: (message) => transport.send(message),
       close: (code, reason) => transport.close(code, reason),
       terminate: () => transport.terminate(),
@@ -195,7 +192,9 @@ export class NodeService {
     // It did not answer a ping: a close handshake would wait for a timeout before its attempts
     // are re-queued. Drop it at once.
     previous?.terminate();
-    catalog.noteAdvertised([...session.models]);
+    catalog.noteAdvertised([...session.models], function* () {
+      for (const s of registry.all()) yield* s.models;
+    });
     session.send({ type: "welcome", node_key: session.key, heartbeat_interval_ms: config.heartbeatIntervalMs });
     if (refused.length > 0) {
       const shown = refused.slice(0, 8).join(", ") + (refused.length > 8 ? `, and ${refused.length - 8} more` : "");
@@ -285,10 +284,15 @@ export class NodeService {
     const now = Date.now();
     const code = catalogCode(error.code);
     this.deps.telemetry.attemptEnded(attempt.spec.model, code, now - attempt.dispatchedAt);
-    this.attemptFailed(session, "failed", ref.jobId, now);
+    // An error the request caused (`REQUEST_*`: a prompt too long for this node, say) costs the
+    // node nothing — unless another node then runs the job, which shows the refusal was false.
+    const clientCaused = code.startsWith("REQUEST_");
+    if (!clientCaused) this.attemptFailed(session, "failed", ref.jobId, now);
     // A node's word that a job cannot succeed is checked once against another node's before the
     // client hears it: a hostile node would otherwise fail every job it is given.
-    const secondOpinion = !error.retryable && this.secondOpinion(session, attempt.spec.job_id, attempt.spec.model);
+    const secondOpinion =
+      !error.retryable &&
+      this.secondOpinion(session, attempt.spec.job_id, attempt.spec.model, clientCaused ? session : null);
     await this.deps.dispatcher.endAttempt(
       {
         jobId: ref.jobId,
@@ -362,27 +366,24 @@ export class NodeService {
     session.trips = 0;
     session.breakerUntil = 0;
     this.deps.deadlines.observe(attempt.spec.model, attempt, now, result.output.usage.completion_tokens);
-    this.deps.reputation.completed(
-      session,
-      attempt.spec.model,
-      ref.jobId,
-      observedMs,
-      result.output.usage.completion_tokens,
-    );
+    const outputBytes = utf8(result.output.text);
+    this.deps.reputation.completed(session, attempt.spec.model, ref.jobId, observedMs, outputBytes.length);
     const recorded = await batcher.add({
       jobId: ref.jobId,
       attemptId: ref.attemptId,
       nodeKey: session.key,
       output: result.output,
       outputCid: result.receipt.outputs_cid,
-      outputBytes: utf8(result.output.text),
+      outputBytes,
       receipt: result.receipt,
       nodeSignature: result.node_signature,
       computeClass: session.hardware.compute_class,
       now,
     });
-    if (recorded.ok) events.emitTransition(recorded.job, ref.attemptId, session.name);
-    else sendError(new HavnError("NODE_LEASE_CONFLICT", "The job was finished or re-leased before this result."));
+    if (recorded.ok) {
+      events.emitTransition(recorded.job, ref.attemptId, session.name);
+      this.refutedRefusal(ref.jobId, now);
+    } else sendError(new HavnError("NODE_LEASE_CONFLICT", "The job was finished or re-leased before this result."));
   }
 
   /** The node is gone (its connection ended): its attempts go back to the queue. */
@@ -390,6 +391,7 @@ export class NodeService {
     const { registry, store, dispatcher, log } = this.deps;
     const current = registry.remove(session);
     const now = Date.now();
+    this.deps.reputation.remember(session, now);
     if (current) await store.nodes.setOnline(session.key, false, now);
     const attempts = [...session.inFlight.entries()];
     session.inFlight.clear();
@@ -410,12 +412,22 @@ export class NodeService {
    * Whether a job a node called hopeless gets one more attempt elsewhere: once per job, when
    * another available node serves its model.
    */
-  private secondOpinion(session: NodeSession, jobId: string, model: string): boolean {
+  private secondOpinion(session: NodeSession, jobId: string, model: string, refuser: NodeSession | null): boolean {
     if (this.secondOpinions.has(jobId)) return false;
     if (!this.deps.registry.all().some((s) => s !== session && s.available && s.models.has(model))) return false;
-    if (this.secondOpinions.size >= 10_000) this.secondOpinions.clear();
-    this.secondOpinions.add(jobId);
+    // Oldest first: at 10 000 the oldest half goes (a job is long settled by then).
+    if (this.secondOpinions.size >= 10_000)
+      for (const key of [...this.secondOpinions.keys()].slice(0, 5_000)) this.secondOpinions.delete(key);
+    this.secondOpinions.set(jobId, refuser);
     return true;
+  }
+
+  /** A job another node refused as the client's fault has run here: the refusal was false. */
+  private refutedRefusal(jobId: string, now: number): void {
+    const refuser = this.secondOpinions.get(jobId);
+    if (!refuser) return;
+    this.secondOpinions.set(jobId, null);
+    this.attemptFailed(refuser, "failed", jobId, now);
   }
 
   /** An attempt ran past its time on this node (the sweeper ended it): a timeout, and a failure. */

@@ -12,12 +12,14 @@ import type { NodeSession } from "./node-registry.js";
 export const reputationRules = {
   start: 50,
   floor: 10,
+  /** The most a score reaches: a long record cannot bank enough to absorb a run of lies. */
+  ceiling: 100,
   routingFloor: 30,
   probationShare: 0.05,
   weeklyDecay: 0.01,
   /** An accepted result. */
   completed: 10,
-  /** An accepted result in the fastest quarter of its model's recent results, per output token. */
+  /** An accepted result in the fastest quarter of its model's recent results, per output byte. */
   fast: 5,
   /** A lease that expired: the node held the job and said nothing in time. */
   timeout: -20,
@@ -44,20 +46,41 @@ export function decayed(score: number, at: number, now: number): number {
  */
 export const breakerRules = { failures: 3, openMs: 30_000, maxMs: 10 * 60_000 } as const;
 
-/** Recent per-token times of accepted results, per model: what "fast" means for that model. */
+/**
+ * Recent times per output byte of accepted results, per model: what "fast" means for that model.
+ * Bytes, not the node's own token count: the output is what the coordinator holds, a token count
+ * only what the node says.
+ */
 class Speeds {
   private readonly samples = new Map<string, number[]>();
   private readonly size = 256;
 
-  /** Whether `msPerToken` is in the fastest quarter of the model's recent results (20 at least). */
-  fast(model: string, msPerToken: number): boolean {
-    const seen = this.samples.get(model) ?? [];
-    const fast = seen.length >= 20 && msPerToken <= quantile(seen, 0.25);
-    seen.push(msPerToken);
+  /** Whether `msPerByte` is in the fastest quarter of the model's recent results (20 at least). */
+  fast(model: string, msPerByte: number): boolean {
+    let seen = this.samples.get(model);
+    if (!seen) {
+      if (this.samples.size >= maxModelsMeasured) return false;
+      this.samples.set(model, (seen = []));
+    }
+    const fast = seen.length >= 20 && msPerByte <= quantile(seen, 0.25);
+    seen.push(msPerByte);
     if (seen.length > this.size) seen.shift();
-    this.samples.set(model, seen);
     return fast;
   }
+}
+
+/** Models whose speeds are kept, at most (a catalog is far smaller). */
+export const maxModelsMeasured = 1_000;
+/** Reputation events held for a store that does not answer, at most; older ones are dropped. */
+const maxPending = 100_000;
+
+/** What a node's record holds between its connections: its breaker, and its score until written. */
+interface Standing {
+  score: number;
+  at: number;
+  failures: number;
+  trips: number;
+  breakerUntil: number;
 }
 
 function quantile(values: readonly number[], q: number): number {
@@ -75,6 +98,8 @@ export class ReputationBook {
   private readonly speeds = new Speeds();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  /** node key → its standing as this replica last saw it: reconnecting resets nothing. */
+  private readonly standing = new Map<string, Standing>();
 
   constructor(
     private readonly store: Store,
@@ -83,29 +108,61 @@ export class ReputationBook {
     private readonly flushMs = 250,
   ) {}
 
-  /** The score a joining node starts with: its stored one, decayed; `start` for a new node. */
-  async scoreOf(nodeKey: string, now = Date.now()): Promise<number> {
+  /**
+   * How a joining node starts: its score (this replica's latest, else the stored one, decayed;
+   * `start` for a new node) and its breaker as it was when it left — reconnecting resets nothing.
+   */
+  async standingOf(
+    nodeKey: string,
+    now = Date.now(),
+  ): Promise<{ reputation: number; failures: number; trips: number; breakerUntil: number }> {
+    const known = this.standing.get(nodeKey);
+    if (known)
+      return {
+        reputation: decayed(known.score, known.at, now),
+        failures: known.failures,
+        trips: known.trips,
+        breakerUntil: known.breakerUntil,
+      };
     const row = await this.store.nodes.get(nodeKey);
-    return row?.reputation === null || row?.reputation === undefined || row.reputationAt === null
-      ? reputationRules.start
-      : decayed(row.reputation, row.reputationAt, now);
+    const reputation =
+      row?.reputation === null || row?.reputation === undefined || row.reputationAt === null
+        ? reputationRules.start
+        : decayed(row.reputation, row.reputationAt, now);
+    return { reputation, failures: 0, trips: 0, breakerUntil: 0 };
+  }
+
+  /** Keeps a leaving node's standing (its score and breaker) for when it comes back. */
+  remember(session: NodeSession, now = Date.now()): void {
+    this.standing.set(session.key, {
+      score: session.reputation,
+      at: now,
+      failures: session.failures,
+      trips: session.trips,
+      breakerUntil: session.breakerUntil,
+    });
   }
 
   /** Applies one change to a node: its score now, and an event to write. */
   record(session: NodeSession, cause: ReputationCause, jobId: string | null, now = Date.now()): void {
     const delta = reputationRules[cause];
-    const score = Math.max(reputationRules.floor, session.reputation + delta);
+    const score = Math.min(reputationRules.ceiling, Math.max(reputationRules.floor, session.reputation + delta));
     session.reputation = score;
+    this.remember(session, now);
+    if (this.pending.length >= maxPending) {
+      this.log.error({ dropped: this.pending.length / 2 }, "reputation events dropped: the store is not taking them");
+      this.pending = this.pending.slice(this.pending.length / 2);
+    }
     this.pending.push({ nodeKey: session.key, delta, score, cause, jobId, at: now });
     this.onEvent(cause);
     this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
     this.timer.unref?.();
   }
 
-  /** An accepted result: +10, and +5 when it was fast for its model. */
-  completed(session: NodeSession, model: string, jobId: string, observedMs: number, tokens: number): void {
+  /** An accepted result: +10, and +5 when it was fast for its model (per byte of its output). */
+  completed(session: NodeSession, model: string, jobId: string, observedMs: number, outputBytes: number): void {
     this.record(session, "completed", jobId);
-    if (this.speeds.fast(model, observedMs / Math.max(1, tokens))) this.record(session, "fast", jobId);
+    if (this.speeds.fast(model, observedMs / Math.max(1, outputBytes))) this.record(session, "fast", jobId);
   }
 
   /** Writes what is pending (one transaction); a failed write is logged and retried with the next. */

@@ -11,7 +11,7 @@ import {
 import type { FastifyBaseLogger } from "fastify";
 import type { InFlightAttempt, NodeRegistry, NodeSession } from "../nodes/node-registry.js";
 import type { JobEvents } from "../jobs/job-events.js";
-import type { Router } from "../router/router.js";
+import { probationDraw, type Router } from "../router/router.js";
 import type { JobTelemetry } from "../telemetry/job-telemetry.js";
 import { attemptErrors } from "./attempt-errors.js";
 
@@ -112,7 +112,7 @@ export class Dispatcher {
   place(job: NewJob): AdmissionLease | undefined {
     if (this.running || this.scheduled || !this.drained.has(job.model)) return undefined;
     const pick = this.router.choose(
-      this.router.eligible(this.registry.all(), job.model, job.input.kind, this.reserved),
+      this.router.eligible(this.registry.all(), job.model, job.input.kind, this.reserved, [], probationDraw(job.id)),
       this.reserved,
     );
     if (pick === undefined) return undefined;
@@ -202,7 +202,7 @@ export class Dispatcher {
     const unrouted = new Set<string>();
     for (const job of jobs) {
       const pick = this.router.choose(
-        this.router.eligible(nodes, job.model, job.input.kind, this.reserved, job.failedNodes),
+        this.router.eligible(nodes, job.model, job.input.kind, this.reserved, job.failedNodes, probationDraw(job.id)),
         this.reserved,
       );
       if (pick === undefined) {

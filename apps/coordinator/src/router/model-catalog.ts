@@ -40,6 +40,9 @@ export interface CatalogModel {
   readonly price: { readonly inputPer1k: bigint; readonly outputPer1k: bigint } | null;
 }
 
+/** Names kept from nodes' advertisements before those no node serves now are dropped. */
+const maxAdvertised = 10_000;
+
 /** HavnAI's default weight when a manifest entry names none. */
 const defaultWeight = 10;
 /** Registry task types that are text generation (chat and completion jobs). */
@@ -68,6 +71,7 @@ export class ModelCatalog {
   private readonly advertised = new Map<string, string>();
 
   private readonly admitted: ReadonlySet<string>;
+  private readonly admittedSpelling: ReadonlyMap<string, string>;
 
   constructor(
     registryPath: string | null,
@@ -83,6 +87,7 @@ export class ModelCatalog {
   ) {
     if (registryPath !== null) this.loadRegistry(registryPath);
     this.admitted = new Set(policy.admitted.map(normaliseModelName));
+    this.admittedSpelling = new Map(policy.admitted.map((n) => [normaliseModelName(n), n]));
   }
 
   /**
@@ -93,16 +98,29 @@ export class ModelCatalog {
   servable<T extends { readonly name: string }>(models: readonly T[]): { kept: T[]; refused: string[] } {
     const kept: T[] = [];
     const refused: string[] = [];
+    const seen = new Set<string>();
     for (const m of models) {
+      const key = normaliseModelName(m.name);
       const ok =
         modelNamePattern.test(m.name) &&
-        (this.policy.mode === "open" ||
-          this.registry.has(normaliseModelName(m.name)) ||
-          this.admitted.has(normaliseModelName(m.name)));
-      if (ok && kept.length < this.policy.maxModelsPerNode) kept.push(m);
+        !seen.has(key) &&
+        (this.policy.mode === "open" || this.registry.has(key) || this.admitted.has(key));
+      // Each name in the one spelling the network knows it by (see `canonical`).
+      if (ok && kept.length < this.policy.maxModelsPerNode) kept.push({ ...m, name: this.canonical(m.name) });
       else refused.push(m.name);
+      seen.add(key);
     }
     return { kept, refused };
+  }
+
+  /**
+   * The spelling of a model name that routing matches on: the manifest's, else the admitted
+   * list's, else the first a node advertised. A node that advertises `qwen-7b` serves `Qwen-7B`
+   * — it cannot take the name over by spelling it another way.
+   */
+  canonical(name: string): string {
+    const key = normaliseModelName(name);
+    return this.registry.get(key)?.name ?? this.admittedSpelling.get(key) ?? this.advertised.get(key) ?? name;
   }
 
   private loadRegistry(path: string) {
@@ -144,8 +162,20 @@ export class ModelCatalog {
     }
   }
 
-  noteAdvertised(names: readonly string[]) {
-    for (const n of names) this.advertised.set(normaliseModelName(n), n);
+  /**
+   * Names nodes serve, kept so a job for one waits while its node is briefly away. The first
+   * spelling stays. Bounded: past `maxAdvertised` names, those no connected node serves go
+   * (`serving`), as a node rejoining with new names each time would otherwise grow it forever.
+   */
+  noteAdvertised(names: readonly string[], serving?: () => Iterable<string>) {
+    for (const n of names) {
+      const key = normaliseModelName(n);
+      if (!this.advertised.has(key)) this.advertised.set(key, n);
+    }
+    if (this.advertised.size > maxAdvertised && serving) {
+      const live = new Set([...serving()].map(normaliseModelName));
+      for (const key of [...this.advertised.keys()]) if (!live.has(key)) this.advertised.delete(key);
+    }
   }
 
   /** A model's manifest entry, if it has one. */

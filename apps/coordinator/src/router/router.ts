@@ -10,6 +10,17 @@ export interface RouterOptions {
   readonly now?: () => number;
 }
 
+/**
+ * A job's probation draw, in [0, 1), fixed by its id: a job that waits through many dispatcher
+ * passes draws once, so untrusted nodes get their probation share of jobs, not of passes.
+ */
+export function probationDraw(jobId: string): number {
+  // FNV-1a over the id: job ids end in random hex, but any id draws evenly.
+  let h = 0x811c9dc5;
+  for (let i = 0; i < jobId.length; i++) h = Math.imul(h ^ jobId.charCodeAt(i), 0x01000193);
+  return (h >>> 0) / 0x100000000;
+}
+
 /** A reputation score as the router weighs it: in [0, 1], 100 points and more counting as 1. */
 const reputationWeight = (score: number) => Math.min(1, score / 100);
 
@@ -43,6 +54,8 @@ export class Router {
     task: TaskKind,
     reserved: ReadonlyMap<string, number>,
     failedNodes: readonly string[] = [],
+    /** The job's probation draw in [0, 1): one per job (`probationDraw`), not one per pass. */
+    draw: number = this.random(),
   ): NodeSession[] {
     let serving = nodes.filter((n) => n.available && n.tasks.get(model)?.has(task) === true);
     if (failedNodes.length > 0) {
@@ -52,7 +65,7 @@ export class Router {
     if (serving.some((n) => !trusted(n, reputationRules.routingFloor, this.now()))) {
       const now = this.now();
       const trustedOnes = serving.filter((n) => trusted(n, reputationRules.routingFloor, now));
-      if (trustedOnes.length > 0 && this.random() >= reputationRules.probationShare) serving = trustedOnes;
+      if (trustedOnes.length > 0 && draw >= reputationRules.probationShare) serving = trustedOnes;
     }
     return serving.filter((n) => n.inFlight.size + (reserved.get(n.key) ?? 0) < n.slots);
   }
