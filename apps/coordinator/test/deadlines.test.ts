@@ -37,13 +37,15 @@ describe("deadlines that fit the work", () => {
     // Unmeasured: the default first-token deadline; the floor per token.
     expect(d.firstTokenMs("m")).toBe(60_000);
     expect(d.overdue(attempt(0), 59_000)).toBe(false);
-    expect(d.overdue(attempt(0), 61_000)).toBe(true);
+    // (a second more: a job not streamed says it started a second after its first token)
+    expect(d.overdue(attempt(0), 60_900)).toBe(false);
+    expect(d.overdue(attempt(0), 61_100)).toBe(true);
     // 20 results: first token after 500 ms, then 20 ms a token. Deadlines: 4 × p95.
     for (let i = 0; i < 20; i++) d.observe("m", attempt(0, 500), 500 + 20 * 10, 10);
     expect(d.firstTokenMs("m")).toBe(2_000);
     expect(d.perTokenMs("m")).toBe(80);
-    expect(d.overdue(attempt(0), 1_900)).toBe(false);
-    expect(d.overdue(attempt(0), 2_100)).toBe(true);
+    expect(d.overdue(attempt(0), 2_900)).toBe(false);
+    expect(d.overdue(attempt(0), 3_100)).toBe(true);
     // Started: 100 tokens at 80 ms each from the first token.
     expect(d.overdue(attempt(0, 500, 100), 500 + 7_900)).toBe(false);
     expect(d.overdue(attempt(0, 500, 100), 500 + 8_100)).toBe(true);

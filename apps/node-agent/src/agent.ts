@@ -109,6 +109,8 @@ function connectProblem(err: Error): string {
   return code ?? err.message;
 }
 
+/** A job not streamed tells the coordinator it has started only if it runs this long past its first token. */
+const progressAfterMs = 1_000;
 /**
  * A node: holds one outbound WebSocket to a coordinator (NAT never matters), proves its key,
  * advertises its backend's models and hardware, runs jobs, streams tokens and signs a receipt
@@ -349,6 +351,7 @@ export class NodeAgent {
     let index = 0;
     let buffered = "";
     let flushScheduled = false;
+    let progressTimer: NodeJS.Timeout | undefined;
     // Pieces generated in the same turn travel in one frame.
     const flush = () => {
       flushScheduled = false;
@@ -373,19 +376,27 @@ export class NodeAgent {
               }
             }
           : () => {
-              // The coordinator holds an attempt to a first-token deadline: a job not streamed
-              // says once that it has started generating.
+              // The coordinator holds an attempt to a first-token deadline (10 s at the least): a
+              // job not streamed says once that it has started generating — if it is still at it
+              // a second later. A short job's result says it all, with no message (and no database
+              // write at the coordinator) more.
               if (firstTextAt !== undefined) return;
               firstTextAt = performance.now();
-              this.send({
-                type: "progress",
-                job_id: spec.job_id,
-                attempt_id: spec.attempt_id,
-                stage: "generating",
-                progress: 0,
-              });
+              progressTimer = setTimeout(
+                () =>
+                  this.send({
+                    type: "progress",
+                    job_id: spec.job_id,
+                    attempt_id: spec.attempt_id,
+                    stage: "generating",
+                    progress: 0,
+                  }),
+                progressAfterMs,
+              );
+              progressTimer.unref?.();
             },
       });
+      clearTimeout(progressTimer);
       flush();
       if (abort.signal.aborted || result.finishReason === "cancelled") {
         m?.jobs.inc({ model: spec.model, outcome: "cancelled" });
@@ -447,6 +458,7 @@ export class NodeAgent {
         "job completed",
       );
     } catch (err) {
+      clearTimeout(progressTimer);
       const e =
         err instanceof HavnError ? err : new HavnError("BACKEND_UNAVAILABLE", "The backend failed.", { cause: err });
       m?.jobs.inc({ model: spec.model, outcome: "failed" });

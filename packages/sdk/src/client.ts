@@ -215,6 +215,8 @@ export interface NodeReputation {
     readonly score: number;
     readonly cause: string;
     readonly job_id: string | null;
+    /** How many like changes it stands for (completions are tallied per batch). */
+    readonly count: number;
     readonly at: number;
   }[];
 }

@@ -18,7 +18,7 @@ export async function reputation(node: string | undefined, o: ClientOptions & { 
       `${n.name}  ${n.node_key}  score ${n.score}  ${n.online ? "online" : "offline"}${n.routed ? ", routed" : n.online ? ", NOT routed" : ""}`,
       ...r.events.map(
         (e) =>
-          `${new Date(e.at).toISOString()}  ${e.delta > 0 ? "+" : ""}${e.delta}  ${e.cause.padEnd(9)} → ${Math.round(e.score * 10) / 10}${e.job_id ? `  ${e.job_id}` : ""}`,
+          `${new Date(e.at).toISOString()}  ${e.delta > 0 ? "+" : ""}${e.delta}  ${e.cause.padEnd(9)}${e.count > 1 ? ` ×${e.count}` : ""} → ${Math.round(e.score * 10) / 10}${e.job_id ? `  ${e.job_id}` : ""}`,
       ),
     ];
     process.stdout.write(`${lines.join("\n")}\n`);

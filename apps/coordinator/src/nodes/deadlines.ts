@@ -2,6 +2,9 @@ import type { CoordinatorConfig } from "../config.js";
 import type { InFlightAttempt } from "./node-registry.js";
 import { maxModelsMeasured } from "./reputation.js";
 
+/** How late a node may report the start of a job not streamed: a second after its first token. */
+const progressLagMs = 1_000;
+
 /** Samples kept per model and measure; a deadline needs `minSamples` of them. */
 const keep = 256;
 const minSamples = 20;
@@ -20,6 +23,8 @@ function p95(values: readonly number[]): number {
 export class Deadlines {
   private readonly firstToken = new Map<string, number[]>();
   private readonly perToken = new Map<string, number[]>();
+  /** p95 of each, recomputed every 16 results (the sweeper asks for every attempt, every sweep). */
+  private readonly p95s = new Map<string, { firstToken?: number; perToken?: number }>();
 
   constructor(private readonly config: CoordinatorConfig) {}
 
@@ -28,22 +33,33 @@ export class Deadlines {
     const started = attempt.startedAt ?? now;
     add(this.firstToken, model, started - attempt.dispatchedAt);
     if (tokens > 0) add(this.perToken, model, (now - started) / tokens);
+    const first = this.firstToken.get(model);
+    if (
+      first &&
+      first.length >= minSamples &&
+      (first.length % 16 === 0 || first.length === minSamples || first.length === keep)
+    ) {
+      const per = this.perToken.get(model);
+      this.p95s.set(model, {
+        firstToken: p95(first),
+        ...(per && per.length >= minSamples && { perToken: p95(per) }),
+      });
+    }
   }
 
   /** The first-token deadline for `model`, in ms after dispatch. */
   firstTokenMs(model: string): number {
     const d = this.config.deadlines;
-    const seen = this.firstToken.get(model);
-    if (!seen || seen.length < minSamples) return d.firstTokenDefaultMs;
-    return Math.max(d.firstTokenFloorMs, d.firstTokenFactor * p95(seen));
+    const observed = this.p95s.get(model)?.firstToken;
+    if (observed === undefined) return d.firstTokenDefaultMs;
+    return Math.max(d.firstTokenFloorMs, d.firstTokenFactor * observed);
   }
 
   /** Time allowed per output token once the first has come, in ms. */
   perTokenMs(model: string): number {
     const d = this.config.deadlines;
-    const seen = this.perToken.get(model);
-    const observed = !seen || seen.length < minSamples ? 0 : d.perTokenFactor * p95(seen);
-    return Math.max(d.perTokenFloorMs, observed);
+    const observed = this.p95s.get(model)?.perToken;
+    return Math.max(d.perTokenFloorMs, observed === undefined ? 0 : d.perTokenFactor * observed);
   }
 
   /** Whether an attempt missed its deadline at `now` (or the outer `attemptTimeoutMs`). */
@@ -51,7 +67,8 @@ export class Deadlines {
     const elapsed = now - attempt.dispatchedAt;
     if (elapsed > this.config.attemptTimeoutMs) return true;
     const model = attempt.spec.model;
-    if (attempt.startedAt === undefined) return elapsed > this.firstTokenMs(model);
+    // A job not streamed reports its start a second after its first token (node-protocol.md).
+    if (attempt.startedAt === undefined) return elapsed > this.firstTokenMs(model) + progressLagMs;
     return now - attempt.startedAt > attempt.spec.params.max_tokens * this.perTokenMs(model);
   }
 }

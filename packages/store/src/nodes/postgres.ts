@@ -68,10 +68,10 @@ export class PostgresNodes implements NodeStore {
     // One statement: the events in order, then each node's last score.
     await this.pool.query(
       `WITH e AS (
-         INSERT INTO reputation_events (node_key, delta, score, cause, job_id, created_at)
-         SELECT node_key, delta, score, cause, job_id, created_at
-         FROM unnest($1::text[], $2::float8[], $3::float8[], $4::text[], $5::text[], $6::bigint[])
-           WITH ORDINALITY AS x(node_key, delta, score, cause, job_id, created_at, n)
+         INSERT INTO reputation_events (node_key, delta, score, cause, job_id, created_at, count)
+         SELECT node_key, delta, score, cause, job_id, created_at, count
+         FROM unnest($1::text[], $2::float8[], $3::float8[], $4::text[], $5::text[], $6::bigint[], $7::int[])
+           WITH ORDINALITY AS x(node_key, delta, score, cause, job_id, created_at, count, n)
          ORDER BY n
          RETURNING node_key
        )
@@ -87,6 +87,7 @@ export class PostgresNodes implements NodeStore {
         events.map((e) => e.cause),
         events.map((e) => e.jobId),
         events.map((e) => e.at),
+        events.map((e) => e.count),
       ],
     );
   }

@@ -26,6 +26,7 @@ export function rowToReputationEvent(r: RawRow): ReputationEvent {
     cause: r.cause as string,
     jobId: (r.job_id as string | null) ?? null,
     at: num(r.created_at),
+    count: num(r.count),
   };
 }
 

@@ -21,7 +21,8 @@ function statements(db: Database.Database) {
     get: db.prepare(`SELECT * FROM nodes WHERE key = ?`),
     list: db.prepare(`SELECT * FROM nodes ORDER BY first_seen_at`),
     addReputation: db.prepare(
-      `INSERT INTO reputation_events (node_key, delta, score, cause, job_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO reputation_events (node_key, delta, score, cause, job_id, created_at, count)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
     ),
     setReputation: db.prepare(`UPDATE nodes SET reputation = ?, reputation_at = ? WHERE key = ?`),
     reputationEvents: db.prepare(`SELECT * FROM reputation_events WHERE node_key = ? ORDER BY id DESC LIMIT ?`),
@@ -75,7 +76,7 @@ export class SqliteNodes implements NodeStore {
     if (events.length === 0) return;
     this.db.transaction(() => {
       for (const e of events) {
-        this.q.addReputation.run(e.nodeKey, e.delta, e.score, e.cause, e.jobId, e.at);
+        this.q.addReputation.run(e.nodeKey, e.delta, e.score, e.cause, e.jobId, e.at, e.count);
         this.q.setReputation.run(e.score, e.at, e.nodeKey);
       }
     })();

@@ -22,8 +22,11 @@ export interface ReputationEvent {
   readonly delta: number;
   readonly score: number;
   readonly cause: string;
+  /** The job, for a change one job caused; null for a batch's tally of completions. */
   readonly jobId: string | null;
   readonly at: number;
+  /** How many like changes it stands for (completions and fast bonuses are tallied per batch). */
+  readonly count: number;
 }
 
 export interface UpsertNodeInput {

@@ -100,7 +100,14 @@ export function registerOperatorRoutes(app: FastifyInstance, deps: OperatorRoute
       return {
         object: "reputation" as const,
         node: reputationView(row, registry.get(row.key), Date.now()),
-        events: events.map((e) => ({ delta: e.delta, score: e.score, cause: e.cause, job_id: e.jobId, at: e.at })),
+        events: events.map((e) => ({
+          delta: e.delta,
+          score: e.score,
+          cause: e.cause,
+          job_id: e.jobId,
+          count: e.count,
+          at: e.at,
+        })),
       };
     },
     (raw) => noNode(String(raw.node)),

@@ -8,6 +8,7 @@ CREATE TABLE reputation_events (
   score REAL NOT NULL,
   cause TEXT NOT NULL,
   job_id TEXT,
+  count INTEGER NOT NULL DEFAULT 1,
   created_at INTEGER NOT NULL
 );
 CREATE INDEX reputation_events_node ON reputation_events (node_key, id);
