@@ -1,6 +1,6 @@
 import type { CoordinatorConfig } from "../config.js";
 import type { InFlightAttempt } from "./node-registry.js";
-import { maxModelsMeasured } from "./reputation.js";
+import { maxModelsMeasured, quantile } from "./reputation.js";
 
 /** How late a node may report the start of a job not streamed: a second after its first token. */
 const progressLagMs = 1_000;
@@ -8,11 +8,6 @@ const progressLagMs = 1_000;
 /** Samples kept per model and measure; a deadline needs `minSamples` of them. */
 const keep = 256;
 const minSamples = 20;
-
-function p95(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(0.95 * sorted.length))]!;
-}
 
 /**
  * Deadlines that fit the work (text jobs): from each model's accepted results, the time from
@@ -25,6 +20,8 @@ export class Deadlines {
   private readonly perToken = new Map<string, number[]>();
   /** p95 of each, recomputed every 16 results (the sweeper asks for every attempt, every sweep). */
   private readonly p95s = new Map<string, { firstToken?: number; perToken?: number }>();
+  /** Results seen per model since its p95s were last computed. */
+  private readonly sinceComputed = new Map<string, number>();
 
   constructor(private readonly config: CoordinatorConfig) {}
 
@@ -34,17 +31,15 @@ export class Deadlines {
     add(this.firstToken, model, started - attempt.dispatchedAt);
     if (tokens > 0) add(this.perToken, model, (now - started) / tokens);
     const first = this.firstToken.get(model);
-    if (
-      first &&
-      first.length >= minSamples &&
-      (first.length % 16 === 0 || first.length === minSamples || first.length === keep)
-    ) {
-      const per = this.perToken.get(model);
-      this.p95s.set(model, {
-        firstToken: p95(first),
-        ...(per && per.length >= minSamples && { perToken: p95(per) }),
-      });
-    }
+    const since = (this.sinceComputed.get(model) ?? 0) + 1;
+    this.sinceComputed.set(model, since);
+    if (!first || first.length < minSamples || (since < 16 && this.p95s.has(model))) return;
+    this.sinceComputed.set(model, 0);
+    const per = this.perToken.get(model);
+    this.p95s.set(model, {
+      firstToken: quantile(first, 0.95),
+      ...(per && per.length >= minSamples && { perToken: quantile(per, 0.95) }),
+    });
   }
 
   /** The first-token deadline for `model`, in ms after dispatch. */

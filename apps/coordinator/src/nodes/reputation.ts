@@ -39,6 +39,13 @@ export function decayed(score: number, at: number, now: number): number {
   return Math.max(reputationRules.floor, score * (1 - reputationRules.weeklyDecay) ** weeks);
 }
 
+/** A node's stored score as it stands at `now` (`start` for a node never scored). */
+export function storedScore(row: { reputation: number | null; reputationAt: number | null } | undefined, now: number) {
+  return row?.reputation === null || row?.reputation === undefined || row.reputationAt === null
+    ? reputationRules.start
+    : decayed(row.reputation, row.reputationAt, now);
+}
+
 /**
  * A circuit breaker per connected node: after `breakerFailures` consecutive failed or refused
  * attempts it takes the node out of routing for `breakerOpenMs` (doubling with each trip, up to
@@ -90,7 +97,8 @@ interface Standing {
   breakerUntil: number;
 }
 
-function quantile(values: readonly number[], q: number): number {
+/** The `q` quantile of `values` (nearest rank, from below). */
+export function quantile(values: readonly number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
@@ -133,23 +141,24 @@ export class ReputationBook {
         trips: known.trips,
         breakerUntil: known.breakerUntil,
       };
-    const row = await this.store.nodes.get(nodeKey);
-    const reputation =
-      row?.reputation === null || row?.reputation === undefined || row.reputationAt === null
-        ? reputationRules.start
-        : decayed(row.reputation, row.reputationAt, now);
-    return { reputation, failures: 0, trips: 0, breakerUntil: 0 };
+    return {
+      reputation: storedScore(await this.store.nodes.get(nodeKey), now),
+      failures: 0,
+      trips: 0,
+      breakerUntil: 0,
+    };
   }
 
   /** Keeps a leaving node's standing (its score and breaker) for when it comes back. */
   remember(session: NodeSession, now = Date.now()): void {
-    this.standing.set(session.key, {
-      score: session.reputation,
-      at: now,
-      failures: session.failures,
-      trips: session.trips,
-      breakerUntil: session.breakerUntil,
-    });
+    // Called for every change (one a job): the node's record is updated in place.
+    const known = this.standing.get(session.key) ?? ({} as Standing);
+    known.score = session.reputation;
+    known.at = now;
+    known.failures = session.failures;
+    known.trips = session.trips;
+    known.breakerUntil = session.breakerUntil;
+    this.standing.set(session.key, known);
   }
 
   /** Applies one change to a node: its score now, and an event to write. */

@@ -62,8 +62,8 @@ export class Router {
       const others = serving.filter((n) => !failedNodes.includes(n.key));
       if (others.length > 0) serving = others;
     }
-    if (serving.some((n) => !trusted(n, reputationRules.routingFloor, this.now()))) {
-      const now = this.now();
+    const now = this.now();
+    if (serving.some((n) => !trusted(n, reputationRules.routingFloor, now))) {
       const trustedOnes = serving.filter((n) => trusted(n, reputationRules.routingFloor, now));
       if (trustedOnes.length > 0 && draw >= reputationRules.probationShare) serving = trustedOnes;
     }

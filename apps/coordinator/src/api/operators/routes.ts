@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { NodeRow, Store } from "@havn/store";
 import { HavnError } from "@havn/protocol";
 import { nodeState, trusted, type NodeRegistry, type NodeSession } from "../../nodes/node-registry.js";
-import { decayed, reputationRules } from "../../nodes/reputation.js";
+import { reputationRules, storedScore } from "../../nodes/reputation.js";
 import type { CoordinatorMetrics } from "../../telemetry/metrics.js";
 import { openApiDocument } from "../openapi.js";
 import { registerRoute, routes } from "../route-table.js";
@@ -65,11 +65,7 @@ export function registerOperatorRoutes(app: FastifyInstance, deps: OperatorRoute
 
   /** A node's reputation as the leaderboard shows it: live for a connected node, stored otherwise. */
   const reputationView = (row: NodeRow | undefined, session: NodeSession | undefined, now: number) => {
-    const score = session
-      ? session.reputation
-      : row!.reputation === null || row!.reputationAt === null
-        ? reputationRules.start
-        : decayed(row!.reputation, row!.reputationAt, now);
+    const score = session ? session.reputation : storedScore(row, now);
     return {
       node_key: session?.key ?? row!.key,
       name: session?.name ?? row!.name,
