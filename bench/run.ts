@@ -76,7 +76,39 @@ async function apiKeyFor(coordinator: string): Promise<string> {
     session.access_token!,
   );
   apiKeys.set(coordinator, key);
+  sessions.set(coordinator, session.access_token!);
   return key;
+}
+
+/** The admin's login per coordinator URL (it bonds the nodes' stake). */
+const sessions = new Map<string, string>();
+
+/**
+ * Stake for the bench's nodes, which join with the join token and so have no operator to bond
+ * it: once `count` nodes are online, the admin bonds each the stake its slots need (a free
+ * network has no stake, and needs none).
+ */
+async function bondNodes(coordinator: string, count: number): Promise<void> {
+  await apiKeyFor(coordinator);
+  const token = sessions.get(coordinator)!;
+  const headers = { "content-type": "application/json", authorization: `Bearer ${token}` };
+  let nodes: { key: string; slots: number; held: string | null; compute_class: string }[] = [];
+  for (let i = 0; i < 600 && nodes.length < count; i++) {
+    const r = await fetch(`${coordinator}/v1/nodes`, { headers });
+    nodes = ((await r.json()) as { data: typeof nodes }).data.filter((n) => n.slots !== undefined);
+    if (nodes.length < count) await new Promise((r) => setTimeout(r, 50));
+  }
+  for (const n of nodes) {
+    if (n.held !== "below_floor") continue;
+    const stake = (await (await fetch(`${coordinator}/v1/stake/${n.key}`)).json()) as { floor_uhai: string };
+    const r = await fetch(`${coordinator}/v1/stake`, {
+      method: "POST",
+      headers,
+      // Enough for 64 slots (the most a node may advertise): eight floors.
+      body: JSON.stringify({ node: n.key, amount_uhai: (BigInt(stake.floor_uhai) * 8n).toString() }),
+    });
+    if (!r.ok) throw new Error(`bonding ${n.key}: HTTP ${r.status} ${await r.text()}`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -328,6 +360,7 @@ async function havnInFront(backend: string, databaseUrl?: string): Promise<strin
     "--data-dir",
     scratchDir("node"),
   ]);
+  await bondNodes(coordinator, 1);
   return coordinator;
 }
 
@@ -546,6 +579,7 @@ async function throughput(stores: readonly ("sqlite" | "postgres")[]) {
             name.endsWith(", free") ? ["--free"] : [],
           );
           await startRole("nodes", { coordinator: url, nodes: 50, slots: 8 });
+          if (!name.endsWith(", free")) await bondNodes(url, 50);
         }
         const r = await load(url, ...throughputLoad);
         rates.get(name)!.push(r.perSecond);
@@ -599,6 +633,7 @@ async function loggingCost() {
         level,
       ]);
       await startRole("nodes", { coordinator: url, nodes: 50, slots: 8 });
+      await bondNodes(url, 50);
       const r = await load(url, ...throughputLoad);
       rates.get(level)!.push(r.perSecond);
       console.log(`      --log-level ${level.padEnd(5)} ${fmt(r.perSecond, 0).padStart(6)} jobs/s`);

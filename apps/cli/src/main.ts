@@ -331,6 +331,105 @@ export function program(): Command {
     await (await import("./commands/reputation.js")).reputation(node, o);
   });
 
+  const stakeTarget = (c: Command) =>
+    c
+      .option("--node <node>", "a node you operate: its key or name")
+      .option("--validator", "yourself, as a validator")
+      .option("--idempotency-key <key>", "a retry with the same key moves stake once");
+  logging(
+    stakeTarget(
+      cli
+        .command("stake")
+        .description("bond HAI to a node you operate (or yourself as a validator); without an amount, your stakes")
+        .argument("[amount]", "HAI, e.g. 2000"),
+    )
+      .addOption(coordinatorOption())
+      .addOption(apiKey())
+      .option("--json", "print JSON (exact µHAI)", false),
+  ).action(async (amount: string | undefined, o) => {
+    quickExit();
+    await (await import("./commands/stake.js")).stake(amount, o);
+  });
+  logging(
+    stakeTarget(
+      cli
+        .command("unstake")
+        .description("start unbonding HAI: it leaves the bond now and comes back after the unbonding delay")
+        .argument("<amount>", "HAI, e.g. 500"),
+    )
+      .addOption(coordinatorOption())
+      .addOption(apiKey())
+      .option("--json", "print JSON (exact µHAI)", false),
+  ).action(async (amount: string, o) => {
+    quickExit();
+    await (await import("./commands/stake.js")).unstake(amount, o);
+  });
+  logging(
+    cli
+      .command("pool")
+      .description("the monthly pool: this period, what a snapshot now would pay each node, past distributions")
+      .addOption(coordinatorOption())
+      .addOption(apiKey())
+      .option("--json", "print JSON (exact µHAI)", false),
+  ).action(async (o) => {
+    quickExit();
+    await (await import("./commands/stake.js")).pool(o);
+  });
+  logging(
+    cli
+      .command("params")
+      .description("every governance parameter: value, unit, who set it")
+      .addOption(coordinatorOption())
+      .addOption(apiKey())
+      .option("--json", "print JSON (with bounds and reasons)", false),
+  ).action(async (o) => {
+    quickExit();
+    await (await import("./commands/stake.js")).params(o);
+  });
+  logging(
+    cli
+      .command("propose")
+      .description(
+        "propose a change, voted on with bonded stake: set name=value…, pause-node|resume-node <node>, pause-model|resume-model|flag-model|unflag-model|admit-model <model>, flag-workflow|unflag-workflow <workflow>",
+      )
+      .argument("<action>", "set, pause-node, resume-node, pause-model, …")
+      .argument("[args...]", "name=value changes, or the node, model or workflow")
+      .requiredOption("--reason <why>", "kept with the proposal")
+      .option("--admin", "act at once as an admin (dev mode; emergencies in production)")
+      .option("--idempotency-key <key>", "a retry with the same key proposes once")
+      .addOption(coordinatorOption())
+      .addOption(apiKey())
+      .option("--json", "print JSON", false),
+  ).action(async (action: string, args: string[], o) => {
+    quickExit();
+    await (await import("./commands/stake.js")).propose(action, args, o);
+  });
+  logging(
+    cli
+      .command("proposals")
+      .description("governance proposals, newest first; with an id, one with its votes")
+      .argument("[id]", "a proposal's id")
+      .addOption(coordinatorOption())
+      .addOption(apiKey())
+      .option("--json", "print JSON", false),
+  ).action(async (id: string | undefined, o) => {
+    quickExit();
+    await (await import("./commands/stake.js")).proposals(id, o);
+  });
+  logging(
+    cli
+      .command("vote")
+      .description("vote on a proposal, weighted by your bonded stake (a vote is final)")
+      .argument("<proposal>", "its id")
+      .argument("<choice>", "yes, no or abstain")
+      .addOption(coordinatorOption())
+      .addOption(apiKey())
+      .option("--json", "print JSON", false),
+  ).action(async (id: string, choice: string, o) => {
+    quickExit();
+    await (await import("./commands/stake.js")).vote(id, choice, o);
+  });
+
   const logCmd = cli.command("log").description("the execution log: check it");
   logging(
     logCmd

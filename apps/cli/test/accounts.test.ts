@@ -95,7 +95,9 @@ describe("a production coordinator, as its admin and a user meet it", () => {
     expect(listed.stdout).not.toContain(key);
 
     // A node with the network's join token (from the environment, never argv).
-    const node = havn(["node", "--coordinator", c.url, "--data-dir", tempDir()], { HAVN_JOIN_TOKEN: joinToken });
+    const node = havn(["node", "--coordinator", c.url, "--data-dir", tempDir(), "--name", "gpu-1"], {
+      HAVN_JOIN_TOKEN: joinToken,
+    });
     await node.printed(/connected to/);
     // A paid network: nothing runs on an empty balance; an admin's credit (a deposit) pays.
     const broke = await run(["ask", "hello", "--coordinator", c.url, "--model", "havn-tiny", "--max-tokens", "8"]);
@@ -116,6 +118,24 @@ describe("a production coordinator, as its admin and a user meet it", () => {
     expect((await run(["balance", "--coordinator", c.url])).stdout).toMatch(
       /^12\.5 HAI \(custodial:acc-[0-9a-f]+\)\n$/,
     );
+    // The node has no operator to bond its stake: the admin bonds its collateral floor (2 000 HAI
+    // for class S) from a second deposit, and the node gets jobs.
+    await run([
+      "admin",
+      "credit",
+      "--email",
+      "root@example.com",
+      "--amount",
+      "2000",
+      "--reason",
+      "stake",
+      "--coordinator",
+      c.url,
+    ]);
+    const short = await run(["stake", "2013", "--node", "gpu-1", "--coordinator", c.url]);
+    expect([short.code, short.stderr]).toEqual([1, expect.stringMatching(/^error LEDGER_INSUFFICIENT_FUNDS: /m)]);
+    const staked = await run(["stake", "2000", "--node", "gpu-1", "--coordinator", c.url]);
+    expect(staked.stdout).toMatch(/^bonded 2000 HAI\ngpu-1 +2000 HAI bonded {2}floor 2000 HAI/);
     const asked = await run(["ask", "hello", "--coordinator", c.url, "--model", "havn-tiny", "--max-tokens", "8"]);
     expect(asked.code).toBe(0);
     const history = await run(["balance", "--history", "--coordinator", c.url]);
@@ -203,10 +223,23 @@ describe("a production coordinator, as its admin and a user meet it", () => {
       headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
       body: JSON.stringify({ email: "root@example.com", amount_uhai: "10000000", reason: "test funds" }),
     });
-    const node = havn(["node", "--coordinator", c.url, "--data-dir", tempDir(), "--metrics-port", "0"], {
-      HAVN_JOIN_TOKEN: joinToken,
-    });
+    const node = havn(
+      ["node", "--coordinator", c.url, "--data-dir", tempDir(), "--metrics-port", "0", "--name", "retry-node"],
+      { HAVN_JOIN_TOKEN: joinToken },
+    );
     await node.printed(/connected to/);
+    // Its collateral floor, bonded by the admin: stake survives the coordinator's kill -9.
+    await fetch(`${c.url}/v1/admin/ledger/credit`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({ email: "root@example.com", amount_uhai: "2000000000", reason: "stake" }),
+    });
+    const bonded = await fetch(`${c.url}/v1/stake`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({ node: "retry-node", amount_uhai: "2000000000" }),
+    });
+    expect(bonded.status).toBe(200);
     const ask = (url: string) =>
       fetch(`${url}/v1/chat/completions`, {
         method: "POST",

@@ -28,9 +28,16 @@ import { frameworkErrorOptions, installErrorHandling } from "./api/errors.js";
 import { installAuthAndLimits } from "./api/guards.js";
 import { registerJobRoutes } from "./api/jobs/routes.js";
 import { registerLedgerRoutes } from "./api/ledger/routes.js";
+import { registerStakeRoutes } from "./api/stake/routes.js";
 import { registerLogRoutes } from "./api/log/routes.js";
 import { registerWorkflowRoutes } from "./api/workflows/routes.js";
 import { WorkflowService } from "./workflows/workflow-service.js";
+import { GovernanceService } from "./governance/governance-service.js";
+import { Params } from "./governance/params.js";
+import { PoolService } from "./ledger/pool.js";
+import { EconomyLoop } from "./staking/economy-loop.js";
+import { EpochKeeper } from "./staking/epochs.js";
+import { StakeService } from "./staking/stake-service.js";
 import { LogSealer } from "./log/log-sealer.js";
 import { LedgerService } from "./ledger/ledger-service.js";
 import { Pricing } from "./ledger/pricing.js";
@@ -71,6 +78,11 @@ export interface BuildAppOptions extends CoordinatorOptions {
   readonly logger?: Logger;
   /** An admin account to create if the coordinator has none yet (`HAVN_ADMIN_EMAIL` and its password). */
   readonly bootstrapAdmin?: { readonly email: string; readonly password: string };
+  /**
+   * Where HavnAI's parameter names (`REWARD_BASE_HAI`, …) are read at the first start. Default
+   * `process.env`.
+   */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export interface CoordinatorApp {
@@ -98,7 +110,7 @@ function makeLogger(config: CoordinatorConfig, given: Logger | undefined): Logge
 
 /** Wires the coordinator without listening; `main.ts` (or the CLI) listens. */
 export async function buildApp(options: BuildAppOptions = {}): Promise<CoordinatorApp> {
-  const { store: givenStore, logger: givenLogger, bootstrapAdmin, ...rest } = options;
+  const { store: givenStore, logger: givenLogger, bootstrapAdmin, env: _env, ...rest } = options;
   const config = compileConfig(rest);
   const logger = makeLogger(config, givenLogger);
   const keys = loadOrCreateKeyFile(config.keyPath);
@@ -149,9 +161,12 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   await installAuthAndLimits(app, auth, config);
 
   const registry = new NodeRegistry();
+  let quarantined = () => 0;
   const metrics = new CoordinatorMetrics({
     store: rawStore,
-    nodes: () => registry.all().map((s) => ({ state: nodeState(s), computeClass: s.hardware.compute_class })),
+    nodes: () =>
+      registry.all().map((s) => ({ state: nodeState(s), computeClass: s.hardware.compute_class, held: s.held })),
+    quarantined: () => quarantined(),
   });
   const store = instrumentStore(rawStore, metrics.storeOperation);
   const telemetry = new JobTelemetry(app.log, metrics);
@@ -196,10 +211,30 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     metrics.admissionBatch.observe(items.length);
     return store.jobs.admit(items);
   }, config.dispatchBatchSize);
+  // Governance's parameter table: configuration's values at the first start, proposals' after.
+  const params = new Params(store, app.log);
+  await params.init(config, options.env ?? process.env);
+  const wallets = new Wallets(store);
+  // Stake decides which nodes routing may use, and with how many slots.
+  const stake = new StakeService({
+    store,
+    params,
+    registry,
+    wallets,
+    config,
+    log: app.log,
+    notify: () => dispatcher.notify(),
+    onSlash: (offence, amount) => {
+      metrics.slashes.inc({ offence });
+      metrics.slashed.inc({ offence }, Number(amount));
+    },
+  });
+  quarantined = () => stake.quarantined.size;
   // Everything done with a node, whatever carries it; the gateway only speaks the WebSocket wire.
   const reputation = new ReputationBook(store, app.log, (cause) => metrics.reputationEvents.inc({ cause }));
   const deadlines = new Deadlines(config);
   const nodes = new NodeService({
+    stake,
     reputation,
     deadlines,
     metrics,
@@ -217,14 +252,15 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   });
   const gateway = new NodeGateway({ nodes, config, keys, metrics, log: app.log });
   // The money (absent on a free network): prices and payers for admission, money in and out.
-  const wallets = new Wallets(store);
-  const pricing = config.ledger.enabled ? new Pricing(store, catalog, registry, config) : undefined;
+  const pricing = config.ledger.enabled
+    ? new Pricing(store, catalog, registry, config, () => params.terms())
+    : undefined;
   const ledger = new LedgerService(store, wallets, config, app.log);
   if (config.ledger.enabled) {
     await ledger.start(config.mode === "dev" ? devAccount.id : undefined);
     auth.onWalletBound((accountId, wallet) => ledger.claim(accountId, wallet));
   }
-  const workflows = new WorkflowService(store, wallets, config, app.log);
+  const workflows = new WorkflowService(store, wallets, config, app.log, () => params.terms());
   const jobs = new JobService(
     store,
     admissions,
@@ -241,11 +277,44 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   const logSealer = new LogSealer(store, keys, config, app.log);
   await logSealer.register();
   const settlement = config.ledger.enabled
-    ? new Settlement(store, catalog, config, app.log, (what, amount) => telemetry.settlement(what, amount), workflows, {
-        link: settlementEntryHash,
-        seal: (record, log) => signSettlement(record, log, keys),
-      })
+    ? new Settlement(
+        store,
+        catalog,
+        config,
+        app.log,
+        (what, amount) => telemetry.settlement(what, amount),
+        workflows,
+        {
+          link: settlementEntryHash,
+          seal: (record, log) => signSettlement(record, log, keys),
+        },
+        () => params.terms(),
+        (nodeKey, operator) => stake.payee(nodeKey, operator),
+      )
     : undefined;
+  const governance = new GovernanceService({
+    store,
+    params,
+    stake,
+    registry,
+    catalog,
+    workflows,
+    config,
+    log: app.log,
+  });
+  await governance.applyHolds();
+  for (const row of await store.nodes.list()) if (row.quarantinedAt !== null) stake.quarantined.add(row.key);
+  const epochs = new EpochKeeper({
+    store,
+    registry,
+    params,
+    stake,
+    reputation,
+    log: app.log,
+    onQuarantine: (change) => metrics.quarantineEvents.inc({ change }),
+  });
+  const pool = config.ledger.enabled ? new PoolService({ store, params, registry, stake, log: app.log }) : undefined;
+  const economy = new EconomyLoop({ stake, governance, epochs, pool, log: app.log, tickMs: config.sweepIntervalMs });
   const sweeper = new Sweeper(
     store,
     registry,
@@ -283,6 +352,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   registerWorkflowRoutes(app, { workflows, store, auth });
   registerAuthRoutes(app, { auth, config });
   registerLedgerRoutes(app, { ledger, settlement, store, auth });
+  registerStakeRoutes(app, { stake, governance, params, pool, registry, store, auth, config });
   registerOperatorRoutes(app, {
     store,
     registry,
@@ -313,9 +383,13 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
     (err) => app.log.warn({ err }, "database notifications interrupted; reconnecting"),
   );
 
-  app.addHook("onReady", async () => sweeper.start());
+  app.addHook("onReady", async () => {
+    sweeper.start();
+    economy.start();
+  });
   app.addHook("preClose", async () => {
     sweeper.stop();
+    economy.stop();
     events.shutdown();
     for (const node of registry.all()) node.close(closeCodes.shuttingDown, "coordinator shutting down");
   });

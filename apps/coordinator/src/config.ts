@@ -243,6 +243,60 @@ const configSchema = z.strictObject({
       derivativeUpstream: z.number().int().min(0).max(100).default(20),
     })
     .prefault({}),
+  /**
+   * Stake (seeds 001, 002): what nodes and validators must bond, how it leaves, what offences
+   * cost. These are the first values of governance parameters (`stake.*`, `slash.*`): after the
+   * first start only a proposal changes them (see docs/architecture.md, "Governance").
+   */
+  staking: z
+    .strictObject({
+      /** Collateral floor per compute class: S 2 000, M 5 000, L 9 000, XL 18 000 HAI. */
+      floors: z
+        .strictObject({ S: microHai, M: microHai, L: microHai, XL: microHai })
+        .prefault({ S: 2_000_000_000, M: 5_000_000_000, L: 9_000_000_000, XL: 18_000_000_000 }),
+      /** A validator's least stake. Default 5 000 HAI. */
+      validatorFloor: microHai.prefault(5_000_000_000),
+      /** Slots a node's floor pays for; each further slot needs floor ÷ this more. Default 8. */
+      slotsAtFloor: z.number().int().min(1).max(4096).default(8),
+      /** How long unbonded stake waits (still slashable), in ms. Default 7 days; 60 s in dev mode. */
+      unbondingDelayMs: z.number().int().min(0).optional(),
+      slash: z
+        .strictObject({
+          /** A result signed by the node's own key that the coordinator proved wrong. Default 100 HAI. */
+          invalidResult: microHai.prefault(100_000_000),
+          /** Fraud a validator verdict proves. Default 1 000 HAI. */
+          fraud: microHai.prefault(1_000_000_000),
+          /** Quarantine for missed heartbeats. Default 20 HAI. */
+          downtime: microHai.prefault(20_000_000),
+          /** The injured client's share of a slash, the rest to the treasury. Default 5 000 (half). */
+          injuredShareBp: basisPoints.max(10_000).default(5_000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  /** Quarantine (seed 002): `missedEpochs` epochs in a row with missed heartbeats. Default 1 h epochs, 3. */
+  quarantine: z
+    .strictObject({
+      epochMs: z.number().int().min(60_000).default(3_600_000),
+      missedEpochs: z.number().int().min(1).max(100).default(3),
+    })
+    .prefault({}),
+  /** The monthly pool (seed 003): paid from the treasury by reputation share. Default 10 000 HAI; 0 ms: calendar months. */
+  pool: z
+    .strictObject({ amount: microHai.prefault(10_000_000_000), periodMs: z.number().int().min(0).default(0) })
+    .prefault({}),
+  /**
+   * Proposals: open for `votingPeriodMs` (default 3 days; 60 s in dev mode), they pass when the
+   * stake that voted is at least `quorumBp` of all bonded stake and yes is more than
+   * `thresholdBp` of yes and no.
+   */
+  governance: z
+    .strictObject({
+      votingPeriodMs: z.number().int().min(1_000).optional(),
+      quorumBp: basisPoints.max(10_000).default(3_334),
+      thresholdBp: basisPoints.min(5_000).max(10_000).default(5_000),
+    })
+    .prefault({}),
   /** A HavnAI-format `registry.json` (model manifest, weights for `model: "auto"`). Default: the bundled one. */
   registryPath: z.string().optional(),
   /**
@@ -372,6 +426,8 @@ export type CoordinatorConfig = Readonly<
     ledger: LedgerConfig & { challengeWindowMs: number };
     log: { periodEntries: number; periodMs: number };
     catalog: { mode: "open" | "curated"; maxModelsPerNode: number; admitted: string[] };
+    staking: z.output<typeof configSchema>["staking"] & { unbondingDelayMs: number };
+    governance: z.output<typeof configSchema>["governance"] & { votingPeriodMs: number };
   }
 >;
 
@@ -403,5 +459,10 @@ export function compileConfig(options: CoordinatorOptions = {}): CoordinatorConf
     ledger: { ...c.ledger, challengeWindowMs: c.ledger.challengeWindowMs ?? (c.mode === "dev" ? 0 : 600_000) },
     log: { ...c.log, periodMs: c.log.periodMs ?? (c.mode === "dev" ? 0 : 60_000) },
     catalog: { ...c.catalog, mode: c.catalog.mode ?? (c.mode === "dev" ? "open" : "curated") },
+    staking: { ...c.staking, unbondingDelayMs: c.staking.unbondingDelayMs ?? (c.mode === "dev" ? 60_000 : 7 * day) },
+    governance: {
+      ...c.governance,
+      votingPeriodMs: c.governance.votingPeriodMs ?? (c.mode === "dev" ? 60_000 : 3 * day),
+    },
   });
 }

@@ -14,7 +14,9 @@ const concurrency = 20;
 /**
  * The adversarial routing suite: one honest node and one hostile node, 200 jobs per behaviour, on
  * both stores. At least 99 % of the jobs complete, the hostile node's reputation falls below the
- * routing floor, and every change to it is an event with its cause.
+ * routing floor, and every change to it is an event with its cause. Where the offence is provable
+ * — a receipt its own key signed that contradicts the attempt — its stake is slashed (dev mode
+ * bonds each node its floor); where it is not (a signature that fails, silence), it keeps it.
  */
 describe.each(["sqlite", "postgres"] as const)("one hostile node beside an honest one, on %s", (store) => {
   it.each(hostileBehaviours)(
@@ -33,7 +35,6 @@ describe.each(["sqlite", "postgres"] as const)("one hostile node beside an hones
           deadlines: { firstTokenDefaultMs: 1_000, firstTokenFloorMs: 500 },
           nodeTimeoutMs: 1_000,
           heartbeatIntervalMs: 200,
-          ledger: { enabled: false },
         },
       }));
       const [honest, hostile] = n.nodes as [Network["nodes"][number], Network["nodes"][number]];
@@ -73,6 +74,13 @@ describe.each(["sqlite", "postgres"] as const)("one hostile node beside an hones
       // (an attempt that failed there costs the job a retry, and the network the work).
       const penalties = events.events.filter((e) => e.delta < 0).length;
       expect(penalties).toBeLessThan(jobs * 0.15);
+      const [hostileStake, honestStake] = await Promise.all([client.nodeStake("hostile"), client.nodeStake("honest")]);
+      const provable = behaviour === "claims-other-key" || behaviour === "lies-about-latency";
+      if (provable) {
+        expect(BigInt(hostileStake.bonded_uhai)).toBeLessThan(BigInt(hostileStake.floor_uhai));
+        expect(hostileStake.node?.held).toBe("below_floor");
+      } else expect(hostileStake.bonded_uhai).toBe(hostileStake.floor_uhai);
+      expect(honestStake.bonded_uhai).toBe(honestStake.floor_uhai);
     },
   );
 });

@@ -75,7 +75,15 @@ describe("money on a production network", () => {
   const production = async (coordinator: NetworkOptions["coordinator"] = {}) =>
     (net = await startNetwork({
       nodes: [{ backend: "scripted", name: "n1", tokens: 20, tokenDelayMs: 20 }],
-      coordinator: { mode: "production", joinToken, rateLimitPerMinute: 0, ledger: {}, ...coordinator },
+      coordinator: {
+        mode: "production",
+        joinToken,
+        rateLimitPerMinute: 0,
+        ledger: {},
+        // Stake is not what this test is about (staking.test.ts): no collateral floors.
+        staking: { floors: { S: 0, M: 0, L: 0, XL: 0 } },
+        ...coordinator,
+      },
     }));
 
   async function person(n: Network, name: string) {

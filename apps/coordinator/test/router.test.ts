@@ -14,6 +14,7 @@ function node(
     available?: boolean;
     reputation?: number;
     breakerUntil?: number;
+    held?: NodeSession["held"];
   } = {},
 ): NodeSession {
   const inFlight = new Map();
@@ -26,6 +27,9 @@ function node(
     models: new Set(["m"]),
     tasks: new Map([["m", new Set(opts.tasks ?? ["chat", "completion"])]]),
     slots: opts.slots ?? 4,
+    advertisedSlots: opts.slots ?? 4,
+    stake: 0n,
+    held: opts.held ?? null,
     inFlight,
     connectedAt: 0,
     lastSeenAt: 0,
@@ -94,6 +98,15 @@ describe("router", () => {
     expect(router.eligible(nodes, "m", "chat", new Map()).map((n) => n.key)).toEqual(["up"]);
     expect(router.eligible([node("down", { available: false })], "m", "chat", new Map())).toEqual([]);
   });
+  it("never routes to a node something holds: stake below its floor, quarantined, paused by governance", () => {
+    for (const held of ["below_floor", "quarantined", "paused"] as const) {
+      const nodes = [node("held", { held }), node("free")];
+      expect(router.eligible(nodes, "m", "chat", new Map()).map((n) => n.key)).toEqual(["free"]);
+      // Not even when it is the only node: a held node waits, it does not get probation.
+      expect(router.eligible([node("held", { held })], "m", "chat", new Map(), [], 0)).toEqual([]);
+    }
+  });
+
   it("does not send a job back to a node it failed on while another node serves the model", () => {
     const nodes = [node("failed-it"), node("other")];
     expect(router.eligible(nodes, "m", "chat", new Map(), ["failed-it"]).map((n) => n.key)).toEqual(["other"]);

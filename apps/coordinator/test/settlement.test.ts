@@ -122,7 +122,15 @@ describe("settlement on a production network", () => {
   async function production(ledger: NonNullable<NonNullable<NetworkOptions["coordinator"]>["ledger"]>) {
     return (net = await startNetwork({
       nodes: [],
-      coordinator: { mode: "production", joinToken, rateLimitPerMinute: 0, sweepIntervalMs: 50, ledger },
+      coordinator: {
+        mode: "production",
+        joinToken,
+        rateLimitPerMinute: 0,
+        sweepIntervalMs: 50,
+        ledger,
+        // Stake is not what this test is about (staking.test.ts): no collateral floors.
+        staking: { floors: { S: 0, M: 0, L: 0, XL: 0 } },
+      },
     }));
   }
 

@@ -53,6 +53,8 @@ describe.each(["sqlite", "postgres"] as const)("workflows with royalty splits, o
         sweepIntervalMs: 50,
         registryPath: registry(),
         ledger: { challengeWindowMs: 0, rewards: { enabled: false } },
+        // Stake is not what this test is about (staking.test.ts): no collateral floors.
+        staking: { floors: { S: 0, M: 0, L: 0, XL: 0 } },
       },
     }));
   }

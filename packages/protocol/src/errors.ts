@@ -95,6 +95,12 @@ export const errorCatalog = {
     retryable: false,
     description: "The model is neither in the registry nor advertised by any node.",
   },
+  MODEL_PAUSED: {
+    status: 403,
+    retryable: false,
+    description:
+      "Governance paused or flagged this model name: no new jobs run on it until a proposal (or, in an emergency, an admin) lifts it.",
+  },
   MODEL_TASK_UNSUPPORTED: {
     status: 400,
     retryable: false,
@@ -340,6 +346,46 @@ export const errorCatalog = {
     status: 403,
     retryable: false,
     description: "The faucet exists in dev mode only.",
+  },
+  // STAKE_: bonds, unbonding and slashing.
+  STAKE_FORBIDDEN: {
+    status: 403,
+    retryable: false,
+    description: "Only the account that operates a node (or an admin) may bond or unbond its stake.",
+  },
+  STAKE_INSUFFICIENT: {
+    status: 409,
+    retryable: false,
+    description: "Less is bonded than this unbond asks for; `details` has what is bonded.",
+  },
+  // GOVERNANCE_: parameters, proposals and votes.
+  GOVERNANCE_INVALID: {
+    status: 400,
+    retryable: false,
+    description:
+      "A proposal that cannot execute: an unknown parameter, a value out of its bounds, a split that does not sum to 10 000, an unknown node or workflow; `details` lists the problems.",
+  },
+  GOVERNANCE_NO_STAKE: {
+    status: 403,
+    retryable: false,
+    description: "Proposing and voting are weighted by bonded stake: this account has none bonded.",
+  },
+  GOVERNANCE_ADMIN_FORBIDDEN: {
+    status: 403,
+    retryable: false,
+    description:
+      "An admin acts without a vote only in dev mode, or in production for emergencies (pausing or resuming a node or a model, flagging): anything else is a proposal.",
+  },
+  GOVERNANCE_PROPOSAL_NOT_FOUND: { status: 404, retryable: false, description: "No proposal has this id." },
+  GOVERNANCE_VOTING_CLOSED: {
+    status: 409,
+    retryable: false,
+    description: "The proposal's voting period is over (or it was decided); votes are no longer taken.",
+  },
+  GOVERNANCE_ALREADY_VOTED: {
+    status: 409,
+    retryable: false,
+    description: "This account already voted another way on this proposal; a vote is final.",
   },
   INTERNAL_ERROR: {
     status: 500,

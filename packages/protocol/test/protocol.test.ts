@@ -266,7 +266,7 @@ describe("errors", () => {
   it("every code carries an HTTP status in the 4xx/5xx range and a description", () => {
     for (const [code, spec] of Object.entries(errorCatalog)) {
       expect(code).toMatch(
-        /^(REQUEST|CONFIG|COORDINATOR|STORE|MODEL|JOB|OUTPUT|LOG|NODE|RECEIPT|BACKEND|INTERNAL|AUTH|LEDGER|STAKE|WORKFLOW)_[A-Z_]+$/,
+        /^(REQUEST|CONFIG|COORDINATOR|STORE|MODEL|JOB|OUTPUT|LOG|NODE|RECEIPT|BACKEND|INTERNAL|AUTH|LEDGER|STAKE|GOVERNANCE|WORKFLOW)_[A-Z_]+$/,
       );
       expect(spec.status).toBeGreaterThanOrEqual(400);
       expect(spec.status).toBeLessThan(600);

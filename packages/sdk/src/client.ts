@@ -221,6 +221,110 @@ export interface NodeReputation {
   }[];
 }
 
+/** Stake bonded to a node or a validator (`GET /v1/stake`). */
+export interface StakeView {
+  readonly object: "stake";
+  /** `node:<key>` or `validator:<account id>`. */
+  readonly subject: string;
+  readonly bonded_uhai: string;
+  /** Leaving its bond: still slashable, paid back at `matures_at`. */
+  readonly unbonding: readonly { readonly amount_uhai: string; readonly matures_at: number }[];
+  /** What must be bonded: the compute class's collateral floor, or the validator floor. */
+  readonly floor_uhai: string;
+  readonly node: {
+    readonly name: string;
+    readonly compute_class: string;
+    readonly promise: { readonly from_hour: number; readonly to_hour: number; readonly slots: number } | null;
+    readonly quarantined: boolean;
+    /** Why it gets no jobs (`below_floor`, `quarantined`, `paused`), or null; null when offline. */
+    readonly held: string | null;
+    readonly slots: number | null;
+  } | null;
+}
+
+/** A bond or unbond, and the stake after it. */
+export interface StakeChange {
+  readonly object: "stake_change";
+  readonly transaction: LedgerTransaction;
+  readonly matures_at: number | null;
+  readonly stake: StakeView;
+}
+
+/** One governance parameter. */
+export interface ParamView {
+  readonly name: string;
+  /** Decimal digits (amounts are µHAI). */
+  readonly value: string;
+  readonly unit: string;
+  readonly min: string;
+  readonly max: string;
+  readonly reason: string;
+  readonly env?: string;
+  readonly updated_at: string | null;
+  readonly updated_by: string | null;
+}
+
+/** A governance proposal, or an admin's act. */
+export interface ProposalView {
+  readonly object: "proposal";
+  readonly id: string;
+  readonly proposer: string;
+  readonly action: Readonly<Record<string, unknown>>;
+  readonly reason: string;
+  readonly state: "voting" | "executed" | "rejected" | "failed";
+  readonly by_admin: boolean;
+  readonly created_at: number;
+  readonly ends_at: number;
+  readonly decided_at: number | null;
+  readonly tally: {
+    readonly yes: string;
+    readonly no: string;
+    readonly abstain: string;
+    readonly eligible: string;
+    readonly outcome: string;
+  } | null;
+  readonly votes?: readonly {
+    readonly voter: string;
+    readonly choice: string;
+    readonly weight_uhai: string;
+    readonly at: number;
+  }[];
+}
+
+/** What a proposal does (see `POST /v1/proposals`). */
+export type ProposalAction =
+  | { readonly type: "set_params"; readonly params: Readonly<Record<string, string | number>> }
+  | { readonly type: "pause_node" | "resume_node"; readonly node: string }
+  | {
+      readonly type: "pause_model" | "resume_model" | "flag_model" | "unflag_model" | "admit_model";
+      readonly model: string;
+    }
+  | { readonly type: "flag_workflow" | "unflag_workflow"; readonly workflow: string };
+
+export interface VoteView {
+  readonly object: "vote";
+  readonly proposal_id: string;
+  readonly voter: string;
+  readonly choice: "yes" | "no" | "abstain";
+  readonly weight_uhai: string;
+  readonly at: number;
+  readonly replayed: boolean;
+}
+
+/** The monthly pool (`GET /v1/pool`). */
+export interface PoolView {
+  readonly object: "pool";
+  readonly period: { readonly start: number; readonly end: number };
+  readonly amount_uhai: string;
+  readonly shares: readonly {
+    readonly node_key: string;
+    readonly score: number;
+    readonly completed: number;
+    readonly amount_uhai: string;
+  }[];
+  readonly distributions: readonly LedgerTransaction[];
+}
+
 /** A published workflow version. */
 export interface WorkflowView {
   readonly id: string;
@@ -590,6 +694,95 @@ export class HavnClient {
   /** One node's reputation and its changes, newest first (`GET /v1/reputation/{node}`). */
   nodeReputation(node: string): Promise<NodeReputation> {
     return this.json(`/v1/reputation/${encodeURIComponent(node)}`);
+  }
+
+  /** The stake bonded to the nodes you operate, and to you as a validator (`GET /v1/stake`). */
+  async stakes(): Promise<StakeView[]> {
+    return (await this.json<{ data: StakeView[] }>("/v1/stake")).data;
+  }
+
+  /** One node's stake (`GET /v1/stake/{node}`). */
+  nodeStake(node: string): Promise<StakeView> {
+    return this.json(`/v1/stake/${encodeURIComponent(node)}`);
+  }
+
+  /**
+   * Bonds µHAI to a node you operate (`{ node }`), or to yourself as a validator
+   * (`{ validator: true }`). With `idempotencyKey`, a retry bonds once.
+   */
+  bond(
+    target: { readonly node: string } | { readonly validator: true },
+    amountUhai: bigint | string,
+    idempotencyKey?: string,
+  ): Promise<StakeChange> {
+    return this.stakeMove("/v1/stake", target, amountUhai, idempotencyKey);
+  }
+
+  /** Starts unbonding: paid back after the unbonding delay (`matures_at`). */
+  unbond(
+    target: { readonly node: string } | { readonly validator: true },
+    amountUhai: bigint | string,
+    idempotencyKey?: string,
+  ): Promise<StakeChange> {
+    return this.stakeMove("/v1/stake/unbond", target, amountUhai, idempotencyKey);
+  }
+
+  private stakeMove(path: string, target: object, amountUhai: bigint | string, idempotencyKey?: string) {
+    return this.json<StakeChange>(path, {
+      method: "POST",
+      body: JSON.stringify({ ...target, amount_uhai: amountUhai.toString() }),
+      ...(idempotencyKey ? { headers: { "idempotency-key": idempotencyKey } } : {}),
+    });
+  }
+
+  /** Promises the hours (UTC) and slots a node you operate is available; null withdraws it. */
+  setPromise(
+    node: string,
+    promise: { readonly from_hour: number; readonly to_hour: number; readonly slots: number } | null,
+  ): Promise<StakeView> {
+    const path = `/v1/nodes/${encodeURIComponent(node)}/promise`;
+    return promise ? this.post(path, promise) : this.json(path, { method: "DELETE" });
+  }
+
+  /** The monthly pool: this period's projected shares and past distributions. */
+  pool(): Promise<PoolView> {
+    return this.json("/v1/pool");
+  }
+
+  /** Every governance parameter (`GET /v1/params`). */
+  async params(): Promise<ParamView[]> {
+    return (await this.json<{ data: ParamView[] }>("/v1/params")).data;
+  }
+
+  /** Proposals and admins' acts, newest first. */
+  async proposals(state?: ProposalView["state"]): Promise<ProposalView[]> {
+    return (await this.json<{ data: ProposalView[] }>(`/v1/proposals${state ? `?state=${state}` : ""}`)).data;
+  }
+
+  /** One proposal with its votes. */
+  proposal(id: string): Promise<ProposalView> {
+    return this.json(`/v1/proposals/${encodeURIComponent(id)}`);
+  }
+
+  /**
+   * Proposes a change (accounts with bonded stake), or — `admin` — acts at once as an admin (any
+   * action in dev mode; emergencies in production).
+   */
+  propose(
+    action: ProposalAction,
+    reason: string,
+    options: { readonly admin?: boolean; readonly idempotencyKey?: string } = {},
+  ): Promise<ProposalView> {
+    return this.json("/v1/proposals", {
+      method: "POST",
+      body: JSON.stringify({ action, reason, ...(options.admin ? { admin: true } : {}) }),
+      ...(options.idempotencyKey ? { headers: { "idempotency-key": options.idempotencyKey } } : {}),
+    });
+  }
+
+  /** Votes on a proposal, weighted by your bonded stake; a vote is final. */
+  vote(id: string, choice: "yes" | "no" | "abstain"): Promise<VoteView> {
+    return this.post(`/v1/proposals/${encodeURIComponent(id)}/votes`, { choice });
   }
 
   /** The network's coordinator keys, with when each was valid (`GET /v1/keys`). */

@@ -34,6 +34,7 @@ export type {
   SettleJobInput,
   SettleJobResult,
   SettlementSealer,
+  StakeSubject,
   TransactionQuery,
 } from "./ledger/types.js";
 export { chargeFor, insufficientFunds } from "./ledger/rows.js";
@@ -67,7 +68,31 @@ export type {
   RouteDecision,
   SealRequest,
 } from "./jobs/types.js";
-export type { NodeRow, NodeStore, ReputationEvent, UpsertNodeInput, UpsertNodeResult } from "./nodes/types.js";
+export type {
+  AvailabilityPromise,
+  EpochInput,
+  EpochOutcome,
+  NodeRow,
+  NodeStore,
+  ReputationEvent,
+  UpsertNodeInput,
+  UpsertNodeResult,
+} from "./nodes/types.js";
+export { proposalStates, voteChoices } from "./governance/types.js";
+export type {
+  DecideInput,
+  GovernanceStore,
+  HoldRow,
+  NewProposal,
+  ParamRow,
+  ProposalEffects,
+  ProposalRow,
+  ProposalState,
+  Tally,
+  VoteChoice,
+  VoteResult,
+  VoteRow,
+} from "./governance/types.js";
 export type { LogEntry, LogHead, LogStore, NewCoordinatorKey } from "./log/types.js";
 export type { NewWorkflow, PublishResult, WorkflowEarning, WorkflowRow, WorkflowStore } from "./workflows/types.js";
 export type { Store, StoreCapabilities, StoreNotification } from "./types.js";

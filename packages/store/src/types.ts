@@ -4,6 +4,7 @@ import type { LedgerStore } from "./ledger/types.js";
 import type { LogStore } from "./log/types.js";
 import type { NodeStore } from "./nodes/types.js";
 import type { WorkflowStore } from "./workflows/types.js";
+import type { GovernanceStore } from "./governance/types.js";
 
 /** Differences between backends, as data: queue code asks `caps.skipLocked`, never the dialect. */
 export interface StoreCapabilities {
@@ -38,6 +39,8 @@ export interface Store {
   readonly ledger: LedgerStore;
   /** The workflow registry, and what each workflow earned. */
   readonly workflows: WorkflowStore;
+  /** Governance: the parameter table, proposals and votes, and what governance holds. */
+  readonly governance: GovernanceStore;
   migrate(): Promise<void>;
   close(): Promise<void>;
   /** One trivial round trip: resolves if the database answers (`/health`). */

@@ -154,6 +154,11 @@ export function openApiDocument(version: string): Record<string, unknown> {
       { name: "Accounts", description: "Sign-in, accounts and API keys." },
       { name: "Ledger", description: "$HAI balances, transactions, withdrawals; admins' credits and debits." },
       { name: "Workflows", description: "The workflow registry: publish, find, earnings; admins' flags." },
+      {
+        name: "Stake",
+        description: "Bonds and unbonds, collateral floors, availability promises, the monthly pool.",
+      },
+      { name: "Governance", description: "The parameter table, proposals and stake-weighted votes, admins' acts." },
       { name: "Nodes", description: "Where nodes connect." },
     ],
     paths,

@@ -12,7 +12,8 @@ import {
   hardwareSchema,
   jobOutputSchema,
 } from "@havn/protocol";
-import { apiKeyScopes, jobStatuses, ledgerKinds, moneyStates } from "@havn/store";
+import { apiKeyScopes, jobStatuses, ledgerKinds, moneyStates, proposalStates, voteChoices } from "@havn/store";
+import { proposalActionSchema } from "../governance/governance-service.js";
 
 /**
  * The shapes of the coordinator's HTTP API, as zod schemas: request bodies (from the protocol
@@ -296,6 +297,13 @@ export const nodeViewSchema = z
     last_heartbeat_at: z.number().int().nullable(),
     first_seen_at: z.number().int(),
     last_seen_at: z.number().int(),
+    stake_uhai: uhai.nullable().describe("µHAI bonded to it (null when offline: see `GET /v1/stake`)."),
+    held: z
+      .enum(["below_floor", "quarantined", "paused"])
+      .nullable()
+      .describe(
+        "Why a connected, healthy node gets no jobs: stake below its class's collateral floor, stake quarantined, or paused by governance.",
+      ),
   })
   .describe("A node as its operator sees it.");
 
@@ -528,6 +536,41 @@ export const publishRequestSchema = z.strictObject({
   public: z.boolean().describe("Whether anyone who knows the output's CID may read it."),
 });
 
+export const stakeRequestSchema = z
+  .strictObject({
+    node: z.string().min(1).max(200).optional().describe("The node to bond to (its key or name); you operate it."),
+    validator: z.literal(true).optional().describe("Bond to yourself as a validator instead."),
+    amount_uhai: amount,
+  })
+  .refine((b) => (b.node === undefined) !== (b.validator === undefined), "name one of node or validator");
+export const availabilityPromiseRequestSchema = z
+  .strictObject({
+    from_hour: z.number().int().min(0).max(23).describe("UTC hour the promise starts each day."),
+    to_hour: z
+      .number()
+      .int()
+      .min(0)
+      .max(24)
+      .describe("UTC hour it ends (below `from_hour`: across midnight; equal: all day)."),
+    slots: z.number().int().min(1).max(4096).describe("Slots promised free for work inside those hours."),
+  })
+  .describe("Seed 003's availability promise: kept, +1 an hour of uptime as usual; broken, −5 an hour.");
+export const proposalRequestSchema = z
+  .strictObject({
+    action: proposalActionSchema.describe(
+      "`set_params` (`params`: name → value), `pause_node`/`resume_node` (`node`), `pause_model`/`resume_model`/`flag_model`/`unflag_model`/`admit_model` (`model`), `flag_workflow`/`unflag_workflow` (`workflow`).",
+    ),
+    reason: z.string().trim().min(1).max(500),
+    admin: z
+      .boolean()
+      .optional()
+      .describe(
+        "An admin's act, executed at once without a vote: any action in dev mode, emergencies only in production.",
+      ),
+  })
+  .describe("A governance proposal: open for votes weighted by bonded stake, or an admin's act.");
+export const voteRequestSchema = z.strictObject({ choice: z.enum(voteChoices) });
+
 /** Request bodies, named for the API document. */
 export const requestSchemas = {
   ChatCompletionRequest: chatCompletionRequestSchema,
@@ -544,6 +587,10 @@ export const requestSchemas = {
   WorkflowFlagRequest: workflowFlagRequestSchema,
   WorkflowManifest: workflowManifestSchema,
   WithdrawRequest: withdrawRequestSchema,
+  StakeRequest: stakeRequestSchema,
+  AvailabilityPromiseRequest: availabilityPromiseRequestSchema,
+  ProposalRequest: proposalRequestSchema,
+  VoteRequest: voteRequestSchema,
 } as const;
 
 export const accountSchema = z
@@ -632,6 +679,107 @@ export const reputationEventsSchema = z
     ),
   })
   .describe("A node's score and its changes, newest first (100 at most).");
+export const stakeSchema = z
+  .object({
+    object: z.literal("stake"),
+    subject: z.string().describe("`node:<key>` or `validator:<account id>`."),
+    bonded_uhai: uhai,
+    unbonding: z
+      .array(z.object({ amount_uhai: uhai, matures_at: z.number().int() }))
+      .describe("Stake leaving its bond: still slashable, paid back to its owner at `matures_at`."),
+    floor_uhai: uhai.describe(
+      "What it must have bonded: its compute class's collateral floor, or the validator floor.",
+    ),
+    node: z
+      .object({
+        name: z.string(),
+        compute_class: z.enum(computeClasses),
+        promise: availabilityPromiseRequestSchema.nullable(),
+        quarantined: z.boolean(),
+        held: z.enum(["below_floor", "quarantined", "paused"]).nullable().describe("Null when offline."),
+        slots: z
+          .number()
+          .int()
+          .nullable()
+          .describe("Slots routing fills now (its stake pays for them); null when offline."),
+      })
+      .nullable(),
+  })
+  .describe("Stake bonded to a node or a validator.");
+export const stakeListSchema = z.object({ object: z.literal("list"), data: z.array(stakeSchema) });
+export const stakeChangeSchema = z
+  .object({
+    object: z.literal("stake_change"),
+    transaction: ledgerTransactionSchema,
+    matures_at: z.number().int().nullable().describe("An unbond: when it is paid back."),
+    stake: stakeSchema,
+  })
+  .describe("A bond or an unbond, and the stake after it.");
+export const paramListSchema = z
+  .object({
+    object: z.literal("list"),
+    data: z.array(
+      z.object({
+        name: z.string(),
+        value: z.string().describe("Decimal digits (amounts are µHAI)."),
+        unit: z.enum(["µHAI", "bp", "percent", "ms", "count"]),
+        min: z.string(),
+        max: z.string(),
+        reason: z.string(),
+        env: z.string().optional().describe("HavnAI's environment name, honoured at the first start."),
+        updated_at: z.string().nullable(),
+        updated_by: z.string().nullable().describe("`config`, `proposal:<id>` or `admin:<account>`."),
+      }),
+    ),
+  })
+  .describe("Every governance parameter with its value, unit, bounds and reason.");
+const voteViewSchema = z.object({
+  voter: z.string(),
+  choice: z.enum(voteChoices),
+  weight_uhai: uhai.describe("The voter's bonded stake when it voted."),
+  at: z.number().int(),
+});
+export const proposalSchema = z
+  .object({
+    object: z.literal("proposal"),
+    id: z.string(),
+    proposer: z.string(),
+    action: z.record(z.string(), z.unknown()),
+    reason: z.string(),
+    state: z.enum(proposalStates),
+    by_admin: z.boolean(),
+    created_at: z.number().int(),
+    ends_at: z.number().int(),
+    decided_at: z.number().int().nullable(),
+    tally: z
+      .object({ yes: uhai, no: uhai, abstain: uhai, eligible: uhai, outcome: z.string() })
+      .nullable()
+      .describe("Stake per choice, all bonded stake at the decision (quorum's denominator), and why it ended so."),
+    votes: z.array(voteViewSchema).optional(),
+  })
+  .describe("A governance proposal (or an admin's act, recorded the same way).");
+export const proposalListSchema = z.object({ object: z.literal("list"), data: z.array(proposalSchema) });
+export const voteSchema = voteViewSchema
+  .extend({ object: z.literal("vote"), proposal_id: z.string(), replayed: z.boolean() })
+  .describe("A vote; the same vote again is a replay.");
+export const poolSchema = z
+  .object({
+    object: z.literal("pool"),
+    period: z.object({ start: z.number().int(), end: z.number().int() }),
+    amount_uhai: uhai.describe("What this period's pool pays: the parameter, at most what the treasury holds."),
+    shares: z
+      .array(z.object({ node_key: z.string(), score: z.number(), completed: z.number().int(), amount_uhai: uhai }))
+      .describe("What a snapshot now would pay: nodes with accepted results this period, by reputation share."),
+    distributions: z.array(ledgerTransactionSchema).describe("Past periods' distributions, newest first."),
+  })
+  .describe("The monthly pool (seed 003).");
+export const proposalIdParamsSchema = z.object({
+  id: z
+    .string()
+    .regex(/^prop-[0-9a-f-]{36}$/)
+    .describe("A proposal's id."),
+});
+
 export const nodeRefParamsSchema = z.object({
   node: z
     .string()
@@ -661,6 +809,14 @@ export const responseSchemas = {
   Balance: balanceSchema,
   LedgerTransaction: ledgerTransactionSchema,
   LedgerTransactionList: ledgerTransactionListSchema,
+  Stake: stakeSchema,
+  StakeList: stakeListSchema,
+  StakeChange: stakeChangeSchema,
+  ParamList: paramListSchema,
+  Proposal: proposalSchema,
+  ProposalList: proposalListSchema,
+  Vote: voteSchema,
+  Pool: poolSchema,
 } as const;
 
 export const keyIdParamsSchema = z.object({

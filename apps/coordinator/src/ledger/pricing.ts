@@ -3,6 +3,8 @@ import type { JobEscrow, LedgerAccount, PriceTerms, Store } from "@havn/store";
 import type { CoordinatorConfig } from "../config.js";
 import type { NodeRegistry } from "../nodes/node-registry.js";
 import type { ModelCatalog } from "../router/model-catalog.js";
+import { routable } from "../nodes/node-registry.js";
+import { configTerms, type GovernedTerms } from "../governance/params.js";
 
 /** How long a sample of the queue's depth per model is used for surge, in ms. */
 const queueSampleMs = 1_000;
@@ -29,6 +31,8 @@ export class Pricing {
     private readonly catalog: ModelCatalog,
     private readonly registry: NodeRegistry,
     private readonly config: CoordinatorConfig,
+    /** The class fee multipliers as governance has them now (default: configuration's). */
+    private readonly governed: () => GovernedTerms = () => configTerms(config),
   ) {}
 
   /** The terms a job is admitted under. */
@@ -39,7 +43,7 @@ export class Pricing {
       input_per_1k: price.inputPer1k.toString(),
       output_per_1k: price.outputPer1k.toString(),
       surge_bp: this.surgeBp(model),
-      class_bp: { ...ledger.classFeesBp },
+      class_bp: { ...this.governed().classFeesBp },
     };
   }
 
@@ -54,7 +58,7 @@ export class Pricing {
     const queued = this.queued.byModel[model] ?? 0;
     if (queued === 0) return 10_000;
     let slots = 0;
-    for (const s of this.registry.all()) if (s.available && s.models.has(model)) slots += s.slots;
+    for (const s of this.registry.all()) if (routable(s) && s.models.has(model)) slots += s.slots;
     const surge = 10_000 + Math.floor((perQueueRoundBp * queued) / Math.max(1, slots));
     return Math.min(maxBp, surge);
   }
@@ -76,7 +80,7 @@ export class Pricing {
 
   /** The highest class fee among nodes serving the model now; XL's when none does. */
   private maxClassBp(model: string): number {
-    const fees = this.config.ledger.classFeesBp;
+    const fees = this.governed().classFeesBp;
     let best: number | undefined;
     for (const s of this.registry.all()) {
       if (!s.models.has(model)) continue;

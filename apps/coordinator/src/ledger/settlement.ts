@@ -13,6 +13,7 @@ import type { WorkflowService } from "../workflows/workflow-service.js";
 import type { FastifyBaseLogger } from "fastify";
 import type { CoordinatorConfig } from "../config.js";
 import type { ModelCatalog } from "../router/model-catalog.js";
+import { configTerms, type GovernedTerms } from "../governance/params.js";
 
 /** Jobs settled per pass (each its own transaction); the rest wait for the next pass. */
 const settleBatch = 200;
@@ -95,6 +96,10 @@ export class Settlement {
     private readonly workflows?: WorkflowService,
     /** Records each settled run in the execution log, signed (without it, nothing is logged). */
     private readonly sealer?: SettlementSealer,
+    /** The split, rewards and workflow floors as governance has them now (default: configuration's). */
+    private readonly terms: () => GovernedTerms = () => configTerms(config),
+    /** Where a node's earnings go now (a quarantined node's are held): default its operator. */
+    private readonly payee: (nodeKey: string, operator: LedgerAccount) => LedgerAccount = (_k, operator) => operator,
   ) {}
 
   /** Settles the jobs whose window has passed, in one transaction; returns how many. */
@@ -212,13 +217,14 @@ export class Settlement {
     graphs?: Map<string, RoyaltyWorkflow | null>,
   ): Promise<Pick<RoyaltySplitResult, "credits" | "earnings">> {
     const charge = c.job.money?.charge ?? 0n;
-    const node = operatorAccount(c.node);
+    const node = this.payee(c.node.key, operatorAccount(c.node));
+    const terms = this.terms();
     if (c.job.workflowId && this.workflows) {
       const graph = await this.workflows.royaltyGraph(c.job.workflowId, graphs);
       const run = graph.get(c.job.workflowId);
-      if (run) return royaltySplit(charge, run, (id) => graph.get(id), { node }, this.config.workflows.floors);
+      if (run) return royaltySplit(charge, run, (id) => graph.get(id), { node }, terms.workflowFloors);
     }
-    const parts = splitCharge(charge, this.config.ledger.split);
+    const parts = splitCharge(charge, terms.split);
     const credits = new Map<LedgerAccount, bigint>();
     for (const [account, amount] of [
       [node, parts.node],
@@ -256,8 +262,8 @@ export class Settlement {
     c: SettleCandidate,
     now: number,
   ): { transfer: LedgerTransfer; budget: bigint; since: number } | undefined {
-    const rewards = this.config.ledger.rewards;
-    if (!rewards.enabled) return undefined;
+    if (!this.config.ledger.rewards.enabled) return undefined;
+    const rewards = this.terms().rewards;
     const operator = operatorAccount(c.node);
     // Self-dealing earns nothing: the payer runs the node that ran its job.
     if (c.job.money?.payer === operator || (c.node.accountId !== null && c.node.accountId === c.job.accountId))
@@ -288,7 +294,7 @@ export class Settlement {
         memo: { runtime_ms: runtimeMs, claimed_ms: claimedMs, observed_ms: c.observedMs, pipeline: pipeline || null },
         postings: [
           { account: ledgerAccounts.mint, amount: -amount },
-          { account: operator, amount },
+          { account: this.payee(c.node.key, operator), amount },
         ],
       },
     };

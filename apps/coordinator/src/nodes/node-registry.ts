@@ -37,7 +37,14 @@ export interface NodeSession {
   readonly models: ReadonlySet<string>;
   /** The task kinds each model serves (a base model may do completions but not chats). */
   readonly tasks: ReadonlyMap<string, ReadonlySet<TaskKind>>;
-  readonly slots: number;
+  /** Slots it advertised, capped by `maxNodeSlots`. */
+  readonly advertisedSlots: number;
+  /** Slots routing fills: what it advertised, as far as its stake covers (see `StakeGuard`). */
+  slots: number;
+  /** µHAI bonded to it, as last read. */
+  stake: bigint;
+  /** Why it gets no jobs though connected and healthy, or null: it gets jobs. */
+  held: NodeHold | null;
   /** attempt id → attempt */
   readonly inFlight: Map<string, InFlightAttempt>;
   readonly connectedAt: number;
@@ -71,6 +78,17 @@ export interface NodeSession {
 }
 
 /**
+ * Why a healthy node gets no jobs: its stake is below its compute class's collateral floor, its
+ * stake is quarantined (missed heartbeats), or governance paused it.
+ */
+export type NodeHold = "below_floor" | "quarantined" | "paused";
+
+/** Whether routing may give a node jobs: its backend is healthy and nothing holds it. */
+export function routable(session: NodeSession): boolean {
+  return session.available && session.held === null;
+}
+
+/**
  * Whether routing trusts a node now: its reputation is at the routing floor or above, and its
  * breaker is not open. An untrusted node runs jobs only on probation (see `Router.eligible`).
  */
@@ -86,6 +104,8 @@ export function nodeState(session: NodeSession): "available" | "unavailable" {
 /** The nodes connected to this coordinator process. */
 export class NodeRegistry {
   private readonly sessions = new Map<string, NodeSession>();
+  /** Models governance paused or flagged, by the names nodes serve them under: none is routed. */
+  heldModels: ReadonlySet<string> = new Set();
 
   add(session: NodeSession): NodeSession | undefined {
     const previous = this.sessions.get(session.key);
@@ -112,9 +132,10 @@ export class NodeRegistry {
     return this.sessions.size;
   }
 
-  /** Whether an available node serves this model now. */
+  /** Whether a routable node serves this model now. */
   serves(model: string): boolean {
-    for (const s of this.sessions.values()) if (s.available && s.models.has(model)) return true;
+    if (this.heldModels.has(model)) return false;
+    for (const s of this.sessions.values()) if (routable(s) && s.models.has(model)) return true;
     return false;
   }
 
@@ -122,15 +143,16 @@ export class NodeRegistry {
   modelsWithFreeSlots(): string[] {
     const models = new Set<string>();
     for (const s of this.sessions.values()) {
-      if (s.available && s.inFlight.size < s.slots) for (const m of s.models) models.add(m);
+      if (routable(s) && s.inFlight.size < s.slots) for (const m of s.models) models.add(m);
     }
+    for (const m of this.heldModels) models.delete(m);
     return [...models];
   }
 
   /** Free slots on available nodes. */
   freeSlots(): number {
     let n = 0;
-    for (const s of this.sessions.values()) if (s.available) n += Math.max(0, s.slots - s.inFlight.size);
+    for (const s of this.sessions.values()) if (routable(s)) n += Math.max(0, s.slots - s.inFlight.size);
     return n;
   }
 }

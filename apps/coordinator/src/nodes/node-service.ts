@@ -12,6 +12,7 @@ import {
   type JobOutput,
   type NodeCredential,
   type Receipt,
+  receiptMessage,
 } from "@havn/protocol";
 import type { CompleteJobInput, CompleteJobResult, Store } from "@havn/store";
 import type { AuthService } from "../auth/auth-service.js";
@@ -25,9 +26,10 @@ import type { JobTelemetry } from "../telemetry/job-telemetry.js";
 import type { CoordinatorMetrics } from "../telemetry/metrics.js";
 import type { SignaturePool } from "../verification/signature-pool.js";
 import { verifyResult } from "../verification/verify-result.js";
-import type { NodeRegistry, NodeSession } from "./node-registry.js";
+import { routable, type NodeRegistry, type NodeSession } from "./node-registry.js";
 import type { Deadlines } from "./deadlines.js";
 import { breakerRules, type ReputationBook } from "./reputation.js";
+import type { StakeService } from "../staking/stake-service.js";
 
 export interface NodeServiceDeps {
   readonly store: Store;
@@ -42,6 +44,8 @@ export interface NodeServiceDeps {
   readonly auth: AuthService;
   readonly reputation: ReputationBook;
   readonly deadlines: Deadlines;
+  /** Stake, quarantine and governance's pauses: whether routing may use a node, and with how many slots. */
+  readonly stake: StakeService;
   readonly metrics?: CoordinatorMetrics;
   readonly log: FastifyBaseLogger;
 }
@@ -173,8 +177,12 @@ export class NodeService {
       hardware: request.hardware,
       models: new Set(kept.map((m) => m.name)),
       tasks: new Map(kept.map((m) => [m.name, new Set(m.tasks)])),
-      // Slots are capped: a node advertising hundreds would hoard jobs it cannot run.
+      // Slots are capped: a node advertising hundreds would hoard jobs it cannot run. Its stake
+      // decides how many of them routing fills (`StakeService.assess`).
+      advertisedSlots: Math.min(request.capabilities.slots, config.maxNodeSlots),
       slots: Math.min(request.capabilities.slots, config.maxNodeSlots),
+      stake: 0n,
+      held: null,
       inFlight: new Map(),
       connectedAt: now,
       lastSeenAt: now,
@@ -188,6 +196,8 @@ export class NodeService {
       terminate: () => transport.terminate(),
       ping: (timeoutMs) => transport.ping(timeoutMs),
     };
+    await this.deps.stake.admit(session);
+    if (!transport.isOpen()) return undefined;
     const previous = registry.add(session);
     // It did not answer a ping: a close handshake would wait for a timeout before its attempts
     // are re-queued. Drop it at once.
@@ -221,6 +231,8 @@ export class NodeService {
         slots: session.slots,
         compute_class: session.hardware.compute_class,
         available: session.available,
+        stake_uhai: session.stake.toString(),
+        held: session.held,
       },
       "node online",
     );
@@ -349,6 +361,9 @@ export class NodeService {
       telemetry.attemptEnded(attempt.spec.model, problem.code, observedMs);
       this.attemptFailed(session, "invalid", ref.jobId, now);
       sendError(problem);
+      // A receipt its own key signed that contradicts the attempt is proof anyone can check: the
+      // node is slashed. (A receipt whose signature fails proves nothing about who sent it.)
+      if (problem.code === "RECEIPT_INVALID") void this.slashSignedLie(session, ref.jobId, result, problem);
       await dispatcher.endAttempt(
         { jobId: ref.jobId, attemptId: ref.attemptId, error: problem.toBody(), retry: true, now },
         session.name,
@@ -414,7 +429,7 @@ export class NodeService {
    */
   private secondOpinion(session: NodeSession, jobId: string, model: string, refuser: NodeSession | null): boolean {
     if (this.secondOpinions.has(jobId)) return false;
-    if (!this.deps.registry.all().some((s) => s !== session && s.available && s.models.has(model))) return false;
+    if (!this.deps.registry.all().some((s) => s !== session && routable(s) && s.models.has(model))) return false;
     // Oldest first: at 10 000 the oldest half goes (a job is long settled by then).
     if (this.secondOpinions.size >= 10_000)
       for (const key of [...this.secondOpinions.keys()].slice(0, 5_000)) this.secondOpinions.delete(key);
@@ -440,6 +455,37 @@ export class NodeService {
    * `breakerRules.failures` in a row its breaker opens — out of routing for a while, longer each
    * trip; then on probation until a result is accepted.
    */
+  private async slashSignedLie(
+    session: NodeSession,
+    jobId: string,
+    result: { readonly receipt: Receipt; readonly node_signature: string },
+    problem: HavnError,
+  ): Promise<void> {
+    try {
+      const signed = await this.deps.signatures.verify({
+        publicKey: session.key,
+        message: receiptMessage(result.receipt),
+        signature: result.node_signature,
+      });
+      if (!signed) return;
+      const job = await this.deps.store.jobs.get(jobId);
+      await this.deps.stake.slash(
+        `node:${session.key}`,
+        "invalid_result",
+        jobId,
+        job?.money?.payer ?? null,
+        Date.now(),
+        {
+          receipt: result.receipt,
+          node_signature: result.node_signature,
+          problem: problem.context,
+        },
+      );
+    } catch (err) {
+      this.deps.log.error({ err, node: session.name, job: jobId }, "slashing a signed lie failed");
+    }
+  }
+
   private attemptFailed(session: NodeSession, cause: "failed" | "invalid" | "timeout", jobId: string, now: number) {
     this.deps.reputation.record(session, cause, jobId, now);
     session.failures++;

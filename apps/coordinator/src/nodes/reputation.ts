@@ -27,9 +27,13 @@ export const reputationRules = {
   invalid: -50,
   /** An attempt the node reported failed, or lost when the node went away holding it. */
   failed: -10,
+  /** Per hour online with heartbeats throughout (counted per heartbeat epoch). */
+  uptime: 1,
+  /** Per hour of a broken availability promise: offline, unhealthy or short of slots inside it. */
+  broken_promise: -5,
 } as const;
 
-export type ReputationCause = "completed" | "fast" | "timeout" | "invalid" | "failed";
+export type ReputationCause = "completed" | "fast" | "timeout" | "invalid" | "failed" | "uptime" | "broken_promise";
 
 const weekMs = 7 * 24 * 3_600_000;
 
@@ -161,9 +165,12 @@ export class ReputationBook {
     this.standing.set(session.key, known);
   }
 
-  /** Applies one change to a node: its score now, and an event to write. */
-  record(session: NodeSession, cause: ReputationCause, jobId: string | null, now = Date.now()): void {
-    const delta = reputationRules[cause];
+  /**
+   * Applies one change to a node: its score now, and an event to write. `scale` multiplies the
+   * rule's points (hours, for uptime and broken promises).
+   */
+  record(session: NodeSession, cause: ReputationCause, jobId: string | null, now = Date.now(), scale = 1): void {
+    const delta = reputationRules[cause] * scale;
     const score = Math.min(reputationRules.ceiling, Math.max(reputationRules.floor, session.reputation + delta));
     session.reputation = score;
     this.remember(session, now);
@@ -189,6 +196,18 @@ export class ReputationBook {
         this.pending.push(event);
       }
     } else this.pending.push({ nodeKey: session.key, delta, score, cause, jobId, at: now, count: 1 });
+    this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
+    this.timer.unref?.();
+  }
+
+  /** A change to a node not connected here (a broken promise while offline): its kept or stored score moves. */
+  async recordAway(nodeKey: string, cause: ReputationCause, scale: number, now = Date.now()): Promise<void> {
+    const standing = await this.standingOf(nodeKey, now);
+    const delta = reputationRules[cause] * scale;
+    const score = Math.min(reputationRules.ceiling, Math.max(reputationRules.floor, standing.reputation + delta));
+    this.standing.set(nodeKey, { ...standing, score, at: now });
+    this.onEvent(cause);
+    this.pending.push({ nodeKey, delta, score, cause, jobId: null, at: now, count: 1 });
     this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
     this.timer.unref?.();
   }

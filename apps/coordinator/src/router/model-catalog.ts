@@ -70,8 +70,11 @@ export class ModelCatalog {
   /** normalised name → the name as nodes advertise it */
   private readonly advertised = new Map<string, string>();
 
-  private readonly admitted: ReadonlySet<string>;
-  private readonly admittedSpelling: ReadonlyMap<string, string>;
+  private readonly admitted: Set<string>;
+  private readonly admittedSpelling: Map<string, string>;
+  /** Names governance paused or flagged (normalised): no jobs are admitted for them. */
+  private held = new Map<string, "paused" | "flagged">();
+  private readonly configuredAdmitted: readonly string[];
 
   constructor(
     registryPath: string | null,
@@ -86,8 +89,28 @@ export class ModelCatalog {
     },
   ) {
     if (registryPath !== null) this.loadRegistry(registryPath);
+    this.configuredAdmitted = policy.admitted;
     this.admitted = new Set(policy.admitted.map(normaliseModelName));
     this.admittedSpelling = new Map(policy.admitted.map((n) => [normaliseModelName(n), n]));
+  }
+
+  /**
+   * What governance decided about model names: those it admitted (a curated catalog lists them
+   * beside configuration's) and those it paused or flagged (no new jobs; not listed).
+   */
+  govern(admitted: readonly string[], held: ReadonlyMap<string, "paused" | "flagged">): void {
+    this.admitted.clear();
+    this.admittedSpelling.clear();
+    for (const n of [...this.configuredAdmitted, ...admitted]) {
+      this.admitted.add(normaliseModelName(n));
+      if (!this.admittedSpelling.has(normaliseModelName(n))) this.admittedSpelling.set(normaliseModelName(n), n);
+    }
+    this.held = new Map([...held].map(([n, k]) => [normaliseModelName(n), k]));
+  }
+
+  /** Whether governance paused or flagged this name. */
+  heldKind(name: string): "paused" | "flagged" | undefined {
+    return this.held.size === 0 ? undefined : this.held.get(normaliseModelName(name));
   }
 
   /**
@@ -104,6 +127,7 @@ export class ModelCatalog {
       const ok =
         modelNamePattern.test(m.name) &&
         !seen.has(key) &&
+        this.held.get(key) !== "flagged" &&
         (this.policy.mode === "open" || this.registry.has(key) || this.admitted.has(key));
       // Each name in the one spelling the network knows it by (see `canonical`).
       if (ok && kept.length < this.policy.maxModelsPerNode) kept.push({ ...m, name: this.canonical(m.name) });
@@ -191,9 +215,14 @@ export class ModelCatalog {
     return [...this.advertised.values()];
   }
 
-  /** The canonical name of a requested model, or MODEL_NOT_FOUND / MODEL_TASK_UNSUPPORTED. */
+  /** The canonical name of a requested model, or MODEL_NOT_FOUND / MODEL_TASK_UNSUPPORTED / MODEL_PAUSED. */
   resolve(requested: string, task: TaskKind): string {
     const key = normaliseModelName(requested);
+    const held = this.held.get(key);
+    if (held)
+      throw new HavnError("MODEL_PAUSED", `Governance ${held} this model: no new jobs run on it.`, {
+        context: { Model: requested },
+      });
     const advertised = this.advertised.get(key);
     if (advertised !== undefined) return advertised;
     const entry = this.registry.get(key);
@@ -219,7 +248,9 @@ export class ModelCatalog {
    * the registry's text models, preferring those some node serves right now.
    */
   pickAuto(isServed: (name: string) => boolean, random: () => number = Math.random): string {
-    const text = this.registryModels().filter((m) => textTaskTypes.has(m.taskType) && m.weight > 0);
+    const text = this.registryModels().filter(
+      (m) => textTaskTypes.has(m.taskType) && m.weight > 0 && !this.held.has(normaliseModelName(m.name)),
+    );
     const served = text.filter((m) => isServed(m.name));
     const pool: { name: string; weight: number }[] =
       served.length > 0
@@ -227,7 +258,7 @@ export class ModelCatalog {
         : text.length > 0
           ? text
           : this.advertisedModels()
-              .filter(isServed)
+              .filter((name) => isServed(name) && !this.held.has(normaliseModelName(name)))
               .map((name) => ({ name, weight: 1 }));
     if (pool.length === 0) {
       throw new HavnError("MODEL_REGISTRY_EMPTY", '`model: "auto"` found no text model to pick.', {});

@@ -1,6 +1,6 @@
 import type { TaskKind } from "@havn/protocol";
 import type { RouteDecision } from "@havn/store";
-import { trusted, type NodeSession } from "../nodes/node-registry.js";
+import { routable, trusted, type NodeSession } from "../nodes/node-registry.js";
 import { reputationRules } from "../nodes/reputation.js";
 
 export interface RouterOptions {
@@ -57,7 +57,7 @@ export class Router {
     /** The job's probation draw in [0, 1): one per job (`probationDraw`), not one per pass. */
     draw: number = this.random(),
   ): NodeSession[] {
-    let serving = nodes.filter((n) => n.available && n.tasks.get(model)?.has(task) === true);
+    let serving = nodes.filter((n) => routable(n) && n.tasks.get(model)?.has(task) === true);
     if (failedNodes.length > 0) {
       const others = serving.filter((n) => !failedNodes.includes(n.key));
       if (others.length > 0) serving = others;

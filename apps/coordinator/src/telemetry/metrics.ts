@@ -12,7 +12,13 @@ const batchBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
 export interface MetricsSources {
   readonly store: Store;
   /** Online nodes by state (`available` / `unavailable`) and compute class. */
-  readonly nodes: () => Iterable<{ readonly state: string; readonly computeClass: string }>;
+  readonly nodes: () => Iterable<{
+    readonly state: string;
+    readonly computeClass: string;
+    readonly held?: string | null;
+  }>;
+  /** Nodes whose stake is quarantined, as this replica knows them. */
+  readonly quarantined?: () => number;
 }
 
 /**
@@ -126,6 +132,24 @@ export class CoordinatorMetrics {
     labelNames: ["cause"] as const,
     registers: this.r,
   });
+  readonly slashes = new Counter({
+    name: "havn_stake_slashes_total",
+    help: "Slashes taken from stake, by offence (invalid_result, fraud, downtime).",
+    labelNames: ["offence"] as const,
+    registers: this.r,
+  });
+  readonly slashed = new Counter({
+    name: "havn_stake_slashed_uhai_total",
+    help: "µHAI slashed from stake, by offence (to the treasury and injured clients).",
+    labelNames: ["offence"] as const,
+    registers: this.r,
+  });
+  readonly quarantineEvents = new Counter({
+    name: "havn_quarantine_events_total",
+    help: "Stake quarantines entered (heartbeats missed in consecutive epochs) and lifted (a clean epoch), an alert each.",
+    labelNames: ["change"] as const,
+    registers: this.r,
+  });
   readonly storeOperation = new Histogram({
     name: "havn_store_operation_seconds",
     help: "Time of each database operation (one transaction or query), by operation.",
@@ -165,6 +189,35 @@ export class CoordinatorMetrics {
       },
     });
     new Gauge({
+      name: "havn_stake_bonded_uhai",
+      help: "µHAI bonded to nodes and validators across the network (read from the database at scrape time).",
+      registers: this.r,
+      async collect() {
+        const bonded = await sources.store.ledger.positiveBalances("stake:", 100_000);
+        this.set(Number(bonded.reduce((a, b) => a + b.balance, 0n)));
+      },
+    });
+    new Gauge({
+      name: "havn_nodes_quarantined",
+      help: "Nodes whose stake is quarantined (no jobs, no payouts) as this replica knows them.",
+      registers: this.r,
+      collect() {
+        this.set(sources.quarantined?.() ?? 0);
+      },
+    });
+    new Gauge({
+      name: "havn_nodes_held",
+      help: "Connected, healthy nodes that get no jobs, by reason (below_floor, quarantined, paused).",
+      labelNames: ["reason"] as const,
+      registers: this.r,
+      collect() {
+        this.reset();
+        const counts = new Map<string, number>();
+        for (const n of sources.nodes()) if (n.held) counts.set(n.held, (counts.get(n.held) ?? 0) + 1);
+        for (const [reason, n] of counts) this.set({ reason }, n);
+      },
+    });
+    new Gauge({
       name: "havn_nodes",
       help: "Nodes connected to this coordinator, by state (available, unavailable) and compute class.",
       labelNames: ["state", "compute_class"] as const,
@@ -185,7 +238,15 @@ export class CoordinatorMetrics {
 }
 
 /** The store's domains whose operations are timed, each as `<domain>.<method>`. */
-const timedDomains: ReadonlySet<string> = new Set(["jobs", "nodes", "log", "ledger", "accounts", "workflows"]);
+const timedDomains: ReadonlySet<string> = new Set([
+  "governance",
+  "jobs",
+  "nodes",
+  "log",
+  "ledger",
+  "accounts",
+  "workflows",
+]);
 
 /**
  * The store, with each domain operation's duration observed in `havn_store_operation_seconds`

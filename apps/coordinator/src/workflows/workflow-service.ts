@@ -12,6 +12,7 @@ import type { FastifyBaseLogger } from "fastify";
 import type { CoordinatorConfig } from "../config.js";
 import type { Wallets } from "../ledger/wallets.js";
 import { maxRoyaltyDepth, type RoyaltyWorkflow } from "./royalties.js";
+import { configTerms, type GovernedTerms } from "../governance/params.js";
 
 /** A workflow's id: fixed by its name and version. */
 export function workflowId(name: string, version: string): string {
@@ -59,6 +60,8 @@ export class WorkflowService {
     private readonly wallets: Wallets,
     private readonly config: CoordinatorConfig,
     private readonly log: FastifyBaseLogger,
+    /** The floors and the derivative share as governance has them now (default: configuration's). */
+    private readonly governed: () => GovernedTerms = () => configTerms(config),
   ) {}
 
   /**
@@ -77,7 +80,7 @@ export class WorkflowService {
       );
     }
     let manifest = parsed.data;
-    const { floors, derivativeUpstream } = this.config.workflows;
+    const { workflowFloors: floors, derivativeUpstream } = this.governed();
     for (const who of ["node", "validators", "treasury"] as const)
       if (manifest.royalties[who] < floors[who])
         throw new HavnError(

@@ -217,6 +217,16 @@ export class PostgresLedger implements LedgerStore {
     return rowsToTransactions(txs, postings);
   }
 
+  async positiveBalances(prefix: string, limit: number): Promise<{ account: LedgerAccount; balance: bigint }[]> {
+    const found = await moneyRows(
+      this.pool,
+      `SELECT account, balance FROM ledger_balances WHERE balance > 0 AND left(account, length($1)) = $1
+       ORDER BY account COLLATE "C" LIMIT $2`,
+      [prefix, limit],
+    );
+    return found.map((r) => ({ account: String(r.account), balance: r.balance as bigint }));
+  }
+
   async total(): Promise<bigint> {
     const [row] = await moneyRows(
       this.pool,

@@ -57,6 +57,12 @@ function statements(db: Database.Database) {
        ON CONFLICT (account) DO UPDATE SET balance = balance + excluded.balance, updated_at = excluded.updated_at`,
     ),
     total: db.prepare(`SELECT COALESCE(SUM(balance), 0) AS total FROM ledger_balances`).safeIntegers(true),
+    positive: db
+      .prepare(
+        `SELECT account, balance FROM ledger_balances WHERE balance > 0 AND substr(account, 1, length(@prefix)) = @prefix
+         ORDER BY account LIMIT @limit`,
+      )
+      .safeIntegers(true),
     receivedSince: db
       .prepare(
         `SELECT COALESCE(SUM(p.amount), 0) AS total FROM ledger_postings p
@@ -313,6 +319,13 @@ export class SqliteLedger implements LedgerStore {
       .safeIntegers(true)
       .all(JSON.stringify(txs.map((t) => t.id))) as Raw[];
     return rowsToTransactions(txs, postings);
+  }
+
+  async positiveBalances(prefix: string, limit: number): Promise<{ account: LedgerAccount; balance: bigint }[]> {
+    return (this.q.positive.all({ prefix, limit }) as { account: string; balance: bigint }[]).map((r) => ({
+      account: r.account,
+      balance: r.balance,
+    }));
   }
 
   async total(): Promise<bigint> {

@@ -11,12 +11,18 @@ import type { ComputeClass, CosignedSettlement, LogPosition, SettlementRecord } 
  * - `escrow:job-…` — one job's escrow: its maximum cost at admission, its charge until settled.
  * - `payouts:<holder>` — withdrawals requested and not yet paid out.
  * - `held:wf-…` — royalties of a flagged workflow, held until the flag is cleared.
+ * - `stake:node:<key>`, `stake:validator:<account>` — $HAI bonded to a node or a validator.
+ * - `unbonding:<subject>:<ms>` — stake leaving its bond, paid out to its owner at `<ms>`.
+ * - `quarantined:<key>` — what a quarantined node earned, held until its quarantine lifts.
  * - `treasury`, `validators` (the validator pool), `mint` (new $HAI: its balance is minus all
  *   $HAI ever issued, and it alone may go below zero).
  *
  * Every transaction's postings sum to zero, so the balances of all accounts always sum to zero.
  */
 export type LedgerAccount = string;
+
+/** Who stake is bonded to: `node:<key>` or `validator:<account id>`. */
+export type StakeSubject = `node:${string}` | `validator:${string}`;
 
 export const ledgerAccounts = {
   wallet: (address: string): LedgerAccount => `wallet:${address.toLowerCase()}`,
@@ -25,6 +31,9 @@ export const ledgerAccounts = {
   escrow: (jobId: string): LedgerAccount => `escrow:${jobId}`,
   payouts: (holder: LedgerAccount): LedgerAccount => `payouts:${holder}`,
   held: (workflowId: string): LedgerAccount => `held:${workflowId}`,
+  stake: (subject: StakeSubject): LedgerAccount => `stake:${subject}`,
+  unbonding: (subject: StakeSubject, maturesAt: number): LedgerAccount => `unbonding:${subject}:${maturesAt}`,
+  quarantined: (nodeKey: string): LedgerAccount => `quarantined:${nodeKey}`,
   treasury: "treasury",
   validators: "validators",
   mint: "mint",
@@ -65,6 +74,18 @@ export const ledgerKinds = [
   "claim",
   /** A flagged workflow cleared: the royalties held for it go to its creator. */
   "release",
+  /** An owner bonds $HAI to a node or a validator. */
+  "bond",
+  /** Stake leaves its bond: into unbonding until the delay passes. */
+  "unbond",
+  /** Unbonded stake whose delay passed goes back to its owner. */
+  "unbonded",
+  /** An offence: stake to the treasury (and the injured client). */
+  "slash",
+  /** The monthly pool (seed 003): the treasury to nodes, by reputation share. */
+  "pool",
+  /** A quarantine lifted: what the node earned meanwhile goes to its operator. */
+  "unquarantine",
 ] as const;
 export type LedgerKind = (typeof ledgerKinds)[number];
 
@@ -126,6 +147,14 @@ export interface LedgerStore {
   /** Balances of these accounts (0 for an account never posted to). */
   balances(accounts: readonly LedgerAccount[]): Promise<Record<LedgerAccount, bigint>>;
   transactions(query: TransactionQuery): Promise<LedgerTxRow[]>;
+  /**
+   * Accounts whose names start with `prefix` and whose balance is above zero, by name, at most
+   * `limit` (unbonding stake to pay out, say).
+   */
+  positiveBalances(
+    prefix: string,
+    limit: number,
+  ): Promise<{ readonly account: LedgerAccount; readonly balance: bigint }[]>;
   /** The sum of every balance: zero, always (the double-entry invariant the tests check). */
   total(): Promise<bigint>;
   /** The µHAI `account` received in transactions of `kind` since `since` (e.g. rewards minted this period). */

@@ -1,7 +1,16 @@
 import type pg from "pg";
 import { rows, type Tx } from "../postgres/db.js";
-import { nodeClaim, retiredName, rowToNode, rowToReputationEvent } from "./rows.js";
-import type { NodeRow, NodeStore, ReputationEvent, UpsertNodeInput, UpsertNodeResult } from "./types.js";
+import { epochStep, nodeClaim, retiredName, rowToNode, rowToReputationEvent } from "./rows.js";
+import type {
+  AvailabilityPromise,
+  EpochInput,
+  EpochOutcome,
+  NodeRow,
+  NodeStore,
+  ReputationEvent,
+  UpsertNodeInput,
+  UpsertNodeResult,
+} from "./types.js";
 
 /** The nodes domain on PostgreSQL: a join locks the key's and the name's rows, so two joins agree. */
 export class PostgresNodes implements NodeStore {
@@ -99,5 +108,43 @@ export class PostgresNodes implements NodeStore {
         limit,
       ])
     ).map(rowToReputationEvent);
+  }
+
+  async recordEpoch(input: EpochInput): Promise<EpochOutcome | undefined> {
+    return this.tx(async (c) => {
+      const [row] = await rows(c, `SELECT epoch, missed_epochs, quarantined_at FROM nodes WHERE key = $1 FOR UPDATE`, [
+        input.key,
+      ]);
+      if (!row || (row.epoch !== null && Number(row.epoch) >= input.epoch)) return undefined;
+      const step = epochStep(
+        {
+          missedEpochs: Number(row.missed_epochs),
+          quarantinedAt: row.quarantined_at === null ? null : Number(row.quarantined_at),
+        },
+        input,
+      );
+      await c.query(`UPDATE nodes SET epoch = $1, missed_epochs = $2, quarantined_at = $3 WHERE key = $4`, [
+        input.epoch,
+        step.missedEpochs,
+        step.quarantinedAt,
+        input.key,
+      ]);
+      return { missedEpochs: step.missedEpochs, quarantined: step.quarantined, change: step.change };
+    });
+  }
+
+  async setPromise(key: string, promise: AvailabilityPromise | null): Promise<void> {
+    await this.pool.query(`UPDATE nodes SET promise = $1 WHERE key = $2`, [promise && JSON.stringify(promise), key]);
+  }
+
+  async completedBetween(since: number, until: number): Promise<{ nodeKey: string; completed: number }[]> {
+    return (
+      await rows(
+        this.pool,
+        `SELECT node_key, SUM(count)::bigint AS completed FROM reputation_events
+         WHERE cause = 'completed' AND created_at >= $1 AND created_at < $2 GROUP BY node_key ORDER BY node_key`,
+        [since, until],
+      )
+    ).map((r) => ({ nodeKey: r.node_key as string, completed: Number(r.completed) }));
   }
 }

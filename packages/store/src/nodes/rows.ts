@@ -1,6 +1,6 @@
 import type { Capabilities, ComputeClass, Hardware } from "@havn/protocol";
-import { json, num, numOrNull, type RawRow } from "../columns.js";
-import type { NodeRow, ReputationEvent } from "./types.js";
+import { json, jsonOrNull, num, numOrNull, type RawRow } from "../columns.js";
+import type { AvailabilityPromise, EpochInput, EpochOutcome, NodeRow, ReputationEvent } from "./types.js";
 
 export function rowToNode(r: RawRow): NodeRow {
   return {
@@ -15,7 +15,28 @@ export function rowToNode(r: RawRow): NodeRow {
     lastSeenAt: num(r.last_seen_at),
     reputation: r.reputation === null || r.reputation === undefined ? null : Number(r.reputation),
     reputationAt: numOrNull(r.reputation_at),
+    missedEpochs: num(r.missed_epochs ?? 0),
+    quarantinedAt: numOrNull(r.quarantined_at),
+    promise: jsonOrNull<AvailabilityPromise>(r.promise),
   };
+}
+
+/**
+ * One epoch's step, the same for both stores: a clean epoch ends the run of missed ones (and
+ * lifts a quarantine); a missed one extends it, and quarantines at `threshold` in a row.
+ */
+export function epochStep(
+  prev: { readonly missedEpochs: number; readonly quarantinedAt: number | null },
+  input: EpochInput,
+): EpochOutcome & { readonly quarantinedAt: number | null } {
+  const missedEpochs = input.clean ? 0 : prev.missedEpochs + 1;
+  if (prev.quarantinedAt !== null)
+    return input.clean
+      ? { missedEpochs, quarantined: false, change: "lifted", quarantinedAt: null }
+      : { missedEpochs, quarantined: true, change: null, quarantinedAt: prev.quarantinedAt };
+  return missedEpochs >= input.threshold
+    ? { missedEpochs, quarantined: true, change: "entered", quarantinedAt: input.now }
+    : { missedEpochs, quarantined: false, change: null, quarantinedAt: null };
 }
 
 export function rowToReputationEvent(r: RawRow): ReputationEvent {

@@ -1,7 +1,16 @@
 import type Database from "better-sqlite3";
 import type { RawRow } from "../columns.js";
-import { nodeClaim, retiredName, rowToNode, rowToReputationEvent } from "./rows.js";
-import type { NodeRow, NodeStore, ReputationEvent, UpsertNodeInput, UpsertNodeResult } from "./types.js";
+import { epochStep, nodeClaim, retiredName, rowToNode, rowToReputationEvent } from "./rows.js";
+import type {
+  AvailabilityPromise,
+  EpochInput,
+  EpochOutcome,
+  NodeRow,
+  NodeStore,
+  ReputationEvent,
+  UpsertNodeInput,
+  UpsertNodeResult,
+} from "./types.js";
 import { preparedOnFirstUse } from "../sqlite/domain.js";
 
 function statements(db: Database.Database) {
@@ -26,6 +35,13 @@ function statements(db: Database.Database) {
     ),
     setReputation: db.prepare(`UPDATE nodes SET reputation = ?, reputation_at = ? WHERE key = ?`),
     reputationEvents: db.prepare(`SELECT * FROM reputation_events WHERE node_key = ? ORDER BY id DESC LIMIT ?`),
+    epochState: db.prepare(`SELECT epoch, missed_epochs, quarantined_at FROM nodes WHERE key = ?`),
+    setEpoch: db.prepare(`UPDATE nodes SET epoch = ?, missed_epochs = ?, quarantined_at = ? WHERE key = ?`),
+    setPromise: db.prepare(`UPDATE nodes SET promise = ? WHERE key = ?`),
+    completed: db.prepare(
+      `SELECT node_key, SUM(count) AS completed FROM reputation_events
+       WHERE cause = 'completed' AND created_at >= ? AND created_at < ? GROUP BY node_key ORDER BY node_key`,
+    ),
   };
 }
 
@@ -84,5 +100,31 @@ export class SqliteNodes implements NodeStore {
 
   async reputationEvents(nodeKey: string, limit: number): Promise<ReputationEvent[]> {
     return (this.q.reputationEvents.all(nodeKey, limit) as RawRow[]).map(rowToReputationEvent);
+  }
+
+  async recordEpoch(input: EpochInput): Promise<EpochOutcome | undefined> {
+    return this.db
+      .transaction(() => {
+        const row = this.q.epochState.get(input.key) as RawRow | undefined;
+        if (!row || (row.epoch !== null && Number(row.epoch) >= input.epoch)) return undefined;
+        const step = epochStep(
+          { missedEpochs: Number(row.missed_epochs), quarantinedAt: row.quarantined_at as number | null },
+          input,
+        );
+        this.q.setEpoch.run(input.epoch, step.missedEpochs, step.quarantinedAt, input.key);
+        return { missedEpochs: step.missedEpochs, quarantined: step.quarantined, change: step.change };
+      })
+      .immediate();
+  }
+
+  async setPromise(key: string, promise: AvailabilityPromise | null): Promise<void> {
+    this.q.setPromise.run(promise && JSON.stringify(promise), key);
+  }
+
+  async completedBetween(since: number, until: number): Promise<{ nodeKey: string; completed: number }[]> {
+    return (this.q.completed.all(since, until) as RawRow[]).map((r) => ({
+      nodeKey: r.node_key as string,
+      completed: Number(r.completed),
+    }));
   }
 }

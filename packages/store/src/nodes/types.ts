@@ -14,6 +14,40 @@ export interface NodeRow {
   /** Its reputation score as last written (null: never scored), and when. */
   readonly reputation: number | null;
   readonly reputationAt: number | null;
+  /** Epochs in a row in which it missed heartbeats (quarantine; see `recordEpoch`). */
+  readonly missedEpochs: number;
+  /** When its stake was quarantined (no jobs, no payouts), or null. */
+  readonly quarantinedAt: number | null;
+  /** The hours and slots its operator promised, or null: none. */
+  readonly promise: AvailabilityPromise | null;
+}
+
+/**
+ * What an operator promises (seed 003): online with at least `slots` slots every day from
+ * `fromHour` to `toHour` UTC (`toHour` may be below `fromHour`: across midnight; equal: all day).
+ */
+export interface AvailabilityPromise {
+  readonly fromHour: number;
+  readonly toHour: number;
+  readonly slots: number;
+}
+
+/** A node's heartbeat epoch: clean (heartbeats throughout) or missed. */
+export interface EpochInput {
+  readonly key: string;
+  /** The epoch's number (time ÷ epoch length); each is recorded once per node. */
+  readonly epoch: number;
+  readonly clean: boolean;
+  /** Missed epochs in a row that quarantine a node's stake (seed 002: 3). */
+  readonly threshold: number;
+  readonly now: number;
+}
+
+export interface EpochOutcome {
+  readonly missedEpochs: number;
+  readonly quarantined: boolean;
+  /** `entered`: this epoch quarantined it; `lifted`: this clean epoch ended its quarantine. */
+  readonly change: "entered" | "lifted" | null;
 }
 
 /** One change of a node's reputation, with its cause (seed 003's table) and the score after it. */
@@ -57,4 +91,12 @@ export interface NodeStore {
   recordReputation(events: readonly ReputationEvent[]): Promise<void>;
   /** A node's reputation changes, newest first. */
   reputationEvents(nodeKey: string, limit: number): Promise<ReputationEvent[]>;
+  /**
+   * Records one node's epoch, once (a replica recording an epoch already recorded gets
+   * undefined): its run of missed epochs, and quarantine entered or lifted.
+   */
+  recordEpoch(input: EpochInput): Promise<EpochOutcome | undefined>;
+  setPromise(key: string, promise: AvailabilityPromise | null): Promise<void>;
+  /** Accepted results per node in [since, until), from its reputation events. */
+  completedBetween(since: number, until: number): Promise<{ readonly nodeKey: string; readonly completed: number }[]>;
 }

@@ -6,6 +6,7 @@ import { PostgresLog } from "../log/postgres.js";
 import { loadMigrations } from "../migrations.js";
 import { PostgresNodes } from "../nodes/postgres.js";
 import { PostgresWorkflows } from "../workflows/postgres.js";
+import { PostgresGovernance } from "../governance/postgres.js";
 import type { Store, StoreNotification } from "../types.js";
 import { poolTypes, transactions } from "./db.js";
 
@@ -35,6 +36,7 @@ export class PostgresStore implements Store {
   readonly accounts: PostgresAccounts;
   readonly ledger: PostgresLedger;
   readonly workflows: PostgresWorkflows;
+  readonly governance: PostgresGovernance;
 
   constructor(options: PostgresStoreOptions) {
     this.connectionString = options.connectionString;
@@ -51,6 +53,7 @@ export class PostgresStore implements Store {
     this.ledger = new PostgresLedger(this.pool, tx, this.log);
     this.nodes = new PostgresNodes(this.pool, tx);
     this.workflows = new PostgresWorkflows(this.pool, tx);
+    this.governance = new PostgresGovernance(this.pool, tx);
     this.jobs = new PostgresJobs(this.pool, tx, this.ledger, this.log);
   }
 

@@ -8,6 +8,7 @@ import { SqliteLog } from "../log/sqlite.js";
 import { loadMigrations } from "../migrations.js";
 import { SqliteNodes } from "../nodes/sqlite.js";
 import { SqliteWorkflows } from "../workflows/sqlite.js";
+import { SqliteGovernance } from "../governance/sqlite.js";
 import type { Store } from "../types.js";
 
 export interface SqliteStoreOptions {
@@ -30,6 +31,7 @@ export class SqliteStore implements Store {
   readonly accounts: SqliteAccounts;
   readonly ledger: SqliteLedger;
   readonly workflows: SqliteWorkflows;
+  readonly governance: SqliteGovernance;
   private readonly pingStmt: () => unknown;
 
   constructor(options: SqliteStoreOptions = {}) {
@@ -56,6 +58,7 @@ export class SqliteStore implements Store {
     this.ledger = new SqliteLedger(this.db, this.log);
     this.nodes = new SqliteNodes(this.db);
     this.workflows = new SqliteWorkflows(this.db);
+    this.governance = new SqliteGovernance(this.db);
     this.jobs = new SqliteJobs(this.db, this.ledger, this.log);
     let ping: Database.Statement | undefined;
     this.pingStmt = () => (ping ??= this.db.prepare(`SELECT 1`)).get();

@@ -21,6 +21,7 @@ import { normaliseModelName, type ModelCatalog } from "../../router/model-catalo
 import { sendError } from "../errors.js";
 import { idempotencyKeyOf } from "../idempotency.js";
 import { registerRoute, routes } from "../route-table.js";
+import { routable } from "../../nodes/node-registry.js";
 
 export interface OpenAIRouteDeps {
   readonly jobs: JobService;
@@ -263,7 +264,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRouteDeps
     const { catalog, registry } = deps;
     const online = new Map<string, number>();
     for (const node of registry.all()) {
-      if (!node.available) continue;
+      if (!routable(node)) continue;
       for (const m of node.models) online.set(m, (online.get(m) ?? 0) + 1);
     }
     const meta = new Map(catalog.registryModels().map((m) => [normaliseModelName(m.name), m]));

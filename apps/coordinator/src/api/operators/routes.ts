@@ -53,6 +53,8 @@ function nodeView(row: NodeRow | undefined, session: NodeSession | undefined) {
     last_heartbeat_at: s?.lastHeartbeatAt ?? null,
     first_seen_at: row?.firstSeenAt ?? s!.connectedAt,
     last_seen_at: s?.lastSeenAt ?? row!.lastSeenAt,
+    stake_uhai: s ? s.stake.toString() : null,
+    held: s?.held ?? null,
   };
 }
 

@@ -1,0 +1,127 @@
+import type { AvailabilityPromise, Store } from "@havn/store";
+import type { FastifyBaseLogger } from "fastify";
+import type { Params } from "../governance/params.js";
+import type { NodeRegistry, NodeSession } from "../nodes/node-registry.js";
+import type { ReputationBook } from "../nodes/reputation.js";
+import type { StakeService } from "./stake-service.js";
+
+const hourMs = 3_600_000;
+
+/**
+ * How long after this coordinator starts a node may take to reconnect and still count as present
+ * for the whole epoch: a coordinator restart is not the nodes' downtime.
+ */
+const restartGraceMs = 60_000;
+
+/** Hours of `[start, end)` that fall inside a daily promise (UTC), as a fraction of hours. */
+export function promisedHours(promise: AvailabilityPromise, start: number, end: number): number {
+  const { fromHour, toHour } = promise;
+  const inside = (hourOfDay: number) =>
+    fromHour === toHour ||
+    (fromHour < toHour ? hourOfDay >= fromHour && hourOfDay < toHour : hourOfDay >= fromHour || hourOfDay < toHour);
+  let ms = 0;
+  for (let h = Math.floor(start / hourMs) * hourMs; h < end; h += hourMs) {
+    if (!inside(new Date(h).getUTCHours())) continue;
+    ms += Math.min(end, h + hourMs) - Math.max(start, h);
+  }
+  return ms / hourMs;
+}
+
+export type QuarantineChange = "entered" | "lifted";
+
+/**
+ * Heartbeat epochs (seed 002) and the hourly points of seed 003. At the end of each epoch every
+ * node this replica can judge is recorded once: clean (connected here, heartbeating, for the whole
+ * epoch) or missed. A clean epoch earns +1 an hour of uptime; `quarantine.missed_epochs` missed
+ * in a row quarantine a staked node's stake (no jobs, its earnings held) and slash it for
+ * downtime; a later clean epoch lifts the quarantine. A node that promised hours and slots and was
+ * offline, unhealthy or short of slots inside them loses 5 points an hour.
+ *
+ * Judged here: the nodes connected here, and nodes offline everywhere that have stake, a promise
+ * or a quarantine. A node online at another replica is that replica's to judge; each node's epoch
+ * is recorded once in the store, so replicas never count it twice.
+ */
+export class EpochKeeper {
+  private lastEpoch: number | undefined;
+  private readonly startedAt = Date.now();
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly deps: {
+      readonly store: Store;
+      readonly registry: NodeRegistry;
+      readonly params: Params;
+      readonly stake: StakeService;
+      readonly reputation: ReputationBook;
+      readonly log: FastifyBaseLogger;
+      readonly onQuarantine?: (change: QuarantineChange) => void;
+    },
+  ) {}
+
+  /** Called each sweep: judges the epoch that just ended, once. */
+  tick(now = Date.now()): Promise<void> {
+    const epochMs = this.deps.params.num("quarantine.epoch_ms");
+    const epoch = Math.floor(now / epochMs);
+    // The epoch under way when this coordinator started is judged from the next one on.
+    if (this.lastEpoch === undefined) this.lastEpoch = epoch;
+    if (epoch <= this.lastEpoch || this.running) return this.running ?? Promise.resolve();
+    const ended = epoch - 1;
+    this.lastEpoch = epoch;
+    this.running = this.judge(ended, ended * epochMs, epoch * epochMs, now).finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  /** Judges epoch `epoch` ([start, end)) for every node this replica can. */
+  async judge(epoch: number, start: number, end: number, now: number): Promise<void> {
+    const { store, registry, stake } = this.deps;
+    const threshold = this.deps.params.num("quarantine.missed_epochs");
+    const rows = await store.nodes.list();
+    const staked = new Set(
+      (await store.ledger.positiveBalances("stake:node:", 100_000)).map((b) => b.account.slice("stake:node:".length)),
+    );
+    for (const row of rows) {
+      const session = registry.get(row.key);
+      // Online at another replica: that replica judges it.
+      if (!session && row.online) continue;
+      if (!session && !staked.has(row.key) && row.promise === null && row.quarantinedAt === null) continue;
+      const clean = session !== undefined && this.present(session, start);
+      const outcome = await store.nodes.recordEpoch({ key: row.key, epoch, clean, threshold, now });
+      if (!outcome) continue; // judged already (another replica)
+      if (outcome.change === "entered") await this.quarantine(row.key, row.name, epoch, outcome.missedEpochs);
+      if (outcome.change === "lifted") await this.lift(row.key, row.name);
+      if (clean) this.deps.reputation.record(session, "uptime", null, now, (end - start) / hourMs);
+      if (row.promise) {
+        const hours = promisedHours(row.promise, start, end);
+        const kept =
+          clean && session.available && session.held === null && session.advertisedSlots >= row.promise.slots;
+        if (hours > 0 && !kept) {
+          if (session) this.deps.reputation.record(session, "broken_promise", null, now, hours);
+          else await this.deps.reputation.recordAway(row.key, "broken_promise", hours, now);
+        }
+      }
+      if (session && (outcome.change || stake.quarantined.has(row.key) !== outcome.quarantined)) stake.assess(session);
+    }
+  }
+
+  /** Present for the whole epoch: connected since its start (or since this coordinator's start, plus a grace). */
+  private present(session: NodeSession, start: number): boolean {
+    return session.connectedAt <= Math.max(start, this.startedAt + restartGraceMs);
+  }
+
+  private async quarantine(key: string, name: string, epoch: number, missed: number): Promise<void> {
+    this.deps.stake.quarantined.add(key);
+    this.deps.onQuarantine?.("entered");
+    this.deps.log.warn(
+      { alert: "quarantine", node: name, key, missed_epochs: missed },
+      "node quarantined: heartbeats missed in consecutive epochs; no jobs and no payouts until a clean epoch",
+    );
+    await this.deps.stake.slash(`node:${key}`, "downtime", `epoch:${epoch}`);
+  }
+
+  private async lift(key: string, name: string): Promise<void> {
+    this.deps.stake.quarantined.delete(key);
+    this.deps.onQuarantine?.("lifted");
+    this.deps.log.info({ alert: "quarantine", node: name, key }, "node quarantine lifted after a clean epoch");
+    await this.deps.stake.releaseQuarantined(key);
+  }
+}
