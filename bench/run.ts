@@ -12,7 +12,7 @@
 // processes outside the bench used meanwhile (a trial where they used more than a quarter of a core
 // is flagged CONTENDED). havn runs as the CLI runs it, with its defaults (see `cliSettings`).
 //
-// `npm run bench -- startup overhead instant paced throughput sqlite postgres` runs only the parts
+// `npm run bench -- startup overhead instant paced throughput sqlite postgres routing` runs only the parts
 // named; no names runs everything but `logging` (the cost of per-job log lines), which runs only
 // when named. `npm run bench -- smoke` runs every part with a few requests each: a check that the
 // bench works (a test runs it), not a measurement.
@@ -25,6 +25,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { startEmbeddedPostgres } from "@havn/store/embedded-postgres";
+import { routingBench } from "./routing.ts";
 
 const only = new Set(process.argv.slice(2));
 /** A few requests per part: proves the bench runs end to end; its figures mean nothing. */
@@ -672,6 +673,7 @@ async function main() {
     (s) => (wants("throughput") || wants(s)) && (!smoke || s === "sqlite"),
   );
   const rates = stores.length > 0 ? await throughput(stores) : undefined;
+  const routing = wants("routing") ? await routingBench(smoke) : undefined;
   // Opt-in: six more throughput runs.
   if (only.has("logging")) await loggingCost();
 
@@ -694,6 +696,7 @@ async function main() {
       `overhead at concurrency 64 (${r.profile}) p50 ≤ 3 ms, p99 ≤ 15 ms:`,
       `p50 ${fmt(median(r.havnOverP50))} ms, p99 ${fmt(median(r.havnOverP99))} ms`,
     );
+  if (routing) line("routing decision p99 ≤ 1 ms with 10,000 online nodes:", `${fmt(routing.p99At10k / 1000, 3)} ms`);
   if (rates?.has("havn SQLite"))
     line("SQLite ≥ 2,000 jobs/s (median):", `${fmt(median(rates.get("havn SQLite")!), 0)} jobs/s`);
   if (rates?.has("havn PostgreSQL"))

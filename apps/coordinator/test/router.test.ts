@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { TaskKind } from "@havn/protocol";
 import type { NodeSession } from "../src/nodes/node-registry.ts";
 import { ModelCatalog, tierOf } from "../src/router/model-catalog.ts";
-import { probationDraw, Router } from "../src/router/router.ts";
+import { maxCandidates, probationDraw, Router } from "../src/router/router.ts";
 
 function node(
   key: string,
@@ -121,6 +121,26 @@ describe("router", () => {
     const othersDown = [node("failed-it"), node("other", { available: false })];
     expect(router.eligible(othersDown, "m", "chat", new Map(), ["failed-it"]).map((n) => n.key)).toEqual(["failed-it"]);
   });
+  it("on a large network scores a sample of eligible nodes, never a failed, full or untrusted one, and still finds the one free node", () => {
+    const big = Array.from({ length: 1_000 }, (_, i) =>
+      node(`n${i}`, { reputation: i % 10 === 0 ? 20 : 60, busy: i % 4 === 0 ? 4 : 0 }),
+    );
+    const failed = ["n1", "n2", "n3"];
+    for (let j = 0; j < 50; j++) {
+      const picked = new Router({ exploration: 0 }).eligible(big, "m", "chat", new Map(), failed, 0.5);
+      expect(picked.length).toBeGreaterThan(0);
+      expect(picked.length).toBeLessThanOrEqual(maxCandidates);
+      for (const n of picked) {
+        expect(failed).not.toContain(n.key);
+        expect(n.inFlight.size).toBeLessThan(n.slots);
+        expect(n.reputation).toBeGreaterThanOrEqual(30);
+      }
+    }
+    // Every node but one is full: probes miss it; the full scan finds it.
+    const full = Array.from({ length: 1_000 }, (_, i) => node(`f${i}`, { busy: i === 777 ? 0 : 4 }));
+    expect(router.eligible(full, "m", "chat", new Map()).map((n) => n.key)).toEqual(["f777"]);
+  });
+
   it("prefers the less loaded and the faster node, and records why", () => {
     const pick = router.choose([node("busy", { busy: 3 }), node("idle")], new Map())!;
     expect(pick.node.key).toBe("idle");

@@ -58,7 +58,7 @@ export class Pricing {
     const queued = this.queued.byModel[model] ?? 0;
     if (queued === 0) return 10_000;
     let slots = 0;
-    for (const s of this.registry.all()) if (routable(s) && s.models.has(model)) slots += s.slots;
+    for (const s of this.registry.serving(model)) if (routable(s)) slots += s.slots;
     const surge = 10_000 + Math.floor((perQueueRoundBp * queued) / Math.max(1, slots));
     return Math.min(maxBp, surge);
   }
@@ -82,8 +82,7 @@ export class Pricing {
   private maxClassBp(model: string): number {
     const fees = this.governed().classFeesBp;
     let best: number | undefined;
-    for (const s of this.registry.all()) {
-      if (!s.models.has(model)) continue;
+    for (const s of this.registry.serving(model)) {
       const fee = fees[s.hardware.compute_class];
       if (best === undefined || fee > best) best = fee;
     }

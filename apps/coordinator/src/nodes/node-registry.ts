@@ -104,12 +104,24 @@ export function nodeState(session: NodeSession): "available" | "unavailable" {
 /** The nodes connected to this coordinator process. */
 export class NodeRegistry {
   private readonly sessions = new Map<string, NodeSession>();
+  /**
+   * model → the connected nodes that advertise it (an array, for routing's random probes, and
+   * each node's place in it, so a node leaves in O(1)).
+   */
+  private readonly byModel = new Map<string, { list: NodeSession[]; at: Map<NodeSession, number> }>();
   /** Models governance paused or flagged, by the names nodes serve them under: none is routed. */
   heldModels: ReadonlySet<string> = new Set();
 
   add(session: NodeSession): NodeSession | undefined {
     const previous = this.sessions.get(session.key);
+    if (previous) this.unindex(previous);
     this.sessions.set(session.key, session);
+    for (const m of session.models) {
+      let index = this.byModel.get(m);
+      if (!index) this.byModel.set(m, (index = { list: [], at: new Map() }));
+      index.at.set(session, index.list.length);
+      index.list.push(session);
+    }
     return previous;
   }
 
@@ -117,7 +129,29 @@ export class NodeRegistry {
   remove(session: NodeSession): boolean {
     if (this.sessions.get(session.key) !== session) return false;
     this.sessions.delete(session.key);
+    this.unindex(session);
     return true;
+  }
+
+  private unindex(session: NodeSession): void {
+    for (const m of session.models) {
+      const index = this.byModel.get(m);
+      const i = index?.at.get(session);
+      if (!index || i === undefined) continue;
+      // Swap-remove: the last node takes the leaver's place.
+      const last = index.list.pop()!;
+      index.at.delete(session);
+      if (last !== session) {
+        index.list[i] = last;
+        index.at.set(last, i);
+      }
+      if (index.list.length === 0) this.byModel.delete(m);
+    }
+  }
+
+  /** The connected nodes that advertise `model` (routable or not). */
+  serving(model: string): readonly NodeSession[] {
+    return this.byModel.get(model)?.list ?? [];
   }
 
   get(key: string): NodeSession | undefined {
@@ -135,7 +169,7 @@ export class NodeRegistry {
   /** Whether a routable node serves this model now. */
   serves(model: string): boolean {
     if (this.heldModels.has(model)) return false;
-    for (const s of this.sessions.values()) if (routable(s) && s.models.has(model)) return true;
+    for (const s of this.serving(model)) if (routable(s)) return true;
     return false;
   }
 

@@ -429,7 +429,7 @@ export class NodeService {
    */
   private secondOpinion(session: NodeSession, jobId: string, model: string, refuser: NodeSession | null): boolean {
     if (this.secondOpinions.has(jobId)) return false;
-    if (!this.deps.registry.all().some((s) => s !== session && routable(s) && s.models.has(model))) return false;
+    if (![...this.deps.registry.serving(model)].some((s) => s !== session && routable(s))) return false;
     // Oldest first: at 10 000 the oldest half goes (a job is long settled by then).
     if (this.secondOpinions.size >= 10_000)
       for (const key of [...this.secondOpinions.keys()].slice(0, 5_000)) this.secondOpinions.delete(key);

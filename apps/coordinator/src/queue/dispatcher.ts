@@ -112,7 +112,14 @@ export class Dispatcher {
   place(job: NewJob): AdmissionLease | undefined {
     if (this.running || this.scheduled || !this.drained.has(job.model)) return undefined;
     const pick = this.router.choose(
-      this.router.eligible(this.registry.all(), job.model, job.input.kind, this.reserved, [], probationDraw(job.id)),
+      this.router.eligible(
+        this.registry.serving(job.model),
+        job.model,
+        job.input.kind,
+        this.reserved,
+        [],
+        probationDraw(job.id),
+      ),
       this.reserved,
     );
     if (pick === undefined) return undefined;
@@ -197,12 +204,18 @@ export class Dispatcher {
 
   /** Routes jobs to nodes with free slots, reserving each slot it promises; `unrouted` are models left waiting. */
   private route(jobs: readonly JobRow[], now: number): { claims: ClaimRequest[]; unrouted: Set<string> } {
-    const nodes = this.registry.all();
     const claims: ClaimRequest[] = [];
     const unrouted = new Set<string>();
     for (const job of jobs) {
       const pick = this.router.choose(
-        this.router.eligible(nodes, job.model, job.input.kind, this.reserved, job.failedNodes, probationDraw(job.id)),
+        this.router.eligible(
+          this.registry.serving(job.model),
+          job.model,
+          job.input.kind,
+          this.reserved,
+          job.failedNodes,
+          probationDraw(job.id),
+        ),
         this.reserved,
       );
       if (pick === undefined) {

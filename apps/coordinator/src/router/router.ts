@@ -21,6 +21,13 @@ export function probationDraw(jobId: string): number {
   return (h >>> 0) / 0x100000000;
 }
 
+/** Nodes a routing decision scores, at most (a uniform sample of those eligible beyond it). */
+export const maxCandidates = 32;
+/** Beyond this many nodes serving a model, a decision probes at random before it scans them all. */
+const probeAbove = 4 * maxCandidates;
+/** Random probes per decision, at most, before the full scan. */
+const maxProbes = 4 * maxCandidates;
+
 /** A reputation score as the router weighs it: in [0, 1], 100 points and more counting as 1. */
 const reputationWeight = (score: number) => Math.min(1, score / 100);
 
@@ -57,17 +64,78 @@ export class Router {
     /** The job's probation draw in [0, 1): one per job (`probationDraw`), not one per pass. */
     draw: number = this.random(),
   ): NodeSession[] {
-    let serving = nodes.filter((n) => routable(n) && n.tasks.get(model)?.has(task) === true);
-    if (failedNodes.length > 0) {
-      const others = serving.filter((n) => !failedNodes.includes(n.key));
-      if (others.length > 0) serving = others;
-    }
     const now = this.now();
-    if (serving.some((n) => !trusted(n, reputationRules.routingFloor, now))) {
-      const trustedOnes = serving.filter((n) => trusted(n, reputationRules.routingFloor, now));
-      if (trustedOnes.length > 0 && draw >= reputationRules.probationShare) serving = trustedOnes;
+    const floor = reputationRules.routingFloor;
+    const serves = (n: NodeSession) => routable(n) && n.tasks.get(model)?.has(task) === true;
+    if (nodes.length > probeAbove) {
+      const probed = this.probe(nodes, serves, reserved, failedNodes, draw >= reputationRules.probationShare, now);
+      if (probed.length > 0) return probed;
     }
-    return serving.filter((n) => n.inFlight.size + (reserved.get(n.key) ?? 0) < n.slots);
+    // One pass counts what the filters below need, without building the lists: with thousands of
+    // nodes serving a model, a job's routing allocates only what it keeps.
+    let serving = 0;
+    let servingTrusted = 0;
+    let others = 0;
+    let othersTrusted = 0;
+    for (const n of nodes) {
+      if (!serves(n)) continue;
+      const t = trusted(n, floor, now);
+      serving++;
+      if (t) servingTrusted++;
+      if (failedNodes.length > 0 && !failedNodes.includes(n.key)) {
+        others++;
+        if (t) othersTrusted++;
+      }
+    }
+    if (serving === 0) return [];
+    const skipFailed = failedNodes.length > 0 && others > 0;
+    const [size, trustedCount] = skipFailed ? [others, othersTrusted] : [serving, servingTrusted];
+    const onlyTrusted = trustedCount > 0 && trustedCount < size && draw >= reputationRules.probationShare;
+    // The second pass keeps the nodes with a free slot — a uniform sample of `maxCandidates` of
+    // them when there are more (reservoir sampling): scoring a sample keeps a decision's cost flat
+    // as the network grows, and a random sample still finds a good node (the power of d choices).
+    const kept: NodeSession[] = [];
+    let seen = 0;
+    for (const n of nodes) {
+      if (!serves(n)) continue;
+      if (skipFailed && failedNodes.includes(n.key)) continue;
+      if (onlyTrusted && !trusted(n, floor, now)) continue;
+      if (n.inFlight.size + (reserved.get(n.key) ?? 0) >= n.slots) continue;
+      seen++;
+      if (kept.length < maxCandidates) kept.push(n);
+      else {
+        const j = Math.floor(this.random() * seen);
+        if (j < maxCandidates) kept[j] = n;
+      }
+    }
+    return kept;
+  }
+
+  /**
+   * A large network's shortcut: random probes for up to `maxCandidates` nodes that serve the job,
+   * have a free slot, did not fail it, and — unless the job drew probation — are trusted. Any it
+   * finds would pass the full filters too (a trusted node that did not fail the job exists, so the
+   * filters keep only such nodes); when it finds none (most nodes busy, failed or untrusted), the
+   * full scan decides.
+   */
+  private probe(
+    nodes: readonly NodeSession[],
+    serves: (n: NodeSession) => boolean,
+    reserved: ReadonlyMap<string, number>,
+    failedNodes: readonly string[],
+    trustedOnly: boolean,
+    now: number,
+  ): NodeSession[] {
+    const kept: NodeSession[] = [];
+    for (let i = 0; i < maxProbes && kept.length < maxCandidates; i++) {
+      const n = nodes[Math.floor(this.random() * nodes.length)]!;
+      if (kept.includes(n) || !serves(n)) continue;
+      if (n.inFlight.size + (reserved.get(n.key) ?? 0) >= n.slots) continue;
+      if (failedNodes.includes(n.key)) continue;
+      if (trustedOnly && !trusted(n, reputationRules.routingFloor, now)) continue;
+      kept.push(n);
+    }
+    return kept;
   }
 
   choose(
