@@ -539,6 +539,11 @@ export function program(): Command {
  * database, a loaded model — that would otherwise keep a process that cannot work alive.
  */
 export async function run(argv: string[]): Promise<void> {
+  // `havn params | head`: the reader left; what is left to print has no one to read it.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
   try {
     await program().parseAsync(argv);
   } catch (err) {

@@ -57,6 +57,12 @@ const exercised: [prefix: string, where: string][] = [
   ["npx havn balance --history --coordinator http://coordinator:8787", "here"],
   ["npx havn node --coordinator http://coordinator:8787 --name my-4090", "here"],
   ["HAVN_JOIN_TOKEN_FILE=/etc/havn/join-token npx havn node --coordinator http://coordinator:8787", "here"],
+  ["npx havn stake 2000 --node my-4090 --coordinator http://coordinator:8787", "here"],
+  ["npx havn unstake 500 --node my-4090 --coordinator http://coordinator:8787", "here"],
+  ["npx havn params --coordinator http://coordinator:8787", "here"],
+  ["npx havn propose set stake.floor_S=1500000000", "here"],
+  ["npx havn vote prop-", "here"],
+  ["npx havn pool --coordinator http://coordinator:8787", "here"],
   ["npm run build", "here"],
   ["npm run bench", "here (`-- smoke`)"],
   ["npm run docs", "here"],
@@ -187,6 +193,40 @@ describe("the README's commands", () => {
 
     const own = run("npx", ["havn", "node", ...at, "--name", "my-4090", "--data-dir", join(home, "own-node")], config);
     await own.printed(/node my-4090 connected/);
+
+    // Its stake: a second deposit, bonded; part of it unbonded; then governance and the pool.
+    const deposit = run(
+      "npx",
+      ["havn", "admin", "credit", "--email", "me@example.com", "--amount", "2000", "--reason", "stake", ...at],
+      ops,
+    );
+    expect(await deposit.exited).toBe(0);
+    const stake = run("npx", ["havn", "stake", "2000", "--node", "my-4090", ...at], config);
+    expect(await stake.exited).toBe(0);
+    expect(stake.out.stdout).toMatch(
+      /^bonded 2000 HAI\nmy-4090 +2000 HAI bonded {2}floor 2000 HAI {2}1 slot routed\n$/,
+    );
+    const unstake = run("npx", ["havn", "unstake", "500", "--node", "my-4090", ...at], config);
+    expect(await unstake.exited).toBe(0);
+    expect(unstake.out.stdout).toMatch(
+      /^unbonding 500 HAI: paid back \S+\nmy-4090 +1500 HAI bonded .*held: below_floor/,
+    );
+    const params = run("npx", ["havn", "params", ...at], config);
+    expect(await params.exited).toBe(0);
+    expect(params.out.stdout).toMatch(/^stake\.floor_S +2000000000 µHAI +config$/m);
+    const propose = run(
+      "npx",
+      ["havn", "propose", "set", "stake.floor_S=1500000000", "--reason", "cheaper entry for CPU nodes", ...at],
+      config,
+    );
+    expect(await propose.exited).toBe(0);
+    const proposal = /^(prop-[0-9a-f-]{36}) {2}voting /.exec(propose.out.stdout)![1]!;
+    const vote = run("npx", ["havn", "vote", proposal, "yes", ...at], config);
+    expect(await vote.exited).toBe(0);
+    expect(vote.out.stdout).toBe("voted yes with 1500 HAI of stake\n");
+    const pool = run("npx", ["havn", "pool", ...at], config);
+    expect(await pool.exited).toBe(0);
+    expect(pool.out.stdout).toMatch(/^period \S+ → \S+: /);
     const community = run("npx", ["havn", "node", ...at, "--data-dir", join(home, "community-node")], {
       HAVN_JOIN_TOKEN_FILE: tokenFile,
     });

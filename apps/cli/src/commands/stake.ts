@@ -27,7 +27,7 @@ function stakeLine(s: StakeView): string {
         ? `held: ${node.held}`
         : node.slots === null
           ? "offline"
-          : `${node.slots} slots routed`
+          : `${node.slots} slot${node.slots === 1 ? "" : "s"} routed`
     : "";
   return [
     `${(node?.name ?? s.subject).padEnd(24)} ${hai(s.bonded_uhai).padStart(18)} bonded  floor ${hai(s.floor_uhai)}`,
@@ -138,7 +138,7 @@ function proposalLine(p: ProposalView): string {
   const t = p.tally;
   return `${p.id}  ${p.state.padEnd(8)} ${JSON.stringify(p.action)}${p.by_admin ? "  (admin)" : ""}${
     p.state === "voting" ? `  voting until ${new Date(p.ends_at).toISOString()}` : ""
-  }${t ? `  yes ${hai(t.yes)} / no ${hai(t.no)}: ${t.outcome}` : ""}`;
+  }${t && !p.by_admin ? `  yes ${hai(t.yes)} / no ${hai(t.no)}: ${t.outcome}` : ""}`;
 }
 
 /** `havn propose <action> <args…> --reason <why> [--admin]`. */
