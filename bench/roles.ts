@@ -4,7 +4,8 @@
 import { Agent, createServer, request } from "node:http";
 import { createOpenAIServer } from "@havn/engine";
 import { NodeAgent } from "@havn/node-agent";
-import { generateKeyPair, type Hardware } from "@havn/protocol";
+import { WebSocket, WebSocketServer } from "ws";
+import { generateKeyPair, protocolVersion, sign, type Hardware, type HelloPayload } from "@havn/protocol";
 import { ScriptedBackend } from "@havn/testkit";
 
 const [role, json] = process.argv.slice(2);
@@ -77,6 +78,88 @@ switch (role) {
     }
     await Promise.all(agents.map((a) => a.ready));
     console.log(`READY ${o.coordinator}`);
+    break;
+  }
+  case "fleet": {
+    // An idle fleet: `nodes` node connections that join (challenge, signed hello) and then only
+    // send heartbeats — the load a large network's idle nodes put on a coordinator. Against a
+    // plain `ws` server (role `plain-ws`) the same clients do the same.
+    const url = `${o.coordinator!.replace(/^http/, "ws")}/nodes/connect`;
+    const total = o.nodes ?? 2_500;
+    let welcomed = 0;
+    const open = (i: number) =>
+      new Promise<void>((resolve) => {
+        const keys = generateKeyPair();
+        const socket = new WebSocket(url);
+        const send = (m: object) => socket.send(JSON.stringify({ v: protocolVersion, ...m }));
+        socket.on("message", (data) => {
+          const msg = JSON.parse(String(data)) as { type: string; nonce?: string; heartbeat_interval_ms?: number };
+          if (msg.type === "challenge") {
+            const payload: HelloPayload = {
+              nonce: msg.nonce!,
+              node_key: keys.publicKey,
+              name: `fleet-${process.pid}-${i}`,
+              agent_version: "bench",
+              capabilities: {
+                backend: "bench",
+                engine_version: "1",
+                models: [
+                  {
+                    name: "havn-tiny",
+                    tasks: ["chat", "completion"],
+                    context_length: 2048,
+                    model_hash: "0".repeat(64),
+                  },
+                ],
+                slots: 8,
+              },
+              hardware,
+              available: true,
+            };
+            send({
+              type: "hello",
+              payload,
+              signature: sign("hello", payload, keys.secretKey),
+              ...(o.joinToken ? { credential: { join_token: o.joinToken } } : {}),
+            });
+          } else if (msg.type === "welcome") {
+            welcomed++;
+            const beat = setInterval(
+              () => send({ type: "heartbeat", in_flight: [], busy_slots: 0, available: true, backend: { ok: true } }),
+              msg.heartbeat_interval_ms ?? 5_000,
+            );
+            socket.on("close", () => clearInterval(beat));
+            resolve();
+          }
+        });
+        socket.on("error", () => resolve());
+      });
+    // At most 100 joins at a time: a fleet starting up, not a flood.
+    for (let i = 0; i < total; i += 100)
+      await Promise.all(Array.from({ length: Math.min(100, total - i) }, (_, k) => open(i + k)));
+    console.log(`READY ${welcomed}`);
+    break;
+  }
+  case "plain-ws": {
+    // The reference for the fleet: a bare `ws` server that answers a hello and parses heartbeats —
+    // no signature, no database, no routing.
+    const wss = new WebSocketServer({ port: 0, host: "127.0.0.1", path: "/nodes/connect" });
+    let beats = 0;
+    wss.on("connection", (socket) => {
+      socket.send(
+        JSON.stringify({ v: protocolVersion, type: "challenge", nonce: Math.random().toString(36).slice(2) }),
+      );
+      socket.on("message", (data) => {
+        const msg = JSON.parse(String(data)) as { type: string };
+        if (msg.type === "hello")
+          socket.send(
+            JSON.stringify({ v: protocolVersion, type: "welcome", node_key: "x", heartbeat_interval_ms: 5_000 }),
+          );
+        else if (msg.type === "heartbeat") beats++;
+      });
+    });
+    await new Promise<void>((resolve) => wss.on("listening", resolve));
+    console.log(`READY http://127.0.0.1:${(wss.address() as { port: number }).port} ${beats}`);
     break;
   }
   default:

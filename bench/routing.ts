@@ -22,6 +22,7 @@ function session(i: number, model: string): NodeSession {
     advertisedSlots: 8,
     slots: 8,
     stake: 0n,
+    routingTerms: { stake: 1, price: 1 },
     held: null,
     inFlight,
     connectedAt: 0,

@@ -12,7 +12,7 @@
 // processes outside the bench used meanwhile (a trial where they used more than a quarter of a core
 // is flagged CONTENDED). havn runs as the CLI runs it, with its defaults (see `cliSettings`).
 //
-// `npm run bench -- startup overhead instant paced throughput sqlite postgres routing` runs only the parts
+// `npm run bench -- startup overhead instant paced throughput sqlite postgres routing fleet` runs only the parts
 // named; no names runs everything but `logging` (the cost of per-job log lines), which runs only
 // when named. `npm run bench -- smoke` runs every part with a few requests each: a check that the
 // bench works (a test runs it), not a measurement.
@@ -139,16 +139,22 @@ function startRole(role: string, options: object = {}): Promise<string> {
 /** The real `havn` binary; its logs go to a file. Resolves with the first URL it prints. */
 function startHavn(args: string[]): Promise<string> {
   const log = openSync(`${scratchDir("log")}.jsonl`, "w");
-  const child = spawn(process.execPath, [havnBin, ...args], {
-    stdio: ["ignore", "pipe", log],
-    env: {
-      ...process.env,
-      HAVN_HOME: scratchDir("home"),
-      HAVN_JOIN_TOKEN: joinToken,
-      HAVN_ADMIN_EMAIL: admin.email,
-      HAVN_ADMIN_PASSWORD: admin.password,
+  // HAVN_BENCH_PROFILE=<dir>: the fleet part's coordinator writes a V8 CPU profile there.
+  const profile = args[0] === "coordinator" && profiling ? process.env.HAVN_BENCH_PROFILE : undefined;
+  const child = spawn(
+    process.execPath,
+    [...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : []), havnBin, ...args],
+    {
+      stdio: ["ignore", "pipe", log],
+      env: {
+        ...process.env,
+        HAVN_HOME: scratchDir("home"),
+        HAVN_JOIN_TOKEN: joinToken,
+        HAVN_ADMIN_EMAIL: admin.email,
+        HAVN_ADMIN_PASSWORD: admin.password,
+      },
     },
-  });
+  );
   closeSync(log);
   children.push(child);
   return waitForUrl(child, /(http:\/\/127\.0\.0\.1:\d+)/, `havn ${args[0]}`);
@@ -647,6 +653,131 @@ async function loggingCost() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// (e) An idle fleet
+
+/** CPU seconds a process has used (user + system), from /proc. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** A process's resident memory, in MiB. */
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
+const lastPid = () => children[children.length - 1]!.pid!;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts `total` idle fleet connections against `url`, in processes of `perProcess`; their pids. */
+async function startFleet(url: string, total: number, perProcess: number): Promise<number[]> {
+  const pids: number[] = [];
+  for (let n = 0; n < total; n += perProcess) {
+    const welcomed = await startRole("fleet", { coordinator: url, nodes: Math.min(perProcess, total - n) });
+    if (Number(welcomed) !== Math.min(perProcess, total - n))
+      console.log(`      a fleet process joined only ${welcomed}`);
+    pids.push(lastPid());
+  }
+  return pids;
+}
+
+/** CPU (cores) and the fleet's CPU over an idle window. */
+async function idleWindow(pid: number, fleet: number[], ms: number) {
+  const c0 = cpuSeconds(pid);
+  const f0 = fleet.reduce((a, p) => a + cpuSeconds(p), 0);
+  await sleep(ms);
+  return {
+    cores: (cpuSeconds(pid) - c0) / (ms / 1000),
+    fleetCores: (fleet.reduce((a, p) => a + cpuSeconds(p), 0) - f0) / (ms / 1000),
+  };
+}
+
+/** Set while the fleet part starts its coordinator, when HAVN_BENCH_PROFILE names a directory. */
+let profiling = false;
+
+async function fleetBench() {
+  const size = smoke ? 200 : 10_000;
+  const perProcess = smoke ? 100 : 2_500;
+  const windowMs = smoke ? 2_000 : 20_000;
+  console.log(`\n(e) An idle fleet: ${size.toLocaleString("en")} node connections (join, then heartbeats every 5 s),`);
+  console.log(
+    `    ${perProcess.toLocaleString("en")} a process; beside none, and against a plain \`ws\` server holding the same`,
+  );
+
+  // Each run on a fresh coordinator and database, as in (c): the second would otherwise run on the
+  // first's 22,000 jobs.
+  const fresh = async () => {
+    profiling = true;
+    const url = await startHavnCoordinator();
+    profiling = false;
+    const pid = lastPid();
+    await startRole("nodes", { coordinator: url, nodes: 50, slots: 8 });
+    await bondNodes(url, 50);
+    return { url, pid };
+  };
+  const alone = await fresh();
+  const none = await load(alone.url, ...throughputLoad);
+  stopAll();
+  const { url, pid: coordinator } = await fresh();
+  // Its own idle cost (sweeps, the stake turn, 50 nodes' heartbeats): the fleet's is what it adds.
+  const baseline = await idleWindow(coordinator, [], windowMs);
+  const rss0 = rssMiB(coordinator);
+  const joinStart = performance.now();
+  const c0 = cpuSeconds(coordinator);
+  const fleet = await startFleet(url, size, perProcess);
+  const joinS = (performance.now() - joinStart) / 1000;
+  const joinCpuMs = ((cpuSeconds(coordinator) - c0) * 1000) / size;
+  const idle = await idleWindow(coordinator, fleet, windowMs);
+  const rss1 = rssMiB(coordinator);
+  const withFleet = await load(url, ...throughputLoad);
+  if (process.env.HAVN_BENCH_PROFILE) {
+    // A clean exit writes the profile.
+    const child = children.find((c) => c.pid === coordinator)!;
+    child.kill("SIGTERM");
+    await new Promise((r) => child.once("exit", r));
+  }
+  stopAll();
+
+  const plain = await startRole("plain-ws", {});
+  const plainPid = lastPid();
+  const prss0 = rssMiB(plainPid);
+  const p0 = cpuSeconds(plainPid);
+  const plainFleet = await startFleet(plain, size, perProcess);
+  const plainJoinCpuMs = ((cpuSeconds(plainPid) - p0) * 1000) / size;
+  const plainIdle = await idleWindow(plainPid, plainFleet, windowMs);
+  const prss1 = rssMiB(plainPid);
+  stopAll();
+
+  const line = (what: string, value: string) => console.log(`    ${what.padEnd(50)}${value}`);
+  const fleetCores = Math.max(0, idle.cores - baseline.cores);
+  line("real jobs/s, no fleet:", `${fmt(none.perSecond, 0)}`);
+  line(
+    "real jobs/s, fleet connected:",
+    `${fmt(withFleet.perSecond, 0)} (${fmt(withFleet.perSecond / none.perSecond, 2)}×)`,
+  );
+  line(
+    "joining: wall, CPU per join (havn / plain ws):",
+    `${fmt(joinS, 1)} s, ${fmt(joinCpuMs, 2)} / ${fmt(plainJoinCpuMs, 2)} ms`,
+  );
+  line(
+    "idle CPU for the fleet, cores (havn / plain ws):",
+    `${fmt(fleetCores, 3)} / ${fmt(plainIdle.cores, 3)} (${fmt(fleetCores / Math.max(plainIdle.cores, 0.001), 1)}×; havn's own idle ${fmt(baseline.cores, 3)})`,
+  );
+  line("fleet processes' CPU, cores (beside havn):", `${fmt(idle.fleetCores, 3)}`);
+  line(
+    "memory for the fleet, MiB (havn / plain ws):",
+    `${fmt(rss1 - rss0, 0)} / ${fmt(prss1 - prss0, 0)} (${fmt((rss1 - rss0) / Math.max(prss1 - prss0, 1), 1)}×)`,
+  );
+  return {
+    ratio: withFleet.perSecond / none.perSecond,
+    cpuRatio: fleetCores / Math.max(plainIdle.cores, 0.001),
+    memRatio: (rss1 - rss0) / Math.max(prss1 - prss0, 1),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function main() {
   console.log(
@@ -674,6 +805,7 @@ async function main() {
   );
   const rates = stores.length > 0 ? await throughput(stores) : undefined;
   const routing = wants("routing") ? await routingBench(smoke) : undefined;
+  const fleet = wants("fleet") ? await fleetBench() : undefined;
   // Opt-in: six more throughput runs.
   if (only.has("logging")) await loggingCost();
 
@@ -697,6 +829,13 @@ async function main() {
       `p50 ${fmt(median(r.havnOverP50))} ms, p99 ${fmt(median(r.havnOverP99))} ms`,
     );
   if (routing) line("routing decision p99 ≤ 1 ms with 10,000 online nodes:", `${fmt(routing.p99At10k / 1000, 3)} ms`);
+  if (fleet) {
+    line("10,000 idle nodes: real-job throughput ≥ 90 % of none:", `${fmt(fleet.ratio * 100, 0)} %`);
+    line(
+      "10,000 idle nodes: CPU, memory ≤ 2× a plain ws server:",
+      `${fmt(fleet.cpuRatio, 1)}×, ${fmt(fleet.memRatio, 1)}×`,
+    );
+  }
   if (rates?.has("havn SQLite"))
     line("SQLite ≥ 2,000 jobs/s (median):", `${fmt(median(rates.get("havn SQLite")!), 0)} jobs/s`);
   if (rates?.has("havn PostgreSQL"))

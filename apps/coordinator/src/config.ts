@@ -283,7 +283,12 @@ const configSchema = z.strictObject({
     .prefault({}),
   /** The monthly pool (seed 003): paid from the treasury by reputation share. Default 10 000 HAI; 0 ms: calendar months. */
   pool: z
-    .strictObject({ amount: microHai.prefault(10_000_000_000), periodMs: z.number().int().min(0).default(0) })
+    .strictObject({
+      amount: microHai.prefault(10_000_000_000),
+      periodMs: z.number().int().min(0).default(0),
+      /** Accepted results a node needs in the period to share it. Default 10. */
+      minCompleted: z.number().int().min(1).default(10),
+    })
     .prefault({}),
   /**
    * Proposals: open for `votingPeriodMs` (default 3 days; 60 s in dev mode), they pass when the
@@ -294,6 +299,8 @@ const configSchema = z.strictObject({
     .strictObject({
       votingPeriodMs: z.number().int().min(1_000).optional(),
       quorumBp: basisPoints.max(10_000).default(3_334),
+      /** Stake an account must have bonded to propose. Default 1 000 HAI. */
+      proposalStake: microHai.prefault(1_000_000_000),
       thresholdBp: basisPoints.min(5_000).max(10_000).default(5_000),
     })
     .prefault({}),

@@ -7,6 +7,7 @@ import { describe, expect, inject, it } from "vitest";
 import { openTestStore, storeKinds } from "@havn/store/testing";
 import { compileConfig, type CoordinatorOptions } from "../src/config.js";
 import { initialParams, paramDefinitions, paramNames, paramProblems, Params } from "../src/governance/params.js";
+import { maturityFor } from "../src/staking/stake-service.js";
 
 const config = (o: CoordinatorOptions = {}) =>
   compileConfig({ mode: "production", dataDir: mkdtempSync(join(tmpdir(), "havn-params-")), ...o });
@@ -66,6 +67,86 @@ describe("the parameter table", () => {
           env: "REWARD_BASE_HAI",
           updated_by: "config",
         });
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
+  it("buckets unbonding maturities: a thousand dust unbonds in an hour make at most two entries", () => {
+    const week = 7 * 86_400_000;
+    const start = Date.UTC(2026, 10, 30, 12);
+    const maturities = new Set(Array.from({ length: 1_000 }, (_, i) => maturityFor(start + i * 3_600, week)));
+    expect(maturities.size).toBeLessThanOrEqual(2);
+    for (const m of maturities) expect(m).toBeGreaterThanOrEqual(start + week);
+    expect(maturityFor(start, 300)).toBe(start + 1_000);
+  });
+
+  describe.each(storeKinds)("governance's store, on %s", (kind) => {
+    it("checks the parameter table inside the decision: two proposals each valid alone cannot together break a rule", async () => {
+      const store = await openTestStore(kind, inject("pgAdminUrl"));
+      try {
+        const params = new Params(store, recorder().log);
+        await params.init(config(), {});
+        const open = async (key: string, admin = false) =>
+          (
+            await store.governance.propose({
+              id: `prop-${key}`,
+              idempotencyKey: key,
+              proposer: "acc-x",
+              action: { type: "set_params" },
+              reason: "r",
+              byAdmin: admin,
+              createdAt: 1,
+              endsAt: 2,
+            })
+          ).proposal.id;
+        const validate = (table: Readonly<Record<string, string>>) =>
+          paramProblems(Object.fromEntries(Object.entries(table).map(([n, v]) => [n, BigInt(v)])));
+        const tally = { yes: "1", no: "0", abstain: "0", eligible: "1", outcome: "passed" };
+        // Each keeps the split at 10 000 against the table it was checked with; both do not.
+        const first = await store.governance.decide({
+          id: await open("a"),
+          state: "executed",
+          tally,
+          effects: { params: { "split.validators_bp": "1500", "split.treasury_bp": "0" } },
+          validate,
+          now: 3,
+        });
+        const second = await store.governance.decide({
+          id: await open("b"),
+          state: "executed",
+          tally,
+          effects: { params: { "split.node_bp": "9000", "split.treasury_bp": "500" } },
+          validate,
+          now: 4,
+        });
+        expect([first, second]).toEqual(["executed", "failed"]);
+        const table = Object.fromEntries((await store.governance.params()).map((r) => [r.name, r.value]));
+        expect([table["split.node_bp"], table["split.validators_bp"], table["split.treasury_bp"]]).toEqual([
+          "8500",
+          "1500",
+          "0",
+        ]);
+        expect((await store.governance.proposal("prop-b"))?.tally?.outcome).toMatch(/must be 10000/);
+        // Decided once: a second decision (another replica) changes nothing.
+        expect(await store.governance.decide({ id: "prop-a", state: "rejected", tally, now: 5 })).toBeUndefined();
+
+        // An admin's act is never picked up by the vote-deciding pass.
+        await open("admin", true);
+        expect((await store.governance.due(10, 10)).map((p) => p.id)).toEqual([]);
+
+        // Holds are per kind: admitting a paused name keeps it paused; resuming keeps it admitted.
+        const hold = (kind: "paused" | "admitted", id: string) => ({
+          hold: { subject: "model:m", kind, reason: "r", proposalId: id, at: 6 },
+        });
+        for (const [id, effects] of [
+          ["c", hold("paused", "prop-c")],
+          ["d", hold("admitted", "prop-d")],
+          ["e", { release: { subject: "model:m", kind: "paused" as const } }],
+        ] as const)
+          await store.governance.decide({ id: await open(id), state: "executed", tally, effects, now: 7 });
+        expect((await store.governance.holds()).map((h) => h.kind)).toEqual(["admitted"]);
       } finally {
         await store.close();
       }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { TaskKind } from "@havn/protocol";
-import type { NodeSession } from "../src/nodes/node-registry.ts";
+import { NodeRegistry, type NodeSession } from "../src/nodes/node-registry.ts";
 import { ModelCatalog, tierOf } from "../src/router/model-catalog.ts";
 import { maxCandidates, probationDraw, Router } from "../src/router/router.ts";
 
@@ -15,6 +15,7 @@ function node(
     reputation?: number;
     breakerUntil?: number;
     held?: NodeSession["held"];
+    terms?: NodeSession["routingTerms"];
   } = {},
 ): NodeSession {
   const inFlight = new Map();
@@ -29,6 +30,7 @@ function node(
     slots: opts.slots ?? 4,
     advertisedSlots: opts.slots ?? 4,
     stake: 0n,
+    routingTerms: opts.terms ?? { stake: 1, price: 1 },
     held: opts.held ?? null,
     inFlight,
     connectedAt: 0,
@@ -121,6 +123,37 @@ describe("router", () => {
     const othersDown = [node("failed-it"), node("other", { available: false })];
     expect(router.eligible(othersDown, "m", "chat", new Map(), ["failed-it"]).map((n) => n.key)).toEqual(["failed-it"]);
   });
+  it("weighs stake and price: more stake against the floor, a cheaper class, win when all else is equal", () => {
+    const staked = [
+      node("thin", { terms: { stake: 0.5, price: 1 } }),
+      node("thick", { terms: { stake: 1, price: 1 } }),
+    ];
+    expect(router.choose(staked, new Map())?.node.key).toBe("thick");
+    const priced = [node("xl", { terms: { stake: 1, price: 0.25 } }), node("s", { terms: { stake: 1, price: 1 } })];
+    const pick = router.choose(priced, new Map())!;
+    expect(pick.node.key).toBe("s");
+    expect(pick.decision.reasons).toMatchObject({ stake: 1, price: 1 });
+  });
+
+  it("indexes routable nodes by model: a held or unhealthy node leaves the index and comes back", () => {
+    const registry = new NodeRegistry();
+    const a = node("a");
+    const b = node("b", { held: "below_floor" });
+    registry.add(a);
+    registry.add(b);
+    expect(registry.serving("m").map((n) => n.key)).toEqual(["a"]);
+    b.held = null;
+    registry.update(b);
+    a.available = false;
+    registry.update(a);
+    expect(registry.serving("m").map((n) => n.key)).toEqual(["b"]);
+    registry.remove(b);
+    expect(registry.serving("m")).toEqual([]);
+    // A session not (or no longer) registered is never indexed.
+    registry.update(b);
+    expect(registry.serving("m")).toEqual([]);
+  });
+
   it("on a large network scores a sample of eligible nodes, never a failed, full or untrusted one, and still finds the one free node", () => {
     const big = Array.from({ length: 1_000 }, (_, i) =>
       node(`n${i}`, { reputation: i % 10 === 0 ? 20 : 60, busy: i % 4 === 0 ? 4 : 0 }),

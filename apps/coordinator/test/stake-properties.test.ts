@@ -90,7 +90,8 @@ describe.each(storeKinds)("stake, slashing, pool and governance properties on %s
         slash: { invalidResult: 400, fraud: 900, downtime: 150, injuredShareBp: 5_000 },
         unbondingDelayMs: 60_000,
       },
-      governance: { votingPeriodMs: 1_000, quorumBp: 2_000 },
+      governance: { votingPeriodMs: 1_000, quorumBp: 2_000, proposalStake: 0 },
+      pool: { minCompleted: 1 },
     });
     params = new Params(store, silent);
     await params.init(config, {});
@@ -150,7 +151,9 @@ describe.each(storeKinds)("stake, slashing, pool and governance properties on %s
           ];
           const snapshot = async () => {
             const balances = await store.ledger.balances(watched);
-            const unbonding = await store.ledger.positiveBalances(`unbonding:node:node-p${run}-`, 1000);
+            const unbonding = (await store.ledger.positiveBalances("unbonding:", 100_000)).filter((u) =>
+              u.account.includes(`:node:node-p${run}-`),
+            );
             const proposals = await store.governance.proposals({ limit: 1000 });
             const votes = await Promise.all(proposals.map((p) => store.governance.votes(p.id)));
             return JSON.stringify(

@@ -46,7 +46,7 @@ async function production(store: "sqlite" | "postgres", coordinator: Record<stri
       joinToken,
       rateLimitPerMinute: 0,
       sweepIntervalMs: 50,
-      staking: { unbondingDelayMs: 300 },
+      staking: { unbondingDelayMs: 2_000 },
       governance: { votingPeriodMs: 1_500 },
       ledger: {},
       ...coordinator,
@@ -319,10 +319,9 @@ describe.each(["sqlite", "postgres"] as const)("heartbeat epochs, on %s", (kind)
     });
     const hour = 3_600_000;
     const base = Math.floor(Date.now() / hour) + 1; // epochs after this keeper started
-    for (const e of [0, 1, 2])
-      await epochs.judge(base + e, (base + e) * hour, (base + e + 1) * hour, (base + e + 1) * hour);
+    for (const e of [0, 1, 2]) await epochs.judge((base + e) * hour, (base + e + 1) * hour, (base + e + 1) * hour);
     // Judged once: a second replica judging the same epoch changes nothing.
-    await epochs.judge(base + 2, (base + 2) * hour, (base + 3) * hour, (base + 3) * hour);
+    await epochs.judge((base + 2) * hour, (base + 3) * hour, (base + 3) * hour);
     expect(changes).toEqual(["entered"]);
     expect(stake.quarantined.has(key)).toBe(true);
     expect((await store.nodes.get(key))?.quarantinedAt).not.toBeNull();
@@ -348,6 +347,7 @@ describe.each(["sqlite", "postgres"] as const)("heartbeat epochs, on %s", (kind)
       held: null,
       advertisedSlots: 4,
       hardware: { compute_class: "S" },
+      models: new Set<string>(),
       stake: 0n,
       slots: 4,
       reputation: 50,
@@ -356,7 +356,7 @@ describe.each(["sqlite", "postgres"] as const)("heartbeat epochs, on %s", (kind)
       breakerUntil: 0,
     } as unknown as NodeSession;
     registry.add(session);
-    await epochs.judge(base + 3, (base + 3) * hour, (base + 4) * hour, (base + 4) * hour);
+    await epochs.judge((base + 3) * hour, (base + 4) * hour, (base + 4) * hour);
     expect(changes).toEqual(["entered", "lifted"]);
     expect(stake.quarantined.has(key)).toBe(false);
     expect(await store.ledger.balance(ledgerAccounts.quarantined(key))).toBe(0n);

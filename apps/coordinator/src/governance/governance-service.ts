@@ -144,8 +144,15 @@ export class GovernanceService {
           "GOVERNANCE_ADMIN_FORBIDDEN",
           "Outside dev mode an admin acts without a vote only in emergencies (pausing, resuming, flagging); propose this instead.",
         );
-    } else if ((await this.deps.stake.weightOf(actor.accountId)) <= 0n)
-      throw new HavnError("GOVERNANCE_NO_STAKE", "Proposals come from accounts with bonded stake; bond some first.");
+    } else {
+      const needed = this.deps.params.current["governance.proposal_stake"];
+      const weight = await this.deps.stake.weightOf(actor.accountId);
+      if (weight <= 0n || weight < needed)
+        throw new HavnError(
+          "GOVERNANCE_NO_STAKE",
+          `Proposals come from accounts with at least ${needed} µHAI of stake bonded (governance.proposal_stake); this one has ${weight}.`,
+        );
+    }
     const recorded = await store.governance.propose({
       id: `prop-${randomUUID()}`,
       idempotencyKey: `proposal:${actor.accountId}:${idempotencyKey ?? randomUUID()}`,
@@ -239,7 +246,7 @@ export class GovernanceService {
   private async end(p: ProposalRow, state: "rejected" | "failed", tally: Tally, now: number): Promise<boolean> {
     const ended = await this.deps.store.governance.decide({ id: p.id, state, tally, now });
     if (ended) this.deps.log.info({ proposal: p.id, state, outcome: tally.outcome }, "proposal decided");
-    return ended;
+    return ended !== undefined;
   }
 
   /** Executes a passed proposal (or an admin's act): its effects and its decision in one transaction. */
@@ -261,7 +268,7 @@ export class GovernanceService {
         effects = hold(`node:${action.node}`, "paused");
         break;
       case "resume_node":
-        effects = { release: `node:${action.node}` };
+        effects = { release: { subject: `node:${action.node}`, kind: "paused" } };
         break;
       case "pause_model":
         effects = hold(`model:${action.model}`, "paused");
@@ -273,8 +280,10 @@ export class GovernanceService {
         effects = hold(`model:${action.model}`, "admitted");
         break;
       case "resume_model":
+        effects = { release: { subject: `model:${action.model}`, kind: "paused" } };
+        break;
       case "unflag_model":
-        effects = { release: `model:${action.model}` };
+        effects = { release: { subject: `model:${action.model}`, kind: "flagged" } };
         break;
       case "flag_workflow":
       case "unflag_workflow":
@@ -286,12 +295,29 @@ export class GovernanceService {
         }
         break;
     }
-    const done = await this.deps.store.governance.decide({ id: p.id, state: "executed", tally, effects, now });
-    if (!done) return false;
+    // The table is checked again inside the decision's transaction: two proposals decided at once
+    // (here and on another replica) must not together break the rules each kept alone.
+    const state = await this.deps.store.governance.decide({
+      id: p.id,
+      state: "executed",
+      tally,
+      effects,
+      validate: (table) =>
+        paramProblems(
+          Object.fromEntries(
+            Object.entries(table)
+              .filter(([n]) => isParamName(n))
+              .map(([n, v]) => [n, BigInt(v)]),
+          ),
+        ),
+      now,
+    });
+    if (state === undefined) return false;
     this.deps.log.info(
-      { proposal: p.id, action: action.type, by_admin: p.byAdmin, outcome: tally.outcome },
-      "proposal executed",
+      { proposal: p.id, action: action.type, by_admin: p.byAdmin, state, outcome: tally.outcome },
+      state === "executed" ? "proposal executed" : "proposal failed: the parameters it leaves break a rule",
     );
+    if (state !== "executed") return true;
     if (effects.params) await this.deps.params.reload(now);
     if (effects.hold || effects.release) await this.applyHolds();
     return true;

@@ -182,6 +182,13 @@ export const paramDefinitions = {
     (c) => c.staking.slotsAtFloor,
     "Slots a node's floor pays for: each further slot needs floor ÷ this more stake.",
   ),
+  "stake.max_slots": def(
+    "count",
+    1,
+    4_096,
+    (c) => c.maxNodeSlots,
+    "Slots a node may advertise, at most: more are ignored (a node cannot hoard jobs).",
+  ),
   "stake.unbonding_delay_ms": def(
     "ms",
     0,
@@ -234,6 +241,13 @@ export const paramDefinitions = {
     (c) => c.pool.amount,
     "Paid from the treasury each period to nodes that did verified work, by reputation share.",
   ),
+  "pool.min_completed": def(
+    "count",
+    1,
+    1_000_000,
+    (c) => c.pool.minCompleted,
+    "Accepted results a node needs in a period to share its pool: uptime alone, or a job per throwaway node, earns nothing.",
+  ),
   "pool.period_ms": def("ms", 0, 365n * day, (c) => c.pool.periodMs, "The pool's period; 0: calendar months (UTC)."),
   // Governance itself.
   "governance.voting_period_ms": def(
@@ -249,6 +263,13 @@ export const paramDefinitions = {
     10_000,
     (c) => c.governance.quorumBp,
     "The share of all bonded stake that must vote for a proposal to count.",
+  ),
+  "governance.proposal_stake": def(
+    "µHAI",
+    0,
+    10n ** 15n,
+    (c) => c.governance.proposalStake,
+    "Stake an account must have bonded to propose: proposals cost the network review.",
   ),
   "governance.threshold_bp": def(
     "bp",
@@ -285,6 +306,10 @@ export function paramProblems(values: Readonly<Record<string, bigint>>): string[
     problems.push("split.node_bp + split.validators_bp + split.treasury_bp must be 10000");
   if (sum("workflows.floor_node_pct", "workflows.floor_validators_pct", "workflows.floor_treasury_pct") > 100n)
     problems.push("the workflow floors must sum to at most 100");
+  // Stake that voted stays bonded or unbonding — slashable, and unable to vote again from another
+  // account — until the vote is decided.
+  if ((values["stake.unbonding_delay_ms"] ?? 0n) < (values["governance.voting_period_ms"] ?? 0n))
+    problems.push("stake.unbonding_delay_ms must be at least governance.voting_period_ms");
   return problems;
 }
 
@@ -469,6 +494,13 @@ export class Params {
           if (values[r.name] !== v) changed = true;
           values[r.name] = v;
           this.meta.set(r.name, { updatedAt: r.updatedAt, updatedBy: r.updatedBy });
+        }
+        const problems = paramProblems(values);
+        if (problems.length > 0 && this.values !== undefined) {
+          // A table that breaks the rules is not taken up: the values before it stay.
+          this.log.error({ problems }, "the parameter table breaks its rules; keeping the values read before");
+          this.readAt = now;
+          return;
         }
         this.values = Object.freeze(values);
         this.readAt = now;

@@ -74,8 +74,11 @@ export class PoolService {
     const { store, params, registry } = this.deps;
     const worked = await store.nodes.completedBetween(start, end);
     const rows = new Map((await store.nodes.list()).map((r) => [r.key, r]));
+    // A share needs verified work in the period — `pool.min_completed` accepted results — so
+    // neither uptime alone nor one job per throwaway node farms the pool.
+    const least = Math.max(1, params.num("pool.min_completed"));
     const eligible = worked
-      .filter((w) => w.completed > 0 && rows.has(w.nodeKey))
+      .filter((w) => w.completed >= least && rows.has(w.nodeKey))
       .map((w) => {
         const live = registry.get(w.nodeKey);
         const score = live ? live.reputation : storedScore(rows.get(w.nodeKey), now);

@@ -43,6 +43,12 @@ export interface NodeSession {
   slots: number;
   /** µHAI bonded to it, as last read. */
   stake: bigint;
+  /**
+   * What routing reads of its stake and price, in [0, 1] (set by `StakeService.assess`): stake,
+   * its bond against twice its floor (1 where stake is not required); price, its compute class's
+   * fee multiplier against the dearest class's (1 is the cheapest).
+   */
+  routingTerms: { stake: number; price: number };
   /** Why it gets no jobs though connected and healthy, or null: it gets jobs. */
   held: NodeHold | null;
   /** attempt id → attempt */
@@ -105,10 +111,13 @@ export function nodeState(session: NodeSession): "available" | "unavailable" {
 export class NodeRegistry {
   private readonly sessions = new Map<string, NodeSession>();
   /**
-   * model → the connected nodes that advertise it (an array, for routing's random probes, and
-   * each node's place in it, so a node leaves in O(1)).
+   * model → the routable nodes that advertise it (an array, for routing's random probes, and each
+   * node's place in it, so a node leaves in O(1)). Held and unhealthy nodes are left out, so a
+   * network of many held nodes costs routing nothing: `update` keeps it in step.
    */
   private readonly byModel = new Map<string, { list: NodeSession[]; at: Map<NodeSession, number> }>();
+  /** The routable nodes: the dispatcher's per-pass counts look only at these. */
+  private readonly routableSessions = new Set<NodeSession>();
   /** Models governance paused or flagged, by the names nodes serve them under: none is routed. */
   heldModels: ReadonlySet<string> = new Set();
 
@@ -116,12 +125,7 @@ export class NodeRegistry {
     const previous = this.sessions.get(session.key);
     if (previous) this.unindex(previous);
     this.sessions.set(session.key, session);
-    for (const m of session.models) {
-      let index = this.byModel.get(m);
-      if (!index) this.byModel.set(m, (index = { list: [], at: new Map() }));
-      index.at.set(session, index.list.length);
-      index.list.push(session);
-    }
+    if (routable(session)) this.index(session);
     return previous;
   }
 
@@ -133,7 +137,26 @@ export class NodeRegistry {
     return true;
   }
 
+  /** A registered node's health or hold changed: it enters or leaves the routing index. */
+  update(session: NodeSession): void {
+    if (this.sessions.get(session.key) !== session) return;
+    if (routable(session)) this.index(session);
+    else this.unindex(session);
+  }
+
+  private index(session: NodeSession): void {
+    this.routableSessions.add(session);
+    for (const m of session.models) {
+      let index = this.byModel.get(m);
+      if (!index) this.byModel.set(m, (index = { list: [], at: new Map() }));
+      if (index.at.has(session)) continue;
+      index.at.set(session, index.list.length);
+      index.list.push(session);
+    }
+  }
+
   private unindex(session: NodeSession): void {
+    this.routableSessions.delete(session);
     for (const m of session.models) {
       const index = this.byModel.get(m);
       const i = index?.at.get(session);
@@ -149,7 +172,7 @@ export class NodeRegistry {
     }
   }
 
-  /** The connected nodes that advertise `model` (routable or not). */
+  /** The routable nodes that advertise `model`. */
   serving(model: string): readonly NodeSession[] {
     return this.byModel.get(model)?.list ?? [];
   }
@@ -176,8 +199,8 @@ export class NodeRegistry {
   /** Models with at least one free slot on an available node, for the claim query. */
   modelsWithFreeSlots(): string[] {
     const models = new Set<string>();
-    for (const s of this.sessions.values()) {
-      if (routable(s) && s.inFlight.size < s.slots) for (const m of s.models) models.add(m);
+    for (const s of this.routableSessions) {
+      if (s.inFlight.size < s.slots) for (const m of s.models) models.add(m);
     }
     for (const m of this.heldModels) models.delete(m);
     return [...models];
@@ -186,7 +209,7 @@ export class NodeRegistry {
   /** Free slots on available nodes. */
   freeSlots(): number {
     let n = 0;
-    for (const s of this.sessions.values()) if (routable(s)) n += Math.max(0, s.slots - s.inFlight.size);
+    for (const s of this.routableSessions) n += Math.max(0, s.slots - s.inFlight.size);
     return n;
   }
 }

@@ -78,6 +78,28 @@ export interface AttemptRef {
   readonly attemptId: string;
 }
 
+/**
+ * Receipt fields whose contradiction with the attempt, under the node's own signature, proves a
+ * lie anyone can check: who ran what, on which input, with which output. A clock that drifts
+ * (`finished_at`) or a latency above what the coordinator saw reject the result but are no proof.
+ */
+const provableFields: ReadonlySet<string> = new Set([
+  "job_id",
+  "attempt_id",
+  "workflow.id",
+  "workflow.version",
+  "signer.key",
+  "node_id",
+  "model",
+  "model_hash",
+  "input_commitment",
+  "sampling",
+  "outputs_cid",
+  "finish_reason",
+  "tokens.prompt",
+  "tokens.completion",
+]);
+
 /** Weight of the newest sample in a node's latency average. */
 const latencyEwmaAlpha = 0.2;
 
@@ -182,6 +204,7 @@ export class NodeService {
       advertisedSlots: Math.min(request.capabilities.slots, config.maxNodeSlots),
       slots: Math.min(request.capabilities.slots, config.maxNodeSlots),
       stake: 0n,
+      routingTerms: { stake: 1, price: 1 },
       held: null,
       inFlight: new Map(),
       connectedAt: now,
@@ -363,7 +386,8 @@ export class NodeService {
       sendError(problem);
       // A receipt its own key signed that contradicts the attempt is proof anyone can check: the
       // node is slashed. (A receipt whose signature fails proves nothing about who sent it.)
-      if (problem.code === "RECEIPT_INVALID") void this.slashSignedLie(session, ref.jobId, result, problem);
+      if (problem.code === "RECEIPT_INVALID" && provableFields.has(String(problem.context.Field)))
+        void this.slashSignedLie(session, ref.jobId, result, problem);
       await dispatcher.endAttempt(
         { jobId: ref.jobId, attemptId: ref.attemptId, error: problem.toBody(), retry: true, now },
         session.name,
@@ -530,6 +554,7 @@ export class NodeService {
     session.available = available;
     session.backend = backend ?? { ok: available };
     if (before === available) return;
+    this.deps.registry.update(session);
     if (available) this.deps.log.info({ node: session.name }, "node available again");
     else
       this.deps.log.warn(

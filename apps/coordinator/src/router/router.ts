@@ -32,9 +32,9 @@ const maxProbes = 4 * maxCandidates;
 const reputationWeight = (score: number) => Math.min(1, score / 100);
 
 /**
- * Picks a node for one job: capability match first (the node is available, serves the model and
- * has a free slot), then the best score over reputation, measured latency and load, plus a little
- * exploration. The decision and its reasons are stored with the job.
+ * Picks a node for one job: capability match first (the node is routable, serves the model and
+ * has a free slot), then the best score over reputation, measured latency, load, stake and price
+ * (its class's fee multiplier), plus a little exploration. The decision and its reasons are stored with the job.
  */
 export class Router {
   private readonly random: () => number;
@@ -145,16 +145,27 @@ export class Router {
     // Scores are plain numbers in the loop (a job may see hundreds of candidates); the decision
     // and its reasons are built once, for the winner.
     let best:
-      | { node: NodeSession; score: number; reputation: number; latency: number; load: number; explore: number }
+      | {
+          node: NodeSession;
+          score: number;
+          reputation: number;
+          latency: number;
+          load: number;
+          stake: number;
+          price: number;
+          explore: number;
+        }
       | undefined;
     for (const node of candidates) {
       const reputation = reputationWeight(node.reputation);
       // 1 for an instant node, 0.5 at one second; unmeasured nodes count as 1 s.
       const latency = 1 / (1 + (node.latencyEwmaMs ?? 1_000) / 1_000);
       const load = (node.inFlight.size + (reserved.get(node.key) ?? 0)) / node.slots;
+      const { stake, price } = node.routingTerms;
       const explore = this.options.exploration * this.random();
-      const score = 0.4 * reputation + 0.3 * latency + 0.3 * (1 - load) + explore;
-      if (best === undefined || score > best.score) best = { node, score, reputation, latency, load, explore };
+      const score = 0.3 * reputation + 0.25 * latency + 0.25 * (1 - load) + 0.1 * stake + 0.1 * price + explore;
+      if (best === undefined || score > best.score)
+        best = { node, score, reputation, latency, load, stake, price, explore };
     }
     if (best === undefined) return undefined;
     const round = (x: number) => Math.round(x * 10_000) / 10_000;
@@ -168,6 +179,8 @@ export class Router {
           reputation: round(best.reputation),
           latency: round(best.latency),
           load: round(best.load),
+          stake: round(best.stake),
+          price: round(best.price),
           exploration: round(best.explore),
         },
       },

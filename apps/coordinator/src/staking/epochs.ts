@@ -1,7 +1,7 @@
 import type { AvailabilityPromise, Store } from "@havn/store";
 import type { FastifyBaseLogger } from "fastify";
 import type { Params } from "../governance/params.js";
-import type { NodeRegistry, NodeSession } from "../nodes/node-registry.js";
+import { routable, type NodeRegistry, type NodeSession } from "../nodes/node-registry.js";
 import type { ReputationBook } from "../nodes/reputation.js";
 import type { StakeService } from "./stake-service.js";
 
@@ -42,7 +42,8 @@ export type QuarantineChange = "entered" | "lifted";
  * is recorded once in the store, so replicas never count it twice.
  */
 export class EpochKeeper {
-  private lastEpoch: number | undefined;
+  /** The start of the epoch under way at the last tick (epochs are known by their start, in ms). */
+  private lastStart: number | undefined;
   private readonly startedAt = Date.now();
   private running: Promise<void> | undefined;
 
@@ -58,21 +59,24 @@ export class EpochKeeper {
     },
   ) {}
 
-  /** Called each sweep: judges the epoch that just ended, once. */
+  /**
+   * Called each sweep: judges the epoch that just ended, once. Epochs are known by their start
+   * time, so a governance change of their length never makes recorded epochs look like the future.
+   */
   tick(now = Date.now()): Promise<void> {
     const epochMs = this.deps.params.num("quarantine.epoch_ms");
-    const epoch = Math.floor(now / epochMs);
+    const start = Math.floor(now / epochMs) * epochMs;
     // The epoch under way when this coordinator started is judged from the next one on.
-    if (this.lastEpoch === undefined) this.lastEpoch = epoch;
-    if (epoch <= this.lastEpoch || this.running) return this.running ?? Promise.resolve();
-    const ended = epoch - 1;
-    this.lastEpoch = epoch;
-    this.running = this.judge(ended, ended * epochMs, epoch * epochMs, now).finally(() => (this.running = undefined));
+    if (this.lastStart === undefined) this.lastStart = start;
+    if (start <= this.lastStart || this.running) return this.running ?? Promise.resolve();
+    this.lastStart = start;
+    this.running = this.judge(start - epochMs, start, now).finally(() => (this.running = undefined));
     return this.running;
   }
 
-  /** Judges epoch `epoch` ([start, end)) for every node this replica can. */
-  async judge(epoch: number, start: number, end: number, now: number): Promise<void> {
+  /** Judges the epoch `[start, end)` for every node this replica can. */
+  async judge(start: number, end: number, now: number): Promise<void> {
+    const epoch = start;
     const { store, registry, stake } = this.deps;
     const threshold = this.deps.params.num("quarantine.missed_epochs");
     const rows = await store.nodes.list();
@@ -89,7 +93,8 @@ export class EpochKeeper {
       if (!outcome) continue; // judged already (another replica)
       if (outcome.change === "entered") await this.quarantine(row.key, row.name, epoch, outcome.missedEpochs);
       if (outcome.change === "lifted") await this.lift(row.key, row.name);
-      if (clean) this.deps.reputation.record(session, "uptime", null, now, (end - start) / hourMs);
+      // Uptime counts only while the node could take work: connected but held or unhealthy earns nothing.
+      if (clean && routable(session)) this.deps.reputation.record(session, "uptime", null, now, (end - start) / hourMs);
       if (row.promise) {
         const hours = promisedHours(row.promise, start, end);
         const kept =

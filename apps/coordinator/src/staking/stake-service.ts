@@ -23,9 +23,6 @@ export type Offence = "invalid_result" | "fraud" | "downtime";
 /** What to bond to: a node (by key or name), or the caller as a validator. */
 export type StakeTarget = { readonly node: string } | { readonly validator: true };
 
-/** How many unbonding entries and stake accounts one read looks at, at most. */
-const scanLimit = 10_000;
-
 /**
  * Slots a node's stake pays for: `slotsAtFloor` at its floor, one more per floor ÷ `slotsAtFloor`
  * beyond it, never more than it advertised. A floor of 0 asks nothing: every advertised slot.
@@ -42,10 +39,28 @@ export function stakeForSlots(floor: bigint, slotsAtFloor: number, slots: number
   return (floor * BigInt(slots) + BigInt(slotsAtFloor) - 1n) / BigInt(slotsAtFloor);
 }
 
-/** An unbonding entry's maturity, from its account name (`unbonding:<subject>:<ms>`). */
+/** An unbonding entry's maturity and subject, from its account name (`unbonding:<ms, 15 digits>:<subject>`). */
 function maturityOf(account: LedgerAccount): number {
-  return Number(account.slice(account.lastIndexOf(":") + 1));
+  return Number(account.slice("unbonding:".length, "unbonding:".length + 15));
 }
+function subjectOfUnbonding(account: LedgerAccount): StakeSubject {
+  return account.slice("unbonding:".length + 16) as StakeSubject;
+}
+
+/**
+ * When an unbond started at `now` matures: after the delay, rounded up to a bucket of a 168th of
+ * it (at least a second; an hour for 7 days) — so a subject has at most ~170 unbonding entries,
+ * and no one can hide stake from a slash behind thousands of dust unbonds.
+ */
+export function maturityFor(now: number, delayMs: number): number {
+  const bucket = Math.max(1_000, Math.floor(delayMs / 168));
+  return Math.ceil((now + delayMs) / bucket) * bucket;
+}
+
+/** Unbonding entries of one subject, at most (a bucketed maturity keeps them near 170). */
+const entriesPerSubject = 1_000;
+/** Matured entries one release pass pays, at most; the rest go next pass. */
+const releasePerPass = 5_000;
 
 /**
  * Stake (seeds 001, 002), kept in the ledger: `stake:<subject>` holds what is bonded to a node or a
@@ -93,16 +108,22 @@ export class StakeService {
         : this.enforced && session.stake < floor
           ? "below_floor"
           : null;
+    const { params } = this.deps;
+    const advertised = Math.min(session.advertisedSlots, params.num("stake.max_slots"));
     const slots = this.enforced
-      ? Math.max(
-          1,
-          stakedSlots(session.stake, floor, this.deps.params.num("stake.slots_at_floor"), session.advertisedSlots),
-        )
-      : session.advertisedSlots;
+      ? Math.max(1, stakedSlots(session.stake, floor, params.num("stake.slots_at_floor"), advertised))
+      : advertised;
+    const fees = [params.num("fees.S_bp"), params.num("fees.M_bp"), params.num("fees.L_bp"), params.num("fees.XL_bp")];
+    const fee = params.num(`fees.${session.hardware.compute_class}_bp`);
+    session.routingTerms = {
+      stake: !this.enforced || floor <= 0n ? 1 : Math.min(1, Number(session.stake) / (2 * Number(floor))),
+      price: fee <= 0 ? 1 : Math.min(...fees.filter((f) => f > 0), fee) / fee,
+    };
     const before = session.held;
     session.held = held;
     session.slots = slots;
     if (before === held) return;
+    this.deps.registry.update(session);
     if (held)
       this.deps.log.warn(
         {
@@ -154,11 +175,30 @@ export class StakeService {
     this.assess(session);
   }
 
-  /** Reads every connected node's stake again (bonds on other replicas, unbonds, slashes). */
+  /**
+   * Reads what other replicas may have changed: quarantines (the store's is the truth: whichever
+   * replica recorded an epoch), and what earnings held for nodes no longer quarantined wait to be
+   * paid; then every connected node's stake (bonds elsewhere, unbonds, slashes).
+   */
   async refresh(): Promise<void> {
-    if (!this.enforced) return;
+    const quarantined = new Set(await this.deps.store.nodes.quarantinedKeys());
+    for (const k of [...this.quarantined]) if (!quarantined.has(k)) this.quarantined.delete(k);
+    for (const k of quarantined) this.quarantined.add(k);
+    if (!this.enforced) {
+      for (const s of this.deps.registry.all()) this.assess(s);
+      return;
+    }
+    for (const { account } of await this.deps.store.ledger.positiveBalances("quarantined:", 1_000)) {
+      const key = account.slice("quarantined:".length);
+      if (!this.quarantined.has(key)) await this.releaseQuarantined(key);
+    }
     const sessions = this.deps.registry.all();
-    if (sessions.length === 0) return;
+    // One process owns an unshared store: every bond, unbond and slash was made here, and each
+    // re-read its node at once.
+    if (sessions.length === 0 || !this.deps.store.caps.sharedByReplicas) {
+      for (const s of sessions) this.assess(s);
+      return;
+    }
     const balances = await this.deps.store.ledger.balances(sessions.map((s) => ledgerAccounts.stake(`node:${s.key}`)));
     for (const s of sessions) {
       const stake = balances[ledgerAccounts.stake(`node:${s.key}`)];
@@ -244,7 +284,7 @@ export class StakeService {
   ): Promise<{ tx: LedgerTxRow; maturesAt: number }> {
     const { subject, node } = await this.ownerOf(target, actor);
     const now = Date.now();
-    const maturesAt = now + this.deps.params.num("stake.unbonding_delay_ms");
+    const maturesAt = maturityFor(now, this.deps.params.num("stake.unbonding_delay_ms"));
     const r = await this.deps.store.ledger.post({
       kind: "unbond",
       idempotencyKey: `unbond:${actor.accountId}:${idempotencyKey ?? randomUUID()}`,
@@ -268,11 +308,12 @@ export class StakeService {
   /** Pays unbonded stake whose delay has passed back to its owners; returns how many entries. */
   async releaseMatured(now = Date.now()): Promise<number> {
     if (!this.enforced) return 0;
-    const entries = await this.deps.store.ledger.positiveBalances("unbonding:", scanLimit);
+    // Names sort by maturity: the earliest come first, and the pass stops at the first not due.
+    const entries = await this.deps.store.ledger.positiveBalances("unbonding:", releasePerPass);
     let released = 0;
     for (const { account, balance } of entries) {
-      if (maturityOf(account) > now) continue;
-      const subject = account.slice("unbonding:".length, account.lastIndexOf(":")) as StakeSubject;
+      if (maturityOf(account) > now) break;
+      const subject = subjectOfUnbonding(account);
       const to = await this.ownerAccount(subject);
       // The key names the amount: replicas releasing one entry together post it once.
       const r = await this.deps.store.ledger.post({
@@ -321,7 +362,7 @@ export class StakeService {
           account: ledgerAccounts.stake(subject),
           balance: await this.deps.store.ledger.balance(ledgerAccounts.stake(subject)),
         },
-        ...(await this.deps.store.ledger.positiveBalances(`unbonding:${subject}:`, 100)),
+        ...(await this.deps.store.ledger.positiveBalances("unbonding:", entriesPerSubject, `:${subject}`)),
       ];
       const postings = [];
       let taken = 0n;
@@ -386,7 +427,7 @@ export class StakeService {
   async view(subject: StakeSubject) {
     const [bonded, unbonding] = await Promise.all([
       this.deps.store.ledger.balance(ledgerAccounts.stake(subject)),
-      this.deps.store.ledger.positiveBalances(`unbonding:${subject}:`, 100),
+      this.deps.store.ledger.positiveBalances("unbonding:", entriesPerSubject, `:${subject}`),
     ]);
     return {
       subject,
@@ -410,7 +451,6 @@ export class StakeService {
 
   /** All stake bonded on the network: the quorum's denominator. */
   async totalBonded(): Promise<bigint> {
-    const all = await this.deps.store.ledger.positiveBalances("stake:", scanLimit);
-    return all.reduce((a, b) => a + b.balance, 0n);
+    return this.deps.store.ledger.sumPositive("stake:");
   }
 }

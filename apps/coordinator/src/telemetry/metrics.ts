@@ -193,8 +193,7 @@ export class CoordinatorMetrics {
       help: "µHAI bonded to nodes and validators across the network (read from the database at scrape time).",
       registers: this.r,
       async collect() {
-        const bonded = await sources.store.ledger.positiveBalances("stake:", 100_000);
-        this.set(Number(bonded.reduce((a, b) => a + b.balance, 0n)));
+        this.set(Number(await sources.store.ledger.sumPositive("stake:")));
       },
     });
     new Gauge({

@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { rows, type Tx } from "../postgres/db.js";
 import { paramSetter, rowToHold, rowToParam, rowToProposal, rowToVote } from "./rows.js";
-import { sameVote } from "./sqlite.js";
+import { sameVote, withChanges } from "./sqlite.js";
 import type {
   DecideInput,
   GovernanceStore,
@@ -68,7 +68,7 @@ export class PostgresGovernance implements GovernanceStore {
     return (
       await rows(
         this.pool,
-        `SELECT * FROM proposals WHERE state = 'voting' AND ends_at <= $1 ORDER BY ends_at LIMIT $2`,
+        `SELECT * FROM proposals WHERE state = 'voting' AND NOT by_admin AND ends_at <= $1 ORDER BY ends_at LIMIT $2`,
         [now, limit],
       )
     ).map(rowToProposal);
@@ -102,18 +102,30 @@ export class PostgresGovernance implements GovernanceStore {
     ).map(rowToVote);
   }
 
-  async decide(input: DecideInput): Promise<boolean> {
-    return this.tx(async (c) => {
+  async decide(input: DecideInput): Promise<ProposalState | undefined> {
+    return this.tx(async (c): Promise<ProposalState | undefined> => {
       const [row] = await rows(c, `SELECT * FROM proposals WHERE id = $1 FOR UPDATE`, [input.id]);
-      if (!row || row.state !== "voting") return false;
+      if (!row || row.state !== "voting") return undefined;
+      const e = input.effects;
+      // The whole table locked: two proposals decided at once on two replicas are checked in turn.
+      const problems =
+        e?.params && input.validate
+          ? input.validate(
+              withChanges(await rows(c, `SELECT name, value FROM params ORDER BY name FOR UPDATE`), e.params),
+            )
+          : [];
+      const [state, tally] =
+        problems.length > 0
+          ? (["failed", { ...input.tally, outcome: problems.join("; ") }] as const)
+          : ([input.state, input.tally] as const);
       await c.query(`UPDATE proposals SET state = $1, tally = $2, decided_at = $3 WHERE id = $4`, [
-        input.state,
-        JSON.stringify(input.tally),
+        state,
+        JSON.stringify(tally),
         input.now,
         input.id,
       ]);
+      if (problems.length > 0) return state;
       const by = paramSetter(rowToProposal(row));
-      const e = input.effects;
       for (const [name, value] of Object.entries(e?.params ?? {}))
         await c.query(`UPDATE params SET value = $1, updated_at = $2, updated_by = $3 WHERE name = $4`, [
           value,
@@ -124,12 +136,16 @@ export class PostgresGovernance implements GovernanceStore {
       if (e?.hold)
         await c.query(
           `INSERT INTO governance_holds (subject, kind, reason, proposal_id, created_at) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (subject) DO UPDATE SET kind = excluded.kind, reason = excluded.reason,
+           ON CONFLICT (subject, kind) DO UPDATE SET reason = excluded.reason,
              proposal_id = excluded.proposal_id, created_at = excluded.created_at`,
           [e.hold.subject, e.hold.kind, e.hold.reason, e.hold.proposalId, e.hold.at],
         );
-      if (e?.release) await c.query(`DELETE FROM governance_holds WHERE subject = $1`, [e.release]);
-      return true;
+      if (e?.release)
+        await c.query(`DELETE FROM governance_holds WHERE subject = $1 AND kind = $2`, [
+          e.release.subject,
+          e.release.kind,
+        ]);
+      return state;
     });
   }
 

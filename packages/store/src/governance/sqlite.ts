@@ -28,7 +28,10 @@ function statements(db: Database.Database) {
     ),
     byKey: db.prepare(`SELECT * FROM proposals WHERE idempotency_key = ?`),
     proposal: db.prepare(`SELECT * FROM proposals WHERE id = ?`),
-    due: db.prepare(`SELECT * FROM proposals WHERE state = 'voting' AND ends_at <= ? ORDER BY ends_at LIMIT ?`),
+    // An admin's act is executed by the request that made it, never decided by a vote.
+    due: db.prepare(
+      `SELECT * FROM proposals WHERE state = 'voting' AND by_admin = 0 AND ends_at <= ? ORDER BY ends_at LIMIT ?`,
+    ),
     insertVote: db.prepare(
       `INSERT INTO votes (proposal_id, voter, choice, weight, created_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (proposal_id, voter) DO NOTHING`,
@@ -38,10 +41,11 @@ function statements(db: Database.Database) {
     decide: db.prepare(`UPDATE proposals SET state = ?, tally = ?, decided_at = ? WHERE id = ? AND state = 'voting'`),
     hold: db.prepare(
       `INSERT INTO governance_holds (subject, kind, reason, proposal_id, created_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (subject) DO UPDATE SET kind = excluded.kind, reason = excluded.reason,
+       ON CONFLICT (subject, kind) DO UPDATE SET reason = excluded.reason,
          proposal_id = excluded.proposal_id, created_at = excluded.created_at`,
     ),
-    release: db.prepare(`DELETE FROM governance_holds WHERE subject = ?`),
+    release: db.prepare(`DELETE FROM governance_holds WHERE subject = ? AND kind = ?`),
+    allParams: db.prepare(`SELECT name, value FROM params`),
     holds: db.prepare(`SELECT * FROM governance_holds ORDER BY subject`),
   };
 }
@@ -112,19 +116,25 @@ export class SqliteGovernance implements GovernanceStore {
     return (this.q.votes.all(proposalId) as RawRow[]).map(rowToVote);
   }
 
-  async decide(input: DecideInput): Promise<boolean> {
+  async decide(input: DecideInput): Promise<ProposalState | undefined> {
     return this.db
-      .transaction(() => {
+      .transaction((): ProposalState | undefined => {
         const row = this.q.proposal.get(input.id) as RawRow | undefined;
-        if (!row) return false;
-        const changed = this.q.decide.run(input.state, JSON.stringify(input.tally), input.now, input.id).changes;
-        if (changed === 0) return false;
-        const by = paramSetter(rowToProposal(row));
+        if (!row || row.state !== "voting") return undefined;
         const e = input.effects;
+        const problems =
+          e?.params && input.validate ? input.validate(withChanges(this.q.allParams.all(), e.params)) : [];
+        const [state, tally] =
+          problems.length > 0
+            ? (["failed", { ...input.tally, outcome: problems.join("; ") }] as const)
+            : ([input.state, input.tally] as const);
+        this.q.decide.run(state, JSON.stringify(tally), input.now, input.id);
+        if (state === "failed" && problems.length > 0) return state;
+        const by = paramSetter(rowToProposal(row));
         for (const [name, value] of Object.entries(e?.params ?? {})) this.q.setParam.run(value, input.now, by, name);
         if (e?.hold) this.q.hold.run(e.hold.subject, e.hold.kind, e.hold.reason, e.hold.proposalId, e.hold.at);
-        if (e?.release) this.q.release.run(e.release);
-        return true;
+        if (e?.release) this.q.release.run(e.release.subject, e.release.kind);
+        return state;
       })
       .immediate();
   }
@@ -132,6 +142,16 @@ export class SqliteGovernance implements GovernanceStore {
   async holds(): Promise<HoldRow[]> {
     return (this.q.holds.all() as RawRow[]).map(rowToHold);
   }
+}
+
+/** The parameter table's rows with a proposal's changes over them. */
+export function withChanges(
+  rows: readonly unknown[],
+  changes: Readonly<Record<string, string>>,
+): Record<string, string> {
+  const table: Record<string, string> = {};
+  for (const r of rows as { name: string; value: string }[]) table[r.name] = r.value;
+  return { ...table, ...changes };
 }
 
 /** A voter's second vote: the same choice is a replay; another is refused. */

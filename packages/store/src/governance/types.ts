@@ -80,8 +80,8 @@ export interface HoldRow {
 export interface ProposalEffects {
   readonly params?: Readonly<Record<string, string>>;
   readonly hold?: HoldRow;
-  /** A subject whose hold is lifted. */
-  readonly release?: string;
+  /** A hold lifted: its subject and kind. */
+  readonly release?: { readonly subject: string; readonly kind: HoldRow["kind"] };
 }
 
 export interface DecideInput {
@@ -89,6 +89,11 @@ export interface DecideInput {
   readonly state: Exclude<ProposalState, "voting">;
   readonly tally: Tally;
   readonly effects?: ProposalEffects;
+  /**
+   * Checks the whole parameter table as the effects would leave it, inside the transaction (the
+   * table's rows locked on PostgreSQL): problems make the proposal `failed`, its effects unapplied.
+   */
+  readonly validate?: (params: Readonly<Record<string, string>>) => readonly string[];
   readonly now: number;
 }
 
@@ -107,9 +112,10 @@ export interface GovernanceStore {
   vote(vote: VoteRow): Promise<VoteResult>;
   votes(proposalId: string): Promise<VoteRow[]>;
   /**
-   * Ends a proposal still voting, applying its effects in the same transaction. False (nothing
-   * applied) when it was decided already — by another replica, say.
+   * Ends a proposal still voting, applying its effects in the same transaction; returns the state
+   * it ended in (`failed` when `validate` found problems), or undefined — nothing applied — when it
+   * was decided already (by another replica, say).
    */
-  decide(input: DecideInput): Promise<boolean>;
+  decide(input: DecideInput): Promise<ProposalState | undefined>;
   holds(): Promise<HoldRow[]>;
 }

@@ -12,10 +12,15 @@ const candidatesSql = (where: string) =>
    LEFT JOIN job_attempts t ON t.attempt_id = j.attempt_id
    WHERE ${where}`;
 
-/** Completed jobs waiting for settlement that finished before $1, oldest first, at most $2. */
+/**
+ * Completed jobs waiting for settlement that finished before $1, oldest first, at most $2. The
+ * partial index's own condition is repeated word for word: SQLite uses a partial index only when
+ * the query states its WHERE (without it, each settlement pass scanned every job).
+ */
 export const settleableSql = (placeholder: (n: number) => string) =>
   candidatesSql(
-    `j.money_state = 'charged' AND j.finished_at < ${placeholder(1)} ORDER BY j.finished_at LIMIT ${placeholder(2)}`,
+    `j.money_state IN ('charged', 'held') AND j.money_state = 'charged' AND j.finished_at < ${placeholder(1)}
+     ORDER BY j.finished_at LIMIT ${placeholder(2)}`,
   );
 
 /** One job, $1, if its settlement is held. */

@@ -217,12 +217,27 @@ export class PostgresLedger implements LedgerStore {
     return rowsToTransactions(txs, postings);
   }
 
-  async positiveBalances(prefix: string, limit: number): Promise<{ account: LedgerAccount; balance: bigint }[]> {
+  async sumPositive(prefix: string): Promise<bigint> {
+    const [row] = await moneyRows(
+      this.pool,
+      `SELECT COALESCE(SUM(balance), 0)::bigint AS total FROM ledger_balances
+       WHERE balance > 0 AND left(account, length($1)) = $1`,
+      [prefix],
+    );
+    return row!.total as bigint;
+  }
+
+  async positiveBalances(
+    prefix: string,
+    limit: number,
+    suffix = "",
+  ): Promise<{ account: LedgerAccount; balance: bigint }[]> {
     const found = await moneyRows(
       this.pool,
       `SELECT account, balance FROM ledger_balances WHERE balance > 0 AND left(account, length($1)) = $1
+         AND ($3 = '' OR right(account, length($3)) = $3)
        ORDER BY account COLLATE "C" LIMIT $2`,
-      [prefix, limit],
+      [prefix, limit, suffix],
     );
     return found.map((r) => ({ account: String(r.account), balance: r.balance as bigint }));
   }

@@ -57,9 +57,16 @@ function statements(db: Database.Database) {
        ON CONFLICT (account) DO UPDATE SET balance = balance + excluded.balance, updated_at = excluded.updated_at`,
     ),
     total: db.prepare(`SELECT COALESCE(SUM(balance), 0) AS total FROM ledger_balances`).safeIntegers(true),
+    sumPositive: db
+      .prepare(
+        `SELECT COALESCE(SUM(balance), 0) AS total FROM ledger_balances
+         WHERE balance > 0 AND substr(account, 1, length(?)) = ?`,
+      )
+      .safeIntegers(true),
     positive: db
       .prepare(
         `SELECT account, balance FROM ledger_balances WHERE balance > 0 AND substr(account, 1, length(@prefix)) = @prefix
+           AND (@suffix = '' OR substr(account, -length(@suffix)) = @suffix)
          ORDER BY account LIMIT @limit`,
       )
       .safeIntegers(true),
@@ -321,8 +328,16 @@ export class SqliteLedger implements LedgerStore {
     return rowsToTransactions(txs, postings);
   }
 
-  async positiveBalances(prefix: string, limit: number): Promise<{ account: LedgerAccount; balance: bigint }[]> {
-    return (this.q.positive.all({ prefix, limit }) as { account: string; balance: bigint }[]).map((r) => ({
+  async sumPositive(prefix: string): Promise<bigint> {
+    return (this.q.sumPositive.get(prefix, prefix) as { total: bigint }).total;
+  }
+
+  async positiveBalances(
+    prefix: string,
+    limit: number,
+    suffix = "",
+  ): Promise<{ account: LedgerAccount; balance: bigint }[]> {
+    return (this.q.positive.all({ prefix, limit, suffix }) as { account: string; balance: bigint }[]).map((r) => ({
       account: r.account,
       balance: r.balance,
     }));

@@ -12,7 +12,7 @@ import type { ComputeClass, CosignedSettlement, LogPosition, SettlementRecord } 
  * - `payouts:<holder>` — withdrawals requested and not yet paid out.
  * - `held:wf-…` — royalties of a flagged workflow, held until the flag is cleared.
  * - `stake:node:<key>`, `stake:validator:<account>` — $HAI bonded to a node or a validator.
- * - `unbonding:<subject>:<ms>` — stake leaving its bond, paid out to its owner at `<ms>`.
+ * - `unbonding:<ms>:<subject>` — stake leaving its bond, paid out to its owner at `<ms>` (15 digits).
  * - `quarantined:<key>` — what a quarantined node earned, held until its quarantine lifts.
  * - `treasury`, `validators` (the validator pool), `mint` (new $HAI: its balance is minus all
  *   $HAI ever issued, and it alone may go below zero).
@@ -32,7 +32,9 @@ export const ledgerAccounts = {
   payouts: (holder: LedgerAccount): LedgerAccount => `payouts:${holder}`,
   held: (workflowId: string): LedgerAccount => `held:${workflowId}`,
   stake: (subject: StakeSubject): LedgerAccount => `stake:${subject}`,
-  unbonding: (subject: StakeSubject, maturesAt: number): LedgerAccount => `unbonding:${subject}:${maturesAt}`,
+  /** Named by maturity first (15 digits), so that name order is payout order. */
+  unbonding: (subject: StakeSubject, maturesAt: number): LedgerAccount =>
+    `unbonding:${String(maturesAt).padStart(15, "0")}:${subject}`,
   quarantined: (nodeKey: string): LedgerAccount => `quarantined:${nodeKey}`,
   treasury: "treasury",
   validators: "validators",
@@ -154,7 +156,11 @@ export interface LedgerStore {
   positiveBalances(
     prefix: string,
     limit: number,
+    /** Only accounts whose names also end with this. */
+    suffix?: string,
   ): Promise<{ readonly account: LedgerAccount; readonly balance: bigint }[]>;
+  /** The sum of the balances above zero of the accounts whose names start with `prefix` (all stake, say). */
+  sumPositive(prefix: string): Promise<bigint>;
   /** The sum of every balance: zero, always (the double-entry invariant the tests check). */
   total(): Promise<bigint>;
   /** The µHAI `account` received in transactions of `kind` since `since` (e.g. rewards minted this period). */

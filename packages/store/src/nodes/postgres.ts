@@ -137,6 +137,17 @@ export class PostgresNodes implements NodeStore {
     await this.pool.query(`UPDATE nodes SET promise = $1 WHERE key = $2`, [promise && JSON.stringify(promise), key]);
   }
 
+  async quarantinedKeys(): Promise<string[]> {
+    return (await rows(this.pool, `SELECT key FROM nodes WHERE quarantined_at IS NOT NULL`)).map(
+      (r) => r.key as string,
+    );
+  }
+
+  async getByName(name: string): Promise<NodeRow | undefined> {
+    const [row] = await rows(this.pool, `SELECT * FROM nodes WHERE name = $1`, [name]);
+    return row && rowToNode(row);
+  }
+
   async completedBetween(since: number, until: number): Promise<{ nodeKey: string; completed: number }[]> {
     return (
       await rows(

@@ -38,6 +38,8 @@ function statements(db: Database.Database) {
     epochState: db.prepare(`SELECT epoch, missed_epochs, quarantined_at FROM nodes WHERE key = ?`),
     setEpoch: db.prepare(`UPDATE nodes SET epoch = ?, missed_epochs = ?, quarantined_at = ? WHERE key = ?`),
     setPromise: db.prepare(`UPDATE nodes SET promise = ? WHERE key = ?`),
+    quarantined: db.prepare(`SELECT key FROM nodes WHERE quarantined_at IS NOT NULL`),
+    getByName: db.prepare(`SELECT * FROM nodes WHERE name = ?`),
     completed: db.prepare(
       `SELECT node_key, SUM(count) AS completed FROM reputation_events
        WHERE cause = 'completed' AND created_at >= ? AND created_at < ? GROUP BY node_key ORDER BY node_key`,
@@ -119,6 +121,15 @@ export class SqliteNodes implements NodeStore {
 
   async setPromise(key: string, promise: AvailabilityPromise | null): Promise<void> {
     this.q.setPromise.run(promise && JSON.stringify(promise), key);
+  }
+
+  async quarantinedKeys(): Promise<string[]> {
+    return (this.q.quarantined.all() as { key: string }[]).map((r) => r.key);
+  }
+
+  async getByName(name: string): Promise<NodeRow | undefined> {
+    const row = this.q.getByName.get(name) as RawRow | undefined;
+    return row && rowToNode(row);
   }
 
   async completedBetween(since: number, until: number): Promise<{ nodeKey: string; completed: number }[]> {

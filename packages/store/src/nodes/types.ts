@@ -97,6 +97,10 @@ export interface NodeStore {
    */
   recordEpoch(input: EpochInput): Promise<EpochOutcome | undefined>;
   setPromise(key: string, promise: AvailabilityPromise | null): Promise<void>;
+  /** The keys of the nodes whose stake is quarantined now (whichever replica recorded it). */
+  quarantinedKeys(): Promise<string[]>;
+  /** A node by its name (names are unique). */
+  getByName(name: string): Promise<NodeRow | undefined>;
   /** Accepted results per node in [since, until), from its reputation events. */
   completedBetween(since: number, until: number): Promise<{ readonly nodeKey: string; readonly completed: number }[]>;
 }

@@ -42,9 +42,10 @@ CREATE TABLE votes (
 );
 
 CREATE TABLE governance_holds (
-  subject TEXT PRIMARY KEY,
+  subject TEXT NOT NULL,
   kind TEXT NOT NULL,
   reason TEXT NOT NULL,
   proposal_id TEXT NOT NULL,
-  created_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (subject, kind)
 );
