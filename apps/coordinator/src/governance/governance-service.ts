@@ -55,6 +55,7 @@ const decideBatch = 50;
  */
 export class GovernanceService {
   private running: Promise<number> | undefined;
+  private appliedHolds: string | undefined;
 
   constructor(
     private readonly deps: {
@@ -72,6 +73,10 @@ export class GovernanceService {
   /** Reads what governance holds and applies it: paused nodes, paused, flagged and admitted model names. */
   async applyHolds(): Promise<void> {
     const holds = await this.deps.store.governance.holds();
+    // Read again every few seconds: applied (every node assessed) only when something changed.
+    const signature = JSON.stringify(holds.map((h) => [h.subject, h.kind]));
+    if (signature === this.appliedHolds) return;
+    this.appliedHolds = signature;
     const paused = new Set<string>();
     const admitted: string[] = [];
     const held = new Map<string, "paused" | "flagged">();

@@ -74,6 +74,8 @@ export class StakeService {
   readonly quarantined = new Set<string>();
   /** Nodes governance paused. */
   readonly paused = new Set<string>();
+  /** The parameters the connected nodes were last all assessed with. */
+  private assessedWith: unknown;
 
   constructor(
     private readonly deps: {
@@ -182,10 +184,22 @@ export class StakeService {
    */
   async refresh(): Promise<void> {
     const quarantined = new Set(await this.deps.store.nodes.quarantinedKeys());
-    for (const k of [...this.quarantined]) if (!quarantined.has(k)) this.quarantined.delete(k);
-    for (const k of quarantined) this.quarantined.add(k);
+    const changed = new Set<string>();
+    for (const k of [...this.quarantined, ...quarantined])
+      if (this.quarantined.has(k) !== quarantined.has(k)) changed.add(k);
+    for (const k of changed) {
+      if (quarantined.has(k)) this.quarantined.add(k);
+      else this.quarantined.delete(k);
+    }
+    // Every node is assessed again only when the parameters changed; otherwise only those whose
+    // quarantine or stake moved (a 10,000-node network is not walked every few seconds).
+    const paramsChanged = this.assessedWith !== this.deps.params.current;
+    this.assessedWith = this.deps.params.current;
+    const reassess = (s: NodeSession) => {
+      if (paramsChanged || changed.has(s.key)) this.assess(s);
+    };
     if (!this.enforced) {
-      for (const s of this.deps.registry.all()) this.assess(s);
+      for (const s of this.deps.registry.all()) reassess(s);
       return;
     }
     for (const { account } of await this.deps.store.ledger.positiveBalances("quarantined:", 1_000)) {
@@ -196,14 +210,17 @@ export class StakeService {
     // One process owns an unshared store: every bond, unbond and slash was made here, and each
     // re-read its node at once.
     if (sessions.length === 0 || !this.deps.store.caps.sharedByReplicas) {
-      for (const s of sessions) this.assess(s);
+      for (const s of sessions) reassess(s);
       return;
     }
     const balances = await this.deps.store.ledger.balances(sessions.map((s) => ledgerAccounts.stake(`node:${s.key}`)));
     for (const s of sessions) {
       const stake = balances[ledgerAccounts.stake(`node:${s.key}`)];
-      if (stake !== undefined) s.stake = stake;
-      this.assess(s);
+      if (stake !== undefined && stake !== s.stake) {
+        s.stake = stake;
+        changed.add(s.key);
+      }
+      reassess(s);
     }
   }
 
