@@ -337,8 +337,12 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   // Nodes prove their key in the hello and their right to join with its credential.
   // Nodes behind one address (a NAT) reconnect together after a restart: only the per-address
   // ceiling applies here; each hello is signed and carries its credential.
-  app.get("/nodes/connect", { websocket: true, config: { auth: "public", rateLimit: false } }, (socket) =>
-    gateway.accept(socket),
+  // No security headers on the upgrade: a WebSocket is no page, and the headers a response
+  // carries stay with each of thousands of idle connections (~2 KB a node).
+  app.get(
+    "/nodes/connect",
+    { websocket: true, helmet: false, config: { auth: "public", rateLimit: false } },
+    (socket) => gateway.accept(socket),
   );
   auth.onKeyRevoked((keyId) => nodes.closeJoinedWith(keyId));
   // Wallet sign-in on a loopback coordinator names the address it listens on (see `publicUrl`).
