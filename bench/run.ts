@@ -717,28 +717,62 @@ async function fleetBench() {
     await bondNodes(url, 50);
     return { url, pid };
   };
-  const alone = await fresh();
-  const none = await load(alone.url, ...throughputLoad);
-  stopAll();
-  const { url, pid: coordinator } = await fresh();
-  // Its own idle cost (sweeps, the stake turn, 50 nodes' heartbeats): the fleet's is what it adds.
-  const baseline = await idleWindow(coordinator, [], windowMs);
-  const rss0 = rssMiB(coordinator);
-  const joinStart = performance.now();
-  const c0 = cpuSeconds(coordinator);
-  const fleet = await startFleet(url, size, perProcess);
-  const joinS = (performance.now() - joinStart) / 1000;
-  const joinCpuMs = ((cpuSeconds(coordinator) - c0) * 1000) / size;
-  const idle = await idleWindow(coordinator, fleet, windowMs);
-  const rss1 = rssMiB(coordinator);
-  const withFleet = await load(url, ...throughputLoad);
-  if (process.env.HAVN_BENCH_PROFILE) {
-    // A clean exit writes the profile.
-    const child = children.find((c) => c.pid === coordinator)!;
-    child.kill("SIGTERM");
-    await new Promise((r) => child.once("exit", r));
+  // The real-job load with no fleet, and with the fleet connected, on fresh coordinators; in
+  // interleaved trials (none first, then fleet first) so the machine's drift falls on both.
+  const runNone = async () => {
+    const alone = await fresh();
+    const r = await load(alone.url, ...throughputLoad);
+    stopAll();
+    return r.perSecond;
+  };
+  const runFleet = async () => {
+    const { url, pid: coordinator } = await fresh();
+    // Its own idle cost (sweeps, the stake turn, 50 nodes' heartbeats): the fleet's is what it adds.
+    const baseline = await idleWindow(coordinator, [], windowMs);
+    const rss0 = rssMiB(coordinator);
+    const joinStart = performance.now();
+    const c0 = cpuSeconds(coordinator);
+    const fleet = await startFleet(url, size, perProcess);
+    const joinS = (performance.now() - joinStart) / 1000;
+    const joinCpuMs = ((cpuSeconds(coordinator) - c0) * 1000) / size;
+    const idle = await idleWindow(coordinator, fleet, windowMs);
+    const rss1 = rssMiB(coordinator);
+    const withFleet = await load(url, ...throughputLoad);
+    if (process.env.HAVN_BENCH_PROFILE) {
+      // A clean exit writes the profile.
+      const child = children.find((c) => c.pid === coordinator)!;
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+    }
+    stopAll();
+    return { perSecond: withFleet.perSecond, baseline, joinS, joinCpuMs, idle, mem: rss1 - rss0 };
+  };
+  const trials = smoke ? 1 : 3;
+  const ratios: number[] = [];
+  const runs: Awaited<ReturnType<typeof runFleet>>[] = [];
+  for (let t = 0; t < trials; t++) {
+    let none: number;
+    let withFleet: Awaited<ReturnType<typeof runFleet>>;
+    if (t % 2 === 0) {
+      none = await runNone();
+      withFleet = await runFleet();
+    } else {
+      withFleet = await runFleet();
+      none = await runNone();
+    }
+    runs.push(withFleet);
+    ratios.push(withFleet.perSecond / none);
+    console.log(
+      `    trial ${t + 1}: real jobs/s ${fmt(none, 0)} with no fleet, ${fmt(withFleet.perSecond, 0)} with it (${fmt(withFleet.perSecond / none, 2)}×)`,
+    );
   }
-  stopAll();
+  const mid = (xs: number[]) => median(xs);
+  const baseline = { cores: mid(runs.map((r) => r.baseline.cores)) };
+  const idle = { cores: mid(runs.map((r) => r.idle.cores)), fleetCores: mid(runs.map((r) => r.idle.fleetCores)) };
+  const joinS = mid(runs.map((r) => r.joinS));
+  const joinCpuMs = mid(runs.map((r) => r.joinCpuMs));
+  const rss0 = 0;
+  const rss1 = mid(runs.map((r) => r.mem));
 
   const plain = await startRole("plain-ws", {});
   const plainPid = lastPid();
@@ -752,11 +786,7 @@ async function fleetBench() {
 
   const line = (what: string, value: string) => console.log(`    ${what.padEnd(50)}${value}`);
   const fleetCores = Math.max(0, idle.cores - baseline.cores);
-  line("real jobs/s, no fleet:", `${fmt(none.perSecond, 0)}`);
-  line(
-    "real jobs/s, fleet connected:",
-    `${fmt(withFleet.perSecond, 0)} (${fmt(withFleet.perSecond / none.perSecond, 2)}×)`,
-  );
+  line("real jobs/s with the fleet / without, median:", `${fmt(median(ratios), 2)}× (${spread(ratios, 2)})`);
   line(
     "joining: wall, CPU per join (havn / plain ws):",
     `${fmt(joinS, 1)} s, ${fmt(joinCpuMs, 2)} / ${fmt(plainJoinCpuMs, 2)} ms`,
@@ -771,7 +801,7 @@ async function fleetBench() {
     `${fmt(rss1 - rss0, 0)} / ${fmt(prss1 - prss0, 0)} (${fmt((rss1 - rss0) / Math.max(prss1 - prss0, 1), 1)}×)`,
   );
   return {
-    ratio: withFleet.perSecond / none.perSecond,
+    ratio: median(ratios),
     cpuRatio: fleetCores / Math.max(plainIdle.cores, 0.001),
     memRatio: (rss1 - rss0) / Math.max(prss1 - prss0, 1),
   };
