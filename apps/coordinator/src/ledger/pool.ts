@@ -4,7 +4,6 @@ import type { Params } from "../governance/params.js";
 import { storedScore } from "../nodes/reputation.js";
 import type { NodeRegistry } from "../nodes/node-registry.js";
 import type { StakeService } from "../staking/stake-service.js";
-import { operatorAccount } from "./settlement.js";
 
 /** One node's part of a distribution. */
 export interface PoolShare {
@@ -112,12 +111,7 @@ export class PoolService {
     const paid = shares.filter((s) => s.amount > 0n);
     if (paid.length === 0) return undefined;
     const accounts = new Map<string, LedgerAccount>();
-    for (const s of paid) {
-      const row = await store.nodes.get(s.nodeKey);
-      const wallet = row?.accountId ? ((await store.accounts.get(row.accountId))?.wallet ?? null) : null;
-      const operator = operatorAccount({ key: s.nodeKey, accountId: row?.accountId ?? null, wallet });
-      accounts.set(s.nodeKey, stake.payee(s.nodeKey, operator));
-    }
+    for (const s of paid) accounts.set(s.nodeKey, stake.payee(s.nodeKey, await stake.operatorOf(s.nodeKey)));
     const r = await store.ledger.post({
       kind: "pool",
       idempotencyKey: `pool:${start}`,

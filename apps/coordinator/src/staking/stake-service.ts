@@ -13,7 +13,6 @@ import type { FastifyBaseLogger } from "fastify";
 import type { CoordinatorConfig } from "../config.js";
 import type { Params } from "../governance/params.js";
 import type { LedgerActor } from "../ledger/ledger-service.js";
-import { operatorAccount } from "../ledger/settlement.js";
 import type { Wallets } from "../ledger/wallets.js";
 import type { NodeHold, NodeRegistry, NodeSession } from "../nodes/node-registry.js";
 
@@ -249,7 +248,7 @@ export class StakeService {
   private async ownerOf(target: StakeTarget, actor: LedgerActor) {
     if ("validator" in target) {
       const account = await this.deps.wallets.of(actor.accountId);
-      return { subject: `validator:${actor.accountId}` as StakeSubject, owner: account, payer: account, node: null };
+      return { subject: `validator:${actor.accountId}` as StakeSubject, payer: account, node: null };
     }
     const node = await this.findNode(target.node);
     if (node.accountId !== actor.accountId && !actor.admin)
@@ -257,10 +256,8 @@ export class StakeService {
         "STAKE_FORBIDDEN",
         "Only the account that operates this node (or an admin) may move its stake.",
       );
-    const wallet = node.accountId ? ((await this.deps.store.accounts.get(node.accountId))?.wallet ?? null) : null;
     return {
       subject: `node:${node.key}` as StakeSubject,
-      owner: operatorAccount({ key: node.key, accountId: node.accountId, wallet }),
       payer: await this.deps.wallets.of(actor.accountId),
       node,
     };
@@ -350,10 +347,16 @@ export class StakeService {
 
   private async ownerAccount(subject: StakeSubject): Promise<LedgerAccount> {
     if (subject.startsWith("validator:")) return this.deps.wallets.of(subject.slice("validator:".length));
-    const key = subject.slice("node:".length);
-    const row = await this.deps.store.nodes.get(key);
-    const wallet = row?.accountId ? ((await this.deps.store.accounts.get(row.accountId))?.wallet ?? null) : null;
-    return operatorAccount({ key, accountId: row?.accountId ?? null, wallet });
+    return this.operatorOf(subject.slice("node:".length));
+  }
+
+  /**
+   * Who a node's money goes to: its operator's wallet, else their custodial one (`Wallets`), else
+   * the node's own account — settlement's `operatorAccount`, read from the node's row.
+   */
+  async operatorOf(nodeKey: string): Promise<LedgerAccount> {
+    const accountId = (await this.deps.store.nodes.get(nodeKey))?.accountId ?? null;
+    return accountId ? this.deps.wallets.of(accountId) : ledgerAccounts.node(nodeKey);
   }
 
   /**
