@@ -18,6 +18,8 @@ const o = JSON.parse(json ?? "{}") as {
   tokenDelayJitterMs?: number;
   /** The coordinator's join token, which nodes join with. */
   joinToken?: string;
+  /** The model a fleet's nodes advertise. */
+  model?: string;
 };
 const hardware: Hardware = { cpu: { model: "bench", cores: 2 }, memory_mb: 1024, gpus: [], compute_class: "S" };
 
@@ -82,11 +84,20 @@ switch (role) {
   }
   case "fleet": {
     // An idle fleet: `nodes` node connections that join (challenge, signed hello) and then only
-    // send heartbeats — the load a large network's idle nodes put on a coordinator. Against a
+    // send heartbeats — the load a large network's idle nodes put on a coordinator. They advertise
+    // `model`, which the bench's jobs never ask for: routable, and never sent a job. Against a
     // plain `ws` server (role `plain-ws`) the same clients do the same.
     const url = `${o.coordinator!.replace(/^http/, "ws")}/nodes/connect`;
     const total = o.nodes ?? 2_500;
     let welcomed = 0;
+    const heartbeatFrame = JSON.stringify({
+      v: protocolVersion,
+      type: "heartbeat",
+      in_flight: [],
+      busy_slots: 0,
+      available: true,
+      backend: { ok: true },
+    });
     const open = (i: number) =>
       new Promise<void>((resolve) => {
         const keys = generateKeyPair();
@@ -105,7 +116,7 @@ switch (role) {
                 engine_version: "1",
                 models: [
                   {
-                    name: "havn-tiny",
+                    name: o.model ?? "havn-tiny",
                     tasks: ["chat", "completion"],
                     context_length: 2048,
                     model_hash: "0".repeat(64),
@@ -124,10 +135,9 @@ switch (role) {
             });
           } else if (msg.type === "welcome") {
             welcomed++;
-            const beat = setInterval(
-              () => send({ type: "heartbeat", in_flight: [], busy_slots: 0, available: true, backend: { ok: true } }),
-              msg.heartbeat_interval_ms ?? 5_000,
-            );
+            // The fleet stands in for other machines: each beat sends one frame made once, so
+            // the fleet's own CPU takes as little as it can from the coordinator's two cores.
+            const beat = setInterval(() => socket.send(heartbeatFrame), msg.heartbeat_interval_ms ?? 5_000);
             socket.on("close", () => clearInterval(beat));
             resolve();
           }

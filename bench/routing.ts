@@ -2,16 +2,21 @@
 // timed in-process (no network, no database), interleaved across fleet sizes so the machine's
 // state is shared. The reference is the same decision on a 10-node network, measured beside.
 import type { Hardware, TaskKind } from "@havn/protocol";
-import { NodeRegistry, type NodeSession } from "../apps/coordinator/src/nodes/node-registry.ts";
+import {
+  InFlightAttempts,
+  NodeRegistry,
+  type InFlightAttempt,
+  type NodeSession,
+} from "../apps/coordinator/src/nodes/node-registry.ts";
 import { probationDraw, Router } from "../apps/coordinator/src/router/router.ts";
 
 const hardware: Hardware = { cpu: { model: "bench", cores: 2 }, memory_mb: 1024, gpus: [], compute_class: "S" };
 const tasks = new Set<TaskKind>(["chat", "completion"]);
 
 function session(i: number, model: string): NodeSession {
-  const inFlight = new Map();
+  const inFlight = new InFlightAttempts();
   // A quarter of the fleet is busy: routing must look past full nodes.
-  if (i % 4 === 0) for (let k = 0; k < 8; k++) inFlight.set(`a${k}`, {});
+  if (i % 4 === 0) for (let k = 0; k < 8; k++) inFlight.set(`a${k}`, {} as InFlightAttempt);
   return {
     key: `node-${i}`,
     name: `node-${i}`,

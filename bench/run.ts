@@ -671,16 +671,60 @@ function rssMiB(pid: number): number {
 const lastPid = () => children[children.length - 1]!.pid!;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The model an idle fleet's nodes serve: one the bench's jobs never ask for. */
+const fleetModel = "fleet-idle";
+
 /** Starts `total` idle fleet connections against `url`, in processes of `perProcess`; their pids. */
 async function startFleet(url: string, total: number, perProcess: number): Promise<number[]> {
   const pids: number[] = [];
   for (let n = 0; n < total; n += perProcess) {
-    const welcomed = await startRole("fleet", { coordinator: url, nodes: Math.min(perProcess, total - n) });
+    const welcomed = await startRole("fleet", {
+      coordinator: url,
+      nodes: Math.min(perProcess, total - n),
+      model: fleetModel,
+    });
     if (Number(welcomed) !== Math.min(perProcess, total - n))
       console.log(`      a fleet process joined only ${welcomed}`);
     pids.push(lastPid());
   }
   return pids;
+}
+
+/**
+ * Bonds each held fleet node its floor (enough for its 8 slots), eight at a time, so the whole
+ * fleet is routable: every dispatch pass and every count of free slots sees 10,000 nodes.
+ */
+async function bondFleet(coordinator: string): Promise<number> {
+  const headers = { "content-type": "application/json", authorization: `Bearer ${sessions.get(coordinator)!}` };
+  const r = await fetch(`${coordinator}/v1/nodes`, { headers });
+  const nodes = ((await r.json()) as { data: { key: string; held: string | null; models: string[] }[] }).data;
+  const held = nodes.filter((n) => n.held === "below_floor");
+  if (held.length === 0) return 0;
+  const { floor_uhai: floor } = (await (await fetch(`${coordinator}/v1/stake/${held[0]!.key}`)).json()) as {
+    floor_uhai: string;
+  };
+  let next = 0;
+  const worker = async () => {
+    while (next < held.length) {
+      const n = held[next++]!;
+      const res = await fetch(`${coordinator}/v1/stake`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ node: n.key, amount_uhai: floor }),
+      });
+      if (!res.ok) throw new Error(`bonding ${n.key}: HTTP ${res.status} ${await res.text()}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  return held.length;
+}
+
+/** The coordinator's CPU per job over a load, in µs, beside the load's result. */
+async function loadWithCpu(url: string, pid: number) {
+  const c0 = cpuSeconds(pid);
+  const r = await load(url, ...throughputLoad);
+  // Warm-up and measured jobs alike ran on its CPU.
+  return { ...r, cpuPerJobUs: ((cpuSeconds(pid) - c0) * 1e6) / (throughputLoad[1] + throughputLoad[2]) };
 }
 
 /** CPU (cores) and the fleet's CPU over an idle window. */
@@ -703,14 +747,16 @@ async function fleetBench() {
   const windowMs = smoke ? 2_000 : 20_000;
   console.log(`\n(e) An idle fleet: ${size.toLocaleString("en")} node connections (join, then heartbeats every 5 s),`);
   console.log(
-    `    ${perProcess.toLocaleString("en")} a process; beside none, and against a plain \`ws\` server holding the same`,
+    `    ${perProcess.toLocaleString("en")} a process, bonded and routable, serving a model no job asks for; beside none,`,
   );
+  console.log("    and against a plain `ws` server holding the same");
 
   // Each run on a fresh coordinator and database, as in (c): the second would otherwise run on the
   // first's 22,000 jobs.
+  // An open catalog (as a network with one operator runs): the fleet may serve its own model.
   const fresh = async () => {
     profiling = true;
-    const url = await startHavnCoordinator();
+    const url = await startHavnCoordinator(undefined, ["--catalog", "open"]);
     profiling = false;
     const pid = lastPid();
     await startRole("nodes", { coordinator: url, nodes: 50, slots: 8 });
@@ -721,9 +767,9 @@ async function fleetBench() {
   // interleaved trials (none first, then fleet first) so the machine's drift falls on both.
   const runNone = async () => {
     const alone = await fresh();
-    const r = await load(alone.url, ...throughputLoad);
+    const r = await loadWithCpu(alone.url, alone.pid);
     stopAll();
-    return r.perSecond;
+    return r;
   };
   const runFleet = async () => {
     const { url, pid: coordinator } = await fresh();
@@ -735,9 +781,17 @@ async function fleetBench() {
     const fleet = await startFleet(url, size, perProcess);
     const joinS = (performance.now() - joinStart) / 1000;
     const joinCpuMs = ((cpuSeconds(coordinator) - c0) * 1000) / size;
+    // What holding the connections and their heartbeats costs, as the plain server is measured:
+    // before bonding, whose 10,000 HTTP requests and ledger transactions leave garbage behind.
+    const idleHeld = await idleWindow(coordinator, fleet, windowMs);
+    const rssHeld = rssMiB(coordinator);
+    const bondStart = performance.now();
+    const bonded = await bondFleet(url);
+    const bondS = (performance.now() - bondStart) / 1000;
+    // Again with the whole fleet routable.
     const idle = await idleWindow(coordinator, fleet, windowMs);
     const rss1 = rssMiB(coordinator);
-    const withFleet = await load(url, ...throughputLoad);
+    const withFleet = await loadWithCpu(url, coordinator);
     if (process.env.HAVN_BENCH_PROFILE) {
       // A clean exit writes the profile.
       const child = children.find((c) => c.pid === coordinator)!;
@@ -745,13 +799,25 @@ async function fleetBench() {
       await new Promise((r) => child.once("exit", r));
     }
     stopAll();
-    return { perSecond: withFleet.perSecond, baseline, joinS, joinCpuMs, idle, mem: rss1 - rss0 };
+    return {
+      ...withFleet,
+      baseline,
+      joinS,
+      joinCpuMs,
+      bonded,
+      bondS,
+      idleHeld,
+      idle,
+      memHeld: rssHeld - rss0,
+      mem: rss1 - rss0,
+    };
   };
   const trials = smoke ? 1 : 3;
   const ratios: number[] = [];
   const runs: Awaited<ReturnType<typeof runFleet>>[] = [];
+  const cpuRatios: number[] = [];
   for (let t = 0; t < trials; t++) {
-    let none: number;
+    let none: Awaited<ReturnType<typeof runNone>>;
     let withFleet: Awaited<ReturnType<typeof runFleet>>;
     if (t % 2 === 0) {
       none = await runNone();
@@ -761,18 +827,20 @@ async function fleetBench() {
       none = await runNone();
     }
     runs.push(withFleet);
-    ratios.push(withFleet.perSecond / none);
+    ratios.push(withFleet.perSecond / none.perSecond);
+    cpuRatios.push(withFleet.cpuPerJobUs / none.cpuPerJobUs);
     console.log(
-      `    trial ${t + 1}: real jobs/s ${fmt(none, 0)} with no fleet, ${fmt(withFleet.perSecond, 0)} with it (${fmt(withFleet.perSecond / none, 2)}×)`,
+      `    trial ${t + 1}: real jobs/s ${fmt(none.perSecond, 0)} with no fleet, ${fmt(withFleet.perSecond, 0)} with it (${fmt(withFleet.perSecond / none.perSecond, 2)}×); coordinator CPU a job ${fmt(none.cpuPerJobUs, 0)} / ${fmt(withFleet.cpuPerJobUs, 0)} µs; ${withFleet.bonded} fleet nodes bonded in ${fmt(withFleet.bondS, 1)} s`,
     );
   }
   const mid = (xs: number[]) => median(xs);
   const baseline = { cores: mid(runs.map((r) => r.baseline.cores)) };
   const idle = { cores: mid(runs.map((r) => r.idle.cores)), fleetCores: mid(runs.map((r) => r.idle.fleetCores)) };
+  const idleHeld = { cores: mid(runs.map((r) => r.idleHeld.cores)) };
+  const memHeld = mid(runs.map((r) => r.memHeld));
   const joinS = mid(runs.map((r) => r.joinS));
   const joinCpuMs = mid(runs.map((r) => r.joinCpuMs));
-  const rss0 = 0;
-  const rss1 = mid(runs.map((r) => r.mem));
+  const memBonded = mid(runs.map((r) => r.mem));
 
   const plain = await startRole("plain-ws", {});
   const plainPid = lastPid();
@@ -781,29 +849,34 @@ async function fleetBench() {
   const plainFleet = await startFleet(plain, size, perProcess);
   const plainJoinCpuMs = ((cpuSeconds(plainPid) - p0) * 1000) / size;
   const plainIdle = await idleWindow(plainPid, plainFleet, windowMs);
-  const prss1 = rssMiB(plainPid);
+  const plainMem = rssMiB(plainPid) - prss0;
   stopAll();
 
   const line = (what: string, value: string) => console.log(`    ${what.padEnd(50)}${value}`);
   const fleetCores = Math.max(0, idle.cores - baseline.cores);
+  const heldCores = Math.max(0, idleHeld.cores - baseline.cores);
+  const times = (a: number, b: number, digits = 3) =>
+    `${fmt(a, digits)} / ${fmt(b, digits)} (${fmt(a / Math.max(b, digits === 0 ? 1 : 0.001), 1)}×)`;
   line("real jobs/s with the fleet / without, median:", `${fmt(median(ratios), 2)}× (${spread(ratios, 2)})`);
+  line("coordinator CPU a job, with the fleet / without:", `${fmt(median(cpuRatios), 2)}× (${spread(cpuRatios, 2)})`);
   line(
     "joining: wall, CPU per join (havn / plain ws):",
     `${fmt(joinS, 1)} s, ${fmt(joinCpuMs, 2)} / ${fmt(plainJoinCpuMs, 2)} ms`,
   );
+  line("bonding the fleet (admin, 8 at a time):", `${fmt(mid(runs.map((r) => r.bondS)), 1)} s`);
   line(
     "idle CPU for the fleet, cores (havn / plain ws):",
-    `${fmt(fleetCores, 3)} / ${fmt(plainIdle.cores, 3)} (${fmt(fleetCores / Math.max(plainIdle.cores, 0.001), 1)}×; havn's own idle ${fmt(baseline.cores, 3)})`,
+    `${times(fleetCores, plainIdle.cores)} routable, ${fmt(heldCores, 3)} before bonding; havn's own idle ${fmt(baseline.cores, 3)}`,
   );
   line("fleet processes' CPU, cores (beside havn):", `${fmt(idle.fleetCores, 3)}`);
   line(
     "memory for the fleet, MiB (havn / plain ws):",
-    `${fmt(rss1 - rss0, 0)} / ${fmt(prss1 - prss0, 0)} (${fmt((rss1 - rss0) / Math.max(prss1 - prss0, 1), 1)}×)`,
+    `${times(memHeld, plainMem, 0)}; ${fmt(memBonded, 0)} after bonding it`,
   );
   return {
     ratio: median(ratios),
     cpuRatio: fleetCores / Math.max(plainIdle.cores, 0.001),
-    memRatio: (rss1 - rss0) / Math.max(prss1 - prss0, 1),
+    memRatio: memHeld / Math.max(plainMem, 1),
   };
 }
 

@@ -113,6 +113,12 @@ export function program(): Command {
         parseNumber(0, 36_500),
         30,
       )
+      .addOption(
+        new Option(
+          "--catalog <which>",
+          "model names nodes may serve: any of the right syntax (open, for a network with one operator), or only the manifest's and those governance admitted (curated); default: curated, open in dev mode",
+        ).choices(["open", "curated"]),
+      )
       .option("--insecure", "with --mode dev: listen beyond this machine anyway", false)
       .option("--free", "a free network: no prices, no escrow, no ledger", false),
   ).action(async (o) => (await import("./commands/coordinator.js")).coordinator(o));

@@ -47,7 +47,7 @@ import { registerOpenAIRoutes } from "./api/openai/routes.js";
 import { registerOperatorRoutes } from "./api/operators/routes.js";
 import { AuthService, devAccount } from "./auth/auth-service.js";
 import { compileConfig, type CoordinatorConfig, type CoordinatorOptions } from "./config.js";
-import { closeCodes, NodeGateway } from "./gateway/node-gateway.js";
+import { closeCodes, NodeGateway, releaseUpgrade } from "./gateway/node-gateway.js";
 import { nodeState, NodeRegistry } from "./nodes/node-registry.js";
 import { NodeService } from "./nodes/node-service.js";
 import { Deadlines } from "./nodes/deadlines.js";
@@ -342,7 +342,10 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   app.get(
     "/nodes/connect",
     { websocket: true, helmet: false, config: { auth: "public", rateLimit: false } },
-    (socket) => gateway.accept(socket),
+    (socket, request) => {
+      releaseUpgrade(socket, request.raw);
+      gateway.accept(socket);
+    },
   );
   auth.onKeyRevoked((keyId) => nodes.closeJoinedWith(keyId));
   // Wallet sign-in on a loopback coordinator names the address it listens on (see `publicUrl`).

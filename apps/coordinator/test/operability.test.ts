@@ -128,6 +128,21 @@ describe("one key, one live connection", () => {
   });
 });
 
+describe("an idle node's connection", () => {
+  it("holds nothing of its HTTP upgrade: no response on its socket, no listener closing over the request", async () => {
+    net = await startNetwork({ nodes: [] });
+    const node = await frozenNode(net.url, generateKeyPair(), "idle");
+    const [server] = [...(net.coordinator.app.websocketServer.clients as Set<WebSocket>)];
+    // The WebSocket plugin's error listener closed over fastify's request and reply; the
+    // placeholder response stayed assigned to the TCP socket. Each held ~3 KB for the
+    // connection's life on a coordinator of thousands of idle nodes.
+    expect(server!.listenerCount("error")).toBe(1);
+    const tcp = (server as unknown as { _socket: { _httpMessage: unknown } })._socket;
+    expect(tcp._httpMessage).toBeNull();
+    node.socket.close();
+  });
+});
+
 describe("a node whose backend fails", () => {
   it("stops getting jobs within one health check; jobs complete on the other node; /health is degraded; it rejoins", async () => {
     net = await startNetwork({

@@ -1,6 +1,7 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { TaskKind } from "@havn/protocol";
-import { NodeRegistry, type NodeSession } from "../src/nodes/node-registry.ts";
+import { InFlightAttempts, NodeRegistry, type InFlightAttempt, type NodeSession } from "../src/nodes/node-registry.ts";
 import { ModelCatalog, tierOf } from "../src/router/model-catalog.ts";
 import { maxCandidates, probationDraw, Router } from "../src/router/router.ts";
 
@@ -18,8 +19,8 @@ function node(
     terms?: NodeSession["routingTerms"];
   } = {},
 ): NodeSession {
-  const inFlight = new Map();
-  for (let i = 0; i < (opts.busy ?? 0); i++) inFlight.set(`a${i}`, {});
+  const inFlight = new InFlightAttempts();
+  for (let i = 0; i < (opts.busy ?? 0); i++) inFlight.set(`a${i}`, {} as InFlightAttempt);
   return {
     key,
     name: key,
@@ -152,6 +153,56 @@ describe("router", () => {
     // A session not (or no longer) registered is never indexed.
     registry.update(b);
     expect(registry.serving("m")).toEqual([]);
+  });
+
+  it("keeps free slots counted as attempts, slots, holds and nodes come and go (as a full scan counts them)", () => {
+    const op = fc.oneof(
+      fc.record({
+        kind: fc.constant("join" as const),
+        key: fc.nat(5),
+        slots: fc.integer({ min: 1, max: 4 }),
+        model: fc.nat(2),
+      }),
+      fc.record({ kind: fc.constant("leave" as const), key: fc.nat(5) }),
+      fc.record({ kind: fc.constant("start" as const), key: fc.nat(5), attempt: fc.nat(5) }),
+      fc.record({ kind: fc.constant("end" as const), key: fc.nat(5), attempt: fc.nat(5) }),
+      fc.record({ kind: fc.constant("lost" as const), key: fc.nat(5) }),
+      fc.record({ kind: fc.constant("slots" as const), key: fc.nat(5), slots: fc.integer({ min: 1, max: 4 }) }),
+      fc.record({ kind: fc.constant("hold" as const), key: fc.nat(5), held: fc.boolean(), available: fc.boolean() }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const registry = new NodeRegistry();
+        // Sessions stay reachable after they leave: a lost node's attempts still end later.
+        const known = new Map<number, NodeSession>();
+        for (const o of ops) {
+          const s = known.get(o.key);
+          if (o.kind === "join") {
+            const joined = { ...node(`k${o.key}`, { slots: o.slots }), models: new Set([`m${o.model}`, "shared"]) };
+            known.set(o.key, joined);
+            registry.add(joined);
+          } else if (!s) continue;
+          else if (o.kind === "leave") registry.remove(s);
+          else if (o.kind === "start") s.inFlight.set(`a${o.attempt}`, {} as InFlightAttempt);
+          else if (o.kind === "end") s.inFlight.delete(`a${o.attempt}`);
+          else if (o.kind === "lost") s.inFlight.clear();
+          else if (o.kind === "slots") {
+            s.slots = o.slots;
+            registry.update(s);
+          } else {
+            s.held = o.held ? "quarantined" : null;
+            s.available = o.available;
+            registry.update(s);
+          }
+          const open = registry.all().filter((n) => n.available && n.held === null);
+          const free = open.reduce((sum, n) => sum + Math.max(0, n.slots - n.inFlight.size), 0);
+          const models = new Set(open.filter((n) => n.inFlight.size < n.slots).flatMap((n) => [...n.models]));
+          expect(registry.freeSlots()).toBe(free);
+          expect(registry.modelsWithFreeSlots().sort()).toEqual([...models].sort());
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it("on a large network scores a sample of eligible nodes, never a failed, full or untrusted one, and still finds the one free node", () => {

@@ -10,7 +10,7 @@ import { startNetwork, type Network } from "@havn/testkit";
 import { compileConfig } from "../src/config.js";
 import { Params } from "../src/governance/params.js";
 import { Wallets } from "../src/ledger/wallets.js";
-import { NodeRegistry, type NodeSession } from "../src/nodes/node-registry.js";
+import { InFlightAttempts, NodeRegistry, type NodeSession } from "../src/nodes/node-registry.js";
 import { ReputationBook } from "../src/nodes/reputation.js";
 import { EpochKeeper, promisedHours } from "../src/staking/epochs.js";
 import { StakeService } from "../src/staking/stake-service.js";
@@ -348,6 +348,7 @@ describe.each(["sqlite", "postgres"] as const)("heartbeat epochs, on %s", (kind)
       advertisedSlots: 4,
       hardware: { compute_class: "S" },
       models: new Set<string>(),
+      inFlight: new InFlightAttempts(),
       stake: 0n,
       slots: 4,
       reputation: 50,

@@ -19,6 +19,7 @@ export interface CoordinatorCommandOptions extends LogOptions {
   readonly retentionDays: number;
   readonly insecure: boolean;
   readonly free: boolean;
+  readonly catalog?: "open" | "curated" | undefined;
 }
 
 /**
@@ -52,6 +53,7 @@ export async function coordinator(o: CoordinatorCommandOptions): Promise<void> {
     retentionMs: Math.round(o.retentionDays * 24 * 3600 * 1000),
     nodeAdmission: o.nodeAdmission,
     ...(o.free ? { ledger: { enabled: false } } : {}),
+    ...(o.catalog ? { catalog: { mode: o.catalog } } : {}),
     ...(o.corsOrigin ? { corsOrigins: o.corsOrigin } : {}),
     ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
     ...(o.trustProxy ? { trustProxy: o.trustProxy } : {}),

@@ -25,6 +25,35 @@ export interface InFlightAttempt {
   admission?: Promise<boolean>;
 }
 
+/**
+ * A node's in-flight attempts (attempt id → attempt). It tells its registry when an attempt comes
+ * or goes, so the registry keeps the network's free slots counted instead of scanning every node
+ * for them on each dispatch pass.
+ */
+export class InFlightAttempts extends Map<string, InFlightAttempt> {
+  /** Called after the number of attempts changed (set by `NodeRegistry.add`). */
+  onChange: (() => void) | undefined;
+
+  override set(attemptId: string, attempt: InFlightAttempt): this {
+    const added = !this.has(attemptId);
+    super.set(attemptId, attempt);
+    if (added) this.onChange?.();
+    return this;
+  }
+
+  override delete(attemptId: string): boolean {
+    const deleted = super.delete(attemptId);
+    if (deleted) this.onChange?.();
+    return deleted;
+  }
+
+  override clear(): void {
+    const had = this.size > 0;
+    super.clear();
+    if (had) this.onChange?.();
+  }
+}
+
 /** A connected, authenticated node. */
 export interface NodeSession {
   readonly key: string;
@@ -52,7 +81,7 @@ export interface NodeSession {
   /** Why it gets no jobs though connected and healthy, or null: it gets jobs. */
   held: NodeHold | null;
   /** attempt id → attempt */
-  readonly inFlight: Map<string, InFlightAttempt>;
+  readonly inFlight: InFlightAttempts;
   readonly connectedAt: number;
   /** The last message of any kind from the node. */
   lastSeenAt: number;
@@ -116,16 +145,25 @@ export class NodeRegistry {
    * network of many held nodes costs routing nothing: `update` keeps it in step.
    */
   private readonly byModel = new Map<string, { list: NodeSession[]; at: Map<NodeSession, number> }>();
-  /** The routable nodes: the dispatcher's per-pass counts look only at these. */
-  private readonly routableSessions = new Set<NodeSession>();
   /** Models governance paused or flagged, by the names nodes serve them under: none is routed. */
   heldModels: ReadonlySet<string> = new Set();
+  /**
+   * Free slots, kept counted as attempts come and go (see `recount`): each routable node's free
+   * slots as last counted; their sum; and per model, how many routable nodes serving it have one.
+   * A dispatch pass reads these instead of scanning a fleet of thousands of idle nodes.
+   */
+  private readonly freeOf = new Map<NodeSession, number>();
+  private freeTotal = 0;
+  private readonly freeServing = new Map<string, number>();
 
   add(session: NodeSession): NodeSession | undefined {
     const previous = this.sessions.get(session.key);
     if (previous) this.unindex(previous);
     this.sessions.set(session.key, session);
+    if (previous) this.recount(previous);
     if (routable(session)) this.index(session);
+    session.inFlight.onChange = () => this.recount(session);
+    this.recount(session);
     return previous;
   }
 
@@ -134,18 +172,38 @@ export class NodeRegistry {
     if (this.sessions.get(session.key) !== session) return false;
     this.sessions.delete(session.key);
     this.unindex(session);
+    this.recount(session);
     return true;
   }
 
-  /** A registered node's health or hold changed: it enters or leaves the routing index. */
+  /** A registered node's health, hold or slots changed: it enters or leaves the routing index. */
   update(session: NodeSession): void {
     if (this.sessions.get(session.key) !== session) return;
     if (routable(session)) this.index(session);
     else this.unindex(session);
+    this.recount(session);
+  }
+
+  /** Counts one node's free slots again: its attempts, slots or standing changed. */
+  private recount(session: NodeSession): void {
+    const before = this.freeOf.get(session) ?? 0;
+    const now =
+      this.sessions.get(session.key) === session && routable(session)
+        ? Math.max(0, session.slots - session.inFlight.size)
+        : 0;
+    if (now === before) return;
+    this.freeTotal += now - before;
+    if (now > 0) this.freeOf.set(session, now);
+    else this.freeOf.delete(session);
+    if (before > 0 === now > 0) return;
+    for (const m of session.models) {
+      const n = (this.freeServing.get(m) ?? 0) + (now > 0 ? 1 : -1);
+      if (n > 0) this.freeServing.set(m, n);
+      else this.freeServing.delete(m);
+    }
   }
 
   private index(session: NodeSession): void {
-    this.routableSessions.add(session);
     for (const m of session.models) {
       let index = this.byModel.get(m);
       if (!index) this.byModel.set(m, (index = { list: [], at: new Map() }));
@@ -156,7 +214,6 @@ export class NodeRegistry {
   }
 
   private unindex(session: NodeSession): void {
-    this.routableSessions.delete(session);
     for (const m of session.models) {
       const index = this.byModel.get(m);
       const i = index?.at.get(session);
@@ -196,20 +253,15 @@ export class NodeRegistry {
     return false;
   }
 
-  /** Models with at least one free slot on an available node, for the claim query. */
+  /** Models with at least one free slot on a routable node, for the claim query. */
   modelsWithFreeSlots(): string[] {
-    const models = new Set<string>();
-    for (const s of this.routableSessions) {
-      if (s.inFlight.size < s.slots) for (const m of s.models) models.add(m);
-    }
-    for (const m of this.heldModels) models.delete(m);
-    return [...models];
+    const models: string[] = [];
+    for (const m of this.freeServing.keys()) if (!this.heldModels.has(m)) models.push(m);
+    return models;
   }
 
-  /** Free slots on available nodes. */
+  /** Free slots on routable nodes. */
   freeSlots(): number {
-    let n = 0;
-    for (const s of this.routableSessions) n += Math.max(0, s.slots - s.inFlight.size);
-    return n;
+    return this.freeTotal;
   }
 }

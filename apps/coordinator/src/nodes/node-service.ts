@@ -26,7 +26,7 @@ import type { JobTelemetry } from "../telemetry/job-telemetry.js";
 import type { CoordinatorMetrics } from "../telemetry/metrics.js";
 import type { SignaturePool } from "../verification/signature-pool.js";
 import { verifyResult } from "../verification/verify-result.js";
-import { routable, type NodeRegistry, type NodeSession } from "./node-registry.js";
+import { InFlightAttempts, routable, type NodeRegistry, type NodeSession } from "./node-registry.js";
 import type { Deadlines } from "./deadlines.js";
 import { breakerRules, type ReputationBook } from "./reputation.js";
 import type { StakeService } from "../staking/stake-service.js";
@@ -52,14 +52,15 @@ export interface NodeServiceDeps {
 
 /** How the coordinator reaches one node, whatever carries it (a WebSocket today, HTTP polling next). */
 export interface NodeTransport {
-  send(message: CoordinatorMessageBody): void;
-  close(code: number, reason: string): void;
+  // Functions, not methods: a session holds them as they are (no `this`).
+  readonly send: (message: CoordinatorMessageBody) => void;
+  readonly close: (code: number, reason: string) => void;
   /** Drops the connection without a close handshake: for a peer that no longer answers. */
-  terminate(): void;
+  readonly terminate: () => void;
   /** Whether the node answers a liveness probe within `timeoutMs`. */
-  ping(timeoutMs: number): Promise<boolean>;
+  readonly ping: (timeoutMs: number) => Promise<boolean>;
   /** Whether the connection is still open (a join may finish after the node left). */
-  isOpen(): boolean;
+  readonly isOpen: () => boolean;
 }
 
 /** A node that proved it holds `key` and asks to join with what it advertises. */
@@ -206,7 +207,7 @@ export class NodeService {
       stake: 0n,
       routingTerms: { stake: 1, price: 1 },
       held: null,
-      inFlight: new Map(),
+      inFlight: new InFlightAttempts(),
       connectedAt: now,
       lastSeenAt: now,
       lastHeartbeatAt: now,
@@ -214,10 +215,12 @@ export class NodeService {
       backend: { ok: request.available ?? true },
       latencyEwmaMs: null,
       ...standing,
-      send: (message) => transport.send(message),
-      close: (code, reason) => transport.close(code, reason),
-      terminate: () => transport.terminate(),
-      ping: (timeoutMs) => transport.ping(timeoutMs),
+      // The transport's own functions (they close over their socket, not over `this`): no
+      // wrappers for each of thousands of idle sessions to hold.
+      send: transport.send,
+      close: transport.close,
+      terminate: transport.terminate,
+      ping: transport.ping,
     };
     await this.deps.stake.admit(session);
     if (!transport.isOpen()) return undefined;

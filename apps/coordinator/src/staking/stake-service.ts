@@ -121,10 +121,11 @@ export class StakeService {
       price: fee <= 0 ? 1 : Math.min(...fees.filter((f) => f > 0), fee) / fee,
     };
     const before = session.held;
+    const slotsBefore = session.slots;
     session.held = held;
     session.slots = slots;
+    if (before !== held || slotsBefore !== slots) this.deps.registry.update(session);
     if (before === held) return;
-    this.deps.registry.update(session);
     if (held)
       this.deps.log.warn(
         {
@@ -233,8 +234,7 @@ export class StakeService {
 
   /** The node a caller names, by key or name. */
   async findNode(ref: string): Promise<NodeRow> {
-    const row =
-      (await this.deps.store.nodes.get(ref)) ?? (await this.deps.store.nodes.list()).find((n) => n.name === ref);
+    const row = (await this.deps.store.nodes.get(ref)) ?? (await this.deps.store.nodes.getByName(ref));
     if (!row)
       throw new HavnError("NODE_NOT_FOUND", "No node with this key or name.", { context: { Node: ref.slice(0, 80) } });
     return row;
