@@ -31,6 +31,8 @@ function session(i: number, model: string): NodeSession {
     held: null,
     inFlight,
     connectedAt: 0,
+    presentSince: 0,
+    awayMs: 0,
     lastSeenAt: 0,
     lastHeartbeatAt: 0,
     available: true,

@@ -235,6 +235,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<Coordinat
   const deadlines = new Deadlines(config);
   const nodes = new NodeService({
     stake,
+    params,
     reputation,
     deadlines,
     metrics,

@@ -279,6 +279,8 @@ const configSchema = z.strictObject({
     .strictObject({
       epochMs: z.number().int().min(60_000).default(3_600_000),
       missedEpochs: z.number().int().min(1).max(100).default(3),
+      /** Breaks in one epoch (reconnects) that add up to at most this keep it clean. Default 2 minutes. */
+      reconnectGraceMs: z.number().int().min(0).max(3_600_000).default(120_000),
     })
     .prefault({}),
   /** The monthly pool (seed 003): paid from the treasury by reputation share. Default 10 000 HAI; 0 ms: calendar months. */

@@ -35,6 +35,8 @@ function node(
     held: opts.held ?? null,
     inFlight,
     connectedAt: 0,
+    presentSince: 0,
+    awayMs: 0,
     lastSeenAt: 0,
     lastHeartbeatAt: 0,
     available: opts.available ?? true,

@@ -272,25 +272,25 @@ describe.each(["sqlite", "postgres"] as const)("heartbeat epochs, on %s", (kind)
     store = undefined;
   });
 
-  it("three missed epochs quarantine a staked node (slashed for downtime, earnings held); a clean epoch lifts it and pays what was held; uptime and promises score", async () => {
-    store = await openTestStore(kind, inject("pgAdminUrl"));
+  /** A replica's epoch keeper and what it judges with, on a fresh store. */
+  async function keeper(s: Store) {
     const config = compileConfig({ mode: "production", dataDir: mkdtempSync(join(tmpdir(), "havn-epochs-")) });
-    const params = new Params(store, silent);
+    const params = new Params(s, silent);
     await params.init(config, {});
     const registry = new NodeRegistry();
     const stake = new StakeService({
-      store,
+      store: s,
       params,
       registry,
-      wallets: new Wallets(store),
+      wallets: new Wallets(s),
       config,
       log: silent,
       notify: () => {},
     });
-    const reputation = new ReputationBook(store, silent);
+    const reputation = new ReputationBook(s, silent);
     const changes: string[] = [];
     const epochs = new EpochKeeper({
-      store,
+      store: s,
       registry,
       params,
       stake,
@@ -298,14 +298,22 @@ describe.each(["sqlite", "postgres"] as const)("heartbeat epochs, on %s", (kind)
       log: silent,
       onQuarantine: (c) => changes.push(c),
     });
+    const addRow = (key: string, now = 0) =>
+      s.nodes.upsert({
+        key,
+        name: key,
+        capabilities: { backend: "x", engine_version: "1", models: [], slots: 4 },
+        hardware: { cpu: { model: "x", cores: 1 }, memory_mb: 1, gpus: [], compute_class: "S" },
+        now,
+      });
+    return { params, registry, stake, reputation, changes, epochs, addRow };
+  }
+
+  it("three missed epochs quarantine a staked node (slashed for downtime, earnings held); a clean epoch lifts it and pays what was held; uptime and promises score", async () => {
+    store = await openTestStore(kind, inject("pgAdminUrl"));
+    const { registry, stake, reputation, changes, epochs, addRow } = await keeper(store);
     const key = "node-epochs";
-    await store.nodes.upsert({
-      key,
-      name: key,
-      capabilities: { backend: "x", engine_version: "1", models: [], slots: 4 },
-      hardware: { cpu: { model: "x", cores: 1 }, memory_mb: 1, gpus: [], compute_class: "S" },
-      now: 0,
-    });
+    await addRow(key);
     await store.nodes.setOnline(key, false, 0);
     await store.nodes.setPromise(key, { fromHour: 0, toHour: 0, slots: 2 });
     await store.ledger.post({
@@ -343,6 +351,8 @@ describe.each(["sqlite", "postgres"] as const)("heartbeat epochs, on %s", (kind)
       key,
       name: key,
       connectedAt: (base + 3) * hour - 1,
+      presentSince: (base + 3) * hour - 1,
+      awayMs: 0,
       available: true,
       held: null,
       advertisedSlots: 4,
@@ -367,6 +377,118 @@ describe.each(["sqlite", "postgres"] as const)("heartbeat epochs, on %s", (kind)
     // Three offline hours inside its promise (−5 each), then an hour up (+1).
     expect(causes.filter((c) => c === "broken_promise -5")).toHaveLength(3);
     expect(causes).toContain("uptime 1");
+  });
+
+  it("a reconnect within the grace keeps its epoch clean; a longer break, or short ones adding up past it, miss it", async () => {
+    store = await openTestStore(kind, inject("pgAdminUrl"));
+    const { params, registry, reputation, epochs, addRow } = await keeper(store);
+    const grace = params.num("quarantine.reconnect_grace_ms");
+    expect(grace).toBe(120_000);
+    const minute = 60_000;
+    const hour = 3_600_000;
+    const start = (Math.floor(Date.now() / hour) + 2) * hour;
+    const join = (key: string, at: number) => {
+      const session = {
+        key,
+        name: key,
+        connectedAt: at,
+        ...reputation.presence(key, at, grace),
+        available: true,
+        held: null,
+        advertisedSlots: 4,
+        hardware: { compute_class: "S" },
+        models: new Set<string>(),
+        inFlight: new InFlightAttempts(),
+        stake: 0n,
+        slots: 4,
+        reputation: 50,
+        failures: 0,
+        trips: 0,
+        breakerUntil: 0,
+      } as unknown as NodeSession;
+      registry.add(session);
+      return session;
+    };
+    const leave = (session: NodeSession, at: number) => {
+      registry.remove(session);
+      reputation.departed(session, at);
+    };
+    // Connected before the epoch; each breaks its connection inside it.
+    const breaks: Record<string, [number, number][]> = {
+      blip: [[10, 11]], // a minute away: a restart, a network blip
+      outage: [[10, 15]], // five minutes away
+      flapping: [
+        [10, 10.9],
+        [20, 20.9],
+        [30, 30.9],
+      ], // 54 s each, 162 s in all
+    };
+    for (const [key, gaps] of Object.entries(breaks)) {
+      await addRow(key);
+      let session = join(key, start - minute);
+      for (const [away, back] of gaps) {
+        leave(session, start + away * minute);
+        session = join(key, start + back * minute);
+      }
+    }
+    const uptime = async () => {
+      await reputation.flush();
+      const out: string[] = [];
+      for (const key of Object.keys(breaks))
+        if ((await store!.nodes.reputationEvents(key, 10)).some((e) => e.cause === "uptime")) out.push(key);
+      return out;
+    };
+    await epochs.judge(start, start + hour, start + hour);
+    expect(await uptime()).toEqual(["blip"]);
+    // The next epoch, connected throughout: every one is clean (breaks count in the epoch they ended in).
+    await epochs.judge(start + hour, start + 2 * hour, start + 2 * hour);
+    await reputation.flush();
+    for (const key of Object.keys(breaks))
+      expect((await store.nodes.reputationEvents(key, 10)).filter((e) => e.cause === "uptime")).toHaveLength(
+        key === "blip" ? 2 : 1,
+      );
+  });
+
+  it("judges the nodes a crashed replica left marked online, not those another replica holds", async () => {
+    store = await openTestStore(kind, inject("pgAdminUrl"));
+    const { stake, changes, epochs, addRow } = await keeper(store);
+    const hour = 3_600_000;
+    const start = (Math.floor(Date.now() / hour) + 2) * hour;
+    // Both rows say online, and neither is connected here. "held" joined another replica an
+    // epoch ago, which judges it each epoch; "orphan" was on a replica that crashed long ago.
+    await addRow("orphan", 0);
+    await addRow("held", start - 30 * 60_000);
+    for (const key of ["orphan", "held"])
+      await store.ledger.post({
+        kind: "faucet",
+        idempotencyKey: `stake-${key}`,
+        now: 0,
+        postings: [
+          { account: ledgerAccounts.mint, amount: -2_500_000_000n },
+          { account: ledgerAccounts.stake(`node:${key}`), amount: 2_500_000_000n },
+        ],
+      });
+    for (const e of [0, 1, 2]) {
+      // The live replica judges "held" first, as it does at each epoch's end.
+      await store.nodes.recordEpoch({
+        key: "held",
+        epoch: start + e * hour,
+        clean: true,
+        threshold: 3,
+        now: start + (e + 1) * hour,
+      });
+      await epochs.judge(start + e * hour, start + (e + 1) * hour, start + (e + 1) * hour);
+    }
+    expect(changes).toEqual(["entered"]);
+    expect(stake.quarantined.has("orphan")).toBe(true);
+    expect((await store.nodes.get("orphan"))?.online).toBe(false);
+    expect((await store.nodes.get("held"))?.online).toBe(true);
+    expect((await store.nodes.get("orphan"))?.missedEpochs).toBe(3);
+    expect((await store.nodes.get("held"))?.missedEpochs).toBe(0);
+    // And a row the live replica has not judged yet this time, but judged the epoch before, is
+    // still its own: a fourth epoch judged here first leaves "held" alone.
+    await epochs.judge(start + 3 * hour, start + 4 * hour, start + 4 * hour);
+    expect((await store.nodes.get("held"))?.lastEpoch).toBe(start + 2 * hour);
   });
 
   it("counts the promised hours of an epoch, across midnight too", () => {

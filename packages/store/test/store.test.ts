@@ -353,6 +353,12 @@ describe.each(storeKinds)("store on %s", (kind) => {
       computeClass: "S",
     });
     expect(await store.nodes.list()).toHaveLength(1);
+    // A row a stopped replica left online is marked offline only if the node was not seen since.
+    await store.nodes.upsert({ key: node.publicKey, name: "n1", capabilities: caps, hardware: hw, now: 5 });
+    expect(await store.nodes.markAbandoned(node.publicKey, 4)).toBe(false);
+    expect(await store.nodes.markAbandoned(node.publicKey, 5)).toBe(true);
+    expect(await store.nodes.get(node.publicKey)).toMatchObject({ online: false, lastSeenAt: 5 });
+    expect(await store.nodes.markAbandoned(node.publicKey, 5)).toBe(false);
   });
 
   it("tells watchers when work is queued and when a job ends (PostgreSQL LISTEN/NOTIFY; SQLite has no one else)", async () => {

@@ -83,6 +83,13 @@ export interface NodeSession {
   /** attempt id → attempt */
   readonly inFlight: InFlightAttempts;
   readonly connectedAt: number;
+  /**
+   * Since when it has been here without a break longer than `quarantine.reconnect_grace_ms` (a
+   * reconnect within it continues its presence), and its time away in such breaks since its last
+   * judged epoch, in ms: heartbeat epochs judge these.
+   */
+  readonly presentSince: number;
+  awayMs: number;
   /** The last message of any kind from the node. */
   lastSeenAt: number;
   /** The last heartbeat from the node (or its hello). */

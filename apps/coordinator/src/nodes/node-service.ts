@@ -12,12 +12,14 @@ import {
   type JobOutput,
   type NodeCredential,
   type Receipt,
+  type TaskKind,
   receiptMessage,
 } from "@havn/protocol";
 import type { CompleteJobInput, CompleteJobResult, Store } from "@havn/store";
 import type { AuthService } from "../auth/auth-service.js";
 import type { CoordinatorConfig } from "../config.js";
 import type { JobEvents } from "../jobs/job-events.js";
+import type { Params } from "../governance/params.js";
 import { attemptErrors } from "../queue/attempt-errors.js";
 import type { Batcher } from "../queue/batcher.js";
 import type { Dispatcher } from "../queue/dispatcher.js";
@@ -46,6 +48,8 @@ export interface NodeServiceDeps {
   readonly deadlines: Deadlines;
   /** Stake, quarantine and governance's pauses: whether routing may use a node, and with how many slots. */
   readonly stake: StakeService;
+  /** The parameter table (how long a reconnect may take and still continue a node's presence). */
+  readonly params: Params;
   readonly metrics?: CoordinatorMetrics;
   readonly log: FastifyBaseLogger;
 }
@@ -100,6 +104,28 @@ const provableFields: ReadonlySet<string> = new Set([
   "tokens.prompt",
   "tokens.completion",
 ]);
+
+/** Indexes of what nodes serve, shared by the nodes that serve the same (read-only; see `servedIndex`). */
+const servedIndexes = new Map<string, Pick<NodeSession, "models" | "tasks">>();
+
+/**
+ * A node's models and each one's tasks, as routing reads them. A fleet's nodes mostly serve the
+ * same few models: nodes that advertise the same share one index (three hash tables less each of
+ * thousands of sessions holds). Bounded: at 4,096 different offers the cache starts again.
+ */
+function servedIndex(models: readonly { readonly name: string; readonly tasks: readonly TaskKind[] }[]) {
+  const key = JSON.stringify(models.map((m) => [m.name, m.tasks]));
+  let index = servedIndexes.get(key);
+  if (!index) {
+    if (servedIndexes.size >= 4_096) servedIndexes.clear();
+    index = {
+      models: new Set(models.map((m) => m.name)),
+      tasks: new Map(models.map((m) => [m.name, new Set(m.tasks)])),
+    };
+    servedIndexes.set(key, index);
+  }
+  return index;
+}
 
 /** Weight of the newest sample in a node's latency average. */
 const latencyEwmaAlpha = 0.2;
@@ -191,6 +217,11 @@ export class NodeService {
           );
     }
     const standing = await this.deps.reputation.standingOf(request.key, now);
+    const presence = this.deps.reputation.presence(
+      request.key,
+      now,
+      this.deps.params.num("quarantine.reconnect_grace_ms"),
+    );
     if (!transport.isOpen()) return undefined;
     const session: NodeSession = {
       key: request.key,
@@ -198,8 +229,7 @@ export class NodeService {
       joinedWithKey: joining.keyId,
       capabilities,
       hardware: request.hardware,
-      models: new Set(kept.map((m) => m.name)),
-      tasks: new Map(kept.map((m) => [m.name, new Set(m.tasks)])),
+      ...servedIndex(kept),
       // Slots are capped: a node advertising hundreds would hoard jobs it cannot run. Its stake
       // decides how many of them routing fills (`StakeService.assess`).
       advertisedSlots: Math.min(request.capabilities.slots, config.maxNodeSlots),
@@ -209,6 +239,7 @@ export class NodeService {
       held: null,
       inFlight: new InFlightAttempts(),
       connectedAt: now,
+      ...presence,
       lastSeenAt: now,
       lastHeartbeatAt: now,
       available: request.available ?? true,
@@ -433,7 +464,9 @@ export class NodeService {
     const { registry, store, dispatcher, log } = this.deps;
     const current = registry.remove(session);
     const now = Date.now();
-    this.deps.reputation.remember(session, now);
+    // A connection already replaced by the node's next one did not end its presence.
+    if (current) this.deps.reputation.departed(session, now);
+    else this.deps.reputation.remember(session, now);
     if (current) await store.nodes.setOnline(session.key, false, now);
     const attempts = [...session.inFlight.entries()];
     session.inFlight.clear();
@@ -555,7 +588,11 @@ export class NodeService {
   private setAvailability(session: NodeSession, available: boolean, backend: BackendHealthReport | undefined) {
     const before = session.available;
     session.available = available;
-    session.backend = backend ?? { ok: available };
+    const report = backend ?? { ok: available };
+    // The same report every few seconds from each of thousands of nodes: kept, not replaced (a new
+    // object held by a long-lived session outlives the young generation for nothing).
+    const was = session.backend;
+    if (was.ok !== report.ok || was.code !== report.code || was.reason !== report.reason) session.backend = report;
     if (before === available) return;
     this.deps.registry.update(session);
     if (available) this.deps.log.info({ node: session.name }, "node available again");

@@ -99,6 +99,8 @@ interface Standing {
   failures: number;
   trips: number;
   breakerUntil: number;
+  /** When its last connection here ended, and its presence as it stood then (see `presence`). */
+  left?: { at: number; presentSince: number; awayMs: number };
 }
 
 /** The `q` quantile of `values` (nearest rank, from below). */
@@ -151,6 +153,23 @@ export class ReputationBook {
       trips: 0,
       breakerUntil: 0,
     };
+  }
+
+  /**
+   * How a joining node's presence continues (heartbeat epochs judge it, `staking/epochs.ts`): a node
+   * that left here less than `graceMs` ago is present since it was before, its time away added up;
+   * any other starts present now.
+   */
+  presence(nodeKey: string, now: number, graceMs: number): { presentSince: number; awayMs: number } {
+    const left = this.standing.get(nodeKey)?.left;
+    if (!left || now - left.at > graceMs) return { presentSince: now, awayMs: 0 };
+    return { presentSince: left.presentSince, awayMs: left.awayMs + Math.max(0, now - left.at) };
+  }
+
+  /** A node's connection here ended: its standing, and when it left, for when it comes back. */
+  departed(session: NodeSession, now = Date.now()): void {
+    this.remember(session, now);
+    this.standing.get(session.key)!.left = { at: now, presentSince: session.presentSince, awayMs: session.awayMs };
   }
 
   /** Keeps a leaving node's standing (its score and breaker) for when it comes back. */

@@ -1,4 +1,4 @@
-import type { AvailabilityPromise, Store } from "@havn/store";
+import type { AvailabilityPromise, NodeRow, Store } from "@havn/store";
 import type { FastifyBaseLogger } from "fastify";
 import type { Params } from "../governance/params.js";
 import { routable, type NodeRegistry, type NodeSession } from "../nodes/node-registry.js";
@@ -28,6 +28,15 @@ export function promisedHours(promise: AvailabilityPromise, start: number, end: 
 }
 
 export type QuarantineChange = "entered" | "lifted";
+
+/**
+ * A node row that says online though no live replica holds it: a replica holding a node judges it
+ * at every epoch's end, so one neither judged for the epoch before `start` nor joined since its
+ * start was left by a replica that stopped without marking it offline.
+ */
+export function orphaned(row: NodeRow, start: number, epochMs: number): boolean {
+  return row.online && (row.lastEpoch ?? -Infinity) < start - epochMs && row.lastSeenAt < start - epochMs;
+}
 
 /**
  * Heartbeat epochs (seed 002) and the hourly points of seed 003. At the end of each epoch every
@@ -83,12 +92,26 @@ export class EpochKeeper {
     const staked = new Set(
       (await store.ledger.positiveBalances("stake:node:", 100_000)).map((b) => b.account.slice("stake:node:".length)),
     );
+    const epochMs = end - start;
+    let judged = 0;
     for (const row of rows) {
+      // An embedded store answers synchronously: 10,000 nodes' epochs would hold the event loop
+      // for a second. Let requests and heartbeats in between.
+      if (++judged % 256 === 0) await new Promise((resolve) => setImmediate(resolve));
       const session = registry.get(row.key);
-      // Online at another replica: that replica judges it.
-      if (!session && row.online) continue;
+      // Online at another replica: that replica judges it — unless no replica judged it for the
+      // epoch before nor saw it join since: the replica that held it is gone (crashed; its rows
+      // still say online), and the node is judged offline.
+      if (!session && row.online) {
+        if (!orphaned(row, start, epochMs) || !(await store.nodes.markAbandoned(row.key, row.lastSeenAt))) continue;
+        this.deps.log.warn(
+          { node: row.name, key: row.key },
+          "node left online by a replica that stopped; judged offline",
+        );
+      }
       if (!session && !staked.has(row.key) && row.promise === null && row.quarantinedAt === null) continue;
       const clean = session !== undefined && this.present(session, start);
+      if (session) session.awayMs = 0; // breaks count toward the epoch they ended in
       const outcome = await store.nodes.recordEpoch({ key: row.key, epoch, clean, threshold, now });
       if (!outcome) continue; // judged already (another replica)
       if (outcome.change === "entered") await this.quarantine(row.key, row.name, epoch, outcome.missedEpochs);
@@ -108,9 +131,16 @@ export class EpochKeeper {
     }
   }
 
-  /** Present for the whole epoch: connected since its start (or since this coordinator's start, plus a grace). */
+  /**
+   * Present for the whole epoch: here since its start (or since this coordinator's start, plus a
+   * grace), reconnects within `quarantine.reconnect_grace_ms` continuing its presence, and away in
+   * them for no longer than that in all.
+   */
   private present(session: NodeSession, start: number): boolean {
-    return session.connectedAt <= Math.max(start, this.startedAt + restartGraceMs);
+    return (
+      session.presentSince <= Math.max(start, this.startedAt + restartGraceMs) &&
+      session.awayMs <= this.deps.params.num("quarantine.reconnect_grace_ms")
+    );
   }
 
   private async quarantine(key: string, name: string, epoch: number, missed: number): Promise<void> {

@@ -59,6 +59,14 @@ export class PostgresNodes implements NodeStore {
     });
   }
 
+  async markAbandoned(key: string, lastSeenAt: number): Promise<boolean> {
+    const r = await this.pool.query(`UPDATE nodes SET online = false WHERE key = $1 AND online AND last_seen_at = $2`, [
+      key,
+      lastSeenAt,
+    ]);
+    return r.rowCount === 1;
+  }
+
   async setOnline(key: string, online: boolean, now: number): Promise<void> {
     await this.pool.query(`UPDATE nodes SET online = $1, last_seen_at = $2 WHERE key = $3`, [online, now, key]);
   }

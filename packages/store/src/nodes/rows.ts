@@ -16,6 +16,7 @@ export function rowToNode(r: RawRow): NodeRow {
     reputation: r.reputation === null || r.reputation === undefined ? null : Number(r.reputation),
     reputationAt: numOrNull(r.reputation_at),
     missedEpochs: num(r.missed_epochs ?? 0),
+    lastEpoch: numOrNull(r.epoch),
     quarantinedAt: numOrNull(r.quarantined_at),
     promise: jsonOrNull<AvailabilityPromise>(r.promise),
   };

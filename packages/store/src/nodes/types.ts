@@ -16,6 +16,8 @@ export interface NodeRow {
   readonly reputationAt: number | null;
   /** Epochs in a row in which it missed heartbeats (quarantine; see `recordEpoch`). */
   readonly missedEpochs: number;
+  /** The start of the last epoch judged for it (by whichever replica), or null: never judged. */
+  readonly lastEpoch: number | null;
   /** When its stake was quarantined (no jobs, no payouts), or null. */
   readonly quarantinedAt: number | null;
   /** The hours and slots its operator promised, or null: none. */
@@ -85,6 +87,11 @@ export interface NodeStore {
   /** Records a node joining (a key under a name); refused when another account holds the key or name. */
   upsert(input: UpsertNodeInput): Promise<UpsertNodeResult>;
   setOnline(key: string, online: boolean, now: number): Promise<void>;
+  /**
+   * Marks offline a node still marked online though last seen at `lastSeenAt` and not since (the
+   * replica that held it stopped without saying so); false when it joined again meanwhile.
+   */
+  markAbandoned(key: string, lastSeenAt: number): Promise<boolean>;
   get(key: string): Promise<NodeRow | undefined>;
   list(): Promise<NodeRow[]>;
   /** Records reputation changes in one transaction: each event, and each node's latest score. */
