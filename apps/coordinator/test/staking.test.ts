@@ -265,6 +265,28 @@ async function rootKey2(n: Network): Promise<string> {
 
 const silent = pino({ level: "silent" }) as unknown as FastifyBaseLogger;
 
+/** A routable session as epochs read it: connected at `at`, present as `presence` says. */
+function epochSession(key: string, at: number, presence: { presentSince: number; awayMs: number }): NodeSession {
+  return {
+    key,
+    name: key,
+    connectedAt: at,
+    ...presence,
+    available: true,
+    held: null,
+    advertisedSlots: 4,
+    hardware: { compute_class: "S" },
+    models: new Set<string>(),
+    inFlight: new InFlightAttempts(),
+    stake: 0n,
+    slots: 4,
+    reputation: 50,
+    failures: 0,
+    trips: 0,
+    breakerUntil: 0,
+  } as unknown as NodeSession;
+}
+
 describe.each(["sqlite", "postgres"] as const)("heartbeat epochs, on %s", (kind) => {
   let store: Store | undefined;
   afterEach(async () => {
@@ -347,26 +369,7 @@ describe.each(["sqlite", "postgres"] as const)("heartbeat epochs, on %s", (kind)
     });
 
     // It comes back and heartbeats a whole epoch: the quarantine lifts.
-    const session = {
-      key,
-      name: key,
-      connectedAt: (base + 3) * hour - 1,
-      presentSince: (base + 3) * hour - 1,
-      awayMs: 0,
-      available: true,
-      held: null,
-      advertisedSlots: 4,
-      hardware: { compute_class: "S" },
-      models: new Set<string>(),
-      inFlight: new InFlightAttempts(),
-      stake: 0n,
-      slots: 4,
-      reputation: 50,
-      failures: 0,
-      trips: 0,
-      breakerUntil: 0,
-    } as unknown as NodeSession;
-    registry.add(session);
+    registry.add(epochSession(key, (base + 3) * hour - 1, { presentSince: (base + 3) * hour - 1, awayMs: 0 }));
     await epochs.judge((base + 3) * hour, (base + 4) * hour, (base + 4) * hour);
     expect(changes).toEqual(["entered", "lifted"]);
     expect(stake.quarantined.has(key)).toBe(false);
@@ -388,24 +391,7 @@ describe.each(["sqlite", "postgres"] as const)("heartbeat epochs, on %s", (kind)
     const hour = 3_600_000;
     const start = (Math.floor(Date.now() / hour) + 2) * hour;
     const join = (key: string, at: number) => {
-      const session = {
-        key,
-        name: key,
-        connectedAt: at,
-        ...reputation.presence(key, at, grace),
-        available: true,
-        held: null,
-        advertisedSlots: 4,
-        hardware: { compute_class: "S" },
-        models: new Set<string>(),
-        inFlight: new InFlightAttempts(),
-        stake: 0n,
-        slots: 4,
-        reputation: 50,
-        failures: 0,
-        trips: 0,
-        breakerUntil: 0,
-      } as unknown as NodeSession;
+      const session = epochSession(key, at, reputation.presence(key, at, grace));
       registry.add(session);
       return session;
     };
