@@ -118,11 +118,14 @@ describe("one key, one live connection", () => {
     const keys = generateKeyPair();
     const frozen = await frozenNode(net.url, keys, "restarted");
     expect(net.coordinator.registry.size).toBe(1);
+    const { presentSince } = net.coordinator.registry.get(keys.publicKey)!;
     // The restarted process connects with the same key: the old socket cannot answer a ping.
     await net.addNode({ backend: "scripted", name: "restarted", keys });
     // Dropped without a close handshake (it would never finish one): an abnormal closure.
     expect(await frozen.closed).toBe(1006);
     expect(net.coordinator.registry.size).toBe(1);
+    // Back within the reconnect grace: its presence (what heartbeat epochs judge) continues.
+    expect(net.coordinator.registry.get(keys.publicKey)!.presentSince).toBe(presentSince);
     const r = await client(net).chat.completions.create(ask("after restart"));
     expect(r.choices[0]!.message.content).toBeTruthy();
   });

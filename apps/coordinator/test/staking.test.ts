@@ -437,7 +437,7 @@ describe.each(["sqlite", "postgres"] as const)("heartbeat epochs, on %s", (kind)
 
   it("judges the nodes a crashed replica left marked online, not those another replica holds", async () => {
     store = await openTestStore(kind, inject("pgAdminUrl"));
-    const { stake, changes, epochs, addRow } = await keeper(store);
+    const { registry, stake, changes, epochs, addRow } = await keeper(store);
     const hour = 3_600_000;
     const start = (Math.floor(Date.now() / hour) + 2) * hour;
     // Both rows say online, and neither is connected here. "held" joined another replica an
@@ -469,12 +469,17 @@ describe.each(["sqlite", "postgres"] as const)("heartbeat epochs, on %s", (kind)
     expect(stake.quarantined.has("orphan")).toBe(true);
     expect((await store.nodes.get("orphan"))?.online).toBe(false);
     expect((await store.nodes.get("held"))?.online).toBe(true);
+    // The orphan comes back here while another replica still thinks it offline... and its row is
+    // set right when this replica judges it, so no replica judges it offline again.
+    await store.nodes.setOnline("orphan", false, 1);
+    registry.add(epochSession("orphan", start + 3 * hour, { presentSince: start + 3 * hour, awayMs: 0 }));
     expect((await store.nodes.get("orphan"))?.missedEpochs).toBe(3);
     expect((await store.nodes.get("held"))?.missedEpochs).toBe(0);
     // And a row the live replica has not judged yet this time, but judged the epoch before, is
     // still its own: a fourth epoch judged here first leaves "held" alone.
     await epochs.judge(start + 3 * hour, start + 4 * hour, start + 4 * hour);
     expect((await store.nodes.get("held"))?.lastEpoch).toBe(start + 2 * hour);
+    expect((await store.nodes.get("orphan"))?.online).toBe(true);
   });
 
   it("counts the promised hours of an epoch, across midnight too", () => {

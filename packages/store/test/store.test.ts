@@ -355,10 +355,13 @@ describe.each(storeKinds)("store on %s", (kind) => {
     expect(await store.nodes.list()).toHaveLength(1);
     // A row a stopped replica left online is marked offline only if the node was not seen since.
     await store.nodes.upsert({ key: node.publicKey, name: "n1", capabilities: caps, hardware: hw, now: 5 });
-    expect(await store.nodes.markAbandoned(node.publicKey, 4)).toBe(false);
-    expect(await store.nodes.markAbandoned(node.publicKey, 5)).toBe(true);
-    expect(await store.nodes.get(node.publicKey)).toMatchObject({ online: false, lastSeenAt: 5 });
-    expect(await store.nodes.markAbandoned(node.publicKey, 5)).toBe(false);
+    expect(await store.nodes.markAbandoned(node.publicKey, 4, null)).toBe(false);
+    // Judged since it was read: a live replica holds it.
+    await store.nodes.recordEpoch({ key: node.publicKey, epoch: 3_600_000, clean: true, threshold: 3, now: 6 });
+    expect(await store.nodes.markAbandoned(node.publicKey, 5, null)).toBe(false);
+    expect(await store.nodes.markAbandoned(node.publicKey, 5, 3_600_000)).toBe(true);
+    expect(await store.nodes.get(node.publicKey)).toMatchObject({ online: false, lastSeenAt: 5, lastEpoch: 3_600_000 });
+    expect(await store.nodes.markAbandoned(node.publicKey, 5, 3_600_000)).toBe(false);
   });
 
   it("tells watchers when work is queued and when a job ends (PostgreSQL LISTEN/NOTIFY; SQLite has no one else)", async () => {

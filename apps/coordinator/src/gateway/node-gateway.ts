@@ -75,6 +75,8 @@ export class NodeGateway {
 
   accept(socket: WebSocket): void {
     const { config, keys, metrics, log } = this.deps;
+    // First: the socket is never without an error listener (`releaseUpgrade` removed the plugin's).
+    socket.on("error", (err) => log.warn({ err }, "node socket error"));
     metrics.nodeConnections.inc();
     const nonce = randomHex(16);
     let session: NodeSession | undefined;
@@ -163,7 +165,6 @@ export class NodeGateway {
           .catch((err: unknown) => log.error({ err, node: session?.name }, "node loss handling failed"));
       }
     });
-    socket.on("error", (err) => log.warn({ err }, "node socket error"));
   }
 
   private async hello(

@@ -31,6 +31,7 @@ import { verifyResult } from "../verification/verify-result.js";
 import { InFlightAttempts, routable, type NodeRegistry, type NodeSession } from "./node-registry.js";
 import type { Deadlines } from "./deadlines.js";
 import { breakerRules, type ReputationBook } from "./reputation.js";
+import { reconnectGrace } from "../staking/epochs.js";
 import type { StakeService } from "../staking/stake-service.js";
 
 export interface NodeServiceDeps {
@@ -114,7 +115,9 @@ const servedIndexes = new Map<string, Pick<NodeSession, "models" | "tasks">>();
  * thousands of sessions holds). Bounded: at 4,096 different offers the cache starts again.
  */
 function servedIndex(models: readonly { readonly name: string; readonly tasks: readonly TaskKind[] }[]) {
-  const key = JSON.stringify(models.map((m) => [m.name, m.tasks]));
+  // Each model's tasks de-duplicated and sorted: the key is bounded by the catalog's caps on names
+  // per node and their length, whatever a node repeats in its advertisement.
+  const key = JSON.stringify(models.map((m) => [m.name, [...new Set(m.tasks)].sort()]));
   let index = servedIndexes.get(key);
   if (!index) {
     if (servedIndexes.size >= 4_096) servedIndexes.clear();
@@ -217,11 +220,14 @@ export class NodeService {
           );
     }
     const standing = await this.deps.reputation.standingOf(request.key, now);
-    const presence = this.deps.reputation.presence(
-      request.key,
-      now,
-      this.deps.params.num("quarantine.reconnect_grace_ms"),
-    );
+    const grace = reconnectGrace(this.deps.params);
+    // A node back while its old connection still looks open (half-open: it answered no ping)
+    // continues from that connection; any other, from when it left here (see `presence`).
+    const replaced = registry.get(request.key);
+    const presence =
+      replaced && now - replaced.lastSeenAt <= grace
+        ? { presentSince: replaced.presentSince, awayMs: replaced.awayMs + (now - replaced.lastSeenAt) }
+        : this.deps.reputation.presence(request.key, now, grace);
     if (!transport.isOpen()) return undefined;
     const session: NodeSession = {
       key: request.key,

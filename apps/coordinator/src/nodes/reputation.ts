@@ -224,7 +224,9 @@ export class ReputationBook {
     const standing = await this.standingOf(nodeKey, now);
     const delta = reputationRules[cause] * scale;
     const score = Math.min(reputationRules.ceiling, Math.max(reputationRules.floor, standing.reputation + delta));
-    this.standing.set(nodeKey, { ...standing, score, at: now });
+    // When it left stays known: it may be back within the reconnect grace.
+    const left = this.standing.get(nodeKey)?.left;
+    this.standing.set(nodeKey, { ...standing, score, at: now, ...(left && { left }) });
     this.onEvent(cause);
     this.pending.push({ nodeKey, delta, score, cause, jobId: null, at: now, count: 1 });
     this.timer ??= setTimeout(() => void this.flush(), this.flushMs);

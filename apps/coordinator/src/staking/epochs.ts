@@ -7,6 +7,11 @@ import type { StakeService } from "./stake-service.js";
 
 const hourMs = 3_600_000;
 
+/** The reconnect grace in force: the parameter, and never more than half an epoch. */
+export function reconnectGrace(params: Params): number {
+  return Math.min(params.num("quarantine.reconnect_grace_ms"), params.num("quarantine.epoch_ms") / 2);
+}
+
 /**
  * How long after this coordinator starts a node may take to reconnect and still count as present
  * for the whole epoch: a coordinator restart is not the nodes' downtime.
@@ -29,13 +34,17 @@ export function promisedHours(promise: AvailabilityPromise, start: number, end: 
 
 export type QuarantineChange = "entered" | "lifted";
 
+/** Epochs in a row no replica judged a node marked online before it counts as abandoned. */
+const abandonedAfterEpochs = 3;
+
 /**
  * A node row that says online though no live replica holds it: a replica holding a node judges it
- * at every epoch's end, so one neither judged for the epoch before `start` nor joined since its
- * start was left by a replica that stopped without marking it offline.
+ * at every epoch's end, so one neither judged nor joined in the last three epochs (a pass that
+ * failed, or ran slow, misses one) was left by a replica that stopped without marking it offline.
  */
 export function orphaned(row: NodeRow, start: number, epochMs: number): boolean {
-  return row.online && (row.lastEpoch ?? -Infinity) < start - epochMs && row.lastSeenAt < start - epochMs;
+  const since = start - abandonedAfterEpochs * epochMs;
+  return row.online && (row.lastEpoch ?? -Infinity) < since && row.lastSeenAt < since;
 }
 
 /**
@@ -103,12 +112,16 @@ export class EpochKeeper {
       // epoch before nor saw it join since: the replica that held it is gone (crashed; its rows
       // still say online), and the node is judged offline.
       if (!session && row.online) {
-        if (!orphaned(row, start, epochMs) || !(await store.nodes.markAbandoned(row.key, row.lastSeenAt))) continue;
+        if (!orphaned(row, start, epochMs)) continue;
+        if (!(await store.nodes.markAbandoned(row.key, row.lastSeenAt, row.lastEpoch))) continue;
         this.deps.log.warn(
           { node: row.name, key: row.key },
           "node left online by a replica that stopped; judged offline",
         );
       }
+      // Connected here though its row says offline (another replica judged it abandoned while this
+      // one was slow to judge it): the row is set right, so no replica judges it offline again.
+      if (session && !row.online) await store.nodes.setOnline(row.key, true, row.lastSeenAt);
       if (!session && !staked.has(row.key) && row.promise === null && row.quarantinedAt === null) continue;
       const clean = session !== undefined && this.present(session, start);
       if (session) session.awayMs = 0; // breaks count toward the epoch they ended in
@@ -139,7 +152,7 @@ export class EpochKeeper {
   private present(session: NodeSession, start: number): boolean {
     return (
       session.presentSince <= Math.max(start, this.startedAt + restartGraceMs) &&
-      session.awayMs <= this.deps.params.num("quarantine.reconnect_grace_ms")
+      session.awayMs <= reconnectGrace(this.deps.params)
     );
   }
 

@@ -59,11 +59,12 @@ export class PostgresNodes implements NodeStore {
     });
   }
 
-  async markAbandoned(key: string, lastSeenAt: number): Promise<boolean> {
-    const r = await this.pool.query(`UPDATE nodes SET online = false WHERE key = $1 AND online AND last_seen_at = $2`, [
-      key,
-      lastSeenAt,
-    ]);
+  async markAbandoned(key: string, lastSeenAt: number, lastEpoch: number | null): Promise<boolean> {
+    const r = await this.pool.query(
+      `UPDATE nodes SET online = false
+        WHERE key = $1 AND online AND last_seen_at = $2 AND epoch IS NOT DISTINCT FROM $3`,
+      [key, lastSeenAt, lastEpoch],
+    );
     return r.rowCount === 1;
   }
 

@@ -27,7 +27,9 @@ function statements(db: Database.Database) {
          last_seen_at = excluded.last_seen_at, account_id = COALESCE(nodes.account_id, excluded.account_id)`,
     ),
     setOnline: db.prepare(`UPDATE nodes SET online = ?, last_seen_at = ? WHERE key = ?`),
-    markAbandoned: db.prepare(`UPDATE nodes SET online = 0 WHERE key = ? AND online = 1 AND last_seen_at = ?`),
+    markAbandoned: db.prepare(
+      `UPDATE nodes SET online = 0 WHERE key = ? AND online = 1 AND last_seen_at = ? AND epoch IS ?`,
+    ),
     get: db.prepare(`SELECT * FROM nodes WHERE key = ?`),
     list: db.prepare(`SELECT * FROM nodes ORDER BY first_seen_at`),
     addReputation: db.prepare(
@@ -78,8 +80,8 @@ export class SqliteNodes implements NodeStore {
       .immediate();
   }
 
-  async markAbandoned(key: string, lastSeenAt: number): Promise<boolean> {
-    return this.q.markAbandoned.run(key, lastSeenAt).changes === 1;
+  async markAbandoned(key: string, lastSeenAt: number, lastEpoch: number | null): Promise<boolean> {
+    return this.q.markAbandoned.run(key, lastSeenAt, lastEpoch).changes === 1;
   }
 
   async setOnline(key: string, online: boolean, now: number): Promise<void> {

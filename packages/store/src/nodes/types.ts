@@ -88,10 +88,11 @@ export interface NodeStore {
   upsert(input: UpsertNodeInput): Promise<UpsertNodeResult>;
   setOnline(key: string, online: boolean, now: number): Promise<void>;
   /**
-   * Marks offline a node still marked online though last seen at `lastSeenAt` and not since (the
-   * replica that held it stopped without saying so); false when it joined again meanwhile.
+   * Marks offline a node still marked online though last seen at `lastSeenAt` and last judged for
+   * `lastEpoch`, and neither since (the replica that held it stopped without saying so); false
+   * when it joined again or a replica judged it meanwhile.
    */
-  markAbandoned(key: string, lastSeenAt: number): Promise<boolean>;
+  markAbandoned(key: string, lastSeenAt: number, lastEpoch: number | null): Promise<boolean>;
   get(key: string): Promise<NodeRow | undefined>;
   list(): Promise<NodeRow[]>;
   /** Records reputation changes in one transaction: each event, and each node's latest score. */
