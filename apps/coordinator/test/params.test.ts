@@ -104,23 +104,18 @@ describe("the parameter table", () => {
         const validate = (table: Readonly<Record<string, string>>) =>
           paramProblems(Object.fromEntries(Object.entries(table).map(([n, v]) => [n, BigInt(v)])));
         const tally = { yes: "1", no: "0", abstain: "0", eligible: "1", outcome: "passed" };
+        const execute = async (name: string, params: Record<string, string>, now: number) =>
+          store.governance.decide({
+            id: await open(name),
+            state: "executed",
+            tally,
+            effects: { params },
+            validate,
+            now,
+          });
         // Each keeps the split at 10 000 against the table it was checked with; both do not.
-        const first = await store.governance.decide({
-          id: await open("a"),
-          state: "executed",
-          tally,
-          effects: { params: { "split.validators_bp": "1500", "split.treasury_bp": "0" } },
-          validate,
-          now: 3,
-        });
-        const second = await store.governance.decide({
-          id: await open("b"),
-          state: "executed",
-          tally,
-          effects: { params: { "split.node_bp": "9000", "split.treasury_bp": "500" } },
-          validate,
-          now: 4,
-        });
+        const first = await execute("a", { "split.validators_bp": "1500", "split.treasury_bp": "0" }, 3);
+        const second = await execute("b", { "split.node_bp": "9000", "split.treasury_bp": "500" }, 4);
         expect([first, second]).toEqual(["executed", "failed"]);
         const table = Object.fromEntries((await store.governance.params()).map((r) => [r.name, r.value]));
         expect([table["split.node_bp"], table["split.validators_bp"], table["split.treasury_bp"]]).toEqual([

@@ -220,14 +220,14 @@ export class NodeService {
           );
     }
     const standing = await this.deps.reputation.standingOf(request.key, now);
-    const grace = reconnectGrace(this.deps.params);
-    // A node back while its old connection still looks open (half-open: it answered no ping)
-    // continues from that connection; any other, from when it left here (see `presence`).
-    const replaced = registry.get(request.key);
-    const presence =
-      replaced && now - replaced.lastSeenAt <= grace
-        ? { presentSince: replaced.presentSince, awayMs: replaced.awayMs + (now - replaced.lastSeenAt) }
-        : this.deps.reputation.presence(request.key, now, grace);
+    // Back while its old connection still looks open (half-open: it answered no ping), it continues
+    // from that connection; otherwise from when it left here.
+    const presence = this.deps.reputation.presence(
+      request.key,
+      now,
+      reconnectGrace(this.deps.params),
+      registry.get(request.key),
+    );
     if (!transport.isOpen()) return undefined;
     const session: NodeSession = {
       key: request.key,

@@ -157,11 +157,19 @@ export class ReputationBook {
 
   /**
    * How a joining node's presence continues (heartbeat epochs judge it, `staking/epochs.ts`): a node
-   * that left here less than `graceMs` ago is present since it was before, its time away added up;
-   * any other starts present now.
+   * that left here less than `graceMs` ago — or whose old connection, `open`, still looks open
+   * (half-open) and was last heard from that recently — is present since it was before, its time
+   * away added up; any other starts present now.
    */
-  presence(nodeKey: string, now: number, graceMs: number): { presentSince: number; awayMs: number } {
-    const left = this.standing.get(nodeKey)?.left;
+  presence(
+    nodeKey: string,
+    now: number,
+    graceMs: number,
+    open?: NodeSession,
+  ): { presentSince: number; awayMs: number } {
+    const left = open
+      ? { at: open.lastSeenAt, presentSince: open.presentSince, awayMs: open.awayMs }
+      : this.standing.get(nodeKey)?.left;
     if (!left || now - left.at > graceMs) return { presentSince: now, awayMs: 0 };
     return { presentSince: left.presentSince, awayMs: left.awayMs + Math.max(0, now - left.at) };
   }
